@@ -1,0 +1,78 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Knex } from 'knex';
+import secureJsonParse from 'secure-json-parse';
+import type { Config } from './config.js';
+import type { Cipher } from './crypto/aes-gcm.js';
+import { ApiError } from './errors.js';
+import { redactUrl, type Logger } from './logger.js';
+import { renderSeedError } from './plugins/error-rendering.js';
+import { secretKeyGuard } from './plugins/secret-key-auth.js';
+import type { ProviderCatalog } from './providers/provider-catalog.js';
+import { registerSeedConfigRoutes } from './routes/seed/config-routes.js';
+import { registerSeedConnectionRoutes } from './routes/seed/connection-routes.js';
+import { ConnectionService } from './services/connection-service.js';
+import { IntegrationService } from './services/integration-service.js';
+import { ConfigsStore } from './store/configs-store.js';
+import { ConnectionsStore } from './store/connections-store.js';
+
+export interface AppDeps {
+  config: Config;
+  knex: Knex;
+  cipher: Cipher | undefined;
+  providers: ProviderCatalog;
+  logger: Logger;
+}
+
+/** Largest request body accepted (JSON); larger bodies get a 413 before they are buffered whole. */
+export const BODY_LIMIT_BYTES = 1024 * 1024;
+
+/** Builds the whole HTTP app; no I/O happens here, so tests build as many apps as they like. */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    // pino's Logger is a FastifyBaseLogger; the cast keeps the app's type the default one the route modules use.
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    // One line per request, written by the onResponse hook below with secrets blanked from the URL.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: BODY_LIMIT_BYTES,
+    // Connection ids are client-chosen and may be long; keep the router's limit above our 255-character ids.
+    routerOptions: { maxParamLength: 1000 },
+  });
+
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    // Clients (axios among them) send a JSON content type on DELETEs and GETs without a body: that is no body, not an error.
+    if (typeof body !== 'string' || body.trim() === '') return done(null, undefined);
+    try {
+      done(null, secureJsonParse.parse(body, undefined, { protoAction: 'remove', constructorAction: 'remove' }));
+    } catch {
+      done(new ApiError('invalid_json', 'The request body is not valid JSON.'), undefined);
+    }
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info(
+      { method: request.method, url: redactUrl(request.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+      'request completed',
+    );
+  });
+
+  const configs = new ConfigsStore(deps.knex, deps.cipher);
+  const connectionsStore = new ConnectionsStore(deps.knex, deps.cipher);
+  const integrations = new IntegrationService(configs, deps.providers);
+  const connections = new ConnectionService(connectionsStore, configs);
+
+  app.get('/health', async () => ({ result: 'ok' }));
+
+  // Seed-era API: secret key (Basic or Bearer) and `{error, type, payload}` errors.
+  await app.register(async (seed) => {
+    seed.setErrorHandler(renderSeedError);
+    seed.addHook('onRequest', secretKeyGuard(deps.config.secretKey));
+    registerSeedConfigRoutes(seed, integrations);
+    registerSeedConnectionRoutes(seed, connections);
+  });
+
+  app.setErrorHandler(renderSeedError);
+  app.setNotFoundHandler(async (request, reply) => {
+    await renderSeedError(new ApiError('not_found', `No route ${request.method} ${redactUrl(request.url).split('?')[0]}.`), request, reply);
+  });
+  return app;
+}

@@ -1,0 +1,195 @@
+import { getHashes } from 'node:crypto';
+import path from 'node:path';
+import { z } from 'zod';
+
+/**
+ * Every environment variable the server reads, with Nango's names and defaults.
+ * Parsed once at start; a bad value becomes one plain-English line naming the variable.
+ */
+export interface Config {
+  port: number;
+  serverUrl: string;
+  callbackUrl: string;
+  secretKey: string | undefined;
+  dashboard: { username: string; password: string } | undefined;
+  /** The NANGO_ENCRYPTION_KEY text as given (base64); the fingerprint is computed over it. */
+  encryptionKey: string | undefined;
+  hmac: { enabled: false } | { enabled: true; key: string; algorithm: string };
+  database: ExternalDatabaseConfig | EmbeddedDatabaseConfig;
+  providersFile: string | undefined;
+  telemetry: boolean;
+  logLevel: LogLevel;
+}
+
+export interface ExternalDatabaseConfig {
+  kind: 'external';
+  /** A connection string, or the discrete NANGO_DB_* settings. */
+  url: string | undefined;
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  name: string;
+  ssl: boolean;
+  poolMin: number;
+  poolMax: number;
+}
+
+export interface EmbeddedDatabaseConfig {
+  kind: 'embedded';
+  dataDir: string;
+  poolMin: number;
+  poolMax: number;
+}
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const TRUE_WORDS = ['true', '1', 'yes', 'on'];
+const FALSE_WORDS = ['false', '0', 'no', 'off'];
+
+function readBoolean(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = nonEmpty(env[name]);
+  if (raw === undefined) return fallback;
+  const word = raw.toLowerCase();
+  if (TRUE_WORDS.includes(word)) return true;
+  if (FALSE_WORDS.includes(word)) return false;
+  throw new ConfigError(`${name} must be "true" or "false" (got "${raw}").`);
+}
+
+function readInteger(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = nonEmpty(env[name]);
+  if (raw === undefined) return fallback;
+  const parsed = z.coerce.number().int().min(min).max(max).safeParse(raw);
+  if (!/^\d+$/.test(raw) || !parsed.success) {
+    throw new ConfigError(`${name} must be a whole number from ${min} to ${max} (got "${raw}").`);
+  }
+  return parsed.data;
+}
+
+function readUrl(env: NodeJS.ProcessEnv, name: string, fallback: string): string {
+  const raw = nonEmpty(env[name]);
+  if (raw === undefined) return fallback;
+  const parsed = z.url({ protocol: /^https?$/ }).safeParse(raw);
+  if (!parsed.success) {
+    throw new ConfigError(`${name} must be an absolute http:// or https:// URL (got "${raw}").`);
+  }
+  return raw.replace(/\/+$/, '');
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  const trimmed = value?.trim();
+  return trimmed ? trimmed : undefined;
+}
+
+const LOG_LEVELS: Record<string, LogLevel> = {
+  fatal: 'fatal', emerg: 'fatal', alert: 'fatal', crit: 'fatal',
+  error: 'error',
+  warn: 'warn', warning: 'warn',
+  info: 'info', notice: 'info', http: 'info',
+  debug: 'debug', verbose: 'debug',
+  trace: 'trace', silly: 'trace',
+  silent: 'silent',
+};
+
+function readLogLevel(env: NodeJS.ProcessEnv): LogLevel {
+  const raw = nonEmpty(env['LOG_LEVEL']);
+  if (raw === undefined) return 'info';
+  const level = LOG_LEVELS[raw.toLowerCase()];
+  if (!level) {
+    throw new ConfigError(`LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got "${raw}").`);
+  }
+  return level;
+}
+
+function readEncryptionKey(env: NodeJS.ProcessEnv): string | undefined {
+  const raw = nonEmpty(env['NANGO_ENCRYPTION_KEY']);
+  if (raw === undefined) return undefined;
+  const isBase64 = /^[A-Za-z0-9+/]+={0,2}$/.test(raw) && raw.length % 4 === 0;
+  const bytes = isBase64 ? Buffer.from(raw, 'base64').length : 0;
+  if (!isBase64 || bytes !== 32) {
+    throw new ConfigError(
+      `NANGO_ENCRYPTION_KEY must be the base64 encoding of exactly 32 bytes (${isBase64 ? `it decodes to ${bytes} bytes` : 'it is not valid base64'}); generate one with: openssl rand -base64 32`,
+    );
+  }
+  return raw;
+}
+
+function readHmac(env: NodeJS.ProcessEnv): Config['hmac'] {
+  const enabled = readBoolean(env, 'NANGO_HMAC_ENABLED', false);
+  if (!enabled) return { enabled: false };
+  const key = nonEmpty(env['NANGO_HMAC_KEY']);
+  if (!key) {
+    throw new ConfigError('NANGO_HMAC_ENABLED is true but NANGO_HMAC_KEY is empty; set a key or disable HMAC.');
+  }
+  const algorithm = (nonEmpty(env['NANGO_HMAC_ALGORITHM']) ?? 'sha256').toLowerCase();
+  if (!getHashes().includes(algorithm)) {
+    throw new ConfigError(`NANGO_HMAC_ALGORITHM "${algorithm}" is not a hash algorithm this Node.js supports (for example sha256, sha512).`);
+  }
+  return { enabled: true, key, algorithm };
+}
+
+function readDashboard(env: NodeJS.ProcessEnv): Config['dashboard'] {
+  const username = nonEmpty(env['NANGO_DASHBOARD_USERNAME']);
+  const password = nonEmpty(env['NANGO_DASHBOARD_PASSWORD']);
+  if (!username && !password) return undefined;
+  if (!username || !password) {
+    const missing = username ? 'NANGO_DASHBOARD_PASSWORD' : 'NANGO_DASHBOARD_USERNAME';
+    throw new ConfigError(`${missing} is empty while its partner is set; set both dashboard credentials or neither.`);
+  }
+  return { username, password };
+}
+
+function readDatabase(env: NodeJS.ProcessEnv): Config['database'] {
+  const poolMin = readInteger(env, 'NANGO_DB_POOL_MIN', 2, 0, 1000);
+  const poolMax = readInteger(env, 'NANGO_DB_POOL_MAX', 7, 1, 1000);
+  if (poolMin > poolMax) {
+    throw new ConfigError(`NANGO_DB_POOL_MIN (${poolMin}) must not be larger than NANGO_DB_POOL_MAX (${poolMax}).`);
+  }
+  const url = nonEmpty(env['NANGO_DATABASE_URL']);
+  if (url !== undefined && !/^postgres(ql)?:\/\//.test(url)) {
+    throw new ConfigError('NANGO_DATABASE_URL must start with postgres:// or postgresql://.');
+  }
+  const host = nonEmpty(env['NANGO_DB_HOST']);
+  if (url === undefined && host === undefined) {
+    const dataDir = path.resolve(nonEmpty(env['NANGO_DATA_DIR']) ?? 'nango-data');
+    return { kind: 'embedded', dataDir, poolMin, poolMax };
+  }
+  return {
+    kind: 'external',
+    url,
+    host: host ?? 'localhost',
+    port: readInteger(env, 'NANGO_DB_PORT', 5432, 1, 65535),
+    user: nonEmpty(env['NANGO_DB_USER']) ?? 'nango',
+    password: env['NANGO_DB_PASSWORD'] ?? 'nango',
+    name: nonEmpty(env['NANGO_DB_NAME']) ?? 'nango',
+    ssl: readBoolean(env, 'NANGO_DB_SSL', false),
+    poolMin,
+    poolMax,
+  };
+}
+
+/** Reads and checks the whole configuration; throws ConfigError with one line on the first bad value. */
+export function loadConfig(env: NodeJS.ProcessEnv): Config {
+  const explicitPort = nonEmpty(env['SERVER_PORT']) !== undefined ? 'SERVER_PORT' : nonEmpty(env['PORT']) !== undefined ? 'PORT' : undefined;
+  const port = explicitPort ? readInteger(env, explicitPort, 3003, 0, 65535) : 3003;
+  const serverUrl = readUrl(env, 'NANGO_SERVER_URL', `http://localhost:${port === 0 ? 3003 : port}`);
+  const callbackUrl = readUrl(env, 'NANGO_CALLBACK_URL', `${serverUrl}/oauth/callback`);
+  const providersFile = nonEmpty(env['NANGO_PROVIDERS_FILE']);
+  return {
+    port,
+    serverUrl,
+    callbackUrl,
+    secretKey: nonEmpty(env['NANGO_SECRET_KEY']),
+    dashboard: readDashboard(env),
+    encryptionKey: readEncryptionKey(env),
+    hmac: readHmac(env),
+    database: readDatabase(env),
+    providersFile: providersFile ? path.resolve(providersFile) : undefined,
+    telemetry: readBoolean(env, 'TELEMETRY', true),
+    logLevel: readLogLevel(env),
+  };
+}

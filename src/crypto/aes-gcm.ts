@@ -1,0 +1,47 @@
+import { createCipheriv, createDecipheriv, pbkdf2Sync, randomBytes } from 'node:crypto';
+
+/**
+ * AES-256-GCM in Nango's on-disk format: the key is the base64-decoded NANGO_ENCRYPTION_KEY used as is,
+ * a 12-byte random IV, and ciphertext, IV and auth tag each stored as base64 text.
+ */
+export interface Sealed {
+  ciphertext: string;
+  iv: string;
+  tag: string;
+}
+
+const ALGORITHM = 'aes-256-gcm';
+const IV_BYTES = 12;
+/** Nango's fixed fingerprint salt, a fact of its on-disk format: an existing database's hash only matches with it. */
+const FINGERPRINT_SALT = 'X89FHEGqR3yNK0+v7rPWxQ==';
+const FINGERPRINT_ITERATIONS = 310_000;
+
+export class Cipher {
+  private readonly key: Buffer;
+
+  constructor(readonly base64Key: string) {
+    this.key = Buffer.from(base64Key, 'base64');
+  }
+
+  seal(plaintext: string): Sealed {
+    const iv = randomBytes(IV_BYTES);
+    const cipher = createCipheriv(ALGORITHM, this.key, iv);
+    const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+    return { ciphertext: ciphertext.toString('base64'), iv: iv.toString('base64'), tag: cipher.getAuthTag().toString('base64') };
+  }
+
+  open(sealed: Sealed): string {
+    const decipher = createDecipheriv(ALGORITHM, this.key, Buffer.from(sealed.iv, 'base64'));
+    decipher.setAuthTag(Buffer.from(sealed.tag, 'base64'));
+    return Buffer.concat([decipher.update(Buffer.from(sealed.ciphertext, 'base64')), decipher.final()]).toString('utf8');
+  }
+
+  /** The value Nango stores in `_nango_db_config.encryption_key_hash`; slow on purpose (PBKDF2), so computed once. */
+  fingerprint(): string {
+    return keyFingerprint(this.base64Key);
+  }
+}
+
+export function keyFingerprint(base64Key: string): string {
+  return pbkdf2Sync(base64Key, FINGERPRINT_SALT, FINGERPRINT_ITERATIONS, 32, 'sha256').toString('base64');
+}

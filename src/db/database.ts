@@ -1,0 +1,90 @@
+import knexFactory, { type Knex } from 'knex';
+import pg from 'pg';
+import type { Config } from '../config.js';
+import type { Logger } from '../logger.js';
+import { startEmbeddedPostgres } from './embedded-postgres.js';
+
+/** Nango keeps its tables in this schema; an existing Nango database is adopted in place. */
+export const SCHEMA = 'nango';
+
+export interface Database {
+  knex: Knex;
+  /** For the few places that need a client of their own (session locks, LISTEN). */
+  connection: pg.ClientConfig;
+  /** Where the data lives, for the start-up log; never includes a password. */
+  description: string;
+  close(): Promise<void>;
+}
+
+const CONNECT_ATTEMPTS = 30;
+
+export async function openDatabase(config: Config['database'], log: Logger): Promise<Database> {
+  if (config.kind === 'embedded') {
+    const cluster = await startEmbeddedPostgres(config.dataDir, log);
+    try {
+      const knex = createKnex(cluster.connection, config.poolMin, config.poolMax);
+      return {
+        knex,
+        connection: cluster.connection,
+        description: `embedded PostgreSQL (data in ${config.dataDir})`,
+        close: async () => {
+          await knex.destroy();
+          await cluster.stop();
+        },
+      };
+    } catch (error) {
+      await cluster.stop();
+      throw error;
+    }
+  }
+  const connection: pg.ClientConfig = config.url
+    ? { connectionString: config.url }
+    : { host: config.host, port: config.port, user: config.user, password: config.password, database: config.name };
+  if (config.ssl) connection.ssl = { rejectUnauthorized: false };
+  const description = config.url ? `PostgreSQL at ${redactConnectionString(config.url)}` : `PostgreSQL at ${config.host}:${config.port}/${config.name}`;
+  await waitForServer(connection, description, log);
+  const knex = createKnex(connection, config.poolMin, config.poolMax);
+  return { knex, connection, description, close: () => knex.destroy() };
+}
+
+export function createKnex(connection: pg.ClientConfig, poolMin: number, poolMax: number): Knex {
+  return knexFactory({
+    client: 'pg',
+    connection: connection as Knex.PgConnectionConfig,
+    searchPath: [SCHEMA, 'public'],
+    pool: { min: poolMin, max: poolMax },
+    // A request waits at most this long for a connection, then answers 503 instead of hanging.
+    acquireConnectionTimeout: 5_000,
+  });
+}
+
+/** At start the database may still be coming up (compose starts both at once): retry, one log line per attempt. */
+async function waitForServer(connection: pg.ClientConfig, description: string, log: Logger): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const client = new pg.Client({ ...connection, connectionTimeoutMillis: 5_000 });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      await client.end();
+      return;
+    } catch (error) {
+      await client.end().catch(() => undefined);
+      const reason = (error as { code?: string; message?: string }).code ?? (error as Error).message;
+      if (attempt >= CONNECT_ATTEMPTS || isPermanent(error)) {
+        throw new Error(`Cannot connect to ${description}: ${(error as Error).message}`);
+      }
+      log.warn(`Waiting for ${description} (${reason}); attempt ${attempt} of ${CONNECT_ATTEMPTS}, retrying in 1 s.`);
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+    }
+  }
+}
+
+/** Wrong password, unknown database or role: retrying will not help. */
+function isPermanent(error: unknown): boolean {
+  const code = (error as { code?: string }).code;
+  return code === '28P01' || code === '28000' || code === '3D000';
+}
+
+function redactConnectionString(url: string): string {
+  return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
+}

@@ -1,0 +1,64 @@
+/**
+ * The one error type of the server. Services and routes throw it with a code; the error plugin
+ * renders it in the wire format of the route family (seed or modern). Status codes live here only.
+ */
+export class ApiError extends Error {
+  override name = 'ApiError';
+  readonly status: number;
+
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly payload: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.status = STATUS_BY_CODE[code];
+  }
+}
+
+/** Codes keep Nango's spelling on the wire, typos included (`unkown_connection`), so existing clients match on them. */
+const STATUS_BY_CODE = {
+  // authentication
+  missing_auth_header: 401,
+  malformed_auth_header: 401,
+  invalid_secret_key: 401,
+  unknown_account: 401,
+  // request shape
+  missing_body: 400,
+  invalid_json: 400,
+  invalid_body: 400,
+  invalid_query_params: 400,
+  invalid_uri_params: 400,
+  invalid_headers: 400,
+  bad_request: 400,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  // seed validation
+  missing_provider_config: 400,
+  missing_provider_template: 400,
+  missing_client_id: 400,
+  missing_client_secret: 400,
+  missing_scopes: 400,
+  missing_connection: 400,
+  missing_oauth_type: 400,
+  missing_oauth_token: 400,
+  missing_oauth_token_secret: 400,
+  unknown_oauth_type: 400,
+  missing_access_token: 400,
+  // lookups
+  unknown_provider_config: 400,
+  unkown_connection: 400,
+  unknown_provider_template: 400,
+  duplicate_provider_config: 400,
+  not_found: 404,
+  method_not_allowed: 405,
+  // server side
+  database_unavailable: 503,
+  server_error: 500,
+} as const satisfies Record<string, number>;
+
+export type ErrorCode = keyof typeof STATUS_BY_CODE;
+
+export function statusOf(code: ErrorCode): number {
+  return STATUS_BY_CODE[code];
+}

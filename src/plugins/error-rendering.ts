@@ -1,0 +1,47 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { ApiError } from '../errors.js';
+
+/**
+ * Turns anything thrown in a route into an ApiError: ours pass through, Fastify's request-shape errors
+ * become 4xx with a plain message, a database that cannot be reached becomes 503, and the rest a quiet 500
+ * (logged in full, never shown: a 5xx message could leak internals).
+ */
+export function toApiError(error: unknown, request: FastifyRequest): ApiError {
+  if (error instanceof ApiError) return error;
+  const fastifyError = error as Partial<FastifyError> & { code?: string };
+  switch (fastifyError.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new ApiError('payload_too_large', 'The request body is larger than the server accepts.');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new ApiError('unsupported_media_type', `Unsupported Content-Type "${request.headers['content-type'] ?? ''}"; send application/json.`);
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new ApiError('missing_body', 'The request body is empty; send a JSON object.');
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new ApiError('bad_request', 'The Content-Length header does not match the body.');
+  }
+  if (isDatabaseUnavailable(error)) {
+    request.log.error({ err: error }, 'The database cannot be reached; answering 503.');
+    return new ApiError('database_unavailable', 'The database is unavailable; try again in a few seconds.');
+  }
+  const status = fastifyError.statusCode;
+  if (status !== undefined && status >= 400 && status < 500) {
+    return new ApiError('bad_request', fastifyError.message ?? 'Bad request.');
+  }
+  request.log.error({ err: error }, 'Unexpected error while handling a request.');
+  return new ApiError('server_error', 'An unexpected error occurred on the server; see its log for details.');
+}
+
+const CONNECTION_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006']);
+
+export function isDatabaseUnavailable(error: unknown): boolean {
+  const candidate = error as { name?: string; code?: string; message?: string };
+  if (candidate?.name === 'KnexTimeoutError') return true;
+  if (candidate?.code && CONNECTION_ERROR_CODES.has(candidate.code)) return true;
+  return /Connection terminated|Client has encountered a connection error|connection is closed/i.test(candidate?.message ?? '');
+}
+
+/** Seed-era body: `{error, type, payload}`. */
+export async function renderSeedError(error: unknown, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const apiError = toApiError(error, request);
+  await reply.status(apiError.status).send({ error: apiError.message, type: apiError.code, payload: apiError.payload });
+}

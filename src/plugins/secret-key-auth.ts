@@ -1,0 +1,45 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyRequest } from 'fastify';
+import { ApiError } from '../errors.js';
+
+/**
+ * The API's secret key, accepted as `Basic base64(<key>:)` (the seed server's scheme) and as `Bearer <key>`
+ * (what the 0.15/0.16 Node SDKs and every modern client send). Without a configured key the API is open.
+ */
+export function secretKeyGuard(secretKey: string | undefined): (request: FastifyRequest) => Promise<void> {
+  const expected = secretKey === undefined ? undefined : digest(secretKey);
+  return async (request) => {
+    if (!expected) return;
+    const header = request.headers.authorization;
+    if (!header) throw new ApiError('missing_auth_header', 'Authentication failed: send the secret key in the Authorization header.');
+    const presented = presentedKey(header);
+    if (presented === undefined) {
+      throw new ApiError('malformed_auth_header', 'Authentication failed: the Authorization header must be "Bearer <secret key>" or Basic with the secret key as user name.');
+    }
+    // Compare fixed-length digests so neither the length nor the content of the key leaks through timing.
+    if (!timingSafeEqual(digest(presented), expected)) {
+      throw new ApiError('invalid_secret_key', 'Authentication failed: the secret key is not valid.');
+    }
+  };
+}
+
+function presentedKey(header: string): string | undefined {
+  const [scheme, value, ...rest] = header.trim().split(/\s+/);
+  if (!scheme || !value || rest.length > 0) return undefined;
+  switch (scheme.toLowerCase()) {
+    case 'bearer':
+      return value;
+    case 'basic': {
+      const decoded = Buffer.from(value, 'base64').toString('utf8');
+      const colon = decoded.indexOf(':');
+      // Nango compares only the user part and ignores the password.
+      return colon === -1 ? decoded : decoded.slice(0, colon);
+    }
+    default:
+      return undefined;
+  }
+}
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest();
+}

@@ -1,0 +1,75 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { PACKAGE_ROOT } from '../package-root.js';
+import { ProviderTemplateSchema, RawCatalogSchema, type ProviderTemplate, type RawEntry } from './provider-schema.js';
+
+export const BUILT_IN_CATALOG = path.join(PACKAGE_ROOT, 'providers.yaml');
+
+export class ProviderCatalogError extends Error {
+  override name = 'ProviderCatalogError';
+}
+
+export interface ProviderCatalog {
+  get(name: string): ProviderTemplate | undefined;
+  has(name: string): boolean;
+  /** Every provider, sorted by name, aliases resolved. */
+  list(): { name: string; template: ProviderTemplate }[];
+}
+
+/** Loads the built-in catalog and, if given, an operator's overlay whose entries replace built-in keys one by one. */
+export function loadProviderCatalog(overlayFile?: string, builtInFile: string = BUILT_IN_CATALOG): ProviderCatalog {
+  const entries = readCatalogFile(builtInFile);
+  if (overlayFile) {
+    for (const [name, overlay] of Object.entries(readCatalogFile(overlayFile))) {
+      entries[name] = { ...entries[name], ...overlay };
+    }
+  }
+  const resolved = new Map<string, ProviderTemplate>();
+  for (const name of Object.keys(entries).sort()) {
+    const merged = resolveAlias(name, entries, []);
+    const parsed = ProviderTemplateSchema.safeParse(merged);
+    if (!parsed.success) throw new ProviderCatalogError(`Provider "${name}" is invalid: ${describeIssues(parsed.error)}`);
+    resolved.set(name, parsed.data);
+  }
+  return {
+    get: (name) => resolved.get(name),
+    has: (name) => resolved.has(name),
+    list: () => [...resolved].map(([name, template]) => ({ name, template })),
+  };
+}
+
+function readCatalogFile(file: string): Record<string, RawEntry> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ProviderCatalogError(`Cannot read the provider catalog ${file}: ${(error as Error).message}`);
+  }
+  let document: unknown;
+  try {
+    document = parseYaml(text);
+  } catch (error) {
+    throw new ProviderCatalogError(`The provider catalog ${file} is not valid YAML: ${(error as Error).message.split('\n')[0]}`);
+  }
+  const parsed = RawCatalogSchema.safeParse(document ?? {});
+  if (!parsed.success) throw new ProviderCatalogError(`The provider catalog ${file} is invalid: ${describeIssues(parsed.error)}`);
+  return parsed.data;
+}
+
+function resolveAlias(name: string, entries: Record<string, RawEntry>, seen: string[]): Omit<RawEntry, 'alias'> {
+  const entry = entries[name];
+  if (!entry) throw new ProviderCatalogError(`Provider "${seen.at(-1)}" is an alias of "${name}", which does not exist.`);
+  if (seen.includes(name)) throw new ProviderCatalogError(`Provider aliases form a loop: ${[...seen, name].join(' → ')}.`);
+  const { alias, ...own } = entry;
+  if (!alias) return own;
+  return { ...resolveAlias(alias, entries, [...seen, name]), ...own };
+}
+
+function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 3)
+    .map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`)
+    .join('; ');
+}

@@ -1,0 +1,100 @@
+import { z } from 'zod';
+
+/**
+ * One provider template of the catalog (`providers.yaml`), in the key vocabulary Nango's templates use,
+ * so an operator's existing overlay file keeps working.
+ */
+export const AUTH_MODES = ['OAUTH2', 'OAUTH1', 'OAUTH2_CC', 'API_KEY', 'BASIC', 'NONE'] as const;
+export type AuthMode = (typeof AUTH_MODES)[number];
+
+const stringMap = z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform(String));
+
+/** A field an end user fills in (connection parameter or credential); the Connect UI renders forms from these. */
+export const FieldSchema = z
+  .object({
+    type: z.literal('string').default('string'),
+    title: z.string().min(1),
+    description: z.string().optional(),
+    example: z.string().optional(),
+    pattern: z.string().optional(),
+    format: z.enum(['hostname', 'uri', 'uuid', 'email']).optional(),
+    optional: z.boolean().optional(),
+    default_value: z.string().optional(),
+    secret: z.boolean().optional(),
+    hidden: z.boolean().optional(),
+    order: z.number().int().optional(),
+    prefix: z.string().optional(),
+    suffix: z.string().optional(),
+    doc_section: z.string().optional(),
+  })
+  .strict();
+
+export const ProxySchema = z
+  .object({
+    base_url: z.string().min(1),
+    headers: stringMap.optional(),
+    query: stringMap.optional(),
+    retry: z
+      .object({ at: z.string().optional(), after: z.string().optional(), remaining: z.string().optional(), error_code: z.number().optional() })
+      .strict()
+      .optional(),
+    decompress: z.boolean().optional(),
+  })
+  .strict();
+
+const templateShape = {
+  display_name: z.string().min(1),
+  categories: z.array(z.string().min(1)).optional(),
+  auth_mode: z.enum(AUTH_MODES),
+  docs: z.url(),
+  docs_connect: z.url().optional(),
+  authorization_url: z.string().min(1).optional(),
+  token_url: z.string().min(1).optional(),
+  refresh_url: z.string().min(1).optional(),
+  request_url: z.string().min(1).optional(),
+  authorization_params: stringMap.optional(),
+  token_params: stringMap.optional(),
+  refresh_params: stringMap.optional(),
+  request_params: stringMap.optional(),
+  scope_separator: z.string().optional(),
+  default_scopes: z.array(z.string()).optional(),
+  disable_pkce: z.boolean().optional(),
+  authorization_method: z.enum(['body', 'header']).optional(),
+  body_format: z.enum(['form', 'json']).optional(),
+  token_request_auth_method: z.enum(['basic']).optional(),
+  token_response_metadata: z.array(z.string()).optional(),
+  redirect_uri_metadata: z.array(z.string()).optional(),
+  token_expiration_buffer: z.number().int().nonnegative().optional(),
+  request_http_method: z.enum(['GET', 'POST', 'PUT']).optional(),
+  token_http_method: z.enum(['GET', 'POST', 'PUT']).optional(),
+  signature_method: z.enum(['HMAC-SHA1', 'RSA-SHA1', 'PLAINTEXT']).optional(),
+  base_api_url: z.string().min(1).optional(),
+  proxy: ProxySchema.optional(),
+  connection_config: z.record(z.string(), FieldSchema).optional(),
+  credentials: z.record(z.string(), FieldSchema).optional(),
+};
+
+export const ProviderTemplateSchema = z
+  .object(templateShape)
+  .strict()
+  .superRefine((template, ctx) => {
+    if (template.auth_mode === 'OAUTH2' || template.auth_mode === 'OAUTH1') {
+      for (const key of ['authorization_url', 'token_url'] as const) {
+        if (!template[key]) ctx.addIssue({ code: 'custom', path: [key], message: `${template.auth_mode} providers need ${key}` });
+      }
+    }
+    if (template.auth_mode === 'OAUTH1' && !template.request_url) {
+      ctx.addIssue({ code: 'custom', path: ['request_url'], message: 'OAUTH1 providers need request_url' });
+    }
+    if (template.auth_mode === 'OAUTH2_CC' && !template.token_url) {
+      ctx.addIssue({ code: 'custom', path: ['token_url'], message: 'OAUTH2_CC providers need token_url' });
+    }
+  });
+
+export type ProviderTemplate = z.infer<typeof ProviderTemplateSchema>;
+
+/** As written in a file: an alias entry names another and overrides some of its keys. */
+export const RawEntrySchema = z.object({ ...templateShape, alias: z.string().min(1) }).partial().strict();
+export type RawEntry = z.infer<typeof RawEntrySchema>;
+
+export const RawCatalogSchema = z.record(z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'provider names are lower-case letters, digits, ".", "_" and "-"'), RawEntrySchema);

@@ -1,0 +1,42 @@
+import { z } from 'zod';
+import { ApiError, type ErrorCode } from '../errors.js';
+
+/** Parses a part of the request with its zod schema; a failure is a 4xx whose message names the field. */
+export function parseRequestPart<Schema extends z.ZodType>(schema: Schema, value: unknown, code: ErrorCode): z.infer<Schema> {
+  const result = schema.safeParse(value);
+  if (!result.success) throw new ApiError(code, describeZodError(result.error), { errors: issuesOf(result.error) });
+  return result.data;
+}
+
+export function describeZodError(error: z.ZodError): string {
+  return error.issues.slice(0, 3).map(describeIssue).join('; ');
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  const field = issue.path.map(String).join('.');
+  if (issue.code === 'unrecognized_keys') {
+    const where = field ? ` in ${field}` : '';
+    return `unknown parameter${issue.keys.length > 1 ? 's' : ''}${where}: ${issue.keys.join(', ')}`;
+  }
+  if (issue.code === 'invalid_type' && issue.input === undefined) return `${field || 'value'} is required`;
+  return field ? `${field}: ${issue.message}` : issue.message;
+}
+
+export function issuesOf(error: z.ZodError): { code: string; message: string; path: (string | number)[] }[] {
+  return error.issues.map((issue) => ({ code: issue.code, message: describeIssue(issue), path: issue.path.map((part) => (typeof part === 'symbol' ? String(part) : part)) }));
+}
+
+/** A path segment or query value that names a stored thing: non-empty, bounded, no control characters. */
+export const identifier = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(255, 'must be at most 255 characters')
+  .regex(/^[^\u0000-\u001f\u007f]*$/, 'must not contain control characters');
+
+/** Query flags arrive as text; only "true" and "false" mean something. */
+export const booleanFlag = z.enum(['true', 'false'], { error: 'must be "true" or "false"' }).transform((value) => value === 'true');
+
+/** True for a plain JSON object (not an array, not null). */
+export function isJsonObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

@@ -1,0 +1,119 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { ApiError } from '../../errors.js';
+import type { ConnectionService, ImportedCredentials } from '../../services/connection-service.js';
+import { booleanFlag, identifier, isJsonObject, parseRequestPart } from '../request-parsing.js';
+
+/** Seed `/connection`: the raw stored row (credentials included), the v0.16 list, delete, and the v0.20 import. */
+export function registerSeedConnectionRoutes(app: FastifyInstance, connections: ConnectionService): void {
+  app.get('/connection/:connectionId', async (request) => {
+    const { connectionId } = parseRequestPart(ConnectionParams, request.params, 'invalid_uri_params');
+    const query = parseRequestPart(GetQuery, request.query, 'invalid_query_params');
+    const providerConfigKey = requireProviderConfigKey(query.provider_config_key);
+    return connections.get(providerConfigKey, connectionId);
+  });
+
+  app.get('/connection', async (request) => {
+    const query = parseRequestPart(ListQuery, request.query, 'invalid_query_params');
+    const rows = await connections.list({ connectionId: query.connectionId });
+    return {
+      // `provider` carries the provider config key: a seed-era naming the SDKs of that time rely on.
+      connections: rows.map((row) => ({ id: row.id, connection_id: row.connection_id, provider: row.provider_config_key, created: row.created_at })),
+    };
+  });
+
+  app.delete('/connection/:connectionId', async (request, reply) => {
+    const { connectionId } = parseRequestPart(ConnectionParams, request.params, 'invalid_uri_params');
+    const query = parseRequestPart(DeleteQuery, request.query, 'invalid_query_params');
+    await connections.delete(requireProviderConfigKey(query.provider_config_key), connectionId);
+    return reply.send();
+  });
+
+  app.post('/connection', async (request, reply) => {
+    const body = parseImportBody(request.body);
+    await connections.import(body.input);
+    return reply.status(201).send(body.echo);
+  });
+}
+
+const ConnectionParams = z.object({ connectionId: identifier });
+
+const GetQuery = z
+  .object({
+    provider_config_key: z.string().optional(),
+    force_refresh: booleanFlag.optional(),
+    // Sent by modern SDKs on this deprecated alias; accepted so they are not refused.
+    refresh_token: booleanFlag.optional(),
+    refresh_github_app_jwt_token: booleanFlag.optional(),
+  })
+  .strict();
+
+const ListQuery = z.object({ connectionId: identifier.optional() }).strict();
+const DeleteQuery = z.object({ provider_config_key: z.string().optional() }).strict();
+
+/** Nango v0.16 let a missing key reach the query builder and answered 500; a 400 that names the parameter is what a client needs. */
+function requireProviderConfigKey(value: string | undefined): string {
+  if (!value) throw new ApiError('missing_provider_config', 'The query parameter "provider_config_key" is required.');
+  return parseRequestPart(identifier, value, 'invalid_query_params');
+}
+
+const optionalText = z.string().min(1).optional();
+
+const ImportBody = z
+  .object({
+    connection_id: identifier,
+    provider_config_key: identifier,
+    type: z.string().transform((type) => type.toUpperCase()),
+    access_token: optionalText,
+    refresh_token: optionalText,
+    expires_at: z.union([z.iso.datetime({ offset: true }), z.iso.date()]).optional(),
+    expires_in: z.number().int().positive().optional(),
+    oauth_token: optionalText,
+    oauth_token_secret: optionalText,
+    metadata: z.record(z.string(), z.unknown()).optional(),
+    connection_config: z.record(z.string(), z.unknown()).optional(),
+    raw: z.record(z.string(), z.unknown()).optional(),
+  })
+  .strict();
+
+/** The v0.20 import body: OAuth2 tokens or an OAuth1 token pair, for connections made outside this server. */
+function parseImportBody(body: unknown): { input: Parameters<ConnectionService['import']>[0]; echo: Record<string, unknown> } {
+  if (!isJsonObject(body)) throw new ApiError('missing_body', 'The request body must be a JSON object.');
+  if (!body['connection_id']) throw new ApiError('missing_connection', 'The field "connection_id" is required.');
+  if (!body['provider_config_key']) throw new ApiError('missing_provider_config', 'The field "provider_config_key" is required.');
+  if (!body['type']) throw new ApiError('missing_oauth_type', 'The field "type" is required ("OAUTH2" or "OAUTH1").');
+  const parsed = parseRequestPart(ImportBody, body, 'invalid_body');
+  const raw = parsed.raw ?? body;
+  let credentials: ImportedCredentials;
+  if (parsed.type === 'OAUTH2') {
+    if (!parsed.access_token) throw new ApiError('missing_access_token', 'The field "access_token" is required for OAUTH2 connections.');
+    const expiresAt = parsed.expires_at
+      ? new Date(parsed.expires_at).toISOString()
+      : parsed.expires_in
+        ? new Date(Date.now() + parsed.expires_in * 1000).toISOString()
+        : undefined;
+    credentials = {
+      type: 'OAUTH2',
+      access_token: parsed.access_token,
+      ...(parsed.refresh_token ? { refresh_token: parsed.refresh_token } : {}),
+      ...(expiresAt ? { expires_at: expiresAt } : {}),
+      raw,
+    };
+  } else if (parsed.type === 'OAUTH1') {
+    if (!parsed.oauth_token) throw new ApiError('missing_oauth_token', 'The field "oauth_token" is required for OAUTH1 connections.');
+    if (!parsed.oauth_token_secret) throw new ApiError('missing_oauth_token_secret', 'The field "oauth_token_secret" is required for OAUTH1 connections.');
+    credentials = { type: 'OAUTH1', oauth_token: parsed.oauth_token, oauth_token_secret: parsed.oauth_token_secret, raw };
+  } else {
+    throw new ApiError('unknown_oauth_type', `The connection type "${parsed.type}" is not supported here; use "OAUTH2" or "OAUTH1".`);
+  }
+  return {
+    input: {
+      providerConfigKey: parsed.provider_config_key,
+      connectionId: parsed.connection_id,
+      credentials,
+      connectionConfig: parsed.connection_config ?? {},
+      metadata: parsed.metadata ?? {},
+    },
+    echo: body,
+  };
+}

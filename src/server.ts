@@ -1,0 +1,89 @@
+import dotenv from 'dotenv';
+import { buildApp } from './app.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import { Cipher } from './crypto/aes-gcm.js';
+import { reconcileEncryption } from './crypto/encryption-startup.js';
+import { openDatabase, type Database } from './db/database.js';
+import { migrateToLatest } from './db/migrate.js';
+import { LOCK_IDS, withSessionLock } from './db/session-lock.js';
+import { createLogger, type Logger } from './logger.js';
+import { loadProviderCatalog } from './providers/provider-catalog.js';
+import { EncryptionStateStore } from './store/encryption-state-store.js';
+
+/**
+ * Entry point: configuration → catalog → database → migrations and encryption (one process at a time)
+ * → app → listen. SIGTERM/SIGINT drain in-flight requests, close the pool and stop an embedded database.
+ */
+async function main(): Promise<void> {
+  dotenv.config({ quiet: true });
+  const config = loadConfigOrExit();
+  const log = createLogger(config.logLevel);
+  process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'Unhandled promise rejection.'));
+
+  const providers = loadProviderCatalog(config.providersFile);
+  const cipher = config.encryptionKey ? new Cipher(config.encryptionKey) : undefined;
+  const database = await openDatabase(config.database, log);
+  try {
+    await withSessionLock(database.connection, LOCK_IDS.startup, async () => {
+      const applied = await migrateToLatest(database.knex);
+      if (applied.length > 0) log.info(`Database migrated: ${applied.join(', ')}.`);
+      await reconcileEncryption(new EncryptionStateStore(database.knex), cipher, log);
+    });
+  } catch (error) {
+    await database.close().catch(() => undefined);
+    throw error;
+  }
+
+  if (!config.secretKey) {
+    log.warn('NANGO_SECRET_KEY is not set: the API (/config, /connection, /proxy) is open to anyone who can reach this server. Set a secret key before exposing it.');
+  }
+  const app = await buildApp({ config, knex: database.knex, cipher, providers, logger: log });
+  await app.listen({ port: config.port, host: '0.0.0.0' });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  log.info(
+    { port, callbackUrl: config.callbackUrl },
+    `✅ Server listening on port ${port} (${config.serverUrl}). Register this OAuth callback URL with each provider: ${config.callbackUrl}. Data: ${database.description}.`,
+  );
+  stopOnSignals(app.close.bind(app), database, log);
+}
+
+function loadConfigOrExit(): Config {
+  try {
+    return loadConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`Configuration error: ${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+}
+
+function stopOnSignals(closeApp: () => Promise<void>, database: Database, log: Logger): void {
+  let stopping = false;
+  const stop = async (signal: NodeJS.Signals): Promise<void> => {
+    if (stopping) {
+      log.warn(`${signal} received again; exiting without waiting.`);
+      process.exit(1);
+    }
+    stopping = true;
+    log.info(`${signal} received: finishing in-flight requests, then stopping.`);
+    try {
+      await closeApp();
+      await database.close();
+      log.info('Stopped cleanly.');
+      process.exit(0);
+    } catch (error) {
+      log.error({ err: error }, 'Error while stopping.');
+      process.exit(1);
+    }
+  };
+  process.on('SIGTERM', (signal) => void stop(signal));
+  process.on('SIGINT', (signal) => void stop(signal));
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`Cannot start: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

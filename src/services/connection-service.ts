@@ -1,0 +1,55 @@
+import { ApiError } from '../errors.js';
+import type { ConfigsStore } from '../store/configs-store.js';
+import type { ConnectionRecord, ConnectionsStore, ConnectionSummary } from '../store/connections-store.js';
+import { unknownIntegration } from './integration-service.js';
+
+export type ImportedCredentials =
+  | { type: 'OAUTH2'; access_token: string; refresh_token?: string; expires_at?: string; raw: Record<string, unknown> }
+  | { type: 'OAUTH1'; oauth_token: string; oauth_token_secret: string; raw: Record<string, unknown> };
+
+export interface ConnectionImport {
+  providerConfigKey: string;
+  connectionId: string;
+  credentials: ImportedCredentials;
+  connectionConfig: Record<string, unknown>;
+  metadata: Record<string, unknown>;
+}
+
+/** Connections: an end user's credentials for one integration. */
+export class ConnectionService {
+  constructor(
+    private readonly connections: ConnectionsStore,
+    private readonly configs: ConfigsStore,
+  ) {}
+
+  async get(providerConfigKey: string, connectionId: string): Promise<ConnectionRecord> {
+    const connection = await this.connections.find(providerConfigKey, connectionId);
+    if (!connection) throw unknownConnection(providerConfigKey, connectionId);
+    if (!(await this.configs.find(providerConfigKey))) throw unknownIntegration(providerConfigKey);
+    return connection;
+  }
+
+  list(filter: { connectionId?: string }): Promise<ConnectionSummary[]> {
+    return this.connections.list(filter);
+  }
+
+  async delete(providerConfigKey: string, connectionId: string): Promise<void> {
+    if (!(await this.connections.delete(providerConfigKey, connectionId))) throw unknownConnection(providerConfigKey, connectionId);
+  }
+
+  /** Stores credentials obtained elsewhere (for example, migrated from another system). */
+  async import(input: ConnectionImport): Promise<ConnectionRecord> {
+    if (!(await this.configs.find(input.providerConfigKey))) throw unknownIntegration(input.providerConfigKey);
+    return this.connections.upsert({
+      provider_config_key: input.providerConfigKey,
+      connection_id: input.connectionId,
+      credentials: input.credentials,
+      connection_config: input.connectionConfig,
+      metadata: input.metadata,
+    });
+  }
+}
+
+export function unknownConnection(providerConfigKey: string, connectionId: string): ApiError {
+  return new ApiError('unkown_connection', `No connection "${connectionId}" exists for the integration "${providerConfigKey}".`);
+}

@@ -1,0 +1,77 @@
+import { ApiError } from '../errors.js';
+import type { ProviderCatalog } from '../providers/provider-catalog.js';
+import type { ConfigRecord, ConfigsStore } from '../store/configs-store.js';
+
+export interface IntegrationInput {
+  uniqueKey: string;
+  provider: string;
+  clientId: string | null;
+  clientSecret: string | null;
+  /** Scopes as the client sent them: a comma- or space-separated string, or a list. */
+  scopes: string | string[] | null;
+}
+
+/** Integrations ("provider configs" in the seed API): what the operator registered with each provider. */
+export class IntegrationService {
+  constructor(
+    private readonly configs: ConfigsStore,
+    private readonly providers: ProviderCatalog,
+  ) {}
+
+  list(): Promise<ConfigRecord[]> {
+    return this.configs.list();
+  }
+
+  async get(uniqueKey: string): Promise<ConfigRecord> {
+    const config = await this.configs.find(uniqueKey);
+    if (!config) throw unknownIntegration(uniqueKey);
+    return config;
+  }
+
+  assertKnownProvider(provider: string): void {
+    if (!this.providers.has(provider)) {
+      throw new ApiError('unknown_provider_template', `"${provider}" is not a provider of the catalog; check its spelling or add it with NANGO_PROVIDERS_FILE.`);
+    }
+  }
+
+  /** Creates the integration; scopes are normalised to a comma-joined list. Returns the new id. */
+  async create(input: IntegrationInput): Promise<number> {
+    this.assertKnownProvider(input.provider);
+    const id = await this.configs.insert(input.uniqueKey, {
+      provider: input.provider,
+      oauth_client_id: input.clientId,
+      oauth_client_secret: input.clientSecret,
+      oauth_scopes: input.scopes === null ? null : normaliseScopes(input.scopes),
+    });
+    if (id === undefined) {
+      throw new ApiError('duplicate_provider_config', `An integration with the key "${input.uniqueKey}" already exists; choose another key or update it with PUT /config.`);
+    }
+    return id;
+  }
+
+  /** Replaces the integration's fields; scopes are stored as given, as the seed server does. */
+  async update(input: IntegrationInput): Promise<void> {
+    this.assertKnownProvider(input.provider);
+    const found = await this.configs.update(input.uniqueKey, {
+      provider: input.provider,
+      oauth_client_id: input.clientId,
+      oauth_client_secret: input.clientSecret,
+      oauth_scopes: input.scopes === null ? null : Array.isArray(input.scopes) ? input.scopes.join(',') : input.scopes,
+    });
+    if (!found) throw unknownIntegration(input.uniqueKey);
+  }
+
+  /** Deletes the integration and its connections; deleting a key that does not exist is not an error. */
+  async delete(uniqueKey: string): Promise<void> {
+    await this.configs.deleteWithConnections(uniqueKey);
+  }
+}
+
+export function normaliseScopes(scopes: string | string[]): string {
+  const items = Array.isArray(scopes) ? scopes : scopes.split(/[\s,]+/);
+  return items.map((scope) => scope.trim()).filter(Boolean).join(',');
+}
+
+export function unknownIntegration(uniqueKey: string): ApiError {
+  return new ApiError('unknown_provider_config', `No integration has the key "${uniqueKey}".`);
+}

@@ -1,0 +1,89 @@
+import type { Knex } from 'knex';
+import type { Cipher } from '../crypto/aes-gcm.js';
+import { openText, sealText } from './sealing.js';
+
+/** A row of `_nango_configs` with the client secret in clear; the wire shape of the seed API. */
+export interface ConfigRecord {
+  id: number;
+  created_at: Date;
+  updated_at: Date;
+  unique_key: string;
+  provider: string;
+  oauth_client_id: string | null;
+  oauth_client_secret: string | null;
+  oauth_scopes: string | null;
+  account_id: number;
+  oauth_client_secret_iv: string | null;
+  oauth_client_secret_tag: string | null;
+}
+
+export interface ConfigFields {
+  provider: string;
+  oauth_client_id: string | null;
+  oauth_client_secret: string | null;
+  oauth_scopes: string | null;
+}
+
+const TABLE = '_nango_configs';
+const CONNECTIONS = '_nango_connections';
+const ACCOUNT_ID = 0;
+
+export class ConfigsStore {
+  constructor(
+    private readonly knex: Knex,
+    private readonly cipher: Cipher | undefined,
+  ) {}
+
+  async list(): Promise<ConfigRecord[]> {
+    const rows = await this.knex<ConfigRecord>(TABLE).where({ account_id: ACCOUNT_ID }).orderBy('id', 'asc');
+    return rows.map((row) => this.open(row));
+  }
+
+  async find(uniqueKey: string, trx?: Knex.Transaction): Promise<ConfigRecord | undefined> {
+    const row = await (trx ?? this.knex)<ConfigRecord>(TABLE).where({ unique_key: uniqueKey, account_id: ACCOUNT_ID }).first();
+    return row ? this.open(row) : undefined;
+  }
+
+  /** Returns the new id, or undefined when the key is taken (checked by the unique index, so two racing creates cannot both win). */
+  async insert(uniqueKey: string, fields: ConfigFields): Promise<number | undefined> {
+    const rows = await this.knex(TABLE)
+      .insert({ unique_key: uniqueKey, account_id: ACCOUNT_ID, ...this.seal(fields) })
+      .onConflict(['unique_key', 'account_id'])
+      .ignore()
+      .returning<{ id: number }[]>('id');
+    return rows[0]?.id;
+  }
+
+  /** Returns false when no config has that key. */
+  async update(uniqueKey: string, fields: ConfigFields): Promise<boolean> {
+    const count = await this.knex(TABLE)
+      .where({ unique_key: uniqueKey, account_id: ACCOUNT_ID })
+      .update({ ...this.seal(fields), updated_at: this.knex.fn.now() });
+    return count > 0;
+  }
+
+  /** Deletes the config and every connection made through it, in one transaction. */
+  async deleteWithConnections(uniqueKey: string): Promise<boolean> {
+    return this.knex.transaction(async (trx) => {
+      await trx(CONNECTIONS).where({ provider_config_key: uniqueKey, account_id: ACCOUNT_ID }).delete();
+      return (await trx(TABLE).where({ unique_key: uniqueKey, account_id: ACCOUNT_ID }).delete()) > 0;
+    });
+  }
+
+  private seal(fields: ConfigFields): Partial<ConfigRecord> {
+    const secret = sealText(this.cipher, fields.oauth_client_secret);
+    return {
+      provider: fields.provider,
+      oauth_client_id: fields.oauth_client_id,
+      oauth_scopes: fields.oauth_scopes,
+      oauth_client_secret: secret.value,
+      oauth_client_secret_iv: secret.iv,
+      oauth_client_secret_tag: secret.tag,
+    };
+  }
+
+  private open(row: ConfigRecord): ConfigRecord {
+    const secret = openText(this.cipher, { value: row.oauth_client_secret, iv: row.oauth_client_secret_iv, tag: row.oauth_client_secret_tag });
+    return { ...row, oauth_client_secret: secret };
+  }
+}

@@ -1,0 +1,102 @@
+import type { Knex } from 'knex';
+import type { Cipher } from '../crypto/aes-gcm.js';
+import { openCredentials, sealCredentials } from './sealing.js';
+
+/** A row of `_nango_connections` with its credentials decrypted; the wire shape of the seed API. */
+export interface ConnectionRecord {
+  id: number;
+  created_at: Date;
+  updated_at: Date;
+  provider_config_key: string;
+  connection_id: string;
+  credentials: Record<string, unknown>;
+  connection_config: Record<string, unknown>;
+  account_id: number;
+  metadata: Record<string, unknown>;
+  credentials_iv: string | null;
+  credentials_tag: string | null;
+}
+
+export interface ConnectionSummary {
+  id: number;
+  connection_id: string;
+  provider_config_key: string;
+  created_at: Date;
+}
+
+export interface ConnectionWrite {
+  provider_config_key: string;
+  connection_id: string;
+  credentials: Record<string, unknown>;
+  connection_config: Record<string, unknown>;
+  metadata: Record<string, unknown>;
+}
+
+interface ConnectionRow extends Omit<ConnectionRecord, 'credentials' | 'connection_config' | 'metadata'> {
+  credentials: unknown;
+  connection_config: Record<string, unknown> | null;
+  metadata: Record<string, unknown> | null;
+}
+
+const TABLE = '_nango_connections';
+const ACCOUNT_ID = 0;
+
+export class ConnectionsStore {
+  constructor(
+    private readonly knex: Knex,
+    private readonly cipher: Cipher | undefined,
+  ) {}
+
+  async find(providerConfigKey: string, connectionId: string): Promise<ConnectionRecord | undefined> {
+    const row = await this.knex<ConnectionRow>(TABLE)
+      .where({ provider_config_key: providerConfigKey, connection_id: connectionId, account_id: ACCOUNT_ID })
+      .first();
+    return row ? this.open(row) : undefined;
+  }
+
+  async list(filter: { connectionId?: string }): Promise<ConnectionSummary[]> {
+    const query = this.knex<ConnectionRow>(TABLE)
+      .select('id', 'connection_id', 'provider_config_key', 'created_at')
+      .where({ account_id: ACCOUNT_ID })
+      .orderBy('id', 'asc');
+    if (filter.connectionId !== undefined) query.andWhere({ connection_id: filter.connectionId });
+    return query;
+  }
+
+  /** Insert or replace the connection for (key, connection id); one statement, so it is never half-written. */
+  async upsert(write: ConnectionWrite): Promise<ConnectionRecord> {
+    const sealed = sealCredentials(this.cipher, write.credentials);
+    const [row] = await this.knex<ConnectionRow>(TABLE)
+      .insert({
+        provider_config_key: write.provider_config_key,
+        connection_id: write.connection_id,
+        account_id: ACCOUNT_ID,
+        credentials: JSON.stringify(sealed.credentials),
+        credentials_iv: sealed.iv,
+        credentials_tag: sealed.tag,
+        connection_config: write.connection_config,
+        metadata: write.metadata,
+      })
+      .onConflict(['provider_config_key', 'connection_id', 'account_id'])
+      .merge(['credentials', 'credentials_iv', 'credentials_tag', 'connection_config', 'metadata', 'updated_at'])
+      .returning('*');
+    if (!row) throw new Error('The connection upsert returned no row.');
+    return this.open(row);
+  }
+
+  async delete(providerConfigKey: string, connectionId: string): Promise<boolean> {
+    const count = await this.knex(TABLE)
+      .where({ provider_config_key: providerConfigKey, connection_id: connectionId, account_id: ACCOUNT_ID })
+      .delete();
+    return count > 0;
+  }
+
+  private open(row: ConnectionRow): ConnectionRecord {
+    return {
+      ...row,
+      credentials: openCredentials(this.cipher, row.credentials, row.credentials_iv, row.credentials_tag),
+      connection_config: row.connection_config ?? {},
+      metadata: row.metadata ?? {},
+    };
+  }
+}

@@ -1,0 +1,51 @@
+import type { FastifyInstance } from 'fastify';
+import { Writable } from 'node:stream';
+import { buildApp } from '../../src/app.js';
+import { loadConfig, type Config } from '../../src/config.js';
+import { Cipher } from '../../src/crypto/aes-gcm.js';
+import { reconcileEncryption } from '../../src/crypto/encryption-startup.js';
+import { createLogger } from '../../src/logger.js';
+import { loadProviderCatalog, type ProviderCatalog } from '../../src/providers/provider-catalog.js';
+import { EncryptionStateStore } from '../../src/store/encryption-state-store.js';
+import type { TestDatabase } from './database.js';
+
+export interface TestApp {
+  app: FastifyInstance;
+  config: Config;
+  /** Every log line the app wrote, as text, for assertions about what is (not) logged. */
+  logs: string[];
+  close(): Promise<void>;
+}
+
+let sharedCatalog: ProviderCatalog | undefined;
+
+/**
+ * The real app on a test database, configured through the same environment parsing as the server.
+ * `env` holds the variables a test sets (NANGO_SECRET_KEY, NANGO_ENCRYPTION_KEY, …).
+ */
+export async function buildTestApp(database: TestDatabase, env: Record<string, string> = {}): Promise<TestApp> {
+  const config = loadConfig({ NANGO_DATABASE_URL: database.url, LOG_LEVEL: 'debug', ...env });
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      logs.push(chunk.toString());
+      callback();
+    },
+  });
+  const logger = createLogger(config.logLevel, sink);
+  const cipher = config.encryptionKey ? new Cipher(config.encryptionKey) : undefined;
+  await reconcileEncryption(new EncryptionStateStore(database.knex), cipher, logger);
+  const providers = config.providersFile ? loadProviderCatalog(config.providersFile) : (sharedCatalog ??= loadProviderCatalog());
+  const app = await buildApp({ config, knex: database.knex, cipher, providers, logger });
+  await app.ready();
+  return { app, config, logs, close: () => app.close() };
+}
+
+/** `Authorization` header values for a secret key, in both accepted schemes. */
+export function basicAuth(key: string): string {
+  return `Basic ${Buffer.from(`${key}:`).toString('base64')}`;
+}
+
+export function bearerAuth(key: string): string {
+  return `Bearer ${key}`;
+}
