@@ -1,5 +1,6 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Knex } from 'knex';
+import type pg from 'pg';
 import secureJsonParse from 'secure-json-parse';
 import type { Config } from './config.js';
 import type { Cipher } from './crypto/aes-gcm.js';
@@ -8,12 +9,18 @@ import { redactUrl, type Logger } from './logger.js';
 import { renderSeedError } from './plugins/error-rendering.js';
 import { secretKeyGuard } from './plugins/secret-key-auth.js';
 import type { ProviderCatalog } from './providers/provider-catalog.js';
+import { ResultDelivery } from './oauth/result-delivery.js';
+import { registerOAuthRoutes } from './routes/oauth/oauth-routes.js';
 import { registerSeedConfigRoutes } from './routes/seed/config-routes.js';
 import { registerSeedConnectionRoutes } from './routes/seed/connection-routes.js';
 import { ConnectionService } from './services/connection-service.js';
 import { IntegrationService } from './services/integration-service.js';
+import { OAuthFlowService } from './services/oauth-flow-service.js';
+import { TokenRefresher } from './services/token-refresher.js';
+import { AccountsStore } from './store/accounts-store.js';
 import { ConfigsStore } from './store/configs-store.js';
 import { ConnectionsStore } from './store/connections-store.js';
+import { OAuthSessionsStore } from './store/oauth-sessions-store.js';
 
 export interface AppDeps {
   config: Config;
@@ -21,6 +28,11 @@ export interface AppDeps {
   cipher: Cipher | undefined;
   providers: ProviderCatalog;
   logger: Logger;
+  /** Connection settings for a LISTEN client of its own, so OAuth results reach the process holding the popup's WebSocket. */
+  databaseConnection?: pg.ClientConfig;
+  /** How long a provider's token endpoint may take before the flow or refresh fails (default 15 s). */
+  providerTimeoutMs?: number;
+  now?: () => Date;
 }
 
 /** Largest request body accepted (JSON); larger bodies get a 413 before they are buffered whole. */
@@ -55,12 +67,43 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     );
   });
 
+  const providerTimeoutMs = deps.providerTimeoutMs ?? 15_000;
   const configs = new ConfigsStore(deps.knex, deps.cipher);
   const connectionsStore = new ConnectionsStore(deps.knex, deps.cipher);
+  const sessions = new OAuthSessionsStore(deps.knex, deps.cipher);
   const integrations = new IntegrationService(configs, deps.providers);
-  const connections = new ConnectionService(connectionsStore, configs);
+  const refresher = new TokenRefresher({
+    knex: deps.knex,
+    connections: connectionsStore,
+    providers: deps.providers,
+    log: deps.logger,
+    callbackUrl: deps.config.callbackUrl,
+    providerTimeoutMs,
+    ...(deps.now ? { now: deps.now } : {}),
+  });
+  const connections = new ConnectionService(connectionsStore, configs, refresher);
+  const delivery = new ResultDelivery(deps.knex, deps.databaseConnection, deps.logger);
+  delivery.attach(app.server);
+  app.addHook('onReady', async () => {
+    await delivery.start();
+    await sessions.deleteExpired(deps.now?.() ?? new Date());
+  });
+  app.addHook('onClose', async () => delivery.close());
+  const flows = new OAuthFlowService({
+    config: deps.config,
+    providers: deps.providers,
+    configs,
+    connections: connectionsStore,
+    sessions,
+    accounts: new AccountsStore(deps.knex),
+    delivery,
+    log: deps.logger,
+    providerTimeoutMs,
+    ...(deps.now ? { now: deps.now } : {}),
+  });
 
   app.get('/health', async () => ({ result: 'ok' }));
+  registerOAuthRoutes(app, flows);
 
   // Seed-era API: secret key (Basic or Bearer) and `{error, type, payload}` errors.
   await app.register(async (seed) => {

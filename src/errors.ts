@@ -52,6 +52,8 @@ const STATUS_BY_CODE = {
   duplicate_provider_config: 400,
   not_found: 404,
   method_not_allowed: 405,
+  // a provider refused or failed a token refresh
+  refresh_token_external_error: 502,
   // server side
   database_unavailable: 503,
   server_error: 500,

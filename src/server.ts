@@ -37,7 +37,7 @@ async function main(): Promise<void> {
   if (!config.secretKey) {
     log.warn('NANGO_SECRET_KEY is not set: the API (/config, /connection, /proxy) is open to anyone who can reach this server. Set a secret key before exposing it.');
   }
-  const app = await buildApp({ config, knex: database.knex, cipher, providers, logger: log });
+  const app = await buildApp({ config, knex: database.knex, cipher, providers, logger: log, databaseConnection: database.connection });
   await app.listen({ port: config.port, host: '0.0.0.0' });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;

@@ -2,6 +2,7 @@ import { ApiError } from '../errors.js';
 import type { ConfigsStore } from '../store/configs-store.js';
 import type { ConnectionRecord, ConnectionsStore, ConnectionSummary } from '../store/connections-store.js';
 import { unknownIntegration } from './integration-service.js';
+import type { TokenRefresher } from './token-refresher.js';
 
 export type ImportedCredentials =
   | { type: 'OAUTH2'; access_token: string; refresh_token?: string; expires_at?: string; raw: Record<string, unknown> }
@@ -20,13 +21,16 @@ export class ConnectionService {
   constructor(
     private readonly connections: ConnectionsStore,
     private readonly configs: ConfigsStore,
+    private readonly refresher: TokenRefresher,
   ) {}
 
-  async get(providerConfigKey: string, connectionId: string): Promise<ConnectionRecord> {
+  /** The connection with credentials that are good for at least the refresh margin (refreshed first if needed). */
+  async get(providerConfigKey: string, connectionId: string, options: { forceRefresh?: boolean } = {}): Promise<ConnectionRecord> {
     const connection = await this.connections.find(providerConfigKey, connectionId);
     if (!connection) throw unknownConnection(providerConfigKey, connectionId);
-    if (!(await this.configs.find(providerConfigKey))) throw unknownIntegration(providerConfigKey);
-    return connection;
+    const config = await this.configs.find(providerConfigKey);
+    if (!config) throw unknownIntegration(providerConfigKey);
+    return this.refresher.fresh(connection, config, options.forceRefresh ?? false);
   }
 
   list(filter: { connectionId?: string }): Promise<ConnectionSummary[]> {

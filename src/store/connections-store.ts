@@ -15,6 +15,10 @@ export interface ConnectionRecord {
   metadata: Record<string, unknown>;
   credentials_iv: string | null;
   credentials_tag: string | null;
+  last_refresh_success: Date | null;
+  last_refresh_failure: Date | null;
+  last_refresh_error: string | null;
+  refresh_attempts: number;
 }
 
 export interface ConnectionSummary {
@@ -27,13 +31,15 @@ export interface ConnectionSummary {
 export interface ConnectionWrite {
   provider_config_key: string;
   connection_id: string;
-  credentials: Record<string, unknown>;
+  /** Any credentials shape (OAuth2, OAuth1, …); stored as one JSON document, sealed when a key is set. */
+  credentials: object;
   connection_config: Record<string, unknown>;
   metadata: Record<string, unknown>;
 }
 
 interface ConnectionRow extends Omit<ConnectionRecord, 'credentials' | 'connection_config' | 'metadata'> {
   credentials: unknown;
+  credentials_expires_at: Date | null;
   connection_config: Record<string, unknown> | null;
   metadata: Record<string, unknown> | null;
 }
@@ -52,6 +58,42 @@ export class ConnectionsStore {
       .where({ provider_config_key: providerConfigKey, connection_id: connectionId, account_id: ACCOUNT_ID })
       .first();
     return row ? this.open(row) : undefined;
+  }
+
+  /** Reads the row inside a transaction and locks it until the transaction ends (token refresh). */
+  async findForUpdate(trx: Knex.Transaction, providerConfigKey: string, connectionId: string): Promise<ConnectionRecord | undefined> {
+    const row = await trx<ConnectionRow>(TABLE)
+      .where({ provider_config_key: providerConfigKey, connection_id: connectionId, account_id: ACCOUNT_ID })
+      .forUpdate()
+      .first();
+    return row ? this.open(row) : undefined;
+  }
+
+  /** Stores refreshed credentials and clears the refresh failure record. */
+  async saveRefreshedCredentials(trx: Knex.Transaction, id: number, credentials: object, now: Date): Promise<ConnectionRecord> {
+    const sealed = sealCredentials(this.cipher, credentials);
+    const [row] = await trx<ConnectionRow>(TABLE)
+      .where({ id })
+      .update({
+        credentials: JSON.stringify(sealed.credentials),
+        credentials_iv: sealed.iv,
+        credentials_tag: sealed.tag,
+        credentials_expires_at: expiresAtOf(credentials),
+        last_refresh_success: now,
+        last_refresh_error: null,
+        refresh_attempts: 0,
+        updated_at: now,
+      })
+      .returning('*');
+    if (!row) throw new Error('The refreshed connection disappeared.');
+    return this.open(row);
+  }
+
+  /** Records a failed refresh; the stored credentials stay as they were. */
+  async recordRefreshFailure(trx: Knex.Transaction, id: number, message: string, now: Date): Promise<void> {
+    await trx(TABLE)
+      .where({ id })
+      .update({ last_refresh_failure: now, last_refresh_error: message.slice(0, 2000), refresh_attempts: trx.raw('refresh_attempts + 1') });
   }
 
   async list(filter: { connectionId?: string }): Promise<ConnectionSummary[]> {
@@ -74,11 +116,18 @@ export class ConnectionsStore {
         credentials: JSON.stringify(sealed.credentials),
         credentials_iv: sealed.iv,
         credentials_tag: sealed.tag,
+        credentials_expires_at: expiresAtOf(write.credentials),
         connection_config: write.connection_config,
         metadata: write.metadata,
+        last_refresh_failure: null,
+        last_refresh_error: null,
+        refresh_attempts: 0,
       })
       .onConflict(['provider_config_key', 'connection_id', 'account_id'])
-      .merge(['credentials', 'credentials_iv', 'credentials_tag', 'connection_config', 'metadata', 'updated_at'])
+      .merge([
+        'credentials', 'credentials_iv', 'credentials_tag', 'credentials_expires_at', 'connection_config', 'metadata', 'updated_at',
+        'last_refresh_failure', 'last_refresh_error', 'refresh_attempts',
+      ])
       .returning('*');
     if (!row) throw new Error('The connection upsert returned no row.');
     return this.open(row);
@@ -92,11 +141,20 @@ export class ConnectionsStore {
   }
 
   private open(row: ConnectionRow): ConnectionRecord {
+    const { credentials_expires_at: _expiresAt, ...rest } = row;
     return {
-      ...row,
+      ...rest,
       credentials: openCredentials(this.cipher, row.credentials, row.credentials_iv, row.credentials_tag),
       connection_config: row.connection_config ?? {},
       metadata: row.metadata ?? {},
     };
   }
+}
+
+/** The expiry as a column too, so queries (dashboard status, scheduled refresh) need not decrypt. */
+function expiresAtOf(credentials: object): Date | null {
+  const value = (credentials as { expires_at?: unknown }).expires_at;
+  if (typeof value !== 'string') return null;
+  const date = new Date(value);
+  return Number.isNaN(date.getTime()) ? null : date;
 }

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { Writable } from 'node:stream';
-import { buildApp } from '../../src/app.js';
+import { buildApp, type AppDeps } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { Cipher } from '../../src/crypto/aes-gcm.js';
 import { reconcileEncryption } from '../../src/crypto/encryption-startup.js';
@@ -23,7 +23,11 @@ let sharedCatalog: ProviderCatalog | undefined;
  * The real app on a test database, configured through the same environment parsing as the server.
  * `env` holds the variables a test sets (NANGO_SECRET_KEY, NANGO_ENCRYPTION_KEY, …).
  */
-export async function buildTestApp(database: TestDatabase, env: Record<string, string> = {}): Promise<TestApp> {
+export async function buildTestApp(
+  database: TestDatabase,
+  env: Record<string, string> = {},
+  options: Pick<AppDeps, 'providerTimeoutMs' | 'now'> & { providers?: ProviderCatalog } = {},
+): Promise<TestApp> {
   const config = loadConfig({ NANGO_DATABASE_URL: database.url, LOG_LEVEL: 'debug', ...env });
   const logs: string[] = [];
   const sink = new Writable({
@@ -35,8 +39,17 @@ export async function buildTestApp(database: TestDatabase, env: Record<string, s
   const logger = createLogger(config.logLevel, sink);
   const cipher = config.encryptionKey ? new Cipher(config.encryptionKey) : undefined;
   await reconcileEncryption(new EncryptionStateStore(database.knex), cipher, logger);
-  const providers = config.providersFile ? loadProviderCatalog(config.providersFile) : (sharedCatalog ??= loadProviderCatalog());
-  const app = await buildApp({ config, knex: database.knex, cipher, providers, logger });
+  const providers = options.providers ?? (config.providersFile ? loadProviderCatalog(config.providersFile) : (sharedCatalog ??= loadProviderCatalog()));
+  const app = await buildApp({
+    config,
+    knex: database.knex,
+    cipher,
+    providers,
+    logger,
+    databaseConnection: database.connection,
+    ...(options.providerTimeoutMs !== undefined ? { providerTimeoutMs: options.providerTimeoutMs } : {}),
+    ...(options.now ? { now: options.now } : {}),
+  });
   await app.ready();
   return { app, config, logs, close: () => app.close() };
 }

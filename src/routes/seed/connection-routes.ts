@@ -10,7 +10,7 @@ export function registerSeedConnectionRoutes(app: FastifyInstance, connections: 
     const { connectionId } = parseRequestPart(ConnectionParams, request.params, 'invalid_uri_params');
     const query = parseRequestPart(GetQuery, request.query, 'invalid_query_params');
     const providerConfigKey = requireProviderConfigKey(query.provider_config_key);
-    return connections.get(providerConfigKey, connectionId);
+    return connections.get(providerConfigKey, connectionId, { forceRefresh: query.force_refresh ?? false });
   });
 
   app.get('/connection', async (request) => {

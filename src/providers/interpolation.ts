@@ -1,0 +1,74 @@
+/**
+ * `${…}` placeholders of provider templates. Connection parameters are written
+ * `${connectionConfig.<name>}` (modern) or `${connectionConfig.params.<name>}` (seed); credentials by their
+ * field name (`${apiKey}`, `${username}`); `${base64(…)}` encodes what it wraps.
+ */
+export interface InterpolationValues {
+  connectionConfig: Record<string, unknown>;
+  credentials?: Record<string, unknown>;
+}
+
+export interface Interpolated {
+  value: string;
+  /** Placeholders that had no value; a non-empty list means `value` must not be used. */
+  missing: string[];
+}
+
+const SIMPLE_PLACEHOLDER = /\$\{([A-Za-z_][\w.-]*)\}/g;
+const BASE64_PLACEHOLDER = /\$\{base64\(([^()]*)\)\}/g;
+const CONNECTION_CONFIG_PREFIXES = ['connectionConfig.params.', 'connectionConfig.'];
+
+export function interpolate(template: string, values: InterpolationValues): Interpolated {
+  const missing: string[] = [];
+  const substituted = template.replace(SIMPLE_PLACEHOLDER, (whole, name: string) => {
+    const value = lookup(name, values);
+    if (value === undefined) {
+      missing.push(name);
+      return whole;
+    }
+    return value;
+  });
+  const value = substituted.replace(BASE64_PLACEHOLDER, (_whole, inner: string) => {
+    // Bare names inside base64(…) are allowed too: `${base64(username:password)}`.
+    const resolved = inner.replace(/[A-Za-z_][\w.]*/g, (name) => lookup(name, values) ?? name);
+    return Buffer.from(resolved, 'utf8').toString('base64');
+  });
+  return { value, missing };
+}
+
+/** The connection parameter names a template string needs, in both spellings. */
+export function connectionConfigNames(template: string): string[] {
+  const names = new Set<string>();
+  for (const match of template.matchAll(SIMPLE_PLACEHOLDER)) {
+    const name = match[1] ?? '';
+    const prefix = CONNECTION_CONFIG_PREFIXES.find((candidate) => name.startsWith(candidate));
+    if (prefix) names.add(name.slice(prefix.length));
+  }
+  return [...names];
+}
+
+function lookup(name: string, values: InterpolationValues): string | undefined {
+  const prefix = CONNECTION_CONFIG_PREFIXES.find((candidate) => name.startsWith(candidate));
+  if (prefix) {
+    const key = name.slice(prefix.length);
+    // Rows written by Nango v0.16 keep the prefixed key literally.
+    return asText(dotted(values.connectionConfig, key) ?? values.connectionConfig[`connectionConfig.params.${key}`]);
+  }
+  return asText(values.credentials?.[name]);
+}
+
+function dotted(source: Record<string, unknown>, path: string): unknown {
+  if (path in source) return source[path];
+  let current: unknown = source;
+  for (const part of path.split('.')) {
+    if (typeof current !== 'object' || current === null) return undefined;
+    current = (current as Record<string, unknown>)[part];
+  }
+  return current;
+}
+
+function asText(value: unknown): string | undefined {
+  if (typeof value === 'string') return value === '' ? undefined : value;
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  return undefined;
+}

@@ -1,0 +1,375 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { Config } from '../config.js';
+import type { Logger } from '../logger.js';
+import { fetchAccessToken, fetchRequestToken } from '../oauth/oauth1-client.js';
+import { createPkcePair } from '../oauth/pkce.js';
+import type { FlowMessage, ResultDelivery } from '../oauth/result-delivery.js';
+import { oauth2CredentialsFrom, ProviderError, requestToken } from '../oauth/token-endpoint.js';
+import { interpolate } from '../providers/interpolation.js';
+import type { ProviderCatalog } from '../providers/provider-catalog.js';
+import type { ProviderTemplate } from '../providers/provider-schema.js';
+import type { AccountsStore } from '../store/accounts-store.js';
+import type { ConfigRecord, ConfigsStore } from '../store/configs-store.js';
+import type { ConnectionsStore } from '../store/connections-store.js';
+import type { OAuthSession, OAuthSessionsStore } from '../store/oauth-sessions-store.js';
+import { adviceForProviderError } from './provider-error-advice.js';
+
+/** A flow that cannot go on; `type` is the `error_type` the frontend SDKs receive. */
+export class OAuthFlowError extends Error {
+  override name = 'OAuthFlowError';
+
+  constructor(
+    readonly type: string,
+    message: string,
+    readonly status = 400,
+  ) {
+    super(message);
+  }
+}
+
+export interface ConnectRequest {
+  providerConfigKey: string;
+  connectionId: string | undefined;
+  params: Record<string, string>;
+  authorizationParams: Record<string, string>;
+  userScopes: string[];
+  hmac: string | undefined;
+  publicKey: string | undefined;
+  wsClientId: string | undefined;
+  protocol: 'seed' | 'modern';
+}
+
+export interface CallbackOutcome {
+  outcome: 'success' | 'error';
+  title: string;
+  message: string;
+  status: number;
+  protocol: 'seed' | 'modern' | 'legacy';
+  providerConfigKey?: string;
+  connectionId?: string;
+  errorType?: string;
+}
+
+export interface OAuthFlowDeps {
+  config: Pick<Config, 'callbackUrl' | 'hmac'>;
+  providers: ProviderCatalog;
+  configs: ConfigsStore;
+  connections: ConnectionsStore;
+  sessions: OAuthSessionsStore;
+  accounts: AccountsStore;
+  delivery: ResultDelivery;
+  log: Logger;
+  providerTimeoutMs: number;
+  now?: () => Date;
+}
+
+/** How long a started flow may wait for the provider's callback. */
+export const OAUTH_SESSION_LIFETIME_MS = 30 * 60 * 1000;
+
+/** The popup flow: `/oauth/connect` sends the user to the provider, `/oauth/callback` stores what comes back. */
+export class OAuthFlowService {
+  private readonly now: () => Date;
+
+  constructor(private readonly deps: OAuthFlowDeps) {
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  /** Returns the provider URL to redirect the popup to. Errors are reported on the WebSocket too. */
+  async start(request: ConnectRequest): Promise<string> {
+    try {
+      return await this.startOrThrow(request);
+    } catch (error) {
+      const flowError = this.asFlowError(error, request.providerConfigKey);
+      this.deps.log.debug(`OAuth flow error for integration "${request.providerConfigKey}" and connection "${request.connectionId ?? ''}": ${flowError.type} - ${flowError.message}`);
+      if (request.wsClientId) {
+        await this.notify(request.wsClientId, this.errorMessage(request.providerConfigKey, request.connectionId ?? '', flowError));
+      }
+      throw flowError;
+    }
+  }
+
+  private async startOrThrow(request: ConnectRequest): Promise<string> {
+    const { providerConfigKey, connectionId } = request;
+    if (!connectionId) throw new OAuthFlowError('missing_connection_id', 'The connection_id query parameter is required.');
+    this.checkHmac(providerConfigKey, connectionId, request.hmac);
+    if (request.publicKey !== undefined && request.publicKey !== (await this.deps.accounts.publicKey())) {
+      throw new OAuthFlowError('invalid_public_key', 'The public_key does not belong to this server.', 401);
+    }
+    const config = await this.deps.configs.find(providerConfigKey);
+    if (!config) throw new OAuthFlowError('provider_config_err', `No integration has the key "${providerConfigKey}"; create it first.`, 404);
+    const template = this.deps.providers.get(config.provider);
+    if (!template) throw new OAuthFlowError('unknown_config_key', `The integration "${providerConfigKey}" uses the provider "${config.provider}", which is not in the catalog.`);
+    if (template.auth_mode !== 'OAUTH2' && template.auth_mode !== 'OAUTH1') {
+      throw new OAuthFlowError('auth_mode_err', `The provider "${config.provider}" uses ${template.auth_mode}, which does not go through the OAuth popup.`);
+    }
+    if (!config.oauth_client_id || !config.oauth_client_secret) {
+      throw new OAuthFlowError('provider_config_err', `The integration "${providerConfigKey}" has no client id or client secret; set them first.`);
+    }
+    const connectionConfig = this.checkedConnectionConfig(template, request.params);
+    const authorizationUrl = this.interpolateUrl(template.authorization_url ?? '', 'authorization_url', connectionConfig);
+    // Checked now, so a missing parameter fails before the user is sent to the provider.
+    this.interpolateUrl(template.token_url ?? '', 'token_url', connectionConfig);
+    this.deps.log.info(
+      `OAuth request - mode: ${template.auth_mode}, provider: ${config.provider}, key: ${providerConfigKey}, connection ID: ${connectionId}, auth URL: ${authorizationUrl}, callback URL: ${this.deps.config.callbackUrl}`,
+    );
+    const base = {
+      providerConfigKey,
+      provider: config.provider,
+      connectionId,
+      callbackUrl: this.deps.config.callbackUrl,
+      connectionConfig,
+      wsClientId: request.wsClientId ?? null,
+      clientProtocol: request.protocol,
+      expiresAt: new Date(this.now().getTime() + OAUTH_SESSION_LIFETIME_MS),
+    };
+    if (template.auth_mode === 'OAUTH2') {
+      const grantType = template.token_params?.['grant_type'];
+      if (grantType !== undefined && grantType !== 'authorization_code') {
+        throw new OAuthFlowError('grant_type_err', `The provider template asks for the grant type "${grantType}", which the popup flow cannot use.`);
+      }
+      const pkce = template.disable_pkce ? undefined : createPkcePair();
+      const session = await this.deps.sessions.create({ ...base, authMode: 'OAUTH2', codeVerifier: pkce?.verifier ?? null, requestTokenSecret: null });
+      const url = new URL(authorizationUrl);
+      const query: Record<string, string> = {
+        response_type: 'code',
+        client_id: config.oauth_client_id,
+        redirect_uri: this.deps.config.callbackUrl,
+      };
+      const scopes = [...splitScopes(config.oauth_scopes), ...request.userScopes];
+      if (scopes.length > 0) query['scope'] = scopes.join(template.scope_separator ?? ' ');
+      query['state'] = session.id;
+      Object.assign(query, template.authorization_params ?? {}, request.authorizationParams);
+      if (pkce) Object.assign(query, { code_challenge: pkce.challenge, code_challenge_method: 'S256' });
+      for (const [key, value] of Object.entries(query)) url.searchParams.set(key, value);
+      return url.toString();
+    }
+    if (!template.request_url) throw new OAuthFlowError('provider_config_err', `The OAuth 1.0a provider "${config.provider}" has no request_url.`);
+    const requestUrl = this.interpolateUrl(template.request_url, 'request_url', connectionConfig);
+    const session = await this.deps.sessions.create({ ...base, authMode: 'OAUTH1', codeVerifier: null, requestTokenSecret: null });
+    const callback = new URL(this.deps.config.callbackUrl);
+    callback.searchParams.set('state', session.id);
+    let pair;
+    try {
+      pair = await fetchRequestToken(this.oauth1Client(config, template), requestUrl, callback.toString());
+    } catch (error) {
+      await this.deps.sessions.consume(session.id);
+      if (error instanceof ProviderError) {
+        this.warnWithAdvice(error, config, template);
+        throw new OAuthFlowError('token_err', `Getting a request token failed: ${error.message}`, 502);
+      }
+      throw error;
+    }
+    await this.deps.sessions.setRequestTokenSecret(session.id, pair.oauth_token_secret);
+    const url = new URL(authorizationUrl);
+    url.searchParams.set('oauth_token', pair.oauth_token);
+    const scopes = splitScopes(config.oauth_scopes);
+    if (scopes.length > 0) url.searchParams.set('scope', scopes.join(template.scope_separator ?? ' '));
+    for (const [key, value] of Object.entries({ ...(template.authorization_params ?? {}), ...request.authorizationParams })) url.searchParams.set(key, value);
+    return url.toString();
+  }
+
+  /** Handles the provider's redirect; never throws, never hangs: every path ends in a page that explains. */
+  async complete(query: Record<string, string>): Promise<CallbackOutcome> {
+    const state = query['state'];
+    if (!state) {
+      return pageOnly('missing_state', 'This sign-in link is incomplete', 'The provider sent the browser back without the "state" parameter, so this sign-in cannot be matched to a request. Close this window and start again.');
+    }
+    if (!/^[0-9a-f-]{36}$/i.test(state)) {
+      return pageOnly('invalid_state', 'This sign-in link is not valid', 'The "state" parameter is not one this server issued. Close this window and start again.');
+    }
+    const session = await this.deps.sessions.consume(state);
+    if (!session) {
+      return pageOnly('unknown_state', 'This sign-in was already completed or is unknown', 'The sign-in this page belongs to was already used, or was never started on this server. Close this window and start again.');
+    }
+    try {
+      if (session.expiresAt.getTime() < this.now().getTime()) {
+        throw new OAuthFlowError('state_err', 'This sign-in took too long and expired. Close this window and start again.');
+      }
+      const config = await this.deps.configs.find(session.providerConfigKey);
+      if (!config) throw new OAuthFlowError('provider_config_err', `The integration "${session.providerConfigKey}" was deleted while the sign-in was in progress.`);
+      const template = this.deps.providers.get(config.provider);
+      if (!template) throw new OAuthFlowError('unknown_config_key', `The provider "${config.provider}" is no longer in the catalog.`);
+      const credentials = session.authMode === 'OAUTH1' ? await this.completeOAuth1(session, config, template, query) : await this.completeOAuth2(session, config, template, query);
+      const metadata = pickStrings(query, template.redirect_uri_metadata);
+      const tokenMetadata = pickStrings(credentials.raw as Record<string, unknown>, template.token_response_metadata);
+      await this.deps.connections.upsert({
+        provider_config_key: session.providerConfigKey,
+        connection_id: session.connectionId,
+        credentials,
+        connection_config: { ...session.connectionConfig, ...metadata, ...tokenMetadata },
+        metadata: { ...metadata, ...tokenMetadata },
+      });
+      this.deps.log.info(`OAuth flow succeeded: connection "${session.connectionId}" of integration "${session.providerConfigKey}" stored.`);
+      if (session.wsClientId) {
+        await this.notify(session.wsClientId, { message_type: 'success', provider_config_key: session.providerConfigKey, connection_id: session.connectionId, is_pending: false });
+      }
+      return {
+        outcome: 'success',
+        status: 200,
+        title: 'Connected',
+        message: 'The connection was authorised. You can close this window.',
+        protocol: protocolOf(session),
+        providerConfigKey: session.providerConfigKey,
+        connectionId: session.connectionId,
+      };
+    } catch (error) {
+      const flowError = this.asFlowError(error, session.providerConfigKey);
+      this.deps.log.debug(`OAuth flow error for integration "${session.providerConfigKey}" and connection "${session.connectionId}": ${flowError.type} - ${flowError.message}`);
+      if (session.wsClientId) await this.notify(session.wsClientId, this.errorMessage(session.providerConfigKey, session.connectionId, flowError));
+      return {
+        outcome: 'error',
+        status: flowError.status,
+        title: 'The connection could not be made',
+        message: flowError.message,
+        protocol: protocolOf(session),
+        providerConfigKey: session.providerConfigKey,
+        connectionId: session.connectionId,
+        errorType: flowError.type,
+      };
+    }
+  }
+
+  private async completeOAuth2(session: OAuthSession, config: ConfigRecord, template: ProviderTemplate, query: Record<string, string>) {
+    if (query['error'] || query['error_description']) {
+      const details = { error: query['error'], error_description: query['error_description'] ?? query['error_reason'], error_uri: query['error_uri'] };
+      const providerError = new ProviderError('rejected', '', { ...(details.error ? { error: details.error } : {}), ...(details.error_description ? { error_description: details.error_description } : {}) });
+      this.warnWithAdvice(providerError, config, template);
+      const words = [details.error, details.error_description].filter(Boolean).join(': ');
+      throw new OAuthFlowError('callback_err', `The provider returned an error: ${words}.`);
+    }
+    const code = query['code'];
+    if (!code) throw new OAuthFlowError('callback_err', 'The provider sent the browser back without an authorization code.');
+    const tokenUrl = this.interpolateUrl(template.token_url ?? '', 'token_url', session.connectionConfig);
+    const params: Record<string, string> = {
+      grant_type: 'authorization_code',
+      code,
+      redirect_uri: session.callbackUrl,
+      ...(template.token_params ?? {}),
+    };
+    if (session.codeVerifier) params['code_verifier'] = session.codeVerifier;
+    try {
+      const raw = await requestToken({
+        url: tokenUrl,
+        params,
+        clientId: config.oauth_client_id ?? '',
+        clientSecret: config.oauth_client_secret ?? '',
+        template,
+        timeoutMs: this.deps.providerTimeoutMs,
+      });
+      return oauth2CredentialsFrom(raw, this.now());
+    } catch (error) {
+      if (error instanceof ProviderError) {
+        this.warnWithAdvice(error, config, template);
+        throw new OAuthFlowError('token_err', error.message, 502);
+      }
+      throw error;
+    }
+  }
+
+  private async completeOAuth1(session: OAuthSession, config: ConfigRecord, template: ProviderTemplate, query: Record<string, string>) {
+    const token = query['oauth_token'];
+    const verifier = query['oauth_verifier'];
+    if (query['denied'] || !token || !verifier) {
+      throw new OAuthFlowError('callback_err', query['denied'] ? 'The user declined the authorisation.' : 'The provider sent the browser back without oauth_token and oauth_verifier.');
+    }
+    const tokenUrl = this.interpolateUrl(template.token_url ?? '', 'token_url', session.connectionConfig);
+    try {
+      const pair = await fetchAccessToken(this.oauth1Client(config, template), tokenUrl, token, session.requestTokenSecret ?? '', verifier);
+      return { type: 'OAUTH1' as const, oauth_token: pair.oauth_token, oauth_token_secret: pair.oauth_token_secret, raw: pair.raw };
+    } catch (error) {
+      if (error instanceof ProviderError) {
+        this.warnWithAdvice(error, config, template);
+        throw new OAuthFlowError('token_err', error.message, 502);
+      }
+      throw error;
+    }
+  }
+
+  private oauth1Client(config: ConfigRecord, template: ProviderTemplate) {
+    return { clientId: config.oauth_client_id ?? '', clientSecret: config.oauth_client_secret ?? '', template, timeoutMs: this.deps.providerTimeoutMs };
+  }
+
+  private checkHmac(providerConfigKey: string, connectionId: string, presented: string | undefined): void {
+    const hmac = this.deps.config.hmac;
+    if (!hmac.enabled) return;
+    if (!presented) throw new OAuthFlowError('missing_hmac', 'This server requires an HMAC digest (hmac) to start a connection.', 401);
+    const expected = createHmac(hmac.algorithm, hmac.key).update(`${providerConfigKey}:${connectionId}`).digest();
+    const given = /^[0-9a-f]+$/i.test(presented) ? Buffer.from(presented, 'hex') : Buffer.alloc(0);
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      throw new OAuthFlowError('invalid_hmac', 'The HMAC digest (hmac) does not match this integration and connection id.', 401);
+    }
+  }
+
+  /** Connection parameters the template declares are checked against their patterns before they reach a URL. */
+  private checkedConnectionConfig(template: ProviderTemplate, params: Record<string, string>): Record<string, string> {
+    for (const [name, value] of Object.entries(params)) {
+      const field = template.connection_config?.[name];
+      if (field?.pattern && !new RegExp(field.pattern).test(value)) {
+        throw new OAuthFlowError('url_param_err', `The connection parameter "${name}" is not valid${field.example ? ` (for example "${field.example}")` : ''}.`);
+      }
+      if (/[\s/?#@\\]/.test(value) && !field?.format) {
+        throw new OAuthFlowError('url_param_err', `The connection parameter "${name}" contains characters that cannot go into the provider's URL.`);
+      }
+    }
+    return { ...params };
+  }
+
+  private interpolateUrl(template: string, key: string, connectionConfig: Record<string, unknown>): string {
+    const { value, missing } = interpolate(template, { connectionConfig });
+    if (missing.length > 0) {
+      const names = missing.map((name) => name.replace(/^connectionConfig\.(params\.)?/, ''));
+      throw new OAuthFlowError('url_param_err', `The provider's ${key} needs the connection parameter${names.length > 1 ? 's' : ''} ${names.map((n) => `"${n}"`).join(', ')}; pass ${names.map((n) => `params[${n}]`).join(', ')}.`);
+    }
+    try {
+      return new URL(value).toString();
+    } catch {
+      throw new OAuthFlowError('url_param_err', `The provider's ${key} is not a valid URL once filled in.`);
+    }
+  }
+
+  private warnWithAdvice(error: ProviderError, config: ConfigRecord, template: ProviderTemplate): void {
+    this.deps.log.warn(adviceForProviderError(error, { integration: config.unique_key, provider: template.display_name, callbackUrl: this.deps.config.callbackUrl }));
+  }
+
+  private asFlowError(error: unknown, providerConfigKey: string): OAuthFlowError {
+    if (error instanceof OAuthFlowError) return error;
+    this.deps.log.error({ err: error }, `Unexpected error in the OAuth flow of integration "${providerConfigKey}".`);
+    return new OAuthFlowError('unknown_err', 'An unexpected error stopped the authorisation; see the server log.', 500);
+  }
+
+  private errorMessage(providerConfigKey: string, connectionId: string, error: OAuthFlowError): FlowMessage {
+    return { message_type: 'error', provider_config_key: providerConfigKey, connection_id: connectionId, error_type: error.type, error_desc: error.message };
+  }
+
+  private async notify(wsClientId: string, message: FlowMessage): Promise<void> {
+    try {
+      await this.deps.delivery.deliver(wsClientId, message);
+    } catch (error) {
+      this.deps.log.warn({ err: error }, 'Could not deliver an OAuth result to the waiting page.');
+    }
+  }
+}
+
+function pageOnly(type: string, title: string, message: string): CallbackOutcome {
+  return { outcome: 'error', status: 400, title, message, protocol: 'modern', errorType: type };
+}
+
+function protocolOf(session: OAuthSession): CallbackOutcome['protocol'] {
+  if (!session.wsClientId) return 'legacy';
+  return session.clientProtocol;
+}
+
+function splitScopes(scopes: string | null): string[] {
+  return (scopes ?? '').split(',').map((scope) => scope.trim()).filter(Boolean);
+}
+
+/** Whitelisted string fields (dotted paths allowed) copied from a provider's answer into the connection. */
+function pickStrings(source: Record<string, unknown>, fields: string[] | undefined): Record<string, string> {
+  const picked: Record<string, string> = {};
+  for (const field of fields ?? []) {
+    let value: unknown = source;
+    for (const part of field.split('.')) value = typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[part] : undefined;
+    if (typeof value === 'string' || typeof value === 'number') picked[field] = String(value);
+  }
+  return picked;
+}

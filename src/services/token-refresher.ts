@@ -1,0 +1,109 @@
+import type { Knex } from 'knex';
+import { ApiError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { oauth2CredentialsFrom, ProviderError, requestToken, type OAuth2Credentials } from '../oauth/token-endpoint.js';
+import { interpolate } from '../providers/interpolation.js';
+import type { ProviderCatalog } from '../providers/provider-catalog.js';
+import type { ConfigRecord } from '../store/configs-store.js';
+import type { ConnectionRecord, ConnectionsStore } from '../store/connections-store.js';
+import { adviceForProviderError } from './provider-error-advice.js';
+
+/** A token that expires within this margin is refreshed before it is handed out (Nango's margin). */
+export const REFRESH_MARGIN_MS = 15 * 60 * 1000;
+
+export interface TokenRefresherDeps {
+  knex: Knex;
+  connections: ConnectionsStore;
+  providers: ProviderCatalog;
+  log: Logger;
+  callbackUrl: string;
+  providerTimeoutMs: number;
+  now?: () => Date;
+}
+
+/**
+ * Keeps OAuth2 tokens fresh. One refresh per connection at a time across every process: callers in one
+ * process share a promise, and processes take a PostgreSQL advisory lock, then re-read the row, so a provider
+ * that rotates refresh tokens never receives one that another process has already spent.
+ */
+export class TokenRefresher {
+  private readonly inFlight = new Map<string, Promise<ConnectionRecord>>();
+  private readonly now: () => Date;
+
+  constructor(private readonly deps: TokenRefresherDeps) {
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  async fresh(connection: ConnectionRecord, config: ConfigRecord, force: boolean): Promise<ConnectionRecord> {
+    if (!this.needsRefresh(connection, force)) return connection;
+    const key = `${connection.provider_config_key}\u0000${connection.connection_id}`;
+    const running = this.inFlight.get(key);
+    if (running) return running;
+    const requestedAt = this.now();
+    const refresh = this.refreshUnderLock(connection, config, force, requestedAt).finally(() => this.inFlight.delete(key));
+    this.inFlight.set(key, refresh);
+    return refresh;
+  }
+
+  private needsRefresh(connection: ConnectionRecord, force: boolean): boolean {
+    const credentials = connection.credentials as Partial<OAuth2Credentials>;
+    if (credentials.type !== 'OAUTH2' || !credentials.refresh_token) return false;
+    if (force) return true;
+    if (!credentials.expires_at) return false;
+    return new Date(credentials.expires_at).getTime() - this.now().getTime() < REFRESH_MARGIN_MS;
+  }
+
+  private async refreshUnderLock(connection: ConnectionRecord, config: ConfigRecord, force: boolean, requestedAt: Date): Promise<ConnectionRecord> {
+    const outcome = await this.deps.knex.transaction(async (trx) => {
+      await trx.raw('SELECT pg_advisory_xact_lock(hashtext(?), hashtext(?))', [connection.provider_config_key, connection.connection_id]);
+      const current = await this.deps.connections.findForUpdate(trx, connection.provider_config_key, connection.connection_id);
+      if (!current) return { connection };
+      // Another caller refreshed while we waited for the lock: its token is what we want.
+      const refreshedMeanwhile = current.last_refresh_success !== null && current.last_refresh_success.getTime() >= requestedAt.getTime();
+      if (refreshedMeanwhile || !this.needsRefresh(current, force)) return { connection: current };
+      try {
+        const credentials = await this.requestRefresh(current, config);
+        return { connection: await this.deps.connections.saveRefreshedCredentials(trx, current.id, credentials, this.now()) };
+      } catch (error) {
+        if (!(error instanceof ProviderError)) throw error;
+        await this.deps.connections.recordRefreshFailure(trx, current.id, error.message, this.now());
+        const template = this.deps.providers.get(config.provider);
+        this.deps.log.warn(
+          adviceForProviderError(error, { integration: config.unique_key, provider: template?.display_name ?? config.provider, callbackUrl: this.deps.callbackUrl }),
+        );
+        return { failure: error };
+      }
+    });
+    if ('failure' in outcome && outcome.failure) {
+      throw new ApiError('refresh_token_external_error', `The token of connection "${connection.connection_id}" could not be refreshed: ${outcome.failure.message}`, {
+        external_message: outcome.failure.details.error_description ?? outcome.failure.details.error ?? outcome.failure.message,
+        external_request_details: outcome.failure.details,
+      });
+    }
+    return outcome.connection ?? connection;
+  }
+
+  private async requestRefresh(connection: ConnectionRecord, config: ConfigRecord): Promise<OAuth2Credentials> {
+    const template = this.deps.providers.get(config.provider);
+    if (!template) throw new ProviderError('garbage', `The provider "${config.provider}" is no longer in the catalog.`);
+    const previous = connection.credentials as unknown as OAuth2Credentials;
+    const { value: url, missing } = interpolate(template.refresh_url ?? template.token_url ?? '', { connectionConfig: connection.connection_config });
+    if (missing.length > 0) throw new ProviderError('garbage', `The refresh URL needs connection parameters that are missing: ${missing.join(', ')}.`);
+    // Refresh parameters, or the token parameters without an authorization-code grant (which would break refresh).
+    const { grant_type: _ignored, ...tokenParams } = template.token_params ?? {};
+    const params: Record<string, string> = {
+      grant_type: 'refresh_token',
+      refresh_token: previous.refresh_token ?? '',
+      ...(template.refresh_params ?? tokenParams),
+    };
+    const raw = await requestToken({
+      url,
+      params,
+      clientId: config.oauth_client_id ?? '',
+      clientSecret: config.oauth_client_secret ?? '',
+      template,
+      timeoutMs: this.deps.providerTimeoutMs,
+    });
+    return oauth2CredentialsFrom(raw, this.now(), previous);
+  }
+}

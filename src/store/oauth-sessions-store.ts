@@ -1,0 +1,118 @@
+import { randomUUID } from 'node:crypto';
+import type { Knex } from 'knex';
+import type { Cipher } from '../crypto/aes-gcm.js';
+
+/** One OAuth flow in progress: its id is the `state` sent to the provider, used once. */
+export interface OAuthSession {
+  id: string;
+  providerConfigKey: string;
+  provider: string;
+  connectionId: string;
+  callbackUrl: string;
+  authMode: 'OAUTH2' | 'OAUTH1';
+  connectionConfig: Record<string, unknown>;
+  wsClientId: string | null;
+  codeVerifier: string | null;
+  requestTokenSecret: string | null;
+  clientProtocol: 'seed' | 'modern';
+  expiresAt: Date;
+}
+
+interface SessionRow {
+  id: string;
+  provider_config_key: string;
+  provider: string;
+  connection_id: string;
+  callback_url: string;
+  auth_mode: string;
+  account_id: number;
+  connection_config: Record<string, unknown> | null;
+  web_socket_client_id: string | null;
+  code_verifier: string | null;
+  request_token_secret: string | null;
+  client_protocol: string | null;
+  expires_at: Date | null;
+  created_at: Date;
+}
+
+const TABLE = '_nango_oauth_sessions';
+/** Nango's rows have no expiry; treat them as living as long as Nango let them (cleaned after a day). */
+const LEGACY_LIFETIME_MS = 24 * 60 * 60 * 1000;
+const SEALED_PREFIX = 'sealed:';
+
+export class OAuthSessionsStore {
+  constructor(
+    private readonly knex: Knex,
+    private readonly cipher: Cipher | undefined,
+  ) {}
+
+  async create(session: Omit<OAuthSession, 'id'>): Promise<OAuthSession> {
+    const id = randomUUID();
+    await this.knex<SessionRow>(TABLE).insert({
+      id,
+      provider_config_key: session.providerConfigKey,
+      provider: session.provider,
+      connection_id: session.connectionId,
+      callback_url: session.callbackUrl,
+      auth_mode: session.authMode,
+      account_id: 0,
+      connection_config: session.connectionConfig,
+      web_socket_client_id: session.wsClientId,
+      code_verifier: this.seal(session.codeVerifier),
+      request_token_secret: this.seal(session.requestTokenSecret),
+      client_protocol: session.clientProtocol,
+      expires_at: session.expiresAt,
+    });
+    return { ...session, id };
+  }
+
+  /** OAuth 1.0a learns its request token secret after the session (and so the callback's state) exists. */
+  async setRequestTokenSecret(id: string, secret: string): Promise<void> {
+    await this.knex<SessionRow>(TABLE).where({ id }).update({ request_token_secret: this.seal(secret) });
+  }
+
+  /** Deletes and returns the session in one statement, so a state can be used once even across processes. */
+  async consume(id: string): Promise<OAuthSession | undefined> {
+    const [row] = await this.knex<SessionRow>(TABLE).where({ id }).delete().returning('*');
+    return row ? this.open(row) : undefined;
+  }
+
+  /** Sessions past their expiry are of no use to anyone; removed at start and now and then. */
+  async deleteExpired(now: Date): Promise<number> {
+    return this.knex(TABLE)
+      .where('expires_at', '<', now)
+      .orWhere((query) => query.whereNull('expires_at').andWhere('created_at', '<', new Date(now.getTime() - LEGACY_LIFETIME_MS)))
+      .delete();
+  }
+
+  private open(row: SessionRow): OAuthSession {
+    return {
+      id: row.id,
+      providerConfigKey: row.provider_config_key,
+      provider: row.provider,
+      connectionId: row.connection_id,
+      callbackUrl: row.callback_url,
+      authMode: row.auth_mode === 'OAUTH1' ? 'OAUTH1' : 'OAUTH2',
+      connectionConfig: row.connection_config ?? {},
+      wsClientId: row.web_socket_client_id,
+      codeVerifier: this.unseal(row.code_verifier),
+      requestTokenSecret: this.unseal(row.request_token_secret),
+      clientProtocol: row.client_protocol === 'modern' ? 'modern' : 'seed',
+      expiresAt: row.expires_at ?? new Date(row.created_at.getTime() + LEGACY_LIFETIME_MS),
+    };
+  }
+
+  /** The PKCE verifier and OAuth1 request secret are secrets too: sealed in one column when a key is set. */
+  private seal(value: string | null): string | null {
+    if (value === null || !this.cipher) return value;
+    const sealed = this.cipher.seal(value);
+    return `${SEALED_PREFIX}${sealed.iv}:${sealed.tag}:${sealed.ciphertext}`;
+  }
+
+  private unseal(value: string | null): string | null {
+    if (value === null || !value.startsWith(SEALED_PREFIX)) return value;
+    if (!this.cipher) throw new Error('An encrypted OAuth session was read but no encryption key is configured.');
+    const [iv = '', tag = '', ciphertext = ''] = value.slice(SEALED_PREFIX.length).split(':');
+    return this.cipher.open({ iv, tag, ciphertext });
+  }
+}
