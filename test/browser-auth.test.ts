@@ -1,0 +1,100 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startAuthorizationServer, type AuthorizationServer } from './support/authorization-server.js';
+import { hasChromium, launchBrowser, type Browser } from './support/browser.js';
+import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { freePort } from './support/free-port.js';
+import { startSdkPageServer, type SdkPageServer } from './support/sdk-page-server.js';
+import { buildTestApp, type TestApp } from './support/test-app.js';
+import { catalogWith, oidcTestProvider } from './support/test-providers.js';
+
+/**
+ * The real frontend SDKs in headless Chromium: the operator's page calls `auth()`, a popup walks through the
+ * provider's consent screen, and the promise resolves once the connection is stored.
+ */
+describe.skipIf(!hasChromium)('auth() through the popup with the real frontend SDKs', () => {
+  let database: TestDatabase;
+  let provider: AuthorizationServer;
+  let test: TestApp;
+  let pages: SdkPageServer;
+  let browser: Browser;
+  let serverUrl: string;
+  let publicKey: string;
+
+  beforeAll(async () => {
+    const port = await freePort();
+    serverUrl = `http://127.0.0.1:${port}`;
+    database = await createTestDatabase();
+    provider = await startAuthorizationServer({ redirectUris: [`${serverUrl}/oauth/callback`] });
+    const { catalog } = catalogWith({ 'oidc-test': oidcTestProvider(provider.issuer) });
+    test = await buildTestApp(database, { NANGO_SERVER_URL: serverUrl, NANGO_SECRET_KEY: 'secret' }, { providers: catalog });
+    await test.app.listen({ port, host: '127.0.0.1' });
+    const create = await fetch(`${serverUrl}/config`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer secret', 'content-type': 'application/json' },
+      body: JSON.stringify({ provider_config_key: 'oidc', provider: 'oidc-test', oauth_client_id: provider.clientId, oauth_client_secret: provider.clientSecret, oauth_scopes: 'openid,offline_access' }),
+    });
+    expect(create.status).toBe(200);
+    publicKey = (await database.knex('_nango_accounts').where({ id: 0 }).first()).public_key;
+    pages = await startSdkPageServer();
+    browser = await launchBrowser();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await pages?.close();
+    await test?.close();
+    await provider?.close();
+    await database?.drop();
+  });
+
+  /** Loads a page that runs `call` (a JS expression using `nango`) on a click and prints the outcome. */
+  async function runInPage(sdk: '016' | '071', constructorOptions: string, call: string): Promise<{ outcome: string; value: unknown }> {
+    pages.setPage(`<!doctype html><html><body>
+<button id="connect">Connect</button><pre id="out">waiting</pre>
+<script type="module">
+import * as sdk from '/sdk/${sdk}/index.js';
+const Nango = sdk.default ?? sdk.Nango;
+const nango = new Nango(${constructorOptions});
+document.getElementById('connect').addEventListener('click', () => {
+  ${call}
+    .then((value) => { document.getElementById('out').textContent = JSON.stringify({ outcome: 'resolved', value }); })
+    .catch((error) => { document.getElementById('out').textContent = JSON.stringify({ outcome: 'rejected', value: { message: error.message, type: error.type } }); });
+});
+</script></body></html>`);
+    const page = await browser.context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    await page.goto(pages.origin);
+    await page.click('#connect');
+    await page.waitForFunction(() => document.getElementById('out')?.textContent !== 'waiting', undefined, { timeout: 20_000 });
+    const result = JSON.parse((await page.textContent('#out')) ?? '{}') as { outcome: string; value: unknown };
+    await page.close();
+    expect(errors).toEqual([]);
+    return result;
+  }
+
+  it('completes auth() with @nangohq/frontend 0.16.1 and the backend then reads the token', async () => {
+    const result = await runInPage('016', JSON.stringify({ host: serverUrl }), `nango.auth('oidc', 'user-016')`);
+    expect(result).toEqual({ outcome: 'resolved', value: { providerConfigKey: 'oidc', connectionId: 'user-016' } });
+    const connection = await fetch(`${serverUrl}/connection/user-016?provider_config_key=oidc`, { headers: { authorization: 'Bearer secret' } });
+    expect((await connection.json()).credentials.access_token).toEqual(expect.any(String));
+  });
+
+  it('completes auth() with @nangohq/frontend 0.71.10 using the server public key', async () => {
+    const result = await runInPage('071', JSON.stringify({ host: serverUrl, publicKey }), `nango.auth('oidc', 'user-071')`);
+    expect(result).toEqual({ outcome: 'resolved', value: { providerConfigKey: 'oidc', connectionId: 'user-071', isPending: false } });
+  });
+
+  it('rejects auth() with the provider error type when the user declines', async () => {
+    provider.denyNext();
+    await browser.context.clearCookies();
+    const result = await runInPage('016', JSON.stringify({ host: serverUrl }), `nango.auth('oidc', 'user-denied')`);
+    expect(result.outcome).toBe('rejected');
+    expect(result.value).toMatchObject({ type: 'callback_err', message: expect.stringContaining('access_denied') });
+  });
+
+  it('rejects auth() at once for an integration that does not exist', async () => {
+    const result = await runInPage('071', JSON.stringify({ host: serverUrl, publicKey }), `nango.auth('missing', 'user-1')`);
+    expect(result).toMatchObject({ outcome: 'rejected', value: { type: 'provider_config_err' } });
+  });
+});

@@ -1,0 +1,53 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { PACKAGE_ROOT } from '../../src/package-root.js';
+
+/**
+ * An operator's web page on its own origin, loading the real Nango frontend SDKs straight from
+ * node_modules (they are plain ES modules): /sdk/016/ is @nangohq/frontend 0.16.1, /sdk/071/ is 0.71.10.
+ * The page body is whatever HTML the test gives.
+ */
+export interface SdkPageServer {
+  origin: string;
+  setPage(html: string): void;
+  close(): Promise<void>;
+}
+
+const SDK_DIRS: Record<string, string> = {
+  '016': path.join(PACKAGE_ROOT, 'node_modules/nango-frontend-016/dist'),
+  '071': path.join(PACKAGE_ROOT, 'node_modules/@nangohq/frontend/dist'),
+};
+
+export async function startSdkPageServer(): Promise<SdkPageServer> {
+  let page = '<!doctype html><title>empty</title>';
+  const server = http.createServer((req, res) => {
+    void (async () => {
+      const sdk = /^\/sdk\/(016|071)\/([\w.-]+\.js)$/.exec(req.url ?? '');
+      if (sdk) {
+        try {
+          const body = await readFile(path.join(SDK_DIRS[sdk[1] ?? ''] ?? '', sdk[2] ?? ''));
+          res.writeHead(200, { 'content-type': 'text/javascript' }).end(body);
+        } catch {
+          res.writeHead(404).end();
+        }
+        return;
+      }
+      if (req.url === '/favicon.ico') return void res.writeHead(204).end();
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(page);
+    })();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    setPage: (html) => {
+      page = html;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
