@@ -15,10 +15,13 @@ import { registerSeedConfigRoutes } from './routes/seed/config-routes.js';
 import { registerSeedConnectionRoutes } from './routes/seed/connection-routes.js';
 import { ConnectionService } from './services/connection-service.js';
 import { IntegrationService } from './services/integration-service.js';
+import { ConnectAuthorizer } from './services/connect-authorizer.js';
 import { OAuthFlowService } from './services/oauth-flow-service.js';
+import { NO_WEBHOOKS, type WebhookNotifier } from './services/webhook-notifier.js';
 import { TokenRefresher } from './services/token-refresher.js';
 import { AccountsStore } from './store/accounts-store.js';
 import { ConfigsStore } from './store/configs-store.js';
+import { ConnectSessionsStore } from './store/connect-sessions-store.js';
 import { ConnectionsStore } from './store/connections-store.js';
 import { OAuthSessionsStore } from './store/oauth-sessions-store.js';
 
@@ -33,6 +36,8 @@ export interface AppDeps {
   /** How long a provider's token endpoint may take before the flow or refresh fails (default 15 s). */
   providerTimeoutMs?: number;
   now?: () => Date;
+  /** Where connection events go (auth webhooks); nowhere by default. */
+  webhooks?: WebhookNotifier;
 }
 
 /** Largest request body accepted (JSON); larger bodies get a 413 before they are buffered whole. */
@@ -82,6 +87,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ...(deps.now ? { now: deps.now } : {}),
   });
   const connections = new ConnectionService(connectionsStore, configs, refresher);
+  const connectSessions = new ConnectSessionsStore(deps.knex);
+  const authorizer = new ConnectAuthorizer(deps.config, connectSessions, new AccountsStore(deps.knex), deps.now ?? (() => new Date()));
+  const webhooks = deps.webhooks ?? NO_WEBHOOKS;
   const delivery = new ResultDelivery(deps.knex, deps.databaseConnection, deps.logger);
   delivery.attach(app.server);
   app.addHook('onReady', async () => {
@@ -95,8 +103,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     configs,
     connections: connectionsStore,
     sessions,
-    accounts: new AccountsStore(deps.knex),
+    authorizer,
     delivery,
+    webhooks,
     log: deps.logger,
     providerTimeoutMs,
     ...(deps.now ? { now: deps.now } : {}),

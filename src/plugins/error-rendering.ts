@@ -45,3 +45,30 @@ export async function renderSeedError(error: unknown, request: FastifyRequest, r
   const apiError = toApiError(error, request);
   await reply.status(apiError.status).send({ error: apiError.message, type: apiError.code, payload: apiError.payload });
 }
+
+/** Modern body: `{error: {code, message, errors?, payload?}}`. */
+export async function renderModernError(error: unknown, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const apiError = toApiError(error, request);
+  const { errors, ...payload } = apiError.payload as { errors?: unknown };
+  await reply.status(apiError.status).send({
+    error: {
+      code: apiError.code,
+      message: apiError.message,
+      ...(errors !== undefined ? { errors } : {}),
+      ...(Object.keys(payload).length > 0 ? { payload } : {}),
+    },
+  });
+}
+
+/**
+ * For routes both generations call (`/proxy/*`): modern SDKs announce themselves with headers the seed SDK
+ * never sent, and get the modern body; everyone else gets the seed body.
+ */
+export async function renderErrorForClient(error: unknown, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  return isModernClient(request) ? renderModernError(error, request, reply) : renderSeedError(error, request, reply);
+}
+
+export function isModernClient(request: FastifyRequest): boolean {
+  const headers = request.headers;
+  return headers['base-url-override'] !== undefined || headers['nango-activity-log-id'] !== undefined || headers['nango-is-sync'] !== undefined || /nango-node-client\/0\.(?:[2-9]\d|\d{3})/.test(headers['user-agent'] ?? '');
+}

@@ -1,4 +1,3 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { fetchAccessToken, fetchRequestToken } from '../oauth/oauth1-client.js';
@@ -8,11 +7,12 @@ import { oauth2CredentialsFrom, ProviderError, requestToken } from '../oauth/tok
 import { interpolate } from '../providers/interpolation.js';
 import type { ProviderCatalog } from '../providers/provider-catalog.js';
 import type { ProviderTemplate } from '../providers/provider-schema.js';
-import type { AccountsStore } from '../store/accounts-store.js';
 import type { ConfigRecord, ConfigsStore } from '../store/configs-store.js';
 import type { ConnectionsStore } from '../store/connections-store.js';
 import type { OAuthSession, OAuthSessionsStore } from '../store/oauth-sessions-store.js';
+import { ConnectRefusedError, type ConnectAuthorizer } from './connect-authorizer.js';
 import { adviceForProviderError } from './provider-error-advice.js';
+import type { WebhookNotifier } from './webhook-notifier.js';
 
 /** A flow that cannot go on; `type` is the `error_type` the frontend SDKs receive. */
 export class OAuthFlowError extends Error {
@@ -35,8 +35,8 @@ export interface ConnectRequest {
   userScopes: string[];
   hmac: string | undefined;
   publicKey: string | undefined;
+  connectSessionToken: string | undefined;
   wsClientId: string | undefined;
-  protocol: 'seed' | 'modern';
 }
 
 export interface CallbackOutcome {
@@ -51,13 +51,14 @@ export interface CallbackOutcome {
 }
 
 export interface OAuthFlowDeps {
-  config: Pick<Config, 'callbackUrl' | 'hmac'>;
+  config: Pick<Config, 'callbackUrl'>;
   providers: ProviderCatalog;
   configs: ConfigsStore;
   connections: ConnectionsStore;
   sessions: OAuthSessionsStore;
-  accounts: AccountsStore;
+  authorizer: ConnectAuthorizer;
   delivery: ResultDelivery;
+  webhooks: WebhookNotifier;
   log: Logger;
   providerTimeoutMs: number;
   now?: () => Date;
@@ -89,12 +90,9 @@ export class OAuthFlowService {
   }
 
   private async startOrThrow(request: ConnectRequest): Promise<string> {
-    const { providerConfigKey, connectionId } = request;
-    if (!connectionId) throw new OAuthFlowError('missing_connection_id', 'The connection_id query parameter is required.');
-    this.checkHmac(providerConfigKey, connectionId, request.hmac);
-    if (request.publicKey !== undefined && request.publicKey !== (await this.deps.accounts.publicKey())) {
-      throw new OAuthFlowError('invalid_public_key', 'The public_key does not belong to this server.', 401);
-    }
+    const { providerConfigKey } = request;
+    const grant = await this.deps.authorizer.authorize(request);
+    const connectionId = grant.connectionId;
     const config = await this.deps.configs.find(providerConfigKey);
     if (!config) throw new OAuthFlowError('provider_config_err', `No integration has the key "${providerConfigKey}"; create it first.`, 404);
     const template = this.deps.providers.get(config.provider);
@@ -105,7 +103,7 @@ export class OAuthFlowService {
     if (!config.oauth_client_id || !config.oauth_client_secret) {
       throw new OAuthFlowError('provider_config_err', `The integration "${providerConfigKey}" has no client id or client secret; set them first.`);
     }
-    const connectionConfig = this.checkedConnectionConfig(template, request.params);
+    const connectionConfig = this.checkedConnectionConfig(template, { ...stringValues(grant.defaults.connection_config), ...request.params });
     const authorizationUrl = this.interpolateUrl(template.authorization_url ?? '', 'authorization_url', connectionConfig);
     // Checked now, so a missing parameter fails before the user is sent to the provider.
     this.interpolateUrl(template.token_url ?? '', 'token_url', connectionConfig);
@@ -119,8 +117,10 @@ export class OAuthFlowService {
       callbackUrl: this.deps.config.callbackUrl,
       connectionConfig,
       wsClientId: request.wsClientId ?? null,
-      clientProtocol: request.protocol,
+      clientProtocol: grant.protocol,
       expiresAt: new Date(this.now().getTime() + OAUTH_SESSION_LIFETIME_MS),
+      endUser: grant.endUser,
+      tags: grant.tags,
     };
     if (template.auth_mode === 'OAUTH2') {
       const grantType = template.token_params?.['grant_type'];
@@ -135,10 +135,12 @@ export class OAuthFlowService {
         client_id: config.oauth_client_id,
         redirect_uri: this.deps.config.callbackUrl,
       };
-      const scopes = [...splitScopes(config.oauth_scopes), ...request.userScopes];
+      const overrideScopes = grant.defaults.connection_config?.['oauth_scopes_override'];
+      const baseScopes = typeof overrideScopes === 'string' ? splitScopes(overrideScopes) : splitScopes(config.oauth_scopes);
+      const scopes = [...new Set([...baseScopes, ...splitScopes(grant.defaults.user_scopes ?? null), ...request.userScopes])];
       if (scopes.length > 0) query['scope'] = scopes.join(template.scope_separator ?? ' ');
       query['state'] = session.id;
-      Object.assign(query, template.authorization_params ?? {}, request.authorizationParams);
+      Object.assign(query, template.authorization_params ?? {}, grant.defaults.authorization_params ?? {}, request.authorizationParams);
       if (pkce) Object.assign(query, { code_challenge: pkce.challenge, code_challenge_method: 'S256' });
       for (const [key, value] of Object.entries(query)) url.searchParams.set(key, value);
       return url.toString();
@@ -192,12 +194,24 @@ export class OAuthFlowService {
       const credentials = session.authMode === 'OAUTH1' ? await this.completeOAuth1(session, config, template, query) : await this.completeOAuth2(session, config, template, query);
       const metadata = pickStrings(query, template.redirect_uri_metadata);
       const tokenMetadata = pickStrings(credentials.raw as Record<string, unknown>, template.token_response_metadata);
+      const existed = (await this.deps.connections.find(session.providerConfigKey, session.connectionId)) !== undefined;
       await this.deps.connections.upsert({
         provider_config_key: session.providerConfigKey,
         connection_id: session.connectionId,
         credentials,
         connection_config: { ...session.connectionConfig, ...metadata, ...tokenMetadata },
         metadata: { ...metadata, ...tokenMetadata },
+        ...(session.endUser ? { end_user: session.endUser } : {}),
+        ...(session.tags ? { tags: session.tags } : {}),
+      });
+      this.deps.webhooks.authSucceeded({
+        operation: existed ? 'override' : 'creation',
+        connectionId: session.connectionId,
+        providerConfigKey: session.providerConfigKey,
+        provider: config.provider,
+        authMode: template.auth_mode,
+        endUser: session.endUser,
+        tags: session.tags,
       });
       this.deps.log.info(`OAuth flow succeeded: connection "${session.connectionId}" of integration "${session.providerConfigKey}" stored.`);
       if (session.wsClientId) {
@@ -289,17 +303,6 @@ export class OAuthFlowService {
     return { clientId: config.oauth_client_id ?? '', clientSecret: config.oauth_client_secret ?? '', template, timeoutMs: this.deps.providerTimeoutMs };
   }
 
-  private checkHmac(providerConfigKey: string, connectionId: string, presented: string | undefined): void {
-    const hmac = this.deps.config.hmac;
-    if (!hmac.enabled) return;
-    if (!presented) throw new OAuthFlowError('missing_hmac', 'This server requires an HMAC digest (hmac) to start a connection.', 401);
-    const expected = createHmac(hmac.algorithm, hmac.key).update(`${providerConfigKey}:${connectionId}`).digest();
-    const given = /^[0-9a-f]+$/i.test(presented) ? Buffer.from(presented, 'hex') : Buffer.alloc(0);
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-      throw new OAuthFlowError('invalid_hmac', 'The HMAC digest (hmac) does not match this integration and connection id.', 401);
-    }
-  }
-
   /** Connection parameters the template declares are checked against their patterns before they reach a URL. */
   private checkedConnectionConfig(template: ProviderTemplate, params: Record<string, string>): Record<string, string> {
     for (const [name, value] of Object.entries(params)) {
@@ -333,6 +336,7 @@ export class OAuthFlowService {
 
   private asFlowError(error: unknown, providerConfigKey: string): OAuthFlowError {
     if (error instanceof OAuthFlowError) return error;
+    if (error instanceof ConnectRefusedError) return new OAuthFlowError(error.type, error.message, error.status);
     this.deps.log.error({ err: error }, `Unexpected error in the OAuth flow of integration "${providerConfigKey}".`);
     return new OAuthFlowError('unknown_err', 'An unexpected error stopped the authorisation; see the server log.', 500);
   }
@@ -357,6 +361,14 @@ function pageOnly(type: string, title: string, message: string): CallbackOutcome
 function protocolOf(session: OAuthSession): CallbackOutcome['protocol'] {
   if (!session.wsClientId) return 'legacy';
   return session.clientProtocol;
+}
+
+function stringValues(values: Record<string, unknown> | undefined): Record<string, string> {
+  const result: Record<string, string> = {};
+  for (const [key, value] of Object.entries(values ?? {})) {
+    if (key !== 'oauth_scopes_override' && (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean')) result[key] = String(value);
+  }
+  return result;
 }
 
 function splitScopes(scopes: string | null): string[] {

@@ -15,6 +15,8 @@ export interface ConfigRecord {
   account_id: number;
   oauth_client_secret_iv: string | null;
   oauth_client_secret_tag: string | null;
+  display_name: string | null;
+  forward_webhooks: boolean;
 }
 
 export interface ConfigFields {
@@ -22,6 +24,9 @@ export interface ConfigFields {
   oauth_client_id: string | null;
   oauth_client_secret: string | null;
   oauth_scopes: string | null;
+  /** Modern API fields; left unchanged on update when absent. */
+  display_name?: string | null;
+  forward_webhooks?: boolean;
 }
 
 const TABLE = '_nango_configs';
@@ -54,12 +59,17 @@ export class ConfigsStore {
     return rows[0]?.id;
   }
 
-  /** Returns false when no config has that key. */
-  async update(uniqueKey: string, fields: ConfigFields): Promise<boolean> {
-    const count = await this.knex(TABLE)
-      .where({ unique_key: uniqueKey, account_id: ACCOUNT_ID })
-      .update({ ...this.seal(fields), updated_at: this.knex.fn.now() });
-    return count > 0;
+  /** Returns false when no config has that key. `newUniqueKey` renames it (its connections follow). */
+  async update(uniqueKey: string, fields: ConfigFields, newUniqueKey?: string): Promise<boolean> {
+    return this.knex.transaction(async (trx) => {
+      const count = await trx(TABLE)
+        .where({ unique_key: uniqueKey, account_id: ACCOUNT_ID })
+        .update({ ...this.seal(fields), ...(newUniqueKey ? { unique_key: newUniqueKey } : {}), updated_at: trx.fn.now() });
+      if (count > 0 && newUniqueKey && newUniqueKey !== uniqueKey) {
+        await trx(CONNECTIONS).where({ provider_config_key: uniqueKey, account_id: ACCOUNT_ID }).update({ provider_config_key: newUniqueKey });
+      }
+      return count > 0;
+    });
   }
 
   /** Deletes the config and every connection made through it, in one transaction. */
@@ -74,6 +84,8 @@ export class ConfigsStore {
     const secret = sealText(this.cipher, fields.oauth_client_secret);
     return {
       provider: fields.provider,
+      ...(fields.display_name !== undefined ? { display_name: fields.display_name } : {}),
+      ...(fields.forward_webhooks !== undefined ? { forward_webhooks: fields.forward_webhooks } : {}),
       oauth_client_id: fields.oauth_client_id,
       oauth_scopes: fields.oauth_scopes,
       oauth_client_secret: secret.value,

@@ -19,6 +19,42 @@ export interface ConnectionRecord {
   last_refresh_failure: Date | null;
   last_refresh_error: string | null;
   refresh_attempts: number;
+  end_user: EndUser | null;
+  tags: Record<string, string>;
+  webhook_url_override: string | null;
+}
+
+/** Who a connection belongs to in the operator's product (modern API). */
+export interface EndUser {
+  id: string;
+  email?: string | null;
+  display_name?: string | null;
+  tags?: Record<string, string>;
+  organization?: { id: string; display_name?: string | null } | null;
+}
+
+export interface ConnectionListFilter {
+  connectionId?: string;
+  search?: string;
+  endUserId?: string;
+  endUserOrganizationId?: string;
+  integrationIds?: string[];
+  tags?: Record<string, string>;
+  limit: number;
+  offset: number;
+}
+
+export interface ConnectionListItem {
+  id: number;
+  connection_id: string;
+  provider_config_key: string;
+  provider: string | null;
+  end_user: EndUser | null;
+  tags: Record<string, string>;
+  metadata: Record<string, unknown>;
+  created_at: Date;
+  last_refresh_failure: Date | null;
+  refresh_attempts: number;
 }
 
 export interface ConnectionSummary {
@@ -35,10 +71,14 @@ export interface ConnectionWrite {
   credentials: object;
   connection_config: Record<string, unknown>;
   metadata: Record<string, unknown>;
+  /** Modern fields; kept as they are on an existing connection when absent. */
+  end_user?: EndUser | null;
+  tags?: Record<string, string>;
 }
 
-interface ConnectionRow extends Omit<ConnectionRecord, 'credentials' | 'connection_config' | 'metadata'> {
+interface ConnectionRow extends Omit<ConnectionRecord, 'credentials' | 'connection_config' | 'metadata' | 'tags'> {
   credentials: unknown;
+  tags: Record<string, string> | null;
   credentials_expires_at: Date | null;
   connection_config: Record<string, unknown> | null;
   metadata: Record<string, unknown> | null;
@@ -122,15 +162,82 @@ export class ConnectionsStore {
         last_refresh_failure: null,
         last_refresh_error: null,
         refresh_attempts: 0,
+        ...(write.end_user !== undefined ? { end_user: write.end_user === null ? null : (JSON.stringify(write.end_user) as unknown as EndUser) } : {}),
+        ...(write.tags !== undefined ? { tags: JSON.stringify(write.tags) as unknown as Record<string, string> } : {}),
       })
       .onConflict(['provider_config_key', 'connection_id', 'account_id'])
       .merge([
         'credentials', 'credentials_iv', 'credentials_tag', 'credentials_expires_at', 'connection_config', 'metadata', 'updated_at',
         'last_refresh_failure', 'last_refresh_error', 'refresh_attempts',
+        ...(write.end_user !== undefined ? ['end_user' as const] : []),
+        ...(write.tags !== undefined ? ['tags' as const] : []),
       ])
       .returning('*');
     if (!row) throw new Error('The connection upsert returned no row.');
     return this.open(row);
+  }
+
+  /** The modern list: filters, search, one page, newest first, with the integration's provider. */
+  async listDetailed(filter: ConnectionListFilter): Promise<ConnectionListItem[]> {
+    const query = this.knex(`${TABLE} as c`)
+      .leftJoin('_nango_configs as k', function joinConfig() {
+        this.on('k.unique_key', '=', 'c.provider_config_key').andOn('k.account_id', '=', 'c.account_id');
+      })
+      .select('c.id', 'c.connection_id', 'c.provider_config_key', 'k.provider', 'c.end_user', 'c.tags', 'c.metadata', 'c.created_at', 'c.last_refresh_failure', 'c.refresh_attempts')
+      .where('c.account_id', ACCOUNT_ID)
+      .orderBy('c.created_at', 'desc')
+      .orderBy('c.id', 'desc')
+      .limit(filter.limit)
+      .offset(filter.offset);
+    if (filter.connectionId !== undefined) query.andWhere('c.connection_id', filter.connectionId);
+    if (filter.integrationIds?.length) query.whereIn('c.provider_config_key', filter.integrationIds);
+    if (filter.endUserId !== undefined) query.andWhereRaw(`c.end_user->>'id' = ?`, [filter.endUserId]);
+    if (filter.endUserOrganizationId !== undefined) query.andWhereRaw(`c.end_user->'organization'->>'id' = ?`, [filter.endUserOrganizationId]);
+    for (const [key, value] of Object.entries(filter.tags ?? {})) query.andWhereRaw(`c.tags->>? = ?`, [key, value]);
+    if (filter.search) {
+      const pattern = `%${filter.search.replace(/[\\%_]/g, (char) => `\\${char}`)}%`;
+      query.andWhere((inner) =>
+        inner
+          .whereILike('c.connection_id', pattern)
+          .orWhereRaw(`c.end_user->>'display_name' ILIKE ?`, [pattern])
+          .orWhereRaw(`c.end_user->>'email' ILIKE ?`, [pattern])
+          .orWhereRaw(`c.end_user->>'id' ILIKE ?`, [pattern]),
+      );
+    }
+    const rows = (await query) as (Omit<ConnectionListItem, 'tags' | 'metadata'> & { tags: Record<string, string> | null; metadata: Record<string, unknown> | null })[];
+    return rows.map((row) => ({ ...row, tags: row.tags ?? {}, metadata: row.metadata ?? {} }));
+  }
+
+  /** Replaces or shallow-merges the metadata of several connections at once; returns the ids that were not found. */
+  async writeMetadata(providerConfigKey: string, connectionIds: string[], metadata: Record<string, unknown>, mode: 'replace' | 'merge'): Promise<string[]> {
+    return this.knex.transaction(async (trx) => {
+      const found = (await trx(TABLE)
+        .select('connection_id')
+        .where({ provider_config_key: providerConfigKey, account_id: ACCOUNT_ID })
+        .whereIn('connection_id', connectionIds)
+        .forUpdate()) as { connection_id: string }[];
+      const missing = connectionIds.filter((id) => !found.some((row) => row.connection_id === id));
+      if (missing.length > 0) return missing;
+      const value = JSON.stringify(metadata);
+      await trx(TABLE)
+        .where({ provider_config_key: providerConfigKey, account_id: ACCOUNT_ID })
+        .whereIn('connection_id', connectionIds)
+        .update({
+          metadata: mode === 'replace' ? trx.raw('?::jsonb', [value]) : trx.raw(`coalesce(metadata, '{}'::jsonb) || ?::jsonb`, [value]),
+          updated_at: trx.fn.now(),
+        });
+      return [];
+    });
+  }
+
+  /** Changes the end user, tags or webhook override of one connection; false when it does not exist. */
+  async patch(providerConfigKey: string, connectionId: string, changes: { end_user?: EndUser | null; tags?: Record<string, string>; webhook_url_override?: string | null }): Promise<boolean> {
+    const update: Record<string, unknown> = { updated_at: this.knex.fn.now() };
+    if (changes.end_user !== undefined) update['end_user'] = changes.end_user === null ? null : JSON.stringify(changes.end_user);
+    if (changes.tags !== undefined) update['tags'] = JSON.stringify(changes.tags);
+    if (changes.webhook_url_override !== undefined) update['webhook_url_override'] = changes.webhook_url_override;
+    const count = await this.knex(TABLE).where({ provider_config_key: providerConfigKey, connection_id: connectionId, account_id: ACCOUNT_ID }).update(update);
+    return count > 0;
   }
 
   async delete(providerConfigKey: string, connectionId: string): Promise<boolean> {
@@ -147,6 +254,7 @@ export class ConnectionsStore {
       credentials: openCredentials(this.cipher, row.credentials, row.credentials_iv, row.credentials_tag),
       connection_config: row.connection_config ?? {},
       metadata: row.metadata ?? {},
+      tags: row.tags ?? {},
     };
   }
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { Cipher } from '../crypto/aes-gcm.js';
+import type { EndUser } from './connections-store.js';
 
 /** One OAuth flow in progress: its id is the `state` sent to the provider, used once. */
 export interface OAuthSession {
@@ -16,6 +17,9 @@ export interface OAuthSession {
   requestTokenSecret: string | null;
   clientProtocol: 'seed' | 'modern';
   expiresAt: Date;
+  /** From a connect session: who the connection will belong to. */
+  endUser: EndUser | null;
+  tags: Record<string, string> | null;
 }
 
 interface SessionRow {
@@ -33,6 +37,8 @@ interface SessionRow {
   client_protocol: string | null;
   expires_at: Date | null;
   created_at: Date;
+  end_user: EndUser | null;
+  tags: Record<string, string> | null;
 }
 
 const TABLE = '_nango_oauth_sessions';
@@ -62,6 +68,8 @@ export class OAuthSessionsStore {
       request_token_secret: this.seal(session.requestTokenSecret),
       client_protocol: session.clientProtocol,
       expires_at: session.expiresAt,
+      end_user: (session.endUser ? JSON.stringify(session.endUser) : null) as never,
+      tags: (session.tags ? JSON.stringify(session.tags) : null) as never,
     });
     return { ...session, id };
   }
@@ -99,6 +107,8 @@ export class OAuthSessionsStore {
       requestTokenSecret: this.unseal(row.request_token_secret),
       clientProtocol: row.client_protocol === 'modern' ? 'modern' : 'seed',
       expiresAt: row.expires_at ?? new Date(row.created_at.getTime() + LEGACY_LIFETIME_MS),
+      endUser: row.end_user ?? null,
+      tags: row.tags ?? null,
     };
   }
 

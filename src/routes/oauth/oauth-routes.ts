@@ -13,7 +13,7 @@ export function registerOAuthRoutes(app: FastifyInstance, flows: OAuthFlowServic
     const wsClientId = typeof query['ws_client_id'] === 'string' ? query['ws_client_id'] : undefined;
     const protocol = query['public_key'] !== undefined || query['connect_session_token'] !== undefined ? 'modern' : 'seed';
     try {
-      const connect = parseConnectQuery(providerConfigKey, query, protocol);
+      const connect = parseConnectQuery(providerConfigKey, query);
       const location = await flows.start(connect);
       return await reply.redirect(location, 302);
     } catch (error) {
@@ -52,7 +52,7 @@ function sendPage(reply: FastifyReply, status: number, page: Parameters<typeof r
 const SINGLE_VALUED = new Set(['connection_id', 'public_key', 'hmac', 'ws_client_id', 'connect_session_token', 'user_scope']);
 
 /** `params[x]` and `authorization_params[x]` arrive as flat keys; anything unknown is refused by name. */
-function parseConnectQuery(providerConfigKey: string, query: Record<string, unknown>, protocol: 'seed' | 'modern'): ConnectRequest {
+function parseConnectQuery(providerConfigKey: string, query: Record<string, unknown>): ConnectRequest {
   const single: Record<string, string> = {};
   const params: Record<string, string> = {};
   const authorizationParams: Record<string, string> = {};
@@ -68,9 +68,6 @@ function parseConnectQuery(providerConfigKey: string, query: Record<string, unkn
       throw new OAuthFlowError('invalid_query_params', `Unknown query parameter "${key}".`);
     }
   }
-  if (single['connect_session_token'] !== undefined) {
-    throw new OAuthFlowError('invalid_connect_session_token', 'Connect session tokens are not accepted by this server yet; use a connection_id (with hmac if enabled).', 401);
-  }
   if (providerConfigKey.length > 255) throw new OAuthFlowError('invalid_uri_params', 'The integration key is longer than 255 characters.');
   if (single['connection_id'] !== undefined && (single['connection_id'].length > 255 || /[\u0000-\u001f]/.test(single['connection_id']))) {
     throw new OAuthFlowError('invalid_query_params', 'The connection_id must be at most 255 characters, without control characters.');
@@ -83,7 +80,7 @@ function parseConnectQuery(providerConfigKey: string, query: Record<string, unkn
     userScopes: (single['user_scope'] ?? '').split(',').map((scope) => scope.trim()).filter(Boolean),
     hmac: single['hmac'],
     publicKey: single['public_key'],
+    connectSessionToken: single['connect_session_token'],
     wsClientId: single['ws_client_id'],
-    protocol,
   };
 }
