@@ -6,16 +6,26 @@ import type { Config } from './config.js';
 import type { Cipher } from './crypto/aes-gcm.js';
 import { ApiError } from './errors.js';
 import { redactUrl, type Logger } from './logger.js';
-import { renderSeedError } from './plugins/error-rendering.js';
+import { principalGuard } from './plugins/api-principal.js';
+import { renderModernError, renderSeedError } from './plugins/error-rendering.js';
 import { secretKeyGuard } from './plugins/secret-key-auth.js';
 import type { ProviderCatalog } from './providers/provider-catalog.js';
 import { ResultDelivery } from './oauth/result-delivery.js';
+import { registerConnectSessionRoutes } from './routes/modern/connect-session-routes.js';
+import { registerConnectionRoutes } from './routes/modern/connection-routes.js';
+import { registerCredentialAuthRoutes } from './routes/modern/credential-auth-routes.js';
+import { registerIntegrationRoutes, type ModernRouteContext } from './routes/modern/integration-routes.js';
+import { registerNotSupportedRoutes } from './routes/modern/not-supported-routes.js';
+import { registerProviderRoutes } from './routes/modern/provider-routes.js';
 import { registerOAuthRoutes } from './routes/oauth/oauth-routes.js';
+import { renderLogo } from './routes/logo.js';
 import { registerSeedConfigRoutes } from './routes/seed/config-routes.js';
 import { registerSeedConnectionRoutes } from './routes/seed/connection-routes.js';
 import { ConnectionService } from './services/connection-service.js';
 import { IntegrationService } from './services/integration-service.js';
 import { ConnectAuthorizer } from './services/connect-authorizer.js';
+import { ConnectSessionService } from './services/connect-session-service.js';
+import { CredentialConnectService } from './services/credential-connect-service.js';
 import { OAuthFlowService } from './services/oauth-flow-service.js';
 import { NO_WEBHOOKS, type WebhookNotifier } from './services/webhook-notifier.js';
 import { TokenRefresher } from './services/token-refresher.js';
@@ -95,6 +105,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook('onReady', async () => {
     await delivery.start();
     await sessions.deleteExpired(deps.now?.() ?? new Date());
+    await connectSessions.deleteExpired(deps.now?.() ?? new Date());
   });
   app.addHook('onClose', async () => delivery.close());
   const flows = new OAuthFlowService({
@@ -111,8 +122,35 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ...(deps.now ? { now: deps.now } : {}),
   });
 
+  const now = deps.now ?? (() => new Date());
+  const sessionService = new ConnectSessionService(connectSessions, configs, connectionsStore, deps.config.publicConnectUrl, now);
+  const credentialConnect = new CredentialConnectService({ providers: deps.providers, configs, connections: connectionsStore, authorizer, webhooks, providerTimeoutMs, now });
+
   app.get('/health', async () => ({ result: 'ok' }));
+  app.get('/logos/:file', async (request, reply) => {
+    const { file } = request.params as { file: string };
+    return reply.header('content-type', 'image/svg+xml').header('cache-control', 'public, max-age=86400').send(renderLogo(file.replace(/\.svg$/, ''), deps.providers));
+  });
   registerOAuthRoutes(app, flows);
+
+  // Modern API: Bearer secret key or connect session token, `{error: {code, message}}` errors.
+  app.decorateRequest('principal', null);
+  await app.register(async (modern) => {
+    modern.setErrorHandler(renderModernError);
+    const principals = { secretKey: deps.config.secretKey, sessions: connectSessions, now };
+    const context: ModernRouteContext = {
+      serverUrl: deps.config.serverUrl,
+      providers: deps.providers,
+      secretKeyOnly: principalGuard(principals, ['secret_key']),
+      secretKeyOrSession: principalGuard(principals, ['secret_key', 'connect_session']),
+    };
+    registerIntegrationRoutes(modern, integrations, context);
+    registerProviderRoutes(modern, context);
+    registerConnectionRoutes(modern, connections, context);
+    registerConnectSessionRoutes(modern, sessionService, { secretKeyOnly: context.secretKeyOnly, sessionOnly: principalGuard(principals, ['connect_session']) });
+    registerCredentialAuthRoutes(modern, credentialConnect);
+    registerNotSupportedRoutes(modern, context.secretKeyOnly);
+  });
 
   // Seed-era API: secret key (Basic or Bearer) and `{error, type, payload}` errors.
   await app.register(async (seed) => {

@@ -10,6 +10,8 @@ export interface Config {
   port: number;
   serverUrl: string;
   callbackUrl: string;
+  /** Where end users open the Connect UI; connect links point here. */
+  publicConnectUrl: string;
   secretKey: string | undefined;
   dashboard: { username: string; password: string } | undefined;
   /** The NANGO_ENCRYPTION_KEY text as given (base64); the fingerprint is computed over it. */
@@ -183,6 +185,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     port,
     serverUrl,
     callbackUrl,
+    publicConnectUrl: readUrl(env, 'NANGO_PUBLIC_CONNECT_URL', `${serverUrl}/connect`),
     secretKey: nonEmpty(env['NANGO_SECRET_KEY']),
     dashboard: readDashboard(env),
     encryptionKey: readEncryptionKey(env),

@@ -23,6 +23,13 @@ const STATUS_BY_CODE = {
   malformed_auth_header: 401,
   invalid_secret_key: 401,
   unknown_account: 401,
+  invalid_connect_session_token_format: 401,
+  unknown_connect_session_token: 401,
+  expired_connect_session_token: 401,
+  forbidden: 403,
+  missing_hmac: 401,
+  invalid_hmac: 401,
+  invalid_public_key: 401,
   // request shape
   missing_body: 400,
   invalid_json: 400,
@@ -40,6 +47,7 @@ const STATUS_BY_CODE = {
   missing_client_secret: 400,
   missing_scopes: 400,
   missing_connection: 400,
+  missing_connection_id: 400,
   missing_oauth_type: 400,
   missing_oauth_token: 400,
   missing_oauth_token_secret: 400,
@@ -51,6 +59,11 @@ const STATUS_BY_CODE = {
   unknown_provider_template: 400,
   duplicate_provider_config: 400,
   not_found: 404,
+  unknown_connection: 404,
+  not_supported: 501,
+  integration_not_allowed: 403,
+  resource_capped: 400,
+  connection_test_failed: 400,
   method_not_allowed: 405,
   // a provider refused or failed a token refresh
   refresh_token_external_error: 502,
@@ -60,6 +73,10 @@ const STATUS_BY_CODE = {
 } as const satisfies Record<string, number>;
 
 export type ErrorCode = keyof typeof STATUS_BY_CODE;
+
+export function isErrorCode(code: string): code is ErrorCode {
+  return Object.hasOwn(STATUS_BY_CODE, code);
+}
 
 export function statusOf(code: ErrorCode): number {
   return STATUS_BY_CODE[code];

@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { ApiError } from '../errors.js';
+import { ApiError, statusOf, type ErrorCode } from '../errors.js';
 
 /**
  * Turns anything thrown in a route into an ApiError: ours pass through, Fastify's request-shape errors
@@ -46,13 +46,20 @@ export async function renderSeedError(error: unknown, request: FastifyRequest, r
   await reply.status(apiError.status).send({ error: apiError.message, type: apiError.code, payload: apiError.payload });
 }
 
+/** Where the modern server names or answers a condition differently from the seed one. */
+const MODERN_CODES: Partial<Record<ErrorCode, ErrorCode>> = {
+  unkown_connection: 'unknown_connection',
+  invalid_secret_key: 'unknown_account',
+};
+
 /** Modern body: `{error: {code, message, errors?, payload?}}`. */
 export async function renderModernError(error: unknown, request: FastifyRequest, reply: FastifyReply): Promise<void> {
   const apiError = toApiError(error, request);
+  const code = MODERN_CODES[apiError.code] ?? apiError.code;
   const { errors, ...payload } = apiError.payload as { errors?: unknown };
-  await reply.status(apiError.status).send({
+  await reply.status(statusOf(code)).send({
     error: {
-      code: apiError.code,
+      code,
       message: apiError.message,
       ...(errors !== undefined ? { errors } : {}),
       ...(Object.keys(payload).length > 0 ? { payload } : {}),

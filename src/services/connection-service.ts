@@ -1,12 +1,16 @@
 import { ApiError } from '../errors.js';
-import type { ConfigsStore } from '../store/configs-store.js';
-import type { ConnectionRecord, ConnectionsStore, ConnectionSummary } from '../store/connections-store.js';
+import type { ConfigRecord, ConfigsStore } from '../store/configs-store.js';
+import type { ConnectionListFilter, ConnectionListItem, ConnectionRecord, ConnectionsStore, ConnectionSummary, EndUser } from '../store/connections-store.js';
 import { unknownIntegration } from './integration-service.js';
 import type { TokenRefresher } from './token-refresher.js';
 
 export type ImportedCredentials =
   | { type: 'OAUTH2'; access_token: string; refresh_token?: string; expires_at?: string; raw: Record<string, unknown> }
-  | { type: 'OAUTH1'; oauth_token: string; oauth_token_secret: string; raw: Record<string, unknown> };
+  | { type: 'OAUTH1'; oauth_token: string; oauth_token_secret: string; raw: Record<string, unknown> }
+  | { type: 'API_KEY'; apiKey: string }
+  | { type: 'BASIC'; username: string; password: string }
+  | { type: 'OAUTH2_CC'; token: string; expires_at?: string; client_id: string; client_secret: string; raw: Record<string, unknown> }
+  | { type: 'NONE' };
 
 export interface ConnectionImport {
   providerConfigKey: string;
@@ -14,6 +18,8 @@ export interface ConnectionImport {
   credentials: ImportedCredentials;
   connectionConfig: Record<string, unknown>;
   metadata: Record<string, unknown>;
+  endUser?: EndUser | null;
+  tags?: Record<string, string>;
 }
 
 /** Connections: an end user's credentials for one integration. */
@@ -26,11 +32,30 @@ export class ConnectionService {
 
   /** The connection with credentials that are good for at least the refresh margin (refreshed first if needed). */
   async get(providerConfigKey: string, connectionId: string, options: { forceRefresh?: boolean } = {}): Promise<ConnectionRecord> {
+    return (await this.getWithIntegration(providerConfigKey, connectionId, options)).connection;
+  }
+
+  /** The fresh connection and the integration it belongs to (the modern shape names the provider). */
+  async getWithIntegration(providerConfigKey: string, connectionId: string, options: { forceRefresh?: boolean } = {}): Promise<{ connection: ConnectionRecord; config: ConfigRecord }> {
     const connection = await this.connections.find(providerConfigKey, connectionId);
     if (!connection) throw unknownConnection(providerConfigKey, connectionId);
     const config = await this.configs.find(providerConfigKey);
     if (!config) throw unknownIntegration(providerConfigKey);
-    return this.refresher.fresh(connection, config, options.forceRefresh ?? false);
+    return { connection: await this.refresher.fresh(connection, config, options.forceRefresh ?? false), config };
+  }
+
+  listDetailed(filter: ConnectionListFilter): Promise<ConnectionListItem[]> {
+    return this.connections.listDetailed(filter);
+  }
+
+  /** Replaces (`replace`) or shallow-merges (`merge`) metadata of one or several connections, all or nothing. */
+  async writeMetadata(providerConfigKey: string, connectionIds: string[], metadata: Record<string, unknown>, mode: 'replace' | 'merge'): Promise<void> {
+    const missing = await this.connections.writeMetadata(providerConfigKey, connectionIds, metadata, mode);
+    if (missing.length > 0) throw unknownConnection(providerConfigKey, missing.join('", "'));
+  }
+
+  async patch(providerConfigKey: string, connectionId: string, changes: Parameters<ConnectionsStore['patch']>[2]): Promise<void> {
+    if (!(await this.connections.patch(providerConfigKey, connectionId, changes))) throw unknownConnection(providerConfigKey, connectionId);
   }
 
   list(filter: { connectionId?: string }): Promise<ConnectionSummary[]> {
@@ -50,6 +75,8 @@ export class ConnectionService {
       credentials: input.credentials,
       connection_config: input.connectionConfig,
       metadata: input.metadata,
+      ...(input.endUser !== undefined ? { end_user: input.endUser } : {}),
+      ...(input.tags !== undefined ? { tags: input.tags } : {}),
     });
   }
 }

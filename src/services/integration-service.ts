@@ -9,6 +9,18 @@ export interface IntegrationInput {
   clientSecret: string | null;
   /** Scopes as the client sent them: a comma- or space-separated string, or a list. */
   scopes: string | string[] | null;
+  displayName?: string | null;
+  forwardWebhooks?: boolean;
+}
+
+/** A partial change (modern PATCH): absent fields stay as they are. */
+export interface IntegrationChanges {
+  uniqueKey?: string;
+  displayName?: string | null;
+  clientId?: string | null;
+  clientSecret?: string | null;
+  scopes?: string | string[] | null;
+  forwardWebhooks?: boolean;
 }
 
 /** Integrations ("provider configs" in the seed API): what the operator registered with each provider. */
@@ -42,10 +54,10 @@ export class IntegrationService {
       oauth_client_id: input.clientId,
       oauth_client_secret: input.clientSecret,
       oauth_scopes: input.scopes === null ? null : normaliseScopes(input.scopes),
+      ...(input.displayName !== undefined ? { display_name: input.displayName } : {}),
+      ...(input.forwardWebhooks !== undefined ? { forward_webhooks: input.forwardWebhooks } : {}),
     });
-    if (id === undefined) {
-      throw new ApiError('duplicate_provider_config', `An integration with the key "${input.uniqueKey}" already exists; choose another key or update it with PUT /config.`);
-    }
+    if (id === undefined) throw duplicateIntegration(input.uniqueKey);
     return id;
   }
 
@@ -61,6 +73,26 @@ export class IntegrationService {
     if (!found) throw unknownIntegration(input.uniqueKey);
   }
 
+  /** Applies a partial change; renaming the key moves its connections along. */
+  async patch(uniqueKey: string, changes: IntegrationChanges): Promise<ConfigRecord> {
+    const current = await this.get(uniqueKey);
+    const newKey = changes.uniqueKey && changes.uniqueKey !== uniqueKey ? changes.uniqueKey : undefined;
+    if (newKey && (await this.configs.find(newKey))) throw duplicateIntegration(newKey);
+    await this.configs.update(
+      uniqueKey,
+      {
+        provider: current.provider,
+        oauth_client_id: changes.clientId !== undefined ? changes.clientId : current.oauth_client_id,
+        oauth_client_secret: changes.clientSecret !== undefined ? changes.clientSecret : current.oauth_client_secret,
+        oauth_scopes: changes.scopes !== undefined ? (changes.scopes === null ? null : normaliseScopes(changes.scopes)) : current.oauth_scopes,
+        ...(changes.displayName !== undefined ? { display_name: changes.displayName } : {}),
+        ...(changes.forwardWebhooks !== undefined ? { forward_webhooks: changes.forwardWebhooks } : {}),
+      },
+      newKey,
+    );
+    return this.get(newKey ?? uniqueKey);
+  }
+
   /** Deletes the integration and its connections; deleting a key that does not exist is not an error. */
   async delete(uniqueKey: string): Promise<void> {
     await this.configs.deleteWithConnections(uniqueKey);
@@ -74,4 +106,8 @@ export function normaliseScopes(scopes: string | string[]): string {
 
 export function unknownIntegration(uniqueKey: string): ApiError {
   return new ApiError('unknown_provider_config', `No integration has the key "${uniqueKey}".`);
+}
+
+function duplicateIntegration(uniqueKey: string): ApiError {
+  return new ApiError('duplicate_provider_config', `An integration with the key "${uniqueKey}" already exists; choose another key or update the existing one.`);
 }

@@ -6,6 +6,7 @@ import { interpolate } from '../providers/interpolation.js';
 import type { ProviderCatalog } from '../providers/provider-catalog.js';
 import type { ConfigRecord } from '../store/configs-store.js';
 import type { ConnectionRecord, ConnectionsStore } from '../store/connections-store.js';
+import { fetchClientCredentialsToken } from './credential-connect-service.js';
 import { adviceForProviderError } from './provider-error-advice.js';
 
 /** A token that expires within this margin is refreshed before it is handed out (Nango's margin). */
@@ -46,8 +47,10 @@ export class TokenRefresher {
   }
 
   private needsRefresh(connection: ConnectionRecord, force: boolean): boolean {
-    const credentials = connection.credentials as Partial<OAuth2Credentials>;
-    if (credentials.type !== 'OAUTH2' || !credentials.refresh_token) return false;
+    const credentials = connection.credentials as { type?: string; refresh_token?: string; expires_at?: string };
+    // Client-credentials tokens are renewed with the client's own id and secret, which the credentials keep.
+    const renewable = (credentials.type === 'OAUTH2' && Boolean(credentials.refresh_token)) || credentials.type === 'OAUTH2_CC';
+    if (!renewable) return false;
     if (force) return true;
     if (!credentials.expires_at) return false;
     return new Date(credentials.expires_at).getTime() - this.now().getTime() < REFRESH_MARGIN_MS;
@@ -83,9 +86,20 @@ export class TokenRefresher {
     return outcome.connection ?? connection;
   }
 
-  private async requestRefresh(connection: ConnectionRecord, config: ConfigRecord): Promise<OAuth2Credentials> {
+  private async requestRefresh(connection: ConnectionRecord, config: ConfigRecord): Promise<object> {
     const template = this.deps.providers.get(config.provider);
     if (!template) throw new ProviderError('garbage', `The provider "${config.provider}" is no longer in the catalog.`);
+    if (connection.credentials['type'] === 'OAUTH2_CC') {
+      const { value: url } = interpolate(template.token_url ?? '', { connectionConfig: connection.connection_config });
+      return fetchClientCredentialsToken({
+        url,
+        clientId: String(connection.credentials['client_id'] ?? ''),
+        clientSecret: String(connection.credentials['client_secret'] ?? ''),
+        scopes: config.oauth_scopes,
+        timeoutMs: this.deps.providerTimeoutMs,
+        now: this.now(),
+      });
+    }
     const previous = connection.credentials as unknown as OAuth2Credentials;
     const { value: url, missing } = interpolate(template.refresh_url ?? template.token_url ?? '', { connectionConfig: connection.connection_config });
     if (missing.length > 0) throw new ProviderError('garbage', `The refresh URL needs connection parameters that are missing: ${missing.join(', ')}.`);

@@ -1,0 +1,60 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyRequest } from 'fastify';
+import { ApiError } from '../errors.js';
+import { CONNECT_SESSION_TOKEN_PATTERN, type ConnectSession, type ConnectSessionsStore } from '../store/connect-sessions-store.js';
+
+/** Who is calling the modern API: the operator's backend (secret key) or a frontend holding a connect session. */
+export type Principal = { kind: 'secret_key' } | { kind: 'connect_session'; session: ConnectSession; token: string };
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal | null;
+  }
+}
+
+export interface PrincipalOptions {
+  secretKey: string | undefined;
+  sessions: ConnectSessionsStore;
+  now: () => Date;
+}
+
+/**
+ * Bearer authentication for the modern API. A connect session token is recognised by its prefix; anything
+ * else must be the secret key (or, with no key configured, the API is open and the caller is the operator).
+ * `accept` lists what a route takes.
+ */
+export function principalGuard(options: PrincipalOptions, accept: Principal['kind'][]): (request: FastifyRequest) => Promise<void> {
+  const expectedKey = options.secretKey === undefined ? undefined : digest(options.secretKey);
+  return async (request) => {
+    const header = request.headers.authorization;
+    const [scheme, value, ...rest] = (header ?? '').trim().split(/\s+/);
+    const bearer = scheme?.toLowerCase() === 'bearer' && value && rest.length === 0 ? value : undefined;
+    if (bearer && bearer.startsWith('nango_connect_session_')) {
+      if (!accept.includes('connect_session')) throw new ApiError('forbidden', 'A connect session token cannot call this route; use the secret key.');
+      if (!CONNECT_SESSION_TOKEN_PATTERN.test(bearer)) throw new ApiError('invalid_connect_session_token_format', 'The connect session token is malformed.');
+      const session = await options.sessions.findByToken(bearer);
+      if (!session) throw new ApiError('unknown_connect_session_token', 'The connect session token is unknown.');
+      if (session.expiresAt.getTime() <= options.now().getTime()) throw new ApiError('expired_connect_session_token', 'The connect session has expired; ask the application for a new one.');
+      request.principal = { kind: 'connect_session', session, token: bearer };
+      return;
+    }
+    if (!accept.includes('secret_key')) throw new ApiError('missing_auth_header', 'This route needs a connect session token: Authorization: Bearer nango_connect_session_….');
+    if (!expectedKey) {
+      request.principal = { kind: 'secret_key' };
+      return;
+    }
+    if (!header) throw new ApiError('missing_auth_header', 'Authentication failed: send the secret key as "Authorization: Bearer <secret key>".');
+    let presented = bearer;
+    if (!presented && scheme?.toLowerCase() === 'basic' && value) {
+      const decoded = Buffer.from(value, 'base64').toString('utf8');
+      presented = decoded.includes(':') ? decoded.slice(0, decoded.indexOf(':')) : decoded;
+    }
+    if (!presented) throw new ApiError('malformed_auth_header', 'Authentication failed: the Authorization header must be "Bearer <secret key>".');
+    if (!timingSafeEqual(digest(presented), expectedKey)) throw new ApiError('unknown_account', 'Authentication failed: the secret key is not valid.');
+    request.principal = { kind: 'secret_key' };
+  };
+}
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest();
+}

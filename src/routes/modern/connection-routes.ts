@@ -1,0 +1,216 @@
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { ApiError } from '../../errors.js';
+import type { ConnectionService, ImportedCredentials } from '../../services/connection-service.js';
+import type { EndUser } from '../../store/connections-store.js';
+import { booleanFlag, identifier, parseRequestPart } from '../request-parsing.js';
+import type { ModernRouteContext } from './integration-routes.js';
+import { connectionBody, connectionListBody } from './wire-format.js';
+
+/** `/connections`: the modern connection API (and its deprecated `/connection/metadata` aliases). */
+export function registerConnectionRoutes(app: FastifyInstance, connections: ConnectionService, context: ModernRouteContext): void {
+  const guard = { onRequest: context.secretKeyOnly };
+
+  app.get('/connections', guard, async (request) => {
+    const query = parseListQuery(request.query as Record<string, unknown>);
+    const items = await connections.listDetailed(query);
+    return { connections: items.map(connectionListBody) };
+  });
+
+  app.get('/connections/:connectionId', guard, async (request) => {
+    const { connectionId } = parseRequestPart(ConnectionParams, request.params, 'invalid_uri_params');
+    const query = parseRequestPart(GetQuery, request.query, 'invalid_query_params');
+    const { connection, config } = await connections.getWithIntegration(query.provider_config_key, connectionId, { forceRefresh: query.force_refresh ?? false });
+    return connectionBody(connection, config.provider, { includeRefreshToken: query.refresh_token ?? false });
+  });
+
+  app.post('/connections', guard, async (request, reply) => {
+    const body = parseRequestPart(ImportBody, request.body ?? {}, 'invalid_body');
+    const connectionId = body.connection_id ?? randomUUID();
+    await connections.import({
+      providerConfigKey: body.provider_config_key,
+      connectionId,
+      credentials: importedCredentials(body.credentials),
+      connectionConfig: body.connection_config ?? {},
+      metadata: body.metadata ?? {},
+      ...(body.end_user ? { endUser: endUserOf(body.end_user) } : {}),
+      ...(body.tags ? { tags: body.tags } : {}),
+    });
+    const { connection, config } = await connections.getWithIntegration(body.provider_config_key, connectionId);
+    return reply.status(201).send(connectionBody(connection, config.provider, { includeRefreshToken: false }));
+  });
+
+  for (const path of ['/connections/metadata', '/connection/metadata']) {
+    app.post(path, guard, async (request) => {
+      const body = parseRequestPart(MetadataBody, request.body ?? {}, 'invalid_body');
+      await connections.writeMetadata(body.provider_config_key, [body.connection_id].flat(), body.metadata, 'replace');
+      return body;
+    });
+    app.patch(path, guard, async (request) => {
+      const body = parseRequestPart(MetadataBody, request.body ?? {}, 'invalid_body');
+      await connections.writeMetadata(body.provider_config_key, [body.connection_id].flat(), body.metadata, 'merge');
+      return body;
+    });
+  }
+
+  // Deprecated per-connection metadata aliases: `/connection/:id/metadata?provider_config_key=`.
+  app.post('/connection/:connectionId/metadata', guard, async (request) => {
+    const { connectionId } = parseRequestPart(ConnectionParams, request.params, 'invalid_uri_params');
+    const { provider_config_key } = parseRequestPart(KeyQuery, request.query, 'invalid_query_params');
+    const metadata = parseRequestPart(z.record(z.string(), z.unknown()), request.body ?? {}, 'invalid_body');
+    await connections.writeMetadata(provider_config_key, [connectionId], metadata, 'replace');
+    return { metadata, connection_id: connectionId, provider_config_key };
+  });
+  app.patch('/connection/:connectionId/metadata', guard, async (request) => {
+    const { connectionId } = parseRequestPart(ConnectionParams, request.params, 'invalid_uri_params');
+    const { provider_config_key } = parseRequestPart(KeyQuery, request.query, 'invalid_query_params');
+    const metadata = parseRequestPart(z.record(z.string(), z.unknown()), request.body ?? {}, 'invalid_body');
+    await connections.writeMetadata(provider_config_key, [connectionId], metadata, 'merge');
+    return { metadata, connection_id: connectionId, provider_config_key };
+  });
+
+  app.patch('/connections/:connectionId', guard, async (request) => {
+    const { connectionId } = parseRequestPart(ConnectionParams, request.params, 'invalid_uri_params');
+    const { provider_config_key } = parseRequestPart(KeyQuery, request.query, 'invalid_query_params');
+    const body = parseRequestPart(PatchBody, request.body ?? {}, 'invalid_body');
+    await connections.patch(provider_config_key, connectionId, {
+      ...(body.end_user !== undefined ? { end_user: body.end_user === null ? null : endUserOf(body.end_user) } : {}),
+      ...(body.tags !== undefined ? { tags: body.tags } : {}),
+      ...(body.webhook_url_override !== undefined ? { webhook_url_override: body.webhook_url_override } : {}),
+    });
+    return { success: true };
+  });
+
+  app.delete('/connections/:connectionId', guard, async (request) => {
+    const { connectionId } = parseRequestPart(ConnectionParams, request.params, 'invalid_uri_params');
+    const { provider_config_key } = parseRequestPart(KeyQuery, request.query, 'invalid_query_params');
+    await connections.delete(provider_config_key, connectionId);
+    return { success: true };
+  });
+}
+
+const ConnectionParams = z.object({ connectionId: identifier });
+const KeyQuery = z.object({ provider_config_key: identifier }).strict();
+
+const GetQuery = z
+  .object({
+    provider_config_key: identifier,
+    force_refresh: booleanFlag.optional(),
+    refresh_token: booleanFlag.optional(),
+    refresh_github_app_jwt_token: booleanFlag.optional(),
+  })
+  .strict();
+
+const ListQuery = z
+  .object({
+    connectionId: identifier.optional(),
+    search: z.string().max(255).optional(),
+    endUserId: identifier.optional(),
+    endUserOrganizationId: identifier.optional(),
+    integrationId: z.string().max(5000).optional(),
+    limit: z.coerce.number().int().min(1).max(1000).default(100),
+    page: z.coerce.number().int().min(0).max(1_000_000).default(0),
+  })
+  .strict();
+
+/** `tags[<key>]=<value>` arrive as flat keys; the rest goes through the strict schema. */
+function parseListQuery(raw: Record<string, unknown>) {
+  const tags: Record<string, string> = {};
+  const rest: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(raw)) {
+    const tag = /^tags\[([^\]]{1,100})\]$/.exec(key);
+    if (tag) {
+      if (typeof value !== 'string') throw new ApiError('invalid_query_params', `The query parameter "${key}" is given more than once.`);
+      tags[tag[1] ?? ''] = value;
+    } else {
+      rest[key] = value;
+    }
+  }
+  const query = parseRequestPart(ListQuery, rest, 'invalid_query_params');
+  const endUserTags: Record<string, string> = {};
+  const connectionTags: Record<string, string> = {};
+  for (const [key, value] of Object.entries(tags)) (key.startsWith('end_user_') ? endUserTags : connectionTags)[key] = value;
+  return {
+    ...(query.connectionId !== undefined ? { connectionId: query.connectionId } : {}),
+    ...(query.search !== undefined ? { search: query.search } : endUserTags['end_user_display_name'] ? { search: endUserTags['end_user_display_name'] } : {}),
+    ...(query.endUserId !== undefined ? { endUserId: query.endUserId } : {}),
+    ...(query.endUserOrganizationId !== undefined ? { endUserOrganizationId: query.endUserOrganizationId } : {}),
+    ...(query.integrationId ? { integrationIds: query.integrationId.split(',').map((id) => id.trim()).filter(Boolean) } : {}),
+    ...(Object.keys(connectionTags).length > 0 ? { tags: connectionTags } : {}),
+    limit: query.limit,
+    offset: query.page * query.limit,
+  };
+}
+
+const tagsSchema = z.record(z.string().min(1).max(64), z.string().max(255));
+
+export const EndUserSchema = z
+  .object({
+    id: z.string().min(1).max(255),
+    email: z.email().optional(),
+    display_name: z.string().max(255).optional(),
+    tags: tagsSchema.optional(),
+    organization: z.object({ id: z.string().min(1).max(255), display_name: z.string().max(255).optional() }).strict().optional(),
+  })
+  .strict();
+
+function endUserOf(input: z.infer<typeof EndUserSchema>): EndUser {
+  return {
+    id: input.id,
+    email: input.email ?? null,
+    display_name: input.display_name ?? null,
+    tags: input.tags ?? {},
+    organization: input.organization ? { id: input.organization.id, display_name: input.organization.display_name ?? null } : null,
+  };
+}
+
+const MetadataBody = z
+  .object({
+    connection_id: z.union([identifier, z.array(identifier).min(1).max(1000)]),
+    provider_config_key: identifier,
+    metadata: z.record(z.string(), z.unknown()),
+  })
+  .strict();
+
+const PatchBody = z
+  .object({
+    end_user: EndUserSchema.nullable().optional(),
+    tags: tagsSchema.optional(),
+    webhook_url_override: z.url().nullable().optional(),
+  })
+  .strict();
+
+const CredentialsSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('OAUTH2'), access_token: z.string().min(1), refresh_token: z.string().min(1).optional(), expires_at: z.iso.datetime({ offset: true }).optional(), raw: z.record(z.string(), z.unknown()).optional() }).strict(),
+  z.object({ type: z.literal('OAUTH1'), oauth_token: z.string().min(1), oauth_token_secret: z.string().min(1), raw: z.record(z.string(), z.unknown()).optional() }).strict(),
+  z.object({ type: z.literal('API_KEY'), apiKey: z.string().min(1) }).strict(),
+  z.object({ type: z.literal('BASIC'), username: z.string().min(1), password: z.string() }).strict(),
+  z.object({ type: z.literal('OAUTH2_CC'), token: z.string().min(1), expires_at: z.iso.datetime({ offset: true }).optional(), client_id: z.string(), client_secret: z.string(), raw: z.record(z.string(), z.unknown()).optional() }).strict(),
+  z.object({ type: z.literal('NONE') }).strict(),
+]);
+
+const ImportBody = z
+  .object({
+    provider_config_key: identifier,
+    connection_id: identifier.optional(),
+    metadata: z.record(z.string(), z.unknown()).optional(),
+    connection_config: z.record(z.string(), z.unknown()).optional(),
+    credentials: CredentialsSchema,
+    end_user: EndUserSchema.optional(),
+    tags: tagsSchema.optional(),
+  })
+  .strict();
+
+function importedCredentials(input: z.infer<typeof CredentialsSchema>): ImportedCredentials {
+  switch (input.type) {
+    case 'OAUTH2':
+      return { type: 'OAUTH2', access_token: input.access_token, ...(input.refresh_token ? { refresh_token: input.refresh_token } : {}), ...(input.expires_at ? { expires_at: new Date(input.expires_at).toISOString() } : {}), raw: input.raw ?? {} };
+    case 'OAUTH1':
+      return { type: 'OAUTH1', oauth_token: input.oauth_token, oauth_token_secret: input.oauth_token_secret, raw: input.raw ?? {} };
+    case 'OAUTH2_CC':
+      return { type: 'OAUTH2_CC', token: input.token, client_id: input.client_id, client_secret: input.client_secret, ...(input.expires_at ? { expires_at: new Date(input.expires_at).toISOString() } : {}), raw: input.raw ?? {} };
+    default:
+      return input;
+  }
+}

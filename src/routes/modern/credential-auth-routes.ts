@@ -1,0 +1,58 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { ApiError } from '../../errors.js';
+import type { ConnectCredentials } from '../../services/connect-authorizer.js';
+import type { CredentialConnectService, CredentialInput } from '../../services/credential-connect-service.js';
+import { identifier, parseRequestPart } from '../request-parsing.js';
+
+/**
+ * The routes `@nangohq/frontend` posts to for connections without a popup (§2.5): API key, basic,
+ * OAuth2 client credentials and unauthenticated. Public like `/oauth/connect`: gated by a connect session
+ * token, or by connection id + HMAC.
+ */
+export function registerCredentialAuthRoutes(app: FastifyInstance, service: CredentialConnectService): void {
+  const route = (path: string, body: z.ZodType<CredentialInput>) =>
+    app.post(path, async (request) => {
+      const { providerConfigKey } = parseRequestPart(z.object({ providerConfigKey: identifier }), request.params, 'invalid_uri_params');
+      const { access, params } = parseAccessQuery(providerConfigKey, request);
+      const input = parseRequestPart(body, request.body ?? {}, 'invalid_body');
+      return service.connect(access, params, input);
+    });
+  route('/api-auth/api-key/:providerConfigKey', z.object({ apiKey: z.string().min(1).max(10_000) }).strict().transform((b) => ({ mode: 'API_KEY' as const, apiKey: b.apiKey })));
+  route(
+    '/api-auth/basic/:providerConfigKey',
+    z.object({ username: z.string().min(1).max(1000), password: z.string().max(10_000).default('') }).strict().transform((b) => ({ mode: 'BASIC' as const, username: b.username, password: b.password })),
+  );
+  route(
+    '/oauth2/auth/:providerConfigKey',
+    z
+      .object({ client_id: z.string().min(1).optional(), client_secret: z.string().min(1).optional() })
+      .strict()
+      .transform((b) => ({ mode: 'OAUTH2_CC' as const, ...(b.client_id ? { clientId: b.client_id } : {}), ...(b.client_secret ? { clientSecret: b.client_secret } : {}) })),
+  );
+  route('/auth/unauthenticated/:providerConfigKey', z.object({}).passthrough().transform(() => ({ mode: 'NONE' as const })));
+}
+
+const SINGLE_VALUED = new Set(['connection_id', 'public_key', 'hmac', 'connect_session_token', 'user_scope']);
+
+function parseAccessQuery(providerConfigKey: string, request: FastifyRequest): { access: ConnectCredentials; params: Record<string, string> } {
+  const single: Record<string, string> = {};
+  const params: Record<string, string> = {};
+  for (const [key, value] of Object.entries(request.query as Record<string, unknown>)) {
+    if (typeof value !== 'string') throw new ApiError('invalid_query_params', `The query parameter "${key}" is given more than once.`);
+    const param = /^params\[([^\]]{1,100})\]$/.exec(key);
+    if (param) params[param[1] ?? ''] = value;
+    else if (SINGLE_VALUED.has(key)) single[key] = value;
+    else if (!key.startsWith('credentials[') && !key.startsWith('authorization_params[')) throw new ApiError('invalid_query_params', `Unknown query parameter "${key}".`);
+  }
+  return {
+    access: {
+      providerConfigKey,
+      connectionId: single['connection_id'] || undefined,
+      hmac: single['hmac'],
+      publicKey: single['public_key'],
+      connectSessionToken: single['connect_session_token'],
+    },
+    params,
+  };
+}

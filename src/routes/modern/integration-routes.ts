@@ -1,0 +1,129 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { ApiError } from '../../errors.js';
+import type { Principal } from '../../plugins/api-principal.js';
+import type { ProviderCatalog } from '../../providers/provider-catalog.js';
+import type { IntegrationService } from '../../services/integration-service.js';
+import { identifier, parseRequestPart } from '../request-parsing.js';
+import { integrationBody } from './wire-format.js';
+
+export interface ModernRouteContext {
+  serverUrl: string;
+  providers: ProviderCatalog;
+  /** Guards for the two kinds of caller a route accepts. */
+  secretKeyOnly: (request: import('fastify').FastifyRequest) => Promise<void>;
+  secretKeyOrSession: (request: import('fastify').FastifyRequest) => Promise<void>;
+}
+
+/** `/integrations`: the modern name and shape of the seed `/config`. */
+export function registerIntegrationRoutes(app: FastifyInstance, integrations: IntegrationService, context: ModernRouteContext): void {
+  app.get('/integrations', { onRequest: context.secretKeyOrSession }, async (request) => {
+    parseRequestPart(z.object({}).strict(), request.query, 'invalid_query_params');
+    const allowed = allowedIntegrations(request.principal);
+    const configs = (await integrations.list()).filter((config) => !allowed || allowed.includes(config.unique_key));
+    return { data: configs.map((config) => integrationBody(config, context.providers.get(config.provider), context.serverUrl)) };
+  });
+
+  app.get('/integrations/:uniqueKey', { onRequest: context.secretKeyOnly }, async (request) => {
+    const { uniqueKey } = parseRequestPart(KeyParams, request.params, 'invalid_uri_params');
+    const query = parseRequestPart(IncludeQuery, request.query, 'invalid_query_params');
+    const config = await integrations.get(uniqueKey).catch(notFound(uniqueKey));
+    return { data: integrationBody(config, context.providers.get(config.provider), context.serverUrl, query.include) };
+  });
+
+  app.post('/integrations', { onRequest: context.secretKeyOnly }, async (request) => {
+    const body = parseRequestPart(CreateBody, request.body ?? {}, 'invalid_body');
+    await integrations.create({
+      uniqueKey: body.unique_key,
+      provider: body.provider,
+      clientId: body.credentials?.client_id ?? null,
+      clientSecret: body.credentials?.client_secret ?? null,
+      scopes: body.credentials?.scopes ?? null,
+      displayName: body.display_name ?? null,
+      ...(body.forward_webhooks !== undefined ? { forwardWebhooks: body.forward_webhooks } : {}),
+    });
+    const config = await integrations.get(body.unique_key);
+    return { data: integrationBody(config, context.providers.get(config.provider), context.serverUrl) };
+  });
+
+  app.patch('/integrations/:uniqueKey', { onRequest: context.secretKeyOnly }, async (request) => {
+    const { uniqueKey } = parseRequestPart(KeyParams, request.params, 'invalid_uri_params');
+    const body = parseRequestPart(PatchBody, request.body ?? {}, 'invalid_body');
+    await integrations.get(uniqueKey).catch(notFound(uniqueKey));
+    const config = await integrations.patch(uniqueKey, {
+      ...(body.unique_key !== undefined ? { uniqueKey: body.unique_key } : {}),
+      ...(body.display_name !== undefined ? { displayName: body.display_name } : {}),
+      ...(body.forward_webhooks !== undefined ? { forwardWebhooks: body.forward_webhooks } : {}),
+      ...(body.credentials
+        ? { clientId: body.credentials.client_id, clientSecret: body.credentials.client_secret, ...(body.credentials.scopes !== undefined ? { scopes: body.credentials.scopes } : {}) }
+        : {}),
+    });
+    return { data: integrationBody(config, context.providers.get(config.provider), context.serverUrl) };
+  });
+
+  app.delete('/integrations/:uniqueKey', { onRequest: context.secretKeyOnly }, async (request) => {
+    const { uniqueKey } = parseRequestPart(KeyParams, request.params, 'invalid_uri_params');
+    await integrations.get(uniqueKey).catch(notFound(uniqueKey));
+    await integrations.delete(uniqueKey);
+    return { success: true };
+  });
+}
+
+export function allowedIntegrations(principal: Principal | null): string[] | undefined {
+  return principal?.kind === 'connect_session' ? (principal.session.allowedIntegrations ?? undefined) : undefined;
+}
+
+function notFound(uniqueKey: string): (error: unknown) => never {
+  return (error) => {
+    if (error instanceof ApiError && error.code === 'unknown_provider_config') throw new ApiError('not_found', `No integration has the key "${uniqueKey}".`);
+    throw error;
+  };
+}
+
+const KeyParams = z.object({ uniqueKey: identifier });
+
+const IncludeQuery = z
+  .object({
+    include: z
+      .union([z.string(), z.array(z.string())])
+      .transform((value) => (Array.isArray(value) ? value : value.split(',')).map((item) => item.trim()).filter(Boolean))
+      .pipe(z.array(z.enum(['webhook', 'credentials'])))
+      .optional(),
+    'include[]': z.union([z.string(), z.array(z.string())]).optional(),
+  })
+  .strict()
+  .transform((query) => ({ include: [...(query.include ?? []), ...[query['include[]'] ?? []].flat()] }));
+
+const scopes = z.union([z.string(), z.array(z.string())]);
+const OAuthCredentials = z
+  .object({
+    type: z.enum(['OAUTH2', 'OAUTH1', 'TBA']),
+    client_id: z.string().min(1),
+    client_secret: z.string().min(1),
+    scopes: scopes.optional(),
+    webhook_secret: z.string().optional(),
+  })
+  .strict();
+
+const CreateBody = z
+  .object({
+    provider: z.string().min(1),
+    unique_key: identifier,
+    display_name: z.string().max(255).optional(),
+    credentials: OAuthCredentials.optional(),
+    forward_webhooks: z.boolean().optional(),
+    integration_config: z.record(z.string(), z.unknown()).optional(),
+    custom: z.record(z.string(), z.string()).optional(),
+  })
+  .strict();
+
+const PatchBody = z
+  .object({
+    unique_key: identifier.optional(),
+    display_name: z.string().max(255).optional(),
+    credentials: OAuthCredentials.optional(),
+    forward_webhooks: z.boolean().optional(),
+    integration_config: z.record(z.string(), z.unknown()).optional(),
+    custom: z.record(z.string(), z.string()).optional(),
+  })
+  .strict();

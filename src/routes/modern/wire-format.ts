@@ -1,0 +1,95 @@
+import type { ProviderTemplate } from '../../providers/provider-schema.js';
+import type { ConfigRecord } from '../../store/configs-store.js';
+import type { ConnectionListItem, ConnectionRecord, EndUser } from '../../store/connections-store.js';
+
+/** The modern API's shapes (Nango 0.71): snake_case, timestamps as ISO with "+00:00". */
+export function modernTimestamp(date: Date | null | undefined): string | null {
+  return date ? date.toISOString().replace('Z', '+00:00') : null;
+}
+
+export function logoUrl(serverUrl: string, provider: string): string {
+  return `${serverUrl}/logos/${encodeURIComponent(provider)}.svg`;
+}
+
+export function integrationBody(config: ConfigRecord, template: ProviderTemplate | undefined, serverUrl: string, include: string[] = []) {
+  return {
+    unique_key: config.unique_key,
+    provider: config.provider,
+    display_name: config.display_name ?? template?.display_name ?? config.provider,
+    logo: logoUrl(serverUrl, config.provider),
+    forward_webhooks: config.forward_webhooks,
+    created_at: modernTimestamp(config.created_at),
+    updated_at: modernTimestamp(config.updated_at),
+    ...(include.includes('webhook') ? { webhook_url: null } : {}),
+    ...(include.includes('credentials')
+      ? {
+          credentials:
+            template?.auth_mode === 'OAUTH2' || template?.auth_mode === 'OAUTH1'
+              ? { type: template.auth_mode, client_id: config.oauth_client_id, client_secret: config.oauth_client_secret, scopes: config.oauth_scopes, webhook_secret: null }
+              : null,
+        }
+      : {}),
+  };
+}
+
+export function providerBody(name: string, template: ProviderTemplate, serverUrl: string) {
+  return { name, ...template, logo_url: logoUrl(serverUrl, name) };
+}
+
+export function endUserBody(endUser: EndUser | null) {
+  if (!endUser) return null;
+  return {
+    id: endUser.id,
+    display_name: endUser.display_name ?? null,
+    email: endUser.email ?? null,
+    tags: endUser.tags ?? {},
+    organization: endUser.organization ? { id: endUser.organization.id, display_name: endUser.organization.display_name ?? null } : null,
+  };
+}
+
+function errorsOf(connection: { last_refresh_failure: Date | null; refresh_attempts: number }) {
+  return connection.refresh_attempts > 0 && connection.last_refresh_failure ? [{ type: 'auth', log_id: '' }] : [];
+}
+
+export function connectionListBody(item: ConnectionListItem) {
+  return {
+    id: item.id,
+    connection_id: item.connection_id,
+    provider_config_key: item.provider_config_key,
+    provider: item.provider,
+    errors: errorsOf(item),
+    end_user: endUserBody(item.end_user),
+    tags: item.tags,
+    metadata: item.metadata,
+    created: modernTimestamp(item.created_at),
+  };
+}
+
+export function connectionBody(connection: ConnectionRecord, provider: string, options: { includeRefreshToken: boolean }) {
+  return {
+    id: connection.id,
+    connection_id: connection.connection_id,
+    provider_config_key: connection.provider_config_key,
+    provider,
+    errors: errorsOf(connection),
+    end_user: endUserBody(connection.end_user),
+    tags: connection.tags,
+    metadata: connection.metadata,
+    connection_config: connection.connection_config,
+    webhook_url_override: connection.webhook_url_override,
+    created_at: modernTimestamp(connection.created_at),
+    updated_at: modernTimestamp(connection.updated_at),
+    last_fetched_at: modernTimestamp(new Date()),
+    credentials: options.includeRefreshToken ? connection.credentials : withoutRefreshTokens(connection.credentials),
+  };
+}
+
+/** The modern server hides refresh tokens unless asked: every `refresh_token` key, `raw` included. */
+function withoutRefreshTokens(value: unknown): Record<string, unknown> {
+  const strip = (node: unknown): unknown => {
+    if (Array.isArray(node)) return node.map(strip);
+    if (typeof node !== 'object' || node === null) return node;
+    return Object.fromEntries(Object.entries(node).filter(([key]) => key !== 'refresh_token').map(([key, child]) => [key, strip(child)]));
+  };
+  return strip(value) as Record<string, unknown>;
+}

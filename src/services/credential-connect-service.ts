@@ -1,0 +1,130 @@
+import { ApiError, isErrorCode, type ErrorCode } from '../errors.js';
+import { ProviderError, requestToken } from '../oauth/token-endpoint.js';
+import { interpolate } from '../providers/interpolation.js';
+import type { ProviderCatalog } from '../providers/provider-catalog.js';
+import type { AuthMode } from '../providers/provider-schema.js';
+import type { ConfigsStore } from '../store/configs-store.js';
+import type { ConnectionsStore } from '../store/connections-store.js';
+import { ConnectRefusedError, type ConnectAuthorizer, type ConnectCredentials } from './connect-authorizer.js';
+import type { ImportedCredentials } from './connection-service.js';
+import type { WebhookNotifier } from './webhook-notifier.js';
+
+export type CredentialInput =
+  | { mode: 'API_KEY'; apiKey: string }
+  | { mode: 'BASIC'; username: string; password: string }
+  | { mode: 'OAUTH2_CC'; clientId?: string; clientSecret?: string }
+  | { mode: 'NONE' };
+
+export interface CredentialConnectDeps {
+  providers: ProviderCatalog;
+  configs: ConfigsStore;
+  connections: ConnectionsStore;
+  authorizer: ConnectAuthorizer;
+  webhooks: WebhookNotifier;
+  providerTimeoutMs: number;
+  now: () => Date;
+}
+
+/**
+ * Connections that need no popup: an API key or user/password the end user types, OAuth2 client credentials
+ * the server exchanges for a token, or no credentials at all. Same gate as the popup (session token or HMAC).
+ */
+export class CredentialConnectService {
+  constructor(private readonly deps: CredentialConnectDeps) {}
+
+  async connect(access: ConnectCredentials, params: Record<string, string>, input: CredentialInput): Promise<{ providerConfigKey: string; connectionId: string }> {
+    const grant = await this.deps.authorizer.authorize(access).catch((error: unknown) => {
+      if (error instanceof ConnectRefusedError) throw new ApiError(refusalCode(error), error.message);
+      throw error;
+    });
+    const config = await this.deps.configs.find(access.providerConfigKey);
+    if (!config) throw new ApiError('unknown_provider_config', `No integration has the key "${access.providerConfigKey}".`);
+    const template = this.deps.providers.get(config.provider);
+    if (!template) throw new ApiError('unknown_provider_template', `The provider "${config.provider}" is not in the catalog.`);
+    if (template.auth_mode !== input.mode) {
+      throw new ApiError('invalid_body', `The integration "${config.unique_key}" uses ${template.auth_mode}, not ${input.mode}; use the matching route.`);
+    }
+    const connectionConfig: Record<string, unknown> = { ...(grant.defaults.connection_config ?? {}), ...params };
+    const credentials = await this.credentialsFor(input, template.auth_mode, template.token_url, connectionConfig, config.oauth_client_id, config.oauth_client_secret, config.oauth_scopes);
+    const existed = (await this.deps.connections.find(config.unique_key, grant.connectionId)) !== undefined;
+    await this.deps.connections.upsert({
+      provider_config_key: config.unique_key,
+      connection_id: grant.connectionId,
+      credentials,
+      connection_config: connectionConfig,
+      metadata: {},
+      ...(grant.endUser ? { end_user: grant.endUser } : {}),
+      ...(grant.tags ? { tags: grant.tags } : {}),
+    });
+    this.deps.webhooks.authSucceeded({
+      operation: existed ? 'override' : 'creation',
+      connectionId: grant.connectionId,
+      providerConfigKey: config.unique_key,
+      provider: config.provider,
+      authMode: template.auth_mode,
+      endUser: grant.endUser,
+      tags: grant.tags,
+    });
+    return { providerConfigKey: config.unique_key, connectionId: grant.connectionId };
+  }
+
+  private async credentialsFor(
+    input: CredentialInput,
+    mode: AuthMode,
+    tokenUrl: string | undefined,
+    connectionConfig: Record<string, unknown>,
+    integrationClientId: string | null,
+    integrationClientSecret: string | null,
+    scopes: string | null,
+  ): Promise<ImportedCredentials> {
+    switch (input.mode) {
+      case 'API_KEY':
+        return { type: 'API_KEY', apiKey: input.apiKey };
+      case 'BASIC':
+        return { type: 'BASIC', username: input.username, password: input.password };
+      case 'NONE':
+        return { type: 'NONE' };
+      case 'OAUTH2_CC': {
+        const clientId = input.clientId ?? integrationClientId;
+        const clientSecret = input.clientSecret ?? integrationClientSecret;
+        if (!clientId || !clientSecret) throw new ApiError('invalid_body', 'client_id and client_secret are required (in the body or on the integration).');
+        const { value: url, missing } = interpolate(tokenUrl ?? '', { connectionConfig });
+        if (missing.length > 0) throw new ApiError('invalid_query_params', `The token URL needs the connection parameters ${missing.join(', ')}; pass them as params[...].`);
+        return fetchClientCredentialsToken({ url, clientId, clientSecret, scopes, timeoutMs: this.deps.providerTimeoutMs, now: this.deps.now() }).catch((error: unknown) => {
+          if (error instanceof ProviderError) throw new ApiError('connection_test_failed', error.message);
+          throw error;
+        });
+      }
+      default:
+        throw new ApiError('invalid_body', `Unsupported auth mode ${mode}.`);
+    }
+  }
+}
+
+/** The client credentials grant (RFC 6749 §4.4); also used to renew such a token before it expires. */
+export async function fetchClientCredentialsToken(request: { url: string; clientId: string; clientSecret: string; scopes: string | null; timeoutMs: number; now: Date }): Promise<ImportedCredentials & { type: 'OAUTH2_CC' }> {
+  const scope = (request.scopes ?? '').split(',').map((item) => item.trim()).filter(Boolean).join(' ');
+  const raw = await requestToken({
+    url: request.url,
+    params: { grant_type: 'client_credentials', ...(scope ? { scope } : {}) },
+    clientId: request.clientId,
+    clientSecret: request.clientSecret,
+    template: {},
+    timeoutMs: request.timeoutMs,
+  });
+  const token = typeof raw['access_token'] === 'string' ? raw['access_token'] : undefined;
+  if (!token) throw new ProviderError('garbage', 'The provider answered the client credentials grant without an access_token.');
+  const expiresIn = Number(raw['expires_in']);
+  return {
+    type: 'OAUTH2_CC',
+    token,
+    client_id: request.clientId,
+    client_secret: request.clientSecret,
+    ...(Number.isFinite(expiresIn) && expiresIn > 0 ? { expires_at: new Date(request.now.getTime() + expiresIn * 1000).toISOString() } : {}),
+    raw,
+  };
+}
+
+function refusalCode(error: ConnectRefusedError): ErrorCode {
+  return isErrorCode(error.type) ? error.type : 'forbidden';
+}
