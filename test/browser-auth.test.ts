@@ -93,6 +93,36 @@ document.getElementById('connect').addEventListener('click', () => {
     expect(result.value).toMatchObject({ type: 'callback_err', message: expect.stringContaining('access_denied') });
   });
 
+  it('completes auth() with @nangohq/frontend 0.71.10 and a connect session token; the connection belongs to the end user', async () => {
+    const session = await fetch(`${serverUrl}/connect/sessions`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer secret', 'content-type': 'application/json' },
+      body: JSON.stringify({ end_user: { id: 'end-user-7', email: 'seven@example.com' }, allowed_integrations: ['oidc'], tags: { plan: 'pro' } }),
+    });
+    const { data } = (await session.json()) as { data: { token: string } };
+    const result = await runInPage('071', JSON.stringify({ host: serverUrl, connectSessionToken: data.token }), `nango.auth('oidc')`);
+    expect(result).toMatchObject({ outcome: 'resolved', value: { providerConfigKey: 'oidc', connectionId: expect.stringMatching(/^[0-9a-f-]{36}$/), isPending: false } });
+    const connectionId = (result.value as { connectionId: string }).connectionId;
+    const connection = await fetch(`${serverUrl}/connections/${connectionId}?provider_config_key=oidc`, { headers: { authorization: 'Bearer secret' } });
+    expect(await connection.json()).toMatchObject({ end_user: { id: 'end-user-7', email: 'seven@example.com' }, tags: { plan: 'pro' } });
+  });
+
+  it('rejects auth() with a connect session that does not allow the integration', async () => {
+    await fetch(`${serverUrl}/config`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer secret', 'content-type': 'application/json' },
+      body: JSON.stringify({ provider_config_key: 'other', provider: 'oidc-test', oauth_client_id: provider.clientId, oauth_client_secret: provider.clientSecret, oauth_scopes: 'openid' }),
+    });
+    const session = await fetch(`${serverUrl}/connect/sessions`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer secret', 'content-type': 'application/json' },
+      body: JSON.stringify({ end_user: { id: 'end-user-8' }, allowed_integrations: ['oidc'] }),
+    });
+    const { data } = (await session.json()) as { data: { token: string } };
+    const result = await runInPage('071', JSON.stringify({ host: serverUrl, connectSessionToken: data.token }), `nango.auth('other')`);
+    expect(result).toMatchObject({ outcome: 'rejected', value: { type: 'integration_not_allowed' } });
+  });
+
   it('rejects auth() at once for an integration that does not exist', async () => {
     const result = await runInPage('071', JSON.stringify({ host: serverUrl, publicKey }), `nango.auth('missing', 'user-1')`);
     expect(result).toMatchObject({ outcome: 'rejected', value: { type: 'provider_config_err' } });
