@@ -7,10 +7,12 @@ import type { Cipher } from './crypto/aes-gcm.js';
 import { ApiError } from './errors.js';
 import { redactUrl, type Logger } from './logger.js';
 import { principalGuard } from './plugins/api-principal.js';
+import { registerAuditTrail } from './plugins/audit-trail.js';
 import { renderModernError, renderSeedError } from './plugins/error-rendering.js';
 import { secretKeyGuard } from './plugins/secret-key-auth.js';
 import type { ProviderCatalog } from './providers/provider-catalog.js';
 import { ResultDelivery } from './oauth/result-delivery.js';
+import { registerAuditLogRoutes } from './routes/modern/audit-log-routes.js';
 import { registerConnectSessionRoutes } from './routes/modern/connect-session-routes.js';
 import { registerConnectionRoutes } from './routes/modern/connection-routes.js';
 import { registerCredentialAuthRoutes } from './routes/modern/credential-auth-routes.js';
@@ -27,9 +29,11 @@ import { ConnectAuthorizer } from './services/connect-authorizer.js';
 import { ConnectSessionService } from './services/connect-session-service.js';
 import { CredentialConnectService } from './services/credential-connect-service.js';
 import { OAuthFlowService } from './services/oauth-flow-service.js';
-import { NO_WEBHOOKS, type WebhookNotifier } from './services/webhook-notifier.js';
+import { fanOut, type ServerSignals } from './services/server-signals.js';
+import { registerMetrics, ServerMetrics } from './custody/metrics.js';
 import { TokenRefresher } from './services/token-refresher.js';
 import { AccountsStore } from './store/accounts-store.js';
+import { AuditLogStore } from './store/audit-log-store.js';
 import { ConfigsStore } from './store/configs-store.js';
 import { ConnectSessionsStore } from './store/connect-sessions-store.js';
 import { ConnectionsStore } from './store/connections-store.js';
@@ -46,8 +50,8 @@ export interface AppDeps {
   /** How long a provider's token endpoint may take before the flow or refresh fails (default 15 s). */
   providerTimeoutMs?: number;
   now?: () => Date;
-  /** Where connection events go (auth webhooks); nowhere by default. */
-  webhooks?: WebhookNotifier;
+  /** Listeners for what services announce (webhooks, metrics, telemetry); none by default. */
+  signals?: ServerSignals;
 }
 
 /** Largest request body accepted (JSON); larger bodies get a 413 before they are buffered whole. */
@@ -83,12 +87,25 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   const providerTimeoutMs = deps.providerTimeoutMs ?? 15_000;
+  const metrics = new ServerMetrics();
+  const signals = fanOut([metrics, ...(deps.signals ? [deps.signals] : [])]);
+  registerMetrics(app, metrics, secretKeyGuard(deps.config.secretKey));
+
   const configs = new ConfigsStore(deps.knex, deps.cipher);
   const connectionsStore = new ConnectionsStore(deps.knex, deps.cipher);
   const sessions = new OAuthSessionsStore(deps.knex, deps.cipher);
-  const integrations = new IntegrationService(configs, deps.providers);
+  const integrations = new IntegrationService(configs, deps.providers, signals);
+  const auditLog = new AuditLogStore(deps.knex);
+  registerAuditTrail(app, auditLog, deps.config.secretKey !== undefined);
+  let pruneTimer: NodeJS.Timeout | undefined;
+  const pruneAuditLog = async (): Promise<void> => {
+    const cutoff = new Date((deps.now?.() ?? new Date()).getTime() - deps.config.auditRetentionDays * 24 * 60 * 60 * 1000);
+    await auditLog.deleteOlderThan(cutoff);
+  };
   const refresher = new TokenRefresher({
     knex: deps.knex,
+    audit: auditLog,
+    signals,
     connections: connectionsStore,
     providers: deps.providers,
     log: deps.logger,
@@ -99,15 +116,20 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const connections = new ConnectionService(connectionsStore, configs, refresher);
   const connectSessions = new ConnectSessionsStore(deps.knex);
   const authorizer = new ConnectAuthorizer(deps.config, connectSessions, new AccountsStore(deps.knex), deps.now ?? (() => new Date()));
-  const webhooks = deps.webhooks ?? NO_WEBHOOKS;
   const delivery = new ResultDelivery(deps.knex, deps.databaseConnection, deps.logger);
   delivery.attach(app.server);
   app.addHook('onReady', async () => {
     await delivery.start();
     await sessions.deleteExpired(deps.now?.() ?? new Date());
     await connectSessions.deleteExpired(deps.now?.() ?? new Date());
+    await pruneAuditLog();
+    pruneTimer = setInterval(() => void pruneAuditLog().catch((error: unknown) => deps.logger.warn({ err: error }, 'Pruning the audit log failed.')), 6 * 60 * 60 * 1000);
+    pruneTimer.unref();
   });
-  app.addHook('onClose', async () => delivery.close());
+  app.addHook('onClose', async () => {
+    clearInterval(pruneTimer);
+    await delivery.close();
+  });
   const flows = new OAuthFlowService({
     config: deps.config,
     providers: deps.providers,
@@ -116,7 +138,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     sessions,
     authorizer,
     delivery,
-    webhooks,
+    signals,
+    audit: auditLog,
     log: deps.logger,
     providerTimeoutMs,
     ...(deps.now ? { now: deps.now } : {}),
@@ -124,7 +147,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   const now = deps.now ?? (() => new Date());
   const sessionService = new ConnectSessionService(connectSessions, configs, connectionsStore, deps.config.publicConnectUrl, now);
-  const credentialConnect = new CredentialConnectService({ providers: deps.providers, configs, connections: connectionsStore, authorizer, webhooks, providerTimeoutMs, now });
+  const credentialConnect = new CredentialConnectService({ providers: deps.providers, configs, connections: connectionsStore, authorizer, signals, audit: auditLog, providerTimeoutMs, now });
 
   app.get('/health', async () => ({ result: 'ok' }));
   app.get('/logos/:file', async (request, reply) => {
@@ -149,6 +172,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     registerConnectionRoutes(modern, connections, context);
     registerConnectSessionRoutes(modern, sessionService, { secretKeyOnly: context.secretKeyOnly, sessionOnly: principalGuard(principals, ['connect_session']) });
     registerCredentialAuthRoutes(modern, credentialConnect);
+    registerAuditLogRoutes(modern, auditLog, context);
     registerNotSupportedRoutes(modern, context.secretKeyOnly);
   });
 

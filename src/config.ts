@@ -16,10 +16,18 @@ export interface Config {
   dashboard: { username: string; password: string } | undefined;
   /** The NANGO_ENCRYPTION_KEY text as given (base64); the fingerprint is computed over it. */
   encryptionKey: string | undefined;
+  /** NANGO_ENCRYPTION_KEY_PREVIOUS: the key to rotate away from (rows are re-encrypted while serving). */
+  previousEncryptionKey: string | undefined;
   hmac: { enabled: false } | { enabled: true; key: string; algorithm: string };
   database: ExternalDatabaseConfig | EmbeddedDatabaseConfig;
   providersFile: string | undefined;
+  /** Audit entries older than this many days are deleted (NANGO_AUDIT_RETENTION_DAYS). */
+  auditRetentionDays: number;
+  /** Where auth webhooks go (NANGO_WEBHOOK_URL) and the key that signs them (NANGO_WEBHOOK_SECRET, default the secret key). */
+  webhook: { url: string | undefined; signingKey: string | undefined };
   telemetry: boolean;
+  /** Where anonymous usage events go (NANGO_TELEMETRY_ENDPOINT); nothing is sent without one. */
+  telemetryEndpoint: string | undefined;
   logLevel: LogLevel;
 }
 
@@ -107,17 +115,26 @@ function readLogLevel(env: NodeJS.ProcessEnv): LogLevel {
   return level;
 }
 
-function readEncryptionKey(env: NodeJS.ProcessEnv): string | undefined {
-  const raw = nonEmpty(env['NANGO_ENCRYPTION_KEY']);
+function readEncryptionKey(env: NodeJS.ProcessEnv, name = 'NANGO_ENCRYPTION_KEY'): string | undefined {
+  const raw = nonEmpty(env[name]);
   if (raw === undefined) return undefined;
   const isBase64 = /^[A-Za-z0-9+/]+={0,2}$/.test(raw) && raw.length % 4 === 0;
   const bytes = isBase64 ? Buffer.from(raw, 'base64').length : 0;
   if (!isBase64 || bytes !== 32) {
     throw new ConfigError(
-      `NANGO_ENCRYPTION_KEY must be the base64 encoding of exactly 32 bytes (${isBase64 ? `it decodes to ${bytes} bytes` : 'it is not valid base64'}); generate one with: openssl rand -base64 32`,
+      `${name} must be the base64 encoding of exactly 32 bytes (${isBase64 ? `it decodes to ${bytes} bytes` : 'it is not valid base64'}); generate one with: openssl rand -base64 32`,
     );
   }
   return raw;
+}
+
+function readPreviousEncryptionKey(env: NodeJS.ProcessEnv): string | undefined {
+  const previous = readEncryptionKey(env, 'NANGO_ENCRYPTION_KEY_PREVIOUS');
+  if (previous === undefined) return undefined;
+  const current = nonEmpty(env['NANGO_ENCRYPTION_KEY']);
+  if (!current) throw new ConfigError('NANGO_ENCRYPTION_KEY_PREVIOUS is set but NANGO_ENCRYPTION_KEY is empty; set the new key to rotate to.');
+  if (current === previous) throw new ConfigError('NANGO_ENCRYPTION_KEY_PREVIOUS is the same as NANGO_ENCRYPTION_KEY; set it to the old key, or remove it.');
+  return previous;
 }
 
 function readHmac(env: NodeJS.ProcessEnv): Config['hmac'] {
@@ -189,10 +206,17 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     secretKey: nonEmpty(env['NANGO_SECRET_KEY']),
     dashboard: readDashboard(env),
     encryptionKey: readEncryptionKey(env),
+    previousEncryptionKey: readPreviousEncryptionKey(env),
     hmac: readHmac(env),
     database: readDatabase(env),
     providersFile: providersFile ? path.resolve(providersFile) : undefined,
+    auditRetentionDays: readInteger(env, 'NANGO_AUDIT_RETENTION_DAYS', 365, 1, 36_500),
+    webhook: {
+      url: nonEmpty(env['NANGO_WEBHOOK_URL']) === undefined ? undefined : readUrl(env, 'NANGO_WEBHOOK_URL', ''),
+      signingKey: nonEmpty(env['NANGO_WEBHOOK_SECRET']) ?? nonEmpty(env['NANGO_SECRET_KEY']),
+    },
     telemetry: readBoolean(env, 'TELEMETRY', true),
+    telemetryEndpoint: nonEmpty(env['NANGO_TELEMETRY_ENDPOINT']) === undefined ? undefined : readUrl(env, 'NANGO_TELEMETRY_ENDPOINT', ''),
     logLevel: readLogLevel(env),
   };
 }

@@ -2,13 +2,18 @@ import dotenv from 'dotenv';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { Cipher } from './crypto/aes-gcm.js';
-import { reconcileEncryption } from './crypto/encryption-startup.js';
+import { reconcileEncryption, rotateEncryptionKey } from './crypto/encryption-startup.js';
 import { openDatabase, type Database } from './db/database.js';
 import { migrateToLatest } from './db/migrate.js';
-import { LOCK_IDS, withSessionLock } from './db/session-lock.js';
+import { LOCK_IDS, withSessionLock, withSessionLockIfFree } from './db/session-lock.js';
 import { createLogger, type Logger } from './logger.js';
 import { loadProviderCatalog } from './providers/provider-catalog.js';
 import { EncryptionStateStore } from './store/encryption-state-store.js';
+import { ConfigsStore } from './store/configs-store.js';
+import { ConnectionsStore } from './store/connections-store.js';
+import { Telemetry } from './custody/telemetry.js';
+import { fanOut } from './services/server-signals.js';
+import { VERSION } from './version.js';
 
 /**
  * Entry point: configuration → catalog → database → migrations and encryption (one process at a time)
@@ -21,13 +26,15 @@ async function main(): Promise<void> {
   process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'Unhandled promise rejection.'));
 
   const providers = loadProviderCatalog(config.providersFile);
-  const cipher = config.encryptionKey ? new Cipher(config.encryptionKey) : undefined;
+  const cipher = config.encryptionKey ? new Cipher(config.encryptionKey, config.previousEncryptionKey ? [config.previousEncryptionKey] : []) : undefined;
   const database = await openDatabase(config.database, log);
+  const encryptionState = new EncryptionStateStore(database.knex);
+  let rotationPending = false;
   try {
     await withSessionLock(database.connection, LOCK_IDS.startup, async () => {
       const applied = await migrateToLatest(database.knex);
       if (applied.length > 0) log.info(`Database migrated: ${applied.join(', ')}.`);
-      await reconcileEncryption(new EncryptionStateStore(database.knex), cipher, log);
+      ({ rotationPending } = await reconcileEncryption(encryptionState, { cipher, previousKey: config.previousEncryptionKey }, log));
     });
   } catch (error) {
     await database.close().catch(() => undefined);
@@ -37,7 +44,14 @@ async function main(): Promise<void> {
   if (!config.secretKey) {
     log.warn('NANGO_SECRET_KEY is not set: the API (/config, /connection, /proxy) is open to anyone who can reach this server. Set a secret key before exposing it.');
   }
-  const app = await buildApp({ config, knex: database.knex, cipher, providers, logger: log, databaseConnection: database.connection });
+  const telemetry = new Telemetry({
+    enabled: config.telemetry,
+    endpoint: config.telemetryEndpoint,
+    version: VERSION,
+    logger: log,
+    counts: async () => ({ integrations: await new ConfigsStore(database.knex, undefined).count(), connections: await new ConnectionsStore(database.knex, undefined).count() }),
+  });
+  const app = await buildApp({ config, knex: database.knex, cipher, providers, logger: log, databaseConnection: database.connection, signals: fanOut([telemetry]) });
   await app.listen({ port: config.port, host: '0.0.0.0' });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
@@ -45,7 +59,17 @@ async function main(): Promise<void> {
     { port, callbackUrl: config.callbackUrl },
     `✅ Server listening on port ${port} (${config.serverUrl}). Register this OAuth callback URL with each provider: ${config.callbackUrl}. Data: ${database.description}.`,
   );
-  stopOnSignals(app.close.bind(app), database, log);
+  telemetry.serverStarted(config.database.kind, cipher !== undefined);
+  stopOnSignals(async () => {
+    await app.close();
+    await telemetry.drain();
+  }, database, log);
+  if (rotationPending && cipher) {
+    // One process re-encrypts; the others read with both keys meanwhile. A killed run resumes at the next start.
+    void withSessionLockIfFree(database.connection, LOCK_IDS.keyRotation, () => rotateEncryptionKey(encryptionState, cipher, log)).catch((error: unknown) =>
+      log.error({ err: error }, 'The encryption key rotation stopped; it resumes at the next start.'),
+    );
+  }
 }
 
 function loadConfigOrExit(): Config {

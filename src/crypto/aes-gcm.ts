@@ -18,9 +18,18 @@ const FINGERPRINT_ITERATIONS = 310_000;
 
 export class Cipher {
   private readonly key: Buffer;
+  private readonly previousKeys: Buffer[];
 
-  constructor(readonly base64Key: string) {
+  /**
+   * `previousBase64Keys`: keys being rotated away from. Everything is sealed with the current key; opening
+   * falls back to the previous ones, so rows not yet re-encrypted stay readable during a rotation.
+   */
+  constructor(
+    readonly base64Key: string,
+    previousBase64Keys: string[] = [],
+  ) {
     this.key = Buffer.from(base64Key, 'base64');
+    this.previousKeys = previousBase64Keys.map((key) => Buffer.from(key, 'base64'));
   }
 
   seal(plaintext: string): Sealed {
@@ -31,15 +40,40 @@ export class Cipher {
   }
 
   open(sealed: Sealed): string {
-    const decipher = createDecipheriv(ALGORITHM, this.key, Buffer.from(sealed.iv, 'base64'));
-    decipher.setAuthTag(Buffer.from(sealed.tag, 'base64'));
-    return Buffer.concat([decipher.update(Buffer.from(sealed.ciphertext, 'base64')), decipher.final()]).toString('utf8');
+    try {
+      return openWith(this.key, sealed);
+    } catch (error) {
+      for (const key of this.previousKeys) {
+        try {
+          return openWith(key, sealed);
+        } catch {
+          // try the next previous key
+        }
+      }
+      throw error;
+    }
+  }
+
+  /** True when the current key (not a previous one) opens this value: it needs no re-encryption. */
+  isSealedWithCurrentKey(sealed: Sealed): boolean {
+    try {
+      openWith(this.key, sealed);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** The value Nango stores in `_nango_db_config.encryption_key_hash`; slow on purpose (PBKDF2), so computed once. */
   fingerprint(): string {
     return keyFingerprint(this.base64Key);
   }
+}
+
+function openWith(key: Buffer, sealed: Sealed): string {
+  const decipher = createDecipheriv(ALGORITHM, key, Buffer.from(sealed.iv, 'base64'));
+  decipher.setAuthTag(Buffer.from(sealed.tag, 'base64'));
+  return Buffer.concat([decipher.update(Buffer.from(sealed.ciphertext, 'base64')), decipher.final()]).toString('utf8');
 }
 
 export function keyFingerprint(base64Key: string): string {

@@ -17,7 +17,22 @@ export async function withSessionLock<T>(connection: pg.ClientConfig, lockId: nu
   }
 }
 
+/** Like withSessionLock, but gives up at once (returns undefined) when another process holds the lock. */
+export async function withSessionLockIfFree<T>(connection: pg.ClientConfig, lockId: number, work: () => Promise<T>): Promise<T | undefined> {
+  const client = new pg.Client(connection);
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    const result = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [lockId]);
+    if (!result.rows[0]?.locked) return undefined;
+    return await work();
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
 /** Advisory lock ids used by the server; one place so two purposes never share an id. */
 export const LOCK_IDS = {
   startup: 7_001_001,
+  keyRotation: 7_001_002,
 } as const;

@@ -3,11 +3,12 @@ import { ProviderError, requestToken } from '../oauth/token-endpoint.js';
 import { interpolate } from '../providers/interpolation.js';
 import type { ProviderCatalog } from '../providers/provider-catalog.js';
 import type { AuthMode } from '../providers/provider-schema.js';
+import type { AuditLogStore } from '../store/audit-log-store.js';
 import type { ConfigsStore } from '../store/configs-store.js';
 import type { ConnectionsStore } from '../store/connections-store.js';
 import { ConnectRefusedError, type ConnectAuthorizer, type ConnectCredentials } from './connect-authorizer.js';
 import type { ImportedCredentials } from './connection-service.js';
-import type { WebhookNotifier } from './webhook-notifier.js';
+import type { ServerSignals } from './server-signals.js';
 
 export type CredentialInput =
   | { mode: 'API_KEY'; apiKey: string }
@@ -20,7 +21,8 @@ export interface CredentialConnectDeps {
   configs: ConfigsStore;
   connections: ConnectionsStore;
   authorizer: ConnectAuthorizer;
-  webhooks: WebhookNotifier;
+  signals: ServerSignals;
+  audit: AuditLogStore;
   providerTimeoutMs: number;
   now: () => Date;
 }
@@ -56,7 +58,17 @@ export class CredentialConnectService {
       ...(grant.endUser ? { end_user: grant.endUser } : {}),
       ...(grant.tags ? { tags: grant.tags } : {}),
     });
-    this.deps.webhooks.authSucceeded({
+    await this.deps.audit.record([
+      {
+        action: existed ? 'connection.reauthorize' : 'connection.create',
+        route: `POST (${template.auth_mode} connect)`,
+        principal: grant.connectSessionId !== null ? `connect_session:${grant.connectSessionId}` : 'end_user (connection id)',
+        providerConfigKey: config.unique_key,
+        connectionId: grant.connectionId,
+        details: { auth_mode: template.auth_mode },
+      },
+    ]);
+    this.deps.signals.authSucceeded({
       operation: existed ? 'override' : 'creation',
       connectionId: grant.connectionId,
       providerConfigKey: config.unique_key,

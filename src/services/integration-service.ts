@@ -1,6 +1,7 @@
 import { ApiError } from '../errors.js';
 import type { ProviderCatalog } from '../providers/provider-catalog.js';
 import type { ConfigRecord, ConfigsStore } from '../store/configs-store.js';
+import { NO_SIGNALS, type ServerSignals } from './server-signals.js';
 
 export interface IntegrationInput {
   uniqueKey: string;
@@ -28,6 +29,7 @@ export class IntegrationService {
   constructor(
     private readonly configs: ConfigsStore,
     private readonly providers: ProviderCatalog,
+    private readonly signals: ServerSignals = NO_SIGNALS,
   ) {}
 
   list(): Promise<ConfigRecord[]> {
@@ -58,6 +60,7 @@ export class IntegrationService {
       ...(input.forwardWebhooks !== undefined ? { forward_webhooks: input.forwardWebhooks } : {}),
     });
     if (id === undefined) throw duplicateIntegration(input.uniqueKey);
+    this.signals.integrationCreated(input.provider);
     return id;
   }
 

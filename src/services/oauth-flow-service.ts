@@ -7,12 +7,13 @@ import { oauth2CredentialsFrom, ProviderError, requestToken } from '../oauth/tok
 import { interpolate } from '../providers/interpolation.js';
 import type { ProviderCatalog } from '../providers/provider-catalog.js';
 import type { ProviderTemplate } from '../providers/provider-schema.js';
+import type { AuditLogStore } from '../store/audit-log-store.js';
 import type { ConfigRecord, ConfigsStore } from '../store/configs-store.js';
 import type { ConnectionsStore } from '../store/connections-store.js';
 import type { OAuthSession, OAuthSessionsStore } from '../store/oauth-sessions-store.js';
 import { ConnectRefusedError, type ConnectAuthorizer } from './connect-authorizer.js';
 import { adviceForProviderError } from './provider-error-advice.js';
-import type { WebhookNotifier } from './webhook-notifier.js';
+import type { ServerSignals } from './server-signals.js';
 
 /** A flow that cannot go on; `type` is the `error_type` the frontend SDKs receive. */
 export class OAuthFlowError extends Error {
@@ -58,7 +59,8 @@ export interface OAuthFlowDeps {
   sessions: OAuthSessionsStore;
   authorizer: ConnectAuthorizer;
   delivery: ResultDelivery;
-  webhooks: WebhookNotifier;
+  signals: ServerSignals;
+  audit: AuditLogStore;
   log: Logger;
   providerTimeoutMs: number;
   now?: () => Date;
@@ -107,6 +109,7 @@ export class OAuthFlowService {
     const authorizationUrl = this.interpolateUrl(template.authorization_url ?? '', 'authorization_url', connectionConfig);
     // Checked now, so a missing parameter fails before the user is sent to the provider.
     this.interpolateUrl(template.token_url ?? '', 'token_url', connectionConfig);
+    this.deps.signals.oauthFlowStarted(config.provider);
     this.deps.log.info(
       `OAuth request - mode: ${template.auth_mode}, provider: ${config.provider}, key: ${providerConfigKey}, connection ID: ${connectionId}, auth URL: ${authorizationUrl}, callback URL: ${this.deps.config.callbackUrl}`,
     );
@@ -204,7 +207,18 @@ export class OAuthFlowService {
         ...(session.endUser ? { end_user: session.endUser } : {}),
         ...(session.tags ? { tags: session.tags } : {}),
       });
-      this.deps.webhooks.authSucceeded({
+      await this.deps.audit.record([
+        {
+          action: existed ? 'connection.reauthorize' : 'connection.create',
+          route: 'GET /oauth/callback',
+          principal: session.endUser ? `end_user:${session.endUser.id}` : 'end_user (popup)',
+          providerConfigKey: session.providerConfigKey,
+          connectionId: session.connectionId,
+          details: { auth_mode: template.auth_mode },
+        },
+      ]);
+      this.deps.signals.oauthFlowFinished(config.provider, true);
+      this.deps.signals.authSucceeded({
         operation: existed ? 'override' : 'creation',
         connectionId: session.connectionId,
         providerConfigKey: session.providerConfigKey,
@@ -228,6 +242,7 @@ export class OAuthFlowService {
       };
     } catch (error) {
       const flowError = this.asFlowError(error, session.providerConfigKey);
+      this.deps.signals.oauthFlowFinished(session.provider, false);
       this.deps.log.debug(`OAuth flow error for integration "${session.providerConfigKey}" and connection "${session.connectionId}": ${flowError.type} - ${flowError.message}`);
       if (session.wsClientId) await this.notify(session.wsClientId, this.errorMessage(session.providerConfigKey, session.connectionId, flowError));
       return {

@@ -4,7 +4,9 @@ import type { Logger } from '../logger.js';
 import { oauth2CredentialsFrom, ProviderError, requestToken, type OAuth2Credentials } from '../oauth/token-endpoint.js';
 import { interpolate } from '../providers/interpolation.js';
 import type { ProviderCatalog } from '../providers/provider-catalog.js';
+import type { AuditLogStore } from '../store/audit-log-store.js';
 import type { ConfigRecord } from '../store/configs-store.js';
+import type { ServerSignals } from './server-signals.js';
 import type { ConnectionRecord, ConnectionsStore } from '../store/connections-store.js';
 import { fetchClientCredentialsToken } from './credential-connect-service.js';
 import { adviceForProviderError } from './provider-error-advice.js';
@@ -17,6 +19,8 @@ export interface TokenRefresherDeps {
   connections: ConnectionsStore;
   providers: ProviderCatalog;
   log: Logger;
+  audit: AuditLogStore;
+  signals: ServerSignals;
   callbackUrl: string;
   providerTimeoutMs: number;
   now?: () => Date;
@@ -64,12 +68,21 @@ export class TokenRefresher {
       // Another caller refreshed while we waited for the lock: its token is what we want.
       const refreshedMeanwhile = current.last_refresh_success !== null && current.last_refresh_success.getTime() >= requestedAt.getTime();
       if (refreshedMeanwhile || !this.needsRefresh(current, force)) return { connection: current };
+      const target = { providerConfigKey: current.provider_config_key, connectionId: current.connection_id, route: 'token refresh', principal: 'server' };
       try {
         const credentials = await this.requestRefresh(current, config);
-        return { connection: await this.deps.connections.saveRefreshedCredentials(trx, current.id, credentials, this.now()) };
+        const saved = await this.deps.connections.saveRefreshedCredentials(trx, current.id, credentials, this.now());
+        await this.deps.audit.record([{ ...target, action: 'connection.refresh', details: { forced: force } }], trx);
+        this.deps.signals.authSucceeded({ operation: 'refresh', connectionId: current.connection_id, providerConfigKey: current.provider_config_key, provider: config.provider, authMode: String(current.credentials['type'] ?? 'OAUTH2'), endUser: current.end_user, tags: current.tags });
+        return { connection: saved };
       } catch (error) {
         if (!(error instanceof ProviderError)) throw error;
         await this.deps.connections.recordRefreshFailure(trx, current.id, error.message, this.now());
+        await this.deps.audit.record([{ ...target, action: 'connection.refresh_failed', details: { error: error.details.error ?? error.kind } }], trx);
+        this.deps.signals.authFailed(
+          { operation: 'refresh', connectionId: current.connection_id, providerConfigKey: current.provider_config_key, provider: config.provider, authMode: String(current.credentials['type'] ?? 'OAUTH2'), endUser: current.end_user, tags: current.tags },
+          { type: 'refresh_token_external_error', description: error.message },
+        );
         const template = this.deps.providers.get(config.provider);
         this.deps.log.warn(
           adviceForProviderError(error, { integration: config.unique_key, provider: template?.display_name ?? config.provider, callbackUrl: this.deps.callbackUrl }),

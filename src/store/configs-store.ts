@@ -44,6 +44,11 @@ export class ConfigsStore {
     return rows.map((row) => this.open(row));
   }
 
+  async count(): Promise<number> {
+    const [row] = await this.knex(TABLE).where({ account_id: ACCOUNT_ID }).count<{ n: string }[]>({ n: '*' });
+    return Number(row?.n ?? 0);
+  }
+
   async find(uniqueKey: string, trx?: Knex.Transaction): Promise<ConfigRecord | undefined> {
     const row = await (trx ?? this.knex)<ConfigRecord>(TABLE).where({ unique_key: uniqueKey, account_id: ACCOUNT_ID }).first();
     return row ? this.open(row) : undefined;

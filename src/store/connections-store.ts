@@ -93,6 +93,11 @@ export class ConnectionsStore {
     private readonly cipher: Cipher | undefined,
   ) {}
 
+  async count(): Promise<number> {
+    const [row] = await this.knex(TABLE).where({ account_id: ACCOUNT_ID }).count<{ n: string }[]>({ n: '*' });
+    return Number(row?.n ?? 0);
+  }
+
   async find(providerConfigKey: string, connectionId: string): Promise<ConnectionRecord | undefined> {
     const row = await this.knex<ConnectionRow>(TABLE)
       .where({ provider_config_key: providerConfigKey, connection_id: connectionId, account_id: ACCOUNT_ID })

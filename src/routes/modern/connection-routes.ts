@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { ApiError } from '../../errors.js';
+import { audit } from '../../plugins/audit-trail.js';
 import type { ConnectionService, ImportedCredentials } from '../../services/connection-service.js';
 import type { EndUser } from '../../store/connections-store.js';
 import { booleanFlag, identifier, parseRequestPart } from '../request-parsing.js';
@@ -22,6 +23,7 @@ export function registerConnectionRoutes(app: FastifyInstance, connections: Conn
     const { connectionId } = parseRequestPart(ConnectionParams, request.params, 'invalid_uri_params');
     const query = parseRequestPart(GetQuery, request.query, 'invalid_query_params');
     const { connection, config } = await connections.getWithIntegration(query.provider_config_key, connectionId, { forceRefresh: query.force_refresh ?? false });
+    audit(request, 'credentials.read', { providerConfigKey: query.provider_config_key, connectionId });
     return connectionBody(connection, config.provider, { includeRefreshToken: query.refresh_token ?? false });
   });
 
@@ -38,6 +40,7 @@ export function registerConnectionRoutes(app: FastifyInstance, connections: Conn
       ...(body.tags ? { tags: body.tags } : {}),
     });
     const { connection, config } = await connections.getWithIntegration(body.provider_config_key, connectionId);
+    audit(request, 'connection.create', { providerConfigKey: body.provider_config_key, connectionId, details: { imported: true } });
     return reply.status(201).send(connectionBody(connection, config.provider, { includeRefreshToken: false }));
   });
 
@@ -45,11 +48,13 @@ export function registerConnectionRoutes(app: FastifyInstance, connections: Conn
     app.post(path, guard, async (request) => {
       const body = parseRequestPart(MetadataBody, request.body ?? {}, 'invalid_body');
       await connections.writeMetadata(body.provider_config_key, [body.connection_id].flat(), body.metadata, 'replace');
+      for (const connectionId of [body.connection_id].flat()) audit(request, 'connection.update', { providerConfigKey: body.provider_config_key, connectionId, details: { metadata: 'replaced' } });
       return body;
     });
     app.patch(path, guard, async (request) => {
       const body = parseRequestPart(MetadataBody, request.body ?? {}, 'invalid_body');
       await connections.writeMetadata(body.provider_config_key, [body.connection_id].flat(), body.metadata, 'merge');
+      for (const connectionId of [body.connection_id].flat()) audit(request, 'connection.update', { providerConfigKey: body.provider_config_key, connectionId, details: { metadata: 'merged' } });
       return body;
     });
   }
@@ -60,6 +65,7 @@ export function registerConnectionRoutes(app: FastifyInstance, connections: Conn
     const { provider_config_key } = parseRequestPart(KeyQuery, request.query, 'invalid_query_params');
     const metadata = parseRequestPart(z.record(z.string(), z.unknown()), request.body ?? {}, 'invalid_body');
     await connections.writeMetadata(provider_config_key, [connectionId], metadata, 'replace');
+    audit(request, 'connection.update', { providerConfigKey: provider_config_key, connectionId, details: { metadata: 'replaced' } });
     return { metadata, connection_id: connectionId, provider_config_key };
   });
   app.patch('/connection/:connectionId/metadata', guard, async (request) => {
@@ -67,6 +73,7 @@ export function registerConnectionRoutes(app: FastifyInstance, connections: Conn
     const { provider_config_key } = parseRequestPart(KeyQuery, request.query, 'invalid_query_params');
     const metadata = parseRequestPart(z.record(z.string(), z.unknown()), request.body ?? {}, 'invalid_body');
     await connections.writeMetadata(provider_config_key, [connectionId], metadata, 'merge');
+    audit(request, 'connection.update', { providerConfigKey: provider_config_key, connectionId, details: { metadata: 'merged' } });
     return { metadata, connection_id: connectionId, provider_config_key };
   });
 
@@ -79,6 +86,7 @@ export function registerConnectionRoutes(app: FastifyInstance, connections: Conn
       ...(body.tags !== undefined ? { tags: body.tags } : {}),
       ...(body.webhook_url_override !== undefined ? { webhook_url_override: body.webhook_url_override } : {}),
     });
+    audit(request, 'connection.update', { providerConfigKey: provider_config_key, connectionId, details: { fields: Object.keys(body) } });
     return { success: true };
   });
 
@@ -86,6 +94,7 @@ export function registerConnectionRoutes(app: FastifyInstance, connections: Conn
     const { connectionId } = parseRequestPart(ConnectionParams, request.params, 'invalid_uri_params');
     const { provider_config_key } = parseRequestPart(KeyQuery, request.query, 'invalid_query_params');
     await connections.delete(provider_config_key, connectionId);
+    audit(request, 'connection.delete', { providerConfigKey: provider_config_key, connectionId });
     return { success: true };
   });
 }

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { ApiError } from '../../errors.js';
+import { audit } from '../../plugins/audit-trail.js';
 import type { Principal } from '../../plugins/api-principal.js';
 import type { ProviderCatalog } from '../../providers/provider-catalog.js';
 import type { IntegrationService } from '../../services/integration-service.js';
@@ -28,6 +29,7 @@ export function registerIntegrationRoutes(app: FastifyInstance, integrations: In
     const { uniqueKey } = parseRequestPart(KeyParams, request.params, 'invalid_uri_params');
     const query = parseRequestPart(IncludeQuery, request.query, 'invalid_query_params');
     const config = await integrations.get(uniqueKey).catch(notFound(uniqueKey));
+    if (query.include.includes('credentials')) audit(request, 'integration.credentials_read', { providerConfigKey: uniqueKey });
     return { data: integrationBody(config, context.providers.get(config.provider), context.serverUrl, query.include) };
   });
 
@@ -43,6 +45,7 @@ export function registerIntegrationRoutes(app: FastifyInstance, integrations: In
       ...(body.forward_webhooks !== undefined ? { forwardWebhooks: body.forward_webhooks } : {}),
     });
     const config = await integrations.get(body.unique_key);
+    audit(request, 'integration.create', { providerConfigKey: body.unique_key, details: { provider: body.provider } });
     return { data: integrationBody(config, context.providers.get(config.provider), context.serverUrl) };
   });
 
@@ -58,6 +61,7 @@ export function registerIntegrationRoutes(app: FastifyInstance, integrations: In
         ? { clientId: body.credentials.client_id, clientSecret: body.credentials.client_secret, ...(body.credentials.scopes !== undefined ? { scopes: body.credentials.scopes } : {}) }
         : {}),
     });
+    audit(request, 'integration.update', { providerConfigKey: uniqueKey, details: { fields: Object.keys(body), ...(body.unique_key ? { renamed_to: body.unique_key } : {}) } });
     return { data: integrationBody(config, context.providers.get(config.provider), context.serverUrl) };
   });
 
@@ -65,6 +69,7 @@ export function registerIntegrationRoutes(app: FastifyInstance, integrations: In
     const { uniqueKey } = parseRequestPart(KeyParams, request.params, 'invalid_uri_params');
     await integrations.get(uniqueKey).catch(notFound(uniqueKey));
     await integrations.delete(uniqueKey);
+    audit(request, 'integration.delete', { providerConfigKey: uniqueKey });
     return { success: true };
   });
 }

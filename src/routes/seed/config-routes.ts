@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { ApiError, type ErrorCode } from '../../errors.js';
+import { audit } from '../../plugins/audit-trail.js';
 import type { IntegrationInput, IntegrationService } from '../../services/integration-service.js';
 import { identifier, isJsonObject, parseRequestPart } from '../request-parsing.js';
 
@@ -8,28 +9,38 @@ import { identifier, isJsonObject, parseRequestPart } from '../request-parsing.j
 export function registerSeedConfigRoutes(app: FastifyInstance, integrations: IntegrationService): void {
   app.get('/config', async (request) => {
     parseRequestPart(z.object({}).strict(), request.query, 'invalid_query_params');
-    return { configs: await integrations.list() };
+    const configs = await integrations.list();
+    // The seed list carries every client secret in clear.
+    audit(request, 'integration.credentials_read', { details: { integrations: configs.length } });
+    return { configs };
   });
 
   app.get('/config/:providerConfigKey', async (request) => {
     const { providerConfigKey } = parseRequestPart(KeyParams, request.params, 'invalid_uri_params');
     parseRequestPart(z.object({}).strict(), request.query, 'invalid_query_params');
-    return { config: await integrations.get(providerConfigKey) };
+    const config = await integrations.get(providerConfigKey);
+    audit(request, 'integration.credentials_read', { providerConfigKey });
+    return { config };
   });
 
   app.post('/config', async (request) => {
     const input = parseConfigBody(request.body, integrations);
-    return { config_id: await integrations.create(input) };
+    const configId = await integrations.create(input);
+    audit(request, 'integration.create', { providerConfigKey: input.uniqueKey, details: { provider: input.provider } });
+    return { config_id: configId };
   });
 
   app.put('/config', async (request, reply) => {
-    await integrations.update(parseConfigBody(request.body, integrations));
+    const input = parseConfigBody(request.body, integrations);
+    await integrations.update(input);
+    audit(request, 'integration.update', { providerConfigKey: input.uniqueKey });
     return reply.send();
   });
 
   app.delete('/config/:providerConfigKey', async (request, reply) => {
     const { providerConfigKey } = parseRequestPart(KeyParams, request.params, 'invalid_uri_params');
     await integrations.delete(providerConfigKey);
+    audit(request, 'integration.delete', { providerConfigKey });
     return reply.send();
   });
 }

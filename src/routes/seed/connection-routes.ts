@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { ApiError } from '../../errors.js';
+import { audit } from '../../plugins/audit-trail.js';
 import type { ConnectionService, ImportedCredentials } from '../../services/connection-service.js';
 import { booleanFlag, identifier, isJsonObject, parseRequestPart } from '../request-parsing.js';
 
@@ -10,7 +11,9 @@ export function registerSeedConnectionRoutes(app: FastifyInstance, connections: 
     const { connectionId } = parseRequestPart(ConnectionParams, request.params, 'invalid_uri_params');
     const query = parseRequestPart(GetQuery, request.query, 'invalid_query_params');
     const providerConfigKey = requireProviderConfigKey(query.provider_config_key);
-    return connections.get(providerConfigKey, connectionId, { forceRefresh: query.force_refresh ?? false });
+    const connection = await connections.get(providerConfigKey, connectionId, { forceRefresh: query.force_refresh ?? false });
+    audit(request, 'credentials.read', { providerConfigKey, connectionId });
+    return connection;
   });
 
   app.get('/connection', async (request) => {
@@ -25,13 +28,16 @@ export function registerSeedConnectionRoutes(app: FastifyInstance, connections: 
   app.delete('/connection/:connectionId', async (request, reply) => {
     const { connectionId } = parseRequestPart(ConnectionParams, request.params, 'invalid_uri_params');
     const query = parseRequestPart(DeleteQuery, request.query, 'invalid_query_params');
-    await connections.delete(requireProviderConfigKey(query.provider_config_key), connectionId);
+    const providerConfigKey = requireProviderConfigKey(query.provider_config_key);
+    await connections.delete(providerConfigKey, connectionId);
+    audit(request, 'connection.delete', { providerConfigKey, connectionId });
     return reply.send();
   });
 
   app.post('/connection', async (request, reply) => {
     const body = parseImportBody(request.body);
     await connections.import(body.input);
+    audit(request, 'connection.create', { providerConfigKey: body.input.providerConfigKey, connectionId: body.input.connectionId, details: { imported: true } });
     return reply.status(201).send(body.echo);
   });
 }
