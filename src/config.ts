@@ -90,6 +90,14 @@ function readUrl(env: NodeJS.ProcessEnv, name: string, fallback: string): string
   return raw.replace(/\/+$/, '');
 }
 
+/** An endpoint this server posts to: checked like the others, but not rewritten. */
+function readOptionalUrl(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const raw = nonEmpty(env[name]);
+  if (raw === undefined) return undefined;
+  readUrl(env, name, raw);
+  return raw;
+}
+
 function nonEmpty(value: string | undefined): string | undefined {
   const trimmed = value?.trim();
   return trimmed ? trimmed : undefined;
@@ -212,11 +220,12 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     providersFile: providersFile ? path.resolve(providersFile) : undefined,
     auditRetentionDays: readInteger(env, 'NANGO_AUDIT_RETENTION_DAYS', 365, 1, 36_500),
     webhook: {
-      url: nonEmpty(env['NANGO_WEBHOOK_URL']) === undefined ? undefined : readUrl(env, 'NANGO_WEBHOOK_URL', ''),
+      // Kept exactly as given: a receiver may redirect the other form of the path, and POSTs are not redirected.
+      url: readOptionalUrl(env, 'NANGO_WEBHOOK_URL'),
       signingKey: nonEmpty(env['NANGO_WEBHOOK_SECRET']) ?? nonEmpty(env['NANGO_SECRET_KEY']),
     },
     telemetry: readBoolean(env, 'TELEMETRY', true),
-    telemetryEndpoint: nonEmpty(env['NANGO_TELEMETRY_ENDPOINT']) === undefined ? undefined : readUrl(env, 'NANGO_TELEMETRY_ENDPOINT', ''),
+    telemetryEndpoint: readOptionalUrl(env, 'NANGO_TELEMETRY_ENDPOINT'),
     logLevel: readLogLevel(env),
   };
 }

@@ -14,6 +14,8 @@ import { ConnectionsStore } from './store/connections-store.js';
 import { Telemetry } from './custody/telemetry.js';
 import { fanOut } from './services/server-signals.js';
 import { VERSION } from './version.js';
+import { authWebhookSignals } from './webhooks/auth-webhook-signals.js';
+import { WebhookSender } from './webhooks/webhook-sender.js';
 
 /**
  * Entry point: configuration → catalog → database → migrations and encryption (one process at a time)
@@ -51,7 +53,16 @@ async function main(): Promise<void> {
     logger: log,
     counts: async () => ({ integrations: await new ConfigsStore(database.knex, undefined).count(), connections: await new ConnectionsStore(database.knex, undefined).count() }),
   });
-  const app = await buildApp({ config, knex: database.knex, cipher, providers, logger: log, databaseConnection: database.connection, signals: fanOut([telemetry]) });
+  const webhooks = new WebhookSender({ url: config.webhook.url, signingKey: config.webhook.signingKey, logger: log });
+  const app = await buildApp({
+    config,
+    knex: database.knex,
+    cipher,
+    providers,
+    logger: log,
+    databaseConnection: database.connection,
+    signals: fanOut([telemetry, authWebhookSignals(webhooks)]),
+  });
   await app.listen({ port: config.port, host: '0.0.0.0' });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
@@ -62,6 +73,8 @@ async function main(): Promise<void> {
   telemetry.serverStarted(config.database.kind, cipher !== undefined);
   stopOnSignals(async () => {
     await app.close();
+    // close, not drain: a dead receiver must not hold the shutdown for the whole retry schedule.
+    await webhooks.close();
     await telemetry.drain();
   }, database, log);
   if (rotationPending && cipher) {
