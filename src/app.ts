@@ -8,7 +8,7 @@ import { ApiError } from './errors.js';
 import { redactUrl, type Logger } from './logger.js';
 import { principalGuard } from './plugins/api-principal.js';
 import { registerAuditTrail } from './plugins/audit-trail.js';
-import { renderModernError, renderSeedError } from './plugins/error-rendering.js';
+import { renderErrorForPath, renderModernError, renderSeedError, unstorableJson } from './plugins/error-rendering.js';
 import { secretKeyGuard } from './plugins/secret-key-auth.js';
 import type { ProviderCatalog } from './providers/provider-catalog.js';
 import { ResultDelivery } from './oauth/result-delivery.js';
@@ -67,16 +67,33 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     bodyLimit: BODY_LIMIT_BYTES,
     // Connection ids are client-chosen and may be long; keep the router's limit above our 255-character ids.
     routerOptions: { maxParamLength: 1000 },
+    // A malformed or oversized URL is answered in the API's own error shape, not Fastify's.
+    frameworkErrors: (error, request, reply) => {
+      const apiError = error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+        ? new ApiError('invalid_uri_params', 'A path segment of the URL is longer than this server accepts.')
+        : new ApiError('invalid_uri_params', 'The URL is not valid (malformed percent-encoding?).');
+      void renderErrorForPath(apiError, request, reply);
+    },
   });
 
+  // Only JSON bodies: text and form bodies are refused with 415 instead of being half-understood.
+  app.removeContentTypeParser(['text/plain']);
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
     // Clients (axios among them) send a JSON content type on DELETEs and GETs without a body: that is no body, not an error.
     if (typeof body !== 'string' || body.trim() === '') return done(null, undefined);
+    let parsed: unknown;
     try {
-      done(null, secureJsonParse.parse(body, undefined, { protoAction: 'remove', constructorAction: 'remove' }));
-    } catch {
-      done(new ApiError('invalid_json', 'The request body is not valid JSON.'), undefined);
+      parsed = secureJsonParse.parse(body, undefined, { protoAction: 'error', constructorAction: 'error' });
+    } catch (error) {
+      const forbidden = /prototype property/i.test((error as Error).message);
+      return done(
+        forbidden ? new ApiError('invalid_body', 'The request body has a "__proto__" or "constructor" key, which this server refuses.') : new ApiError('invalid_json', 'The request body is not valid JSON.'),
+        undefined,
+      );
     }
+    const problem = unstorableJson(parsed);
+    if (problem) return done(new ApiError('invalid_body', problem), undefined);
+    done(null, parsed);
   });
 
   app.addHook('onResponse', async (request, reply) => {

@@ -19,6 +19,10 @@ export function toApiError(error: unknown, request: FastifyRequest): ApiError {
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return new ApiError('bad_request', 'The Content-Length header does not match the body.');
   }
+  // PostgreSQL refuses NUL characters in text and JSON; a value that slipped past validation is still the client's.
+  if ((error as { code?: string }).code === '22021' || (error as { code?: string }).code === '22P05') {
+    return new ApiError('invalid_body', 'A value contains a character that cannot be stored (NUL).');
+  }
   if (isDatabaseUnavailable(error)) {
     request.log.error({ err: error }, 'The database cannot be reached; answering 503.');
     return new ApiError('database_unavailable', 'The database is unavailable; try again in a few seconds.');
@@ -78,4 +82,36 @@ export async function renderErrorForClient(error: unknown, request: FastifyReque
 export function isModernClient(request: FastifyRequest): boolean {
   const headers = request.headers;
   return headers['base-url-override'] !== undefined || headers['nango-activity-log-id'] !== undefined || headers['nango-is-sync'] !== undefined || /nango-node-client\/0\.(?:[2-9]\d|\d{3})/.test(headers['user-agent'] ?? '');
+}
+
+/** Routes of the modern API, for errors raised before a route (and so its error handler) is known. */
+const MODERN_PREFIXES = ['/connections', '/integrations', '/providers', '/connect/', '/audit-log', '/api-auth/', '/auth/', '/oauth2/', '/sync', '/records', '/action'];
+
+export async function renderErrorForPath(error: unknown, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const path = request.url.split('?')[0] ?? '';
+  return MODERN_PREFIXES.some((prefix) => path.startsWith(prefix)) ? renderModernError(error, request, reply) : renderErrorForClient(error, request, reply);
+}
+
+const MAX_JSON_DEPTH = 64;
+
+/**
+ * What PostgreSQL or the server could not store from a parsed JSON body: NUL characters (text and jsonb
+ * refuse them) and nesting deeper than any real document (serialising it again would overflow the stack).
+ */
+export function unstorableJson(value: unknown): string | undefined {
+  const stack: { node: unknown; depth: number }[] = [{ node: value, depth: 0 }];
+  while (stack.length > 0) {
+    const { node, depth } = stack.pop() as { node: unknown; depth: number };
+    if (typeof node === 'string') {
+      if (node.includes('\u0000')) return 'A value in the request body contains a NUL character, which cannot be stored.';
+      continue;
+    }
+    if (typeof node !== 'object' || node === null) continue;
+    if (depth >= MAX_JSON_DEPTH) return `The request body is nested more than ${MAX_JSON_DEPTH} levels deep.`;
+    for (const [key, child] of Object.entries(node)) {
+      if (key.includes('\u0000')) return 'A key in the request body contains a NUL character, which cannot be stored.';
+      stack.push({ node: child, depth: depth + 1 });
+    }
+  }
+  return undefined;
 }

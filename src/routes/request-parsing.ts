@@ -3,7 +3,8 @@ import { ApiError, type ErrorCode } from '../errors.js';
 
 /** Parses a part of the request with its zod schema; a failure is a 4xx whose message names the field. */
 export function parseRequestPart<Schema extends z.ZodType>(schema: Schema, value: unknown, code: ErrorCode): z.infer<Schema> {
-  const result = schema.safeParse(value);
+  // reportInput: zod 4 leaves an issue's input out otherwise, and "is required" must not be said of a wrong type.
+  const result = schema.safeParse(value, { reportInput: true });
   if (!result.success) throw new ApiError(code, describeZodError(result.error), { errors: issuesOf(result.error) });
   return result.data;
 }
@@ -16,10 +17,15 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   const field = issue.path.map(String).join('.');
   if (issue.code === 'unrecognized_keys') {
     const where = field ? ` in ${field}` : '';
-    return `unknown parameter${issue.keys.length > 1 ? 's' : ''}${where}: ${issue.keys.join(', ')}`;
+    return `unknown parameter${issue.keys.length > 1 ? 's' : ''}${where}: ${issue.keys.slice(0, 5).map(shorten).join(', ')}${issue.keys.length > 5 ? ', …' : ''}`;
   }
   if (issue.code === 'invalid_type' && issue.input === undefined) return `${field || 'value'} is required`;
   return field ? `${field}: ${issue.message}` : issue.message;
+}
+
+/** Names echoed back in errors are cut short: a client must not get its 100 kB query string back. */
+function shorten(text: string): string {
+  return text.length > 60 ? `${text.slice(0, 60)}…` : text;
 }
 
 export function issuesOf(error: z.ZodError): { code: string; message: string; path: (string | number)[] }[] {

@@ -24,6 +24,7 @@ export function registerSeedConfigRoutes(app: FastifyInstance, integrations: Int
   });
 
   app.post('/config', async (request) => {
+    parseRequestPart(z.object({}).strict(), request.query, 'invalid_query_params');
     const input = parseConfigBody(request.body, integrations);
     const configId = await integrations.create(input);
     audit(request, 'integration.create', { providerConfigKey: input.uniqueKey, details: { provider: input.provider } });
@@ -31,6 +32,7 @@ export function registerSeedConfigRoutes(app: FastifyInstance, integrations: Int
   });
 
   app.put('/config', async (request, reply) => {
+    parseRequestPart(z.object({}).strict(), request.query, 'invalid_query_params');
     const input = parseConfigBody(request.body, integrations);
     await integrations.update(input);
     audit(request, 'integration.update', { providerConfigKey: input.uniqueKey });
@@ -39,6 +41,7 @@ export function registerSeedConfigRoutes(app: FastifyInstance, integrations: Int
 
   app.delete('/config/:providerConfigKey', async (request, reply) => {
     const { providerConfigKey } = parseRequestPart(KeyParams, request.params, 'invalid_uri_params');
+    parseRequestPart(z.object({}).strict(), request.query, 'invalid_query_params');
     await integrations.delete(providerConfigKey);
     audit(request, 'integration.delete', { providerConfigKey });
     return reply.send();

@@ -35,6 +35,7 @@ export function registerSeedConnectionRoutes(app: FastifyInstance, connections: 
   });
 
   app.post('/connection', async (request, reply) => {
+    parseRequestPart(NoQuery, request.query, 'invalid_query_params');
     const body = parseImportBody(request.body);
     await connections.import(body.input);
     audit(request, 'connection.create', { providerConfigKey: body.input.providerConfigKey, connectionId: body.input.connectionId, details: { imported: true } });
@@ -54,6 +55,7 @@ const GetQuery = z
   })
   .strict();
 
+const NoQuery = z.object({}).strict();
 const ListQuery = z.object({ connectionId: identifier.optional() }).strict();
 const DeleteQuery = z.object({ provider_config_key: z.string().optional() }).strict();
 
@@ -73,7 +75,8 @@ const ImportBody = z
     access_token: optionalText,
     refresh_token: optionalText,
     expires_at: z.union([z.iso.datetime({ offset: true }), z.iso.date()]).optional(),
-    expires_in: z.number().int().positive().optional(),
+    // Up to ten years: beyond that it is a mistake, and far beyond it the date cannot be represented.
+    expires_in: z.number().int().positive().max(10 * 365 * 24 * 3600).optional(),
     oauth_token: optionalText,
     oauth_token_secret: optionalText,
     metadata: z.record(z.string(), z.unknown()).optional(),
