@@ -151,10 +151,10 @@ export function oauth2CredentialsFrom(raw: Record<string, unknown>, now: Date, p
   };
 }
 
-/** Where the token is: at the top, or (Slack user tokens and a few others) inside one nested object. */
+/** Where the token is: at the top, or (Slack user tokens, Withings' `body`, a few others) inside one nested object. */
 function tokenHolder(raw: Record<string, unknown>): Record<string, unknown> {
   if (asString(raw['access_token'])) return raw;
-  for (const key of ['authed_user', 'data', 'token', 'result']) {
+  for (const key of ['authed_user', 'data', 'token', 'result', 'body']) {
     const nested = raw[key];
     if (typeof nested === 'object' && nested !== null && asString((nested as Record<string, unknown>)['access_token'])) {
       return nested as Record<string, unknown>;

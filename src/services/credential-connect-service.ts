@@ -2,7 +2,7 @@ import { ApiError, isErrorCode, type ErrorCode } from '../errors.js';
 import { ProviderError, requestToken } from '../oauth/token-endpoint.js';
 import { interpolate } from '../providers/interpolation.js';
 import type { ProviderCatalog } from '../providers/provider-catalog.js';
-import type { AuthMode } from '../providers/provider-schema.js';
+import type { AuthMode, ProviderTemplate } from '../providers/provider-schema.js';
 import type { AuditLogStore } from '../store/audit-log-store.js';
 import type { ConfigsStore } from '../store/configs-store.js';
 import type { ConnectionsStore } from '../store/connections-store.js';
@@ -47,7 +47,7 @@ export class CredentialConnectService {
       throw new ApiError('invalid_body', `The integration "${config.unique_key}" uses ${template.auth_mode}, not ${input.mode}; use the matching route.`);
     }
     const connectionConfig: Record<string, unknown> = { ...(grant.defaults.connection_config ?? {}), ...params };
-    const credentials = await this.credentialsFor(input, template.auth_mode, template.token_url, connectionConfig, config.oauth_client_id, config.oauth_client_secret, config.oauth_scopes);
+    const credentials = await this.credentialsFor(input, template, connectionConfig, config.oauth_client_id, config.oauth_client_secret, config.oauth_scopes);
     const existed = (await this.deps.connections.find(config.unique_key, grant.connectionId)) !== undefined;
     await this.deps.connections.upsert({
       provider_config_key: config.unique_key,
@@ -82,8 +82,7 @@ export class CredentialConnectService {
 
   private async credentialsFor(
     input: CredentialInput,
-    mode: AuthMode,
-    tokenUrl: string | undefined,
+    template: ProviderTemplate,
     connectionConfig: Record<string, unknown>,
     integrationClientId: string | null,
     integrationClientSecret: string | null,
@@ -100,28 +99,38 @@ export class CredentialConnectService {
         const clientId = input.clientId ?? integrationClientId;
         const clientSecret = input.clientSecret ?? integrationClientSecret;
         if (!clientId || !clientSecret) throw new ApiError('invalid_body', 'client_id and client_secret are required (in the body or on the integration).');
-        const { value: url, missing } = interpolate(tokenUrl ?? '', { connectionConfig });
+        const { value: url, missing } = interpolate(template.token_url ?? '', { connectionConfig });
         if (missing.length > 0) throw new ApiError('invalid_query_params', `The token URL needs the connection parameters ${missing.join(', ')}; pass them as params[...].`);
-        return fetchClientCredentialsToken({ url, clientId, clientSecret, scopes, timeoutMs: this.deps.providerTimeoutMs, now: this.deps.now() }).catch((error: unknown) => {
+        return fetchClientCredentialsToken({ url, clientId, clientSecret, scopes, extraParams: template.token_params ?? {}, template, timeoutMs: this.deps.providerTimeoutMs, now: this.deps.now() }).catch((error: unknown) => {
           if (error instanceof ProviderError) throw new ApiError('connection_test_failed', error.message);
           throw error;
         });
       }
       default:
-        throw new ApiError('invalid_body', `Unsupported auth mode ${mode}.`);
+        throw new ApiError('invalid_body', `Unsupported auth mode ${template.auth_mode}.`);
     }
   }
 }
 
 /** The client credentials grant (RFC 6749 §4.4); also used to renew such a token before it expires. */
-export async function fetchClientCredentialsToken(request: { url: string; clientId: string; clientSecret: string; scopes: string | null; timeoutMs: number; now: Date }): Promise<ImportedCredentials & { type: 'OAUTH2_CC' }> {
+export async function fetchClientCredentialsToken(request: {
+  url: string;
+  clientId: string;
+  clientSecret: string;
+  scopes: string | null;
+  /** The template's token_params (for example Auth0's `audience`). */
+  extraParams?: Record<string, string>;
+  template?: Pick<ProviderTemplate, 'authorization_method' | 'body_format' | 'token_request_auth_method'>;
+  timeoutMs: number;
+  now: Date;
+}): Promise<ImportedCredentials & { type: 'OAUTH2_CC' }> {
   const scope = (request.scopes ?? '').split(',').map((item) => item.trim()).filter(Boolean).join(' ');
   const raw = await requestToken({
     url: request.url,
-    params: { grant_type: 'client_credentials', ...(scope ? { scope } : {}) },
+    params: { ...(request.extraParams ?? {}), grant_type: 'client_credentials', ...(scope ? { scope } : {}) },
     clientId: request.clientId,
     clientSecret: request.clientSecret,
-    template: {},
+    template: request.template ?? {},
     timeoutMs: request.timeoutMs,
   });
   const token = typeof raw['access_token'] === 'string' ? raw['access_token'] : undefined;

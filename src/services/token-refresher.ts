@@ -109,6 +109,8 @@ export class TokenRefresher {
         clientId: String(connection.credentials['client_id'] ?? ''),
         clientSecret: String(connection.credentials['client_secret'] ?? ''),
         scopes: config.oauth_scopes,
+        extraParams: template.token_params ?? {},
+        template,
         timeoutMs: this.deps.providerTimeoutMs,
         now: this.now(),
       });

@@ -1,0 +1,239 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
+import { PROVIDER_DOCS_FILE, renderProviderDocs } from '../scripts/generate-provider-docs.js';
+import { BUILT_IN_CATALOG, loadProviderCatalog, ProviderCatalogError } from '../src/providers/provider-catalog.js';
+import { AUTH_MODES, ProviderTemplateSchema, RawCatalogSchema, type ProviderTemplate } from '../src/providers/provider-schema.js';
+
+const CATEGORIES = [
+  'crm', 'support', 'productivity', 'dev-tools', 'communication', 'accounting', 'payments', 'marketing', 'hr',
+  'storage', 'e-commerce', 'analytics', 'design', 'project-management', 'social', 'video', 'other',
+];
+const URL_KEYS = ['authorization_url', 'token_url', 'refresh_url', 'request_url', 'base_api_url'] as const;
+/** Fixed user names or passwords some providers' docs prescribe inside HTTP Basic (Freshdesk `X`, Mailgun `api`, Zendesk `/token`). */
+const LITERALS_INSIDE_BASE64 = new Set(['X', 'x', 'api', 'token']);
+const PLACEHOLDER = /\$\{([^}]*)\}/g;
+
+const catalog = loadProviderCatalog();
+const providers = catalog.list();
+const rawEntries = RawCatalogSchema.parse(parse(readFileSync(BUILT_IN_CATALOG, 'utf8')));
+
+/** Every string of a template that may hold placeholders, with where it sits. */
+function templatedStrings(template: ProviderTemplate): [where: string, text: string][] {
+  const strings: [string, string][] = [];
+  for (const key of URL_KEYS) {
+    const value = template[key];
+    if (value) strings.push([key, value]);
+  }
+  if (template.proxy) {
+    strings.push(['proxy.base_url', template.proxy.base_url]);
+    for (const [name, value] of Object.entries(template.proxy.headers ?? {})) strings.push([`proxy.headers.${name}`, value]);
+    for (const [name, value] of Object.entries(template.proxy.query ?? {})) strings.push([`proxy.query.${name}`, value]);
+  }
+  return strings;
+}
+
+function isDeclared(name: string, template: ProviderTemplate): boolean {
+  const connectionParameter = /^connectionConfig\.(?:params\.)?(.+)$/.exec(name);
+  if (connectionParameter) return Object.hasOwn(template.connection_config ?? {}, connectionParameter[1] ?? '');
+  return Object.hasOwn(template.credentials ?? {}, name);
+}
+
+/** Placeholder names that refer to nothing the template declares. */
+function undeclaredPlaceholders(text: string, template: ProviderTemplate): string[] {
+  const undeclared: string[] = [];
+  for (const match of text.matchAll(PLACEHOLDER)) {
+    const inner = match[1] ?? '';
+    const base64 = /^base64\((.*)\)$/.exec(inner);
+    if (base64) {
+      for (const [name] of (base64[1] ?? '').matchAll(/[A-Za-z_][\w.]*/g)) {
+        if (!isDeclared(name, template) && !LITERALS_INSIDE_BASE64.has(name)) undeclared.push(`base64(${name})`);
+      }
+    } else if (!isDeclared(inner, template)) {
+      undeclared.push(inner);
+    }
+  }
+  return undeclared;
+}
+
+/** The text with each connection parameter replaced by its declared example and each credential by a stand-in. */
+function withExamples(text: string, template: ProviderTemplate): string {
+  return text.replace(PLACEHOLDER, (_whole, inner: string) => {
+    const connectionParameter = /^connectionConfig\.(?:params\.)?(.+)$/.exec(inner);
+    if (connectionParameter) return template.connection_config?.[connectionParameter[1] ?? '']?.example ?? '';
+    return 'credential';
+  });
+}
+
+function withTempDir<T>(run: (dir: string) => T): T {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'provider-catalog-test-'));
+  try {
+    return run(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe('the built-in provider catalog', () => {
+  it('loads, and every entry is a valid provider template once its alias is resolved', () => {
+    const invalid = providers
+      .map(({ name, template }) => ({ name, result: ProviderTemplateSchema.safeParse(template) }))
+      .filter(({ result }) => !result.success)
+      .map(({ name, result }) => `${name}: ${result.error?.issues.map((issue) => `${issue.path.join('.')} ${issue.message}`).join('; ')}`);
+    expect(invalid).toEqual([]);
+  });
+
+  it('has at least 150 providers', () => {
+    expect(providers.length).toBeGreaterThanOrEqual(150);
+  });
+
+  it('uses every auth mode, each for several providers', () => {
+    for (const mode of AUTH_MODES) {
+      const count = providers.filter(({ template }) => template.auth_mode === mode).length;
+      expect(count, `providers using ${mode}`).toBeGreaterThanOrEqual(3);
+    }
+  });
+
+  it('gives every provider at least one category from the known list', () => {
+    const wrong = providers
+      .filter(({ template }) => !template.categories?.length || template.categories.some((category) => !CATEGORIES.includes(category)))
+      .map(({ name, template }) => `${name}: ${JSON.stringify(template.categories ?? [])}`);
+    expect(wrong).toEqual([]);
+  });
+
+  it('has every alias name an entry that exists', () => {
+    const dangling = Object.entries(rawEntries)
+      .filter(([, entry]) => entry.alias !== undefined && !Object.hasOwn(rawEntries, entry.alias))
+      .map(([name, entry]) => `${name} → ${entry.alias}`);
+    expect(dangling).toEqual([]);
+    for (const [name, entry] of Object.entries(rawEntries)) {
+      if (entry.alias) expect(catalog.has(name), name).toBe(true);
+    }
+  });
+
+  it('has every placeholder in a URL, proxy header or proxy query name a declared connection parameter or credential', () => {
+    const undeclared = providers.flatMap(({ name, template }) =>
+      templatedStrings(template).flatMap(([where, text]) => undeclaredPlaceholders(text, template).map((placeholder) => `${name} ${where}: \${${placeholder}}`)),
+    );
+    expect(undeclared).toEqual([]);
+  });
+
+  it('uses only https URLs, with connection parameters filled in from their examples', () => {
+    const notHttps: string[] = [];
+    for (const { name, template } of providers) {
+      const urls: [string, string][] = [
+        ...URL_KEYS.flatMap((key): [string, string][] => (template[key] ? [[key, template[key]]] : [])),
+        ...(template.proxy ? [['proxy.base_url', template.proxy.base_url] as [string, string]] : []),
+        ['docs', template.docs],
+        ...(template.docs_connect ? [['docs_connect', template.docs_connect] as [string, string]] : []),
+      ];
+      for (const [key, raw] of urls) {
+        const filled = withExamples(raw, template);
+        let protocol: string | undefined;
+        try {
+          protocol = new URL(filled).protocol;
+        } catch {
+          protocol = undefined;
+        }
+        if (protocol !== 'https:') notHttps.push(`${name} ${key}: ${raw} → ${filled}`);
+      }
+    }
+    expect(notHttps).toEqual([]);
+  });
+
+  it('describes every connection parameter with a title, description, example and pattern the example matches', () => {
+    const incomplete: string[] = [];
+    for (const { name, template } of providers) {
+      for (const [field, definition] of Object.entries(template.connection_config ?? {})) {
+        const missing = (['title', 'description', 'example', 'pattern'] as const).filter((key) => !definition[key]);
+        if (missing.length > 0) incomplete.push(`${name}.${field}: no ${missing.join(', ')}`);
+        else if (!new RegExp(definition.pattern ?? '').test(definition.example ?? '')) incomplete.push(`${name}.${field}: example "${definition.example}" does not match ${definition.pattern}`);
+      }
+    }
+    expect(incomplete).toEqual([]);
+  });
+
+  it('has every validation pattern compile as a regular expression', () => {
+    const broken: string[] = [];
+    for (const { name, template } of providers) {
+      for (const [group, fields] of [['connection_config', template.connection_config], ['credentials', template.credentials]] as const) {
+        for (const [field, definition] of Object.entries(fields ?? {})) {
+          if (definition.pattern === undefined) continue;
+          try {
+            new RegExp(definition.pattern);
+          } catch (error) {
+            broken.push(`${name}.${group}.${field}: ${(error as Error).message}`);
+          }
+        }
+      }
+    }
+    expect(broken).toEqual([]);
+  });
+
+  it('declares the credentials its proxy sends for API key and basic providers', () => {
+    const missing = providers
+      .filter(({ template }) => template.auth_mode === 'API_KEY' || template.auth_mode === 'BASIC')
+      .filter(({ template }) => {
+        const names = Object.keys(template.credentials ?? {});
+        return template.auth_mode === 'API_KEY' ? !names.includes('apiKey') : !(names.includes('username') && names.includes('password'));
+      })
+      .map(({ name }) => name);
+    expect(missing).toEqual([]);
+  });
+
+  it('is described by docs/providers.md as the generator renders it now (run `tsx scripts/generate-provider-docs.ts` after editing providers.yaml)', () => {
+    expect(readFileSync(PROVIDER_DOCS_FILE, 'utf8')).toBe(renderProviderDocs(catalog));
+  });
+});
+
+describe('an operator overlay (NANGO_PROVIDERS_FILE)', () => {
+  it('adds a new provider and overrides one key of an existing provider, keeping its other keys', () => {
+    withTempDir((dir) => {
+      const overlay = path.join(dir, 'providers.yaml');
+      writeFileSync(
+        overlay,
+        stringify({
+          'acme-crm': {
+            display_name: 'Acme CRM',
+            categories: ['crm'],
+            auth_mode: 'OAUTH2',
+            authorization_url: 'https://login.acme.example/oauth/authorize',
+            token_url: 'https://login.acme.example/oauth/token',
+            proxy: { base_url: 'https://api.acme.example' },
+            docs: 'https://developers.acme.example/oauth',
+          },
+          github: { display_name: 'GitHub (company)' },
+        }),
+      );
+      const overlaid = loadProviderCatalog(overlay);
+      expect(overlaid.get('acme-crm')).toMatchObject({ display_name: 'Acme CRM', auth_mode: 'OAUTH2', token_url: 'https://login.acme.example/oauth/token' });
+      const github = overlaid.get('github');
+      expect(github?.display_name).toBe('GitHub (company)');
+      expect(github?.token_url).toBe(catalog.get('github')?.token_url);
+      expect(github?.proxy).toEqual(catalog.get('github')?.proxy);
+      expect(overlaid.list().length).toBe(providers.length + 1);
+    });
+  });
+
+  it('with a broken entry fails to load with a message naming that provider', () => {
+    withTempDir((dir) => {
+      const overlay = path.join(dir, 'providers.yaml');
+      writeFileSync(overlay, stringify({ 'broken-crm': { display_name: 'Broken CRM', auth_mode: 'OAUTH2', token_url: 'https://broken.example/token', docs: 'https://broken.example/docs' } }));
+      expect(() => loadProviderCatalog(overlay)).toThrow(ProviderCatalogError);
+      expect(() => loadProviderCatalog(overlay)).toThrow(/Provider "broken-crm" is invalid: authorization_url/);
+    });
+  });
+});
+
+describe('a catalog whose alias points nowhere', () => {
+  it('fails to load with a message naming the alias and the missing entry', () => {
+    withTempDir((dir) => {
+      const file = path.join(dir, 'providers.yaml');
+      writeFileSync(file, stringify({ orphan: { alias: 'nowhere', display_name: 'Orphan' } }));
+      expect(() => loadProviderCatalog(undefined, file)).toThrow(ProviderCatalogError);
+      expect(() => loadProviderCatalog(undefined, file)).toThrow('Provider "orphan" is an alias of "nowhere", which does not exist.');
+    });
+  });
+});
