@@ -2,7 +2,7 @@ import { ApiError, isErrorCode, type ErrorCode } from '../errors.js';
 import { ProviderError, requestToken } from '../oauth/token-endpoint.js';
 import { interpolate } from '../providers/interpolation.js';
 import type { ProviderCatalog } from '../providers/provider-catalog.js';
-import type { AuthMode, ProviderTemplate } from '../providers/provider-schema.js';
+import type { ProviderTemplate } from '../providers/provider-schema.js';
 import type { AuditLogStore } from '../store/audit-log-store.js';
 import type { ConfigsStore } from '../store/configs-store.js';
 import type { ConnectionsStore } from '../store/connections-store.js';

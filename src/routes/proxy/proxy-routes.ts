@@ -90,7 +90,7 @@ async function proxy(request: FastifyRequest, reply: FastifyReply, deps: ProxyRo
   let body: UpstreamBody = source ? { kind: 'stream', stream: source.stream, length: source.length } : { kind: 'none' };
   let formParams: URLSearchParams | undefined;
   if (source && plan.signsFormBody) {
-    const data = await readAll(source.stream, SIGNED_FORM_LIMIT_BYTES);
+    const data = await readAll(source.stream, SIGNED_FORM_LIMIT_BYTES).catch(unreadableBody);
     if (!data) throw new ApiError('payload_too_large', `Form-encoded bodies signed with OAuth 1.0a are limited to ${SIGNED_FORM_LIMIT_BYTES} bytes.`);
     body = { kind: 'buffer', data };
     formParams = new URLSearchParams(data.toString('utf8'));
@@ -98,7 +98,7 @@ async function proxy(request: FastifyRequest, reply: FastifyReply, deps: ProxyRo
     const limit = deps.retryBodyLimitBytes ?? DEFAULT_RETRY_BODY_LIMIT_BYTES;
     // Declared larger than the limit: stream it once without reading ahead.
     if (source.length === undefined || source.length <= limit) {
-      const prefix = await bufferUpTo(source.stream, limit);
+      const prefix = await bufferUpTo(source.stream, limit).catch(unreadableBody);
       body = prefix.complete ? { kind: 'buffer', data: prefix.data } : { kind: 'stream', stream: prefix.stream, length: source.length };
     }
   }
@@ -176,6 +176,10 @@ function bodySource(request: FastifyRequest, method: string): { stream: Readable
   const stream = request.body instanceof Readable ? request.body : request.raw;
   const length = !chunked && declared !== undefined && /^\d+$/.test(declared) ? Number(declared) : undefined;
   return { stream, length };
+}
+
+function unreadableBody(): never {
+  throw new ApiError('bad_request', 'The request body could not be read: the client closed the connection while sending it.');
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {
