@@ -1,0 +1,80 @@
+import type { ApiClient } from './api-client.js';
+import { formatJson, type Output } from './output.js';
+
+/** Every option the CLI knows; each command accepts the global ones and those it lists. */
+export const OPTIONS = {
+  json: { type: 'boolean', description: "Print the server's JSON answer instead of text (for scripts)" },
+  timeout: { type: 'string', value: 'seconds', description: 'How long to wait for the server (default 30)' },
+  'show-secret': { type: 'boolean', description: 'Show the client secret in clear' },
+  'force-refresh': { type: 'boolean', description: 'Refresh the access token first, even if it is still valid' },
+  force: { type: 'boolean', description: 'Overwrite files that already exist' },
+  help: { type: 'boolean', short: 'h', description: 'Show help' },
+  version: { type: 'boolean', short: 'v', description: 'Show the version' },
+} as const satisfies Record<string, { type: 'boolean' | 'string'; short?: string; value?: string; description: string }>;
+
+export type OptionName = keyof typeof OPTIONS;
+
+/** Options every command takes; `timeout` is added for the commands that talk to the server. */
+export const GLOBAL_OPTIONS: readonly OptionName[] = ['json', 'help', 'version'];
+
+export interface ArgumentSpec {
+  name: string;
+  description: string;
+  optional?: true;
+}
+
+export interface Flags {
+  json: boolean;
+  showSecret: boolean;
+  forceRefresh: boolean;
+  force: boolean;
+  timeoutMs: number;
+}
+
+export interface CommandContext {
+  /** The positional arguments, in the order of the command's `args`. */
+  args: string[];
+  flags: Flags;
+  out: Output;
+  env: Readonly<Record<string, string | undefined>>;
+  cwd: string;
+  /** How the user called the CLI (`nango` or `custody`), for messages that suggest a command. */
+  programName: string;
+  /** The server client, built on first use from NANGO_HOSTPORT and NANGO_SECRET_KEY. */
+  api(): ApiClient;
+}
+
+export interface CommandSpec {
+  name: string;
+  group: 'Integrations' | 'Connections' | 'Setup';
+  summary: string;
+  /** Longer help text for `<command> --help`. */
+  description?: string;
+  args: readonly ArgumentSpec[];
+  /** Options beyond the global ones. */
+  options: readonly OptionName[];
+  /** Whether the command talks to the server (and so takes `--timeout`). */
+  usesServer: boolean;
+  examples: readonly string[];
+  run(context: CommandContext): Promise<void>;
+}
+
+/** The options a command accepts, global ones included. */
+export function optionsOf(command: CommandSpec): OptionName[] {
+  return [...(command.usesServer ? (['timeout'] as const) : []), ...command.options, ...GLOBAL_OPTIONS];
+}
+
+/** `config:get <key>` / `init [dir]`. */
+export function synopsis(command: CommandSpec): string {
+  return [command.name, ...command.args.map((arg) => (arg.optional ? `[${arg.name}]` : `<${arg.name}>`))].join(' ');
+}
+
+/** A positional argument the parser has already required. */
+export function argument(context: CommandContext, index: number): string {
+  return context.args[index] ?? '';
+}
+
+/** With `--json`, the server's answer as it is; the seed API answers some writes with an empty body, which prints nothing. */
+export function printJsonIfAny(context: CommandContext, body: unknown): void {
+  if (body !== undefined) context.out.line(formatJson(body));
+}
