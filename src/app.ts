@@ -5,7 +5,7 @@ import secureJsonParse from 'secure-json-parse';
 import type { Config } from './config.js';
 import type { Cipher } from './crypto/aes-gcm.js';
 import { ApiError } from './errors.js';
-import { redactUrl, type Logger } from './logger.js';
+import { redactUrl, shortPath, type Logger } from './logger.js';
 import { principalGuard } from './plugins/api-principal.js';
 import { registerAuditTrail } from './plugins/audit-trail.js';
 import { renderErrorForPath, renderModernError, renderSeedError, unstorableJson } from './plugins/error-rendering.js';
@@ -21,6 +21,10 @@ import { registerNotSupportedRoutes } from './routes/modern/not-supported-routes
 import { registerProviderRoutes } from './routes/modern/provider-routes.js';
 import { registerOAuthRoutes } from './routes/oauth/oauth-routes.js';
 import { renderLogo } from './routes/logo.js';
+import { registerProxyRoutes } from './routes/proxy/proxy-routes.js';
+import { registerDashboardRoutes } from './routes/dashboard/dashboard-routes.js';
+import { registerStaticWeb } from './routes/static-web.js';
+import { registerCors } from './plugins/cors.js';
 import { registerSeedConfigRoutes } from './routes/seed/config-routes.js';
 import { registerSeedConnectionRoutes } from './routes/seed/connection-routes.js';
 import { ConnectionService } from './services/connection-service.js';
@@ -96,6 +100,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     done(null, parsed);
   });
 
+  registerCors(app);
   app.addHook('onResponse', async (request, reply) => {
     request.log.info(
       { method: request.method, url: redactUrl(request.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
@@ -201,9 +206,23 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     registerSeedConnectionRoutes(seed, connections);
   });
 
+  // Operator dashboard API (/api/v1/*, dashboard HTTP Basic) and the web UI (dashboard at /, Connect UI at NANGO_PUBLIC_CONNECT_URL's path).
+  await registerDashboardRoutes(app, { config: deps.config, knex: deps.knex, cipher: deps.cipher, providers: deps.providers, integrations, connections, connectSessions: sessionService, auditLog, now });
+  await registerStaticWeb(app, { config: deps.config });
+
+  // The proxy: both SDK generations call it; errors come back in the caller's shape.
+  await registerProxyRoutes(app, {
+    connections,
+    providers: deps.providers,
+    secretKey: deps.config.secretKey,
+    allowedBaseUrlOverrideHosts: deps.config.proxy.allowedBaseUrlOverrideHosts,
+    timeoutMs: deps.config.proxy.timeoutMs,
+    logger: deps.logger,
+  });
+
   app.setErrorHandler(renderSeedError);
   app.setNotFoundHandler(async (request, reply) => {
-    await renderSeedError(new ApiError('not_found', `No route ${request.method} ${redactUrl(request.url).split('?')[0]}.`), request, reply);
+    await renderSeedError(new ApiError('not_found', `No route ${request.method} ${shortPath(request.url)}.`), request, reply);
   });
   return app;
 }

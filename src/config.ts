@@ -1,6 +1,7 @@
 import { getHashes } from 'node:crypto';
 import path from 'node:path';
 import { z } from 'zod';
+import { parseAllowedHosts } from './proxy/allowed-hosts.js';
 
 /**
  * Every environment variable the server reads, with Nango's names and defaults.
@@ -25,6 +26,8 @@ export interface Config {
   auditRetentionDays: number;
   /** Where auth webhooks go (NANGO_WEBHOOK_URL) and the key that signs them (NANGO_WEBHOOK_SECRET, default the secret key). */
   webhook: { url: string | undefined; signingKey: string | undefined };
+  /** The proxy: hosts Base-Url-Override may reach (NANGO_PROXY_BASE_URL_OVERRIDE_ALLOWED_HOSTS) and the upstream timeout (NANGO_PROXY_TIMEOUT_MS). */
+  proxy: { allowedBaseUrlOverrideHosts: string[]; timeoutMs: number };
   telemetry: boolean;
   /** Where anonymous usage events go (NANGO_TELEMETRY_ENDPOINT); nothing is sent without one. */
   telemetryEndpoint: string | undefined;
@@ -145,6 +148,14 @@ function readPreviousEncryptionKey(env: NodeJS.ProcessEnv): string | undefined {
   return previous;
 }
 
+function readAllowedHosts(env: NodeJS.ProcessEnv): string[] {
+  try {
+    return parseAllowedHosts(env['NANGO_PROXY_BASE_URL_OVERRIDE_ALLOWED_HOSTS']);
+  } catch (error) {
+    throw new ConfigError(`NANGO_PROXY_BASE_URL_OVERRIDE_ALLOWED_HOSTS: ${(error as Error).message}`);
+  }
+}
+
 function readHmac(env: NodeJS.ProcessEnv): Config['hmac'] {
   const enabled = readBoolean(env, 'NANGO_HMAC_ENABLED', false);
   if (!enabled) return { enabled: false };
@@ -223,6 +234,10 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       // Kept exactly as given: a receiver may redirect the other form of the path, and POSTs are not redirected.
       url: readOptionalUrl(env, 'NANGO_WEBHOOK_URL'),
       signingKey: nonEmpty(env['NANGO_WEBHOOK_SECRET']) ?? nonEmpty(env['NANGO_SECRET_KEY']),
+    },
+    proxy: {
+      allowedBaseUrlOverrideHosts: readAllowedHosts(env),
+      timeoutMs: readInteger(env, 'NANGO_PROXY_TIMEOUT_MS', 30_000, 100, 600_000),
     },
     telemetry: readBoolean(env, 'TELEMETRY', true),
     telemetryEndpoint: readOptionalUrl(env, 'NANGO_TELEMETRY_ENDPOINT'),

@@ -65,6 +65,11 @@ const STATUS_BY_CODE = {
   resource_capped: 400,
   connection_test_failed: 400,
   method_not_allowed: 405,
+  // the proxy
+  missing_provider_config_key: 400,
+  missing_base_api_url: 400,
+  upstream_unreachable: 502,
+  upstream_timeout: 504,
   // a provider refused or failed a token refresh
   refresh_token_external_error: 502,
   // server side

@@ -24,6 +24,12 @@ export function redactUrl(url: string): string {
   return `${url.slice(0, queryStart)}?${params.join('&')}`;
 }
 
+/** A request path for an error message: without its query, and cut short (a 5,000-character path is no sentence). */
+export function shortPath(url: string): string {
+  const path = url.split('?')[0] ?? '';
+  return path.length > 120 ? `${path.slice(0, 120)}…` : path;
+}
+
 function decodeSafely(text: string): string {
   try {
     return decodeURIComponent(text);

@@ -306,7 +306,8 @@ describe('a value of the wrong type is named as such, not as missing', () => {
 
 describe('unknown routes', () => {
   it.each([
-    ['GET', '/nope'],
+    // A GET of an unknown page is the dashboard's (its single-page app routes); unknown API paths are 404s.
+    ['GET', '/config/github-prod/extra/more'],
     ['POST', '/nope'],
     ['GET', '/config/github-prod/extra'],
     ['PATCH', '/config'],
@@ -319,7 +320,7 @@ describe('unknown routes', () => {
   });
 
   it('does not echo secret query parameters of an unknown route', async () => {
-    const response = await test.app.inject({ method: 'GET', url: '/nope?access_token=very-secret' });
+    const response = await test.app.inject({ method: 'GET', url: '/config/a/b?access_token=very-secret' });
     expect(response.statusCode).toBe(404);
     expect(response.body).not.toContain('very-secret');
   });

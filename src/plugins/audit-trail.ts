@@ -4,13 +4,25 @@ import type { AuditAction, AuditEntry, AuditLogStore } from '../store/audit-log-
 declare module 'fastify' {
   interface FastifyRequest {
     /** Entries a handler adds; written before the response leaves, only if the request succeeded. */
-    auditEntries: Omit<AuditEntry, 'route' | 'principal'>[] | null;
+    auditEntries: (Omit<AuditEntry, 'route' | 'principal'> & { evenOnError: boolean })[] | null;
   }
 }
 
 /** Marks the request as touching credentials; the audit hook writes it with the route and the principal. */
-export function audit(request: FastifyRequest, action: AuditAction, target: { providerConfigKey?: string | null; connectionId?: string | null; details?: Record<string, unknown> }): void {
-  (request.auditEntries ??= []).push({ action, providerConfigKey: target.providerConfigKey ?? null, connectionId: target.connectionId ?? null, details: target.details ?? null });
+export function audit(
+  request: FastifyRequest,
+  action: AuditAction,
+  target: { providerConfigKey?: string | null; connectionId?: string | null; details?: Record<string, unknown> },
+  /** Record it even if the response is an error: the proxy has used the credentials whatever the upstream answered. */
+  options: { evenOnError?: boolean } = {},
+): void {
+  (request.auditEntries ??= []).push({
+    action,
+    providerConfigKey: target.providerConfigKey ?? null,
+    connectionId: target.connectionId ?? null,
+    details: target.details ?? null,
+    evenOnError: options.evenOnError ?? false,
+  });
 }
 
 /** Who made the request, as the audit trail names it. */
@@ -32,12 +44,12 @@ export function principalName(request: FastifyRequest, secretKeyConfigured: bool
 export function registerAuditTrail(app: FastifyInstance, store: AuditLogStore, secretKeyConfigured: boolean): void {
   app.decorateRequest('auditEntries', null);
   app.addHook('onSend', async (request, reply, payload) => {
-    const entries = request.auditEntries;
-    if (!entries || entries.length === 0 || reply.statusCode >= 400) return payload;
+    const entries = (request.auditEntries ?? []).filter((entry) => entry.evenOnError || reply.statusCode < 400);
     request.auditEntries = null;
+    if (entries.length === 0) return payload;
     const route = `${request.method} ${request.routeOptions.url ?? request.url.split('?')[0]}`;
     const principal = principalName(request, secretKeyConfigured);
-    await store.record(entries.map((entry) => ({ ...entry, route, principal })));
+    await store.record(entries.map(({ evenOnError: _evenOnError, ...entry }) => ({ ...entry, route, principal })));
     return payload;
   });
 }

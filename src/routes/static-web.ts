@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config.js';
 import { ApiError } from '../errors.js';
-import { redactUrl } from '../logger.js';
+import { shortPath } from '../logger.js';
 import { PACKAGE_ROOT } from '../package-root.js';
 import { dashboardGuard } from '../plugins/dashboard-auth.js';
 import { renderSeedError } from '../plugins/error-rendering.js';
@@ -121,7 +121,7 @@ export async function registerStaticWeb(app: FastifyInstance, options: StaticWeb
     });
 
     web.get('/*', async (request, reply) => {
-      const notFound = () => new ApiError('not_found', `No route GET ${redactUrl(request.url).split('?')[0]}.`);
+      const notFound = () => new ApiError('not_found', `No route GET ${shortPath(request.url)}.`);
       const pathname = decodePath(request.url.split('?')[0] ?? '/');
       if (pathname === undefined) throw notFound();
       const file = await staticFile(root, pathname);

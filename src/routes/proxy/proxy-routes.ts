@@ -6,7 +6,7 @@ import { audit } from '../../plugins/audit-trail.js';
 import { secretKeyGuard } from '../../plugins/secret-key-auth.js';
 import type { ProviderCatalog } from '../../providers/provider-catalog.js';
 import { isAllowedHost } from '../../proxy/allowed-hosts.js';
-import { renderProxyError } from '../../proxy/proxy-errors.js';
+import { proxyError, renderProxyError } from '../../proxy/proxy-errors.js';
 import { readProxyOptions } from '../../proxy/proxy-options.js';
 import { bufferUpTo, readAll, type UpstreamBody } from '../../proxy/request-body.js';
 import { decoderFor, relayBody, relayedHeaders } from '../../proxy/response-relay.js';
@@ -103,11 +103,12 @@ async function proxy(request: FastifyRequest, reply: FastifyReply, deps: ProxyRo
     }
   }
 
-
   const controller = new AbortController();
-  reply.raw.once('close', () => {
+  const clientGone = (): void => {
     if (!reply.raw.writableFinished) controller.abort(new UpstreamAbort('client_gone'));
-  });
+  };
+  if (reply.raw.destroyed) clientGone();
+  else reply.raw.once('close', clientGone);
   const started = Date.now();
   const { response, url, attempts } = await exchange({
     method,
@@ -127,12 +128,16 @@ async function proxy(request: FastifyRequest, reply: FastifyReply, deps: ProxyRo
     controller,
     log: request.log,
   });
-  const status = response.statusCode ?? 502;
+  const status = response.statusCode ?? 0;
+  if (status < 100 || status > 599) {
+    response.destroy();
+    throw proxyError('upstream_unreachable', `The upstream API answered with the status ${status}, which is not an HTTP status.`);
+  }
   request.log.info(
     { upstream: describe(url), method, status, attempts, ms: Date.now() - started, providerConfigKey: options.providerConfigKey, authMode: plan.authMode },
     'Proxy: relayed a request.',
   );
-  audit(request, 'credentials.use', { providerConfigKey: options.providerConfigKey, connectionId: options.connectionId, details: { method, upstream: describe(url), status } });
+  audit(request, 'credentials.use', { providerConfigKey: options.providerConfigKey, connectionId: options.connectionId, details: { method, upstream: describe(url), status } }, { evenOnError: true });
 
   const hasBody = method !== 'HEAD' && status !== 204 && status !== 304 && !(status >= 100 && status < 200);
   const decoder = decompress && hasBody ? decoderFor(headerValue(response.headers['content-encoding'])) : undefined;

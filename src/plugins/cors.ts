@@ -1,0 +1,25 @@
+import type { FastifyInstance } from 'fastify';
+
+/**
+ * Cross-origin access for the APIs browsers call from the operator's own pages (the frontend SDK's
+ * `/api-auth/*` posts, the Connect UI given another `apiURL`), as Nango's server allowed any origin.
+ * No cookies are involved (keys travel in headers), so `*` grants nothing a script could not already do.
+ * The dashboard (pages and `/api/v1/*`) stays same-origin: it is the one place with browser credentials.
+ */
+const SAME_ORIGIN_ONLY = /^\/(api\/v1|dashboard)(\/|$|\?)/;
+
+export function registerCors(app: FastifyInstance): void {
+  app.addHook('onRequest', async (request, reply) => {
+    if (SAME_ORIGIN_ONLY.test(request.url) || !request.headers.origin) return;
+    reply.header('access-control-allow-origin', '*');
+    reply.header('access-control-expose-headers', '*');
+    if (request.method === 'OPTIONS' && request.headers['access-control-request-method']) {
+      await reply
+        .header('access-control-allow-methods', 'GET, POST, PUT, PATCH, DELETE, OPTIONS')
+        .header('access-control-allow-headers', request.headers['access-control-request-headers'] ?? '*')
+        .header('access-control-max-age', '600')
+        .status(204)
+        .send();
+    }
+  });
+}

@@ -1,0 +1,100 @@
+import type { IncomingMessage } from 'node:http';
+import { PassThrough, Transform, type Readable } from 'node:stream';
+import zlib from 'node:zlib';
+import { proxyError } from './proxy-errors.js';
+import { abortError, UpstreamAbort } from './upstream-client.js';
+
+/** Connection-level headers (RFC 9110 §7.6.1) that describe one hop, never the message relayed. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization']);
+
+/** The decoder for a single known content coding, or undefined (identity, unknown, or several codings stacked). */
+export function decoderFor(contentEncoding: string | undefined): Transform | undefined {
+  // Like browsers, accept a gzip or deflate stream whose final block is missing.
+  const lenient = { finishFlush: zlib.constants.Z_SYNC_FLUSH };
+  switch (contentEncoding?.trim().toLowerCase()) {
+    case 'gzip':
+    case 'x-gzip':
+      return zlib.createGunzip(lenient);
+    case 'deflate':
+      return zlib.createInflate(lenient);
+    case 'br':
+      return zlib.createBrotliDecompress({ finishFlush: zlib.constants.BROTLI_OPERATION_FLUSH });
+    default:
+      return undefined;
+  }
+}
+
+/** The upstream's response headers minus hop-by-hop ones (and the coding and length when the body is decoded). */
+export function relayedHeaders(response: IncomingMessage, decoded: boolean): Record<string, string | string[]> {
+  const named = new Set(
+    String(response.headers.connection ?? '')
+      .split(',')
+      .map((name) => name.trim().toLowerCase())
+      .filter((name) => name !== ''),
+  );
+  const headers: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(response.headers)) {
+    if (value === undefined || HOP_BY_HOP.has(name) || named.has(name) || name.startsWith('proxy-')) continue;
+    if (decoded && (name === 'content-encoding' || name === 'content-length')) continue;
+    headers[name] = value;
+  }
+  return headers;
+}
+
+/**
+ * The body sent back to the client: the upstream stream (decoded if asked), with an inactivity limit
+ * (`idleMs` without a byte from the upstream aborts the exchange) and failures turned into the proxy's own
+ * errors, so a body that breaks before its first byte is answered 502/504 rather than a bare 500.
+ */
+export function relayBody(response: IncomingMessage, decoder: Transform | undefined, idleMs: number, controller: AbortController): Readable {
+  const out = new PassThrough();
+  // Fastify attaches its own listeners only once the onSend hooks have run; an error before that must not be
+  // an unhandled 'error' event. Fastify still sees it: it checks the stream's errored state when it starts.
+  out.on('error', () => undefined);
+  let idle: NodeJS.Timeout | undefined;
+  const arm = (): void => {
+    clearTimeout(idle);
+    idle = setTimeout(() => controller.abort(new UpstreamAbort('idle')), idleMs);
+  };
+  let failed = false;
+  const fail = (error: unknown, stage: 'upstream' | 'decoder'): void => {
+    if (failed) return;
+    failed = true;
+    clearTimeout(idle);
+    const reason: unknown = controller.signal.reason;
+    const mapped = controller.signal.aborted
+      ? abortError(reason, idleMs)
+      : stage === 'decoder'
+        ? proxyError('upstream_unreachable', `The upstream response could not be decompressed (${(error as Error).message}).`)
+        : proxyError('upstream_unreachable', 'The upstream API broke its connection while sending the response.');
+    response.destroy();
+    decoder?.destroy();
+    out.destroy(mapped);
+  };
+  const watch = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      arm();
+      callback(null, chunk);
+    },
+  });
+  arm();
+  response.on('error', (error) => fail(error, 'upstream'));
+  response.on('close', () => {
+    if (!response.complete) fail(new Error('closed early'), 'upstream');
+  });
+  watch.on('error', (error) => fail(error, 'upstream'));
+  watch.on('end', () => clearTimeout(idle));
+  response.pipe(watch);
+  if (decoder) {
+    decoder.on('error', (error) => fail(error, 'decoder'));
+    watch.pipe(decoder).pipe(out);
+  } else {
+    watch.pipe(out);
+  }
+  out.on('close', () => {
+    clearTimeout(idle);
+    // The client went away (or Fastify dropped the payload): stop reading the upstream.
+    if (!response.complete) response.destroy();
+  });
+  return out;
+}

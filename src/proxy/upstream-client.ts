@@ -1,0 +1,195 @@
+import http, { type IncomingMessage } from 'node:http';
+import https from 'node:https';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { FastifyBaseLogger } from 'fastify';
+import { ApiError } from '../errors.js';
+import { proxyError } from './proxy-errors.js';
+import type { UpstreamBody } from './request-body.js';
+import { backoffMs, isRetryableStatus, retryDelayMs, type RetryRules } from './retry-policy.js';
+import type { UpstreamPlan } from './upstream-target.js';
+
+/**
+ * One proxied exchange with the upstream API, up to its response headers: retries, same-origin redirects
+ * and the deadline. Built on node:http/node:https rather than fetch: bytes pass through untouched (fetch
+ * always decompresses and would make `Decompress: false` impossible), any method token is sent as is,
+ * request bodies stream without `duplex` quirks, and no header is added or refused behind our back.
+ */
+export interface ExchangeInput {
+  method: string;
+  plan: UpstreamPlan;
+  body: UpstreamBody;
+  /** Form parameters an OAuth 1.0a signature covers (form-encoded bodies only). */
+  formParams?: URLSearchParams | undefined;
+  retries: number;
+  retryRules: RetryRules;
+  /** Deadline for the response headers, over every attempt and wait. */
+  timeoutMs: number;
+  maxRedirects: number;
+  /** Shared with the upstream request: aborting it (client gone, stalled body) tears the exchange down. */
+  controller: AbortController;
+  log: FastifyBaseLogger;
+}
+
+export interface ExchangeResult {
+  response: IncomingMessage;
+  url: URL;
+  attempts: number;
+}
+
+/** Why the proxy aborted an upstream exchange. */
+export class UpstreamAbort extends Error {
+  override name = 'UpstreamAbort';
+  constructor(readonly reason: 'deadline' | 'idle' | 'client_gone') {
+    super(`upstream exchange aborted: ${reason}`);
+  }
+}
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const TRANSIENT_ERRORS = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN']);
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
+
+export async function exchange(input: ExchangeInput): Promise<ExchangeResult> {
+  const { method, plan, body, controller, log } = input;
+  const replayable = body.kind !== 'stream';
+  let deadline = Date.now() + input.timeoutMs;
+  let timer: NodeJS.Timeout | undefined;
+  let settled = false;
+  /**
+   * (Re)starts the deadline: once at the start, and, for a streamed body, at every chunk sent and at its end
+   * (an upstream may answer before the upload ends; from then on the body's progress no longer matters).
+   */
+  const arm = (): void => {
+    if (settled) return;
+    clearTimeout(timer);
+    deadline = Date.now() + input.timeoutMs;
+    timer = setTimeout(() => controller.abort(new UpstreamAbort('deadline')), input.timeoutMs);
+  };
+  arm();
+  let url = plan.target;
+  let attempt = 0;
+  let redirects = 0;
+  let staleSocketRetried = false;
+  try {
+    for (;;) {
+      const prepared = plan.prepare(method, url, input.formParams);
+      let response: IncomingMessage;
+      try {
+        response = await sendOnce(prepared.url, method, prepared.headers, body, controller.signal, arm);
+      } catch (error) {
+        if (controller.signal.aborted) throw abortError(controller.signal.reason, input.timeoutMs);
+        const failure = error as NodeJS.ErrnoException & { reusedSocket?: boolean };
+        if (failure.code === CLIENT_BODY_ERROR) throw new ApiError('bad_request', 'The request body could not be read: the client closed the connection while sending it.');
+        // A kept-alive socket the upstream had already closed: the request never reached it, send it again.
+        if (replayable && failure.reusedSocket && failure.code === 'ECONNRESET' && !staleSocketRetried) {
+          staleSocketRetried = true;
+          continue;
+        }
+        if (replayable && attempt < input.retries && TRANSIENT_ERRORS.has(failure.code ?? '')) {
+          const wait = backoffMs(attempt, input.retryRules);
+          if (Date.now() + wait < deadline) {
+            log.info({ upstream: describe(prepared.url), method, error: failure.code, attempt: attempt + 1, waitMs: wait }, 'Proxy: upstream unreachable, retrying.');
+            await wait_(wait, controller, input.timeoutMs);
+            attempt++;
+            continue;
+          }
+        }
+        throw proxyError('upstream_unreachable', `The upstream API at ${prepared.url.origin} could not be reached (${failure.code ?? failure.message}).`);
+      }
+      const status = response.statusCode ?? 502;
+      log.debug({ upstream: describe(prepared.url), method, status, attempt: attempt + 1 }, 'Proxy: upstream answered.');
+
+      const location = response.headers.location;
+      if (REDIRECTS.has(status) && (method === 'GET' || method === 'HEAD') && location && redirects < input.maxRedirects) {
+        const next = resolveLocation(location, prepared.url);
+        // Only redirects that stay on the credentials' origin are followed; others go back to the caller as they came.
+        if (next && next.origin === plan.origin) {
+          discard(response);
+          url = next;
+          redirects++;
+          continue;
+        }
+      }
+
+      if (replayable && attempt < input.retries && isRetryableStatus(status, response.headers, input.retryRules)) {
+        const wait = retryDelayMs(attempt, response.headers, input.retryRules, Date.now());
+        if (wait !== undefined && Date.now() + wait < deadline) {
+          log.info({ upstream: describe(prepared.url), method, status, attempt: attempt + 1, waitMs: wait }, 'Proxy: retrying the upstream call.');
+          discard(response);
+          await wait_(wait, controller, input.timeoutMs);
+          attempt++;
+          continue;
+        }
+      }
+      return { response, url: prepared.url, attempts: attempt + 1 };
+    }
+  } finally {
+    settled = true;
+    clearTimeout(timer);
+  }
+}
+
+const CLIENT_BODY_ERROR = 'CUSTODY_CLIENT_BODY';
+
+/**
+ * One HTTP request. A streamed body restarts the deadline at every chunk and at its end (`progress`), so a
+ * large upload is bounded by inactivity, and the wait for the answer starts once the upload is complete.
+ */
+function sendOnce(url: URL, method: string, headers: Record<string, string>, body: UpstreamBody, signal: AbortSignal, progress: () => void): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const framed: Record<string, string> = { ...headers };
+    if (body.kind === 'buffer') framed['content-length'] = String(body.data.length);
+    else if (body.kind === 'stream') {
+      if (body.length !== undefined) framed['content-length'] = String(body.length);
+      else framed['transfer-encoding'] = 'chunked';
+    } else if (BODY_METHODS.has(method)) framed['content-length'] = '0';
+    const transport = url.protocol === 'https:' ? https : http;
+    const request = transport.request(url, { method, headers: framed, signal });
+    // Persistent listener: a socket error after the response started must not become an uncaught exception.
+    request.on('error', (error: Error) => reject(Object.assign(error, { reusedSocket: request.reusedSocket })));
+    request.once('response', resolve);
+    if (body.kind === 'buffer') request.end(body.data);
+    else if (body.kind === 'stream') {
+      body.stream.once('error', (error) => request.destroy(Object.assign(new Error('The request body could not be read from the client.', { cause: error }), { code: CLIENT_BODY_ERROR })));
+      body.stream.pipe(request);
+      body.stream.on('data', progress);
+      body.stream.once('end', progress);
+    } else request.end();
+  });
+}
+
+function wait_(ms: number, controller: AbortController, timeoutMs: number): Promise<void> {
+  return sleep(ms, undefined, { signal: controller.signal }).catch(() => {
+    throw abortError(controller.signal.reason, timeoutMs);
+  });
+}
+
+export function abortError(reason: unknown, timeoutMs: number): Error {
+  // Nobody will read this answer; it only names the outcome in the request log.
+  if (reason instanceof UpstreamAbort && reason.reason === 'client_gone') return proxyError('upstream_unreachable', 'The client closed its connection before the upstream API answered.');
+  if (reason instanceof UpstreamAbort && reason.reason === 'idle') {
+    return proxyError('upstream_timeout', `The upstream API stopped sending its response for ${formatSeconds(timeoutMs)}.`);
+  }
+  return proxyError('upstream_timeout', `The upstream API did not answer within ${formatSeconds(timeoutMs)}.`);
+}
+
+function formatSeconds(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+function resolveLocation(location: string, base: URL): URL | undefined {
+  try {
+    return new URL(location, base);
+  } catch {
+    return undefined;
+  }
+}
+
+function discard(response: IncomingMessage): void {
+  response.on('error', () => undefined);
+  response.resume();
+}
+
+/** The upstream URL as logged: origin and path, never the query (template query parameters can carry API keys). */
+export function describe(url: URL): string {
+  return `${url.origin}${url.pathname}`;
+}

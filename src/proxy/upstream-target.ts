@@ -1,0 +1,207 @@
+import { ApiError } from '../errors.js';
+import { signer } from '../oauth/oauth1-client.js';
+import { interpolate, type InterpolationValues } from '../providers/interpolation.js';
+import type { ProviderTemplate } from '../providers/provider-schema.js';
+import type { ConfigRecord } from '../store/configs-store.js';
+import type { ConnectionRecord } from '../store/connections-store.js';
+import { proxyError } from './proxy-errors.js';
+
+/**
+ * Where a proxied call goes and with which credentials. Credentials are only ever applied to URLs on the
+ * origin of the base URL (`origin`); `prepare` is called once per attempt, so OAuth 1.0a signatures get a
+ * fresh nonce and timestamp each time.
+ */
+export interface UpstreamPlan {
+  /** The first URL: base URL + path + the incoming query string (template query parameters come in `prepare`). */
+  target: URL;
+  origin: string;
+  /** The credential type the connection holds (OAUTH2, OAUTH1, API_KEY, BASIC, OAUTH2_CC, NONE). */
+  authMode: string;
+  /** True when the request body is form-encoded and an OAuth 1.0a signature must cover its parameters. */
+  signsFormBody: boolean;
+  /** The URL (template query added) and headers of one attempt at a URL of `origin`. */
+  prepare(method: string, url: URL, formParams?: URLSearchParams): { url: URL; headers: Record<string, string> };
+}
+
+export interface PlanInput {
+  template: ProviderTemplate;
+  connection: ConnectionRecord;
+  config: ConfigRecord;
+  /** An allowed `Base-Url-Override`, already checked against the allowlist. */
+  baseUrlOverride: URL | undefined;
+  /** The raw path after `/proxy/` (still percent-encoded). */
+  path: string;
+  /** The raw incoming query string, `?…` or empty. */
+  search: string;
+  /** Caller headers (`Nango-Proxy-*` and Content-Type), lower-case names. */
+  forwardedHeaders: Record<string, string>;
+  /** Headers the proxy sends unless the credentials, the template or the caller set them (User-Agent…). */
+  defaultHeaders: Record<string, string>;
+}
+
+export function planUpstream(input: PlanInput): UpstreamPlan {
+  const { template, connection, config } = input;
+  const credentials = connection.credentials;
+  const authMode = credentialType(credentials);
+  const values: InterpolationValues = { connectionConfig: connection.connection_config ?? {}, credentials: interpolationCredentials(authMode, credentials) };
+  const base = input.baseUrlOverride ?? templateBaseUrl(template, config.provider, connection.connection_id, values);
+  const target = joinUrl(base, input.path, input.search);
+
+  const templateHeaders = interpolateEntries(template.proxy?.headers, values);
+  const templateQuery = Object.entries(interpolateEntries(template.proxy?.query, values));
+  const templateCarriesAuth = Object.keys(template.proxy?.headers ?? {}).length > 0 || Object.keys(template.proxy?.query ?? {}).length > 0;
+  const staticAuth = staticAuthHeaders(authMode, credentials, templateCarriesAuth, connection.connection_id);
+  const oauth1 = authMode === 'OAUTH1' ? oauth1Signer(template, config, credentials, connection.connection_id) : undefined;
+  const contentType = (input.forwardedHeaders['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+
+  return {
+    target,
+    origin: base.origin,
+    authMode,
+    signsFormBody: oauth1 !== undefined && contentType === 'application/x-www-form-urlencoded',
+    prepare(method, url, formParams) {
+      if (url.origin !== base.origin) throw new Error('Credentials are only applied on the origin of the base URL.');
+      const finalUrl = withQuery(url, templateQuery);
+      const auth = oauth1 ? { authorization: oauth1(method, finalUrl, formParams) } : staticAuth;
+      // Precedence, lowest first: the proxy's defaults, the credentials, the template's headers, the caller's headers.
+      return { url: finalUrl, headers: { ...input.defaultHeaders, ...auth, ...templateHeaders, ...input.forwardedHeaders } };
+    },
+  };
+}
+
+function credentialType(credentials: Record<string, unknown>): string {
+  const type = credentials['type'];
+  if (typeof type === 'string' && type !== '') return type.toUpperCase();
+  // Rows written before credentials carried a type hold OAuth2 tokens.
+  return typeof credentials['access_token'] === 'string' ? 'OAUTH2' : 'NONE';
+}
+
+/** Credential fields under the names templates use: `${accessToken}`, `${apiKey}`, `${username}`, `${password}`. */
+function interpolationCredentials(authMode: string, credentials: Record<string, unknown>): Record<string, unknown> {
+  const values: Record<string, unknown> = { ...credentials };
+  if (authMode === 'OAUTH2') values['accessToken'] = credentials['access_token'];
+  if (authMode === 'OAUTH2_CC') values['accessToken'] = credentials['token'];
+  if (authMode === 'OAUTH1') {
+    values['oauthToken'] = credentials['oauth_token'];
+    values['oauthTokenSecret'] = credentials['oauth_token_secret'];
+  }
+  return values;
+}
+
+function templateBaseUrl(template: ProviderTemplate, provider: string, connectionId: string, values: InterpolationValues): URL {
+  const raw = template.proxy?.base_url ?? template.base_api_url;
+  if (!raw) {
+    throw proxyError(
+      'missing_base_api_url',
+      `The provider "${provider}" has no proxy base URL: add "proxy.base_url" to its template (NANGO_PROVIDERS_FILE), or send Base-Url-Override to a host the operator allows.`,
+    );
+  }
+  const { value, missing } = interpolate(raw, values);
+  if (missing.length > 0) {
+    const names = missing.map((name) => name.replace(/^connectionConfig\.(params\.)?/, ''));
+    throw new ApiError('bad_request', `The proxy base URL of the provider "${provider}" needs ${names.map((name) => `"${name}"`).join(', ')}, which the connection "${connectionId}" does not have in its connection_config.`);
+  }
+  return parseHttpUrl(value, `The proxy base URL of the provider "${provider}" ("${value}") is not an absolute http:// or https:// URL.`);
+}
+
+export function parseHttpUrl(text: string, message: string): URL {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new ApiError('bad_request', message);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ApiError('bad_request', message);
+  return url;
+}
+
+/** Base URL (trailing `/` trimmed) + `/` + path (leading `/` trimmed) + query; never leaves the base URL's origin. */
+function joinUrl(base: URL, path: string, search: string): URL {
+  const prefix = `${base.origin}${base.pathname.replace(/\/+$/, '')}`;
+  let url: URL;
+  try {
+    url = new URL(`${prefix}/${path.replace(/^\/+/, '')}${search}`);
+  } catch {
+    throw new ApiError('bad_request', 'The proxied path does not form a valid URL.');
+  }
+  if (url.origin !== base.origin) throw new ApiError('bad_request', 'The proxied path must stay on the provider\'s host.');
+  return url;
+}
+
+/** Interpolates a template's headers or query; an entry whose placeholders this connection cannot fill is left out. */
+function interpolateEntries(entries: Record<string, string> | undefined, values: InterpolationValues): Record<string, string> {
+  const result: Record<string, string> = {};
+  for (const [name, template] of Object.entries(entries ?? {})) {
+    const { value, missing } = interpolate(template, values);
+    if (missing.length === 0) result[name.toLowerCase()] = value;
+  }
+  return result;
+}
+
+/** Appends parameters the query does not already carry, leaving the incoming query string byte for byte as it was. */
+function withQuery(url: URL, params: [string, string][]): URL {
+  const existing = new URLSearchParams(url.search);
+  const extra = params.filter(([name]) => !existing.has(name));
+  if (extra.length === 0) return url;
+  const next = new URL(url.href);
+  const encoded = new URLSearchParams(extra).toString();
+  next.search = url.search.length > 1 ? `${url.search.slice(1)}&${encoded}` : encoded;
+  return next;
+}
+
+function staticAuthHeaders(authMode: string, credentials: Record<string, unknown>, templateCarriesAuth: boolean, connectionId: string): Record<string, string> {
+  switch (authMode) {
+    case 'OAUTH2': {
+      const token = credentials['access_token'];
+      if (typeof token !== 'string' || token === '') throw new ApiError('missing_access_token', `The connection "${connectionId}" has no access token to send.`);
+      return { authorization: `Bearer ${token}` };
+    }
+    case 'OAUTH2_CC': {
+      const token = credentials['token'];
+      if (typeof token !== 'string' || token === '') throw new ApiError('missing_access_token', `The connection "${connectionId}" has no client-credentials token to send.`);
+      return { authorization: `Bearer ${token}` };
+    }
+    case 'API_KEY': {
+      if (templateCarriesAuth) return {};
+      const apiKey = credentials['apiKey'];
+      if (typeof apiKey !== 'string' || apiKey === '') throw new ApiError('bad_request', `The connection "${connectionId}" has no API key to send.`);
+      return { authorization: `Bearer ${apiKey}` };
+    }
+    case 'BASIC': {
+      if (templateCarriesAuth) return {};
+      const username = typeof credentials['username'] === 'string' ? credentials['username'] : '';
+      const password = typeof credentials['password'] === 'string' ? credentials['password'] : '';
+      return { authorization: `Basic ${Buffer.from(`${username}:${password}`, 'utf8').toString('base64')}` };
+    }
+    case 'OAUTH1':
+    case 'NONE':
+      return {};
+    default:
+      throw new ApiError('not_supported', `The proxy cannot apply credentials of type "${authMode}" (connection "${connectionId}").`);
+  }
+}
+
+type OAuth1Sign = (method: string, url: URL, formParams: URLSearchParams | undefined) => string;
+
+/** An `Authorization: OAuth …` header over method, URL (query included) and form-encoded body parameters. */
+function oauth1Signer(template: ProviderTemplate, config: ConfigRecord, credentials: Record<string, unknown>, connectionId: string): OAuth1Sign {
+  const key = credentials['oauth_token'];
+  const secret = credentials['oauth_token_secret'];
+  if (typeof key !== 'string' || key === '' || typeof secret !== 'string') {
+    throw new ApiError('missing_oauth_token', `The connection "${connectionId}" has no OAuth 1.0a token pair to sign with.`);
+  }
+  if (!config.oauth_client_id) throw new ApiError('missing_client_id', `The integration "${config.unique_key}" has no client id (consumer key) to sign with.`);
+  if (!config.oauth_client_secret) throw new ApiError('missing_client_secret', `The integration "${config.unique_key}" has no client secret (consumer secret) to sign with.`);
+  const oauth = signer({ clientId: config.oauth_client_id, clientSecret: config.oauth_client_secret, template });
+  return (method, url, formParams) => {
+    const data: Record<string, string | string[]> = {};
+    const add = (name: string, value: string): void => {
+      const current = data[name];
+      data[name] = current === undefined ? value : Array.isArray(current) ? [...current, value] : [current, value];
+    };
+    for (const [name, value] of url.searchParams) add(name, value);
+    for (const [name, value] of formParams ?? []) add(name, value);
+    const authorized = oauth.authorize({ url: `${url.origin}${url.pathname}`, method: method.toUpperCase(), data }, { key, secret });
+    return oauth.toHeader(authorized).Authorization;
+  };
+}
