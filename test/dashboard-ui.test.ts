@@ -1,0 +1,229 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PACKAGE_ROOT } from '../src/package-root.js';
+import { startAuthorizationServer, type AuthorizationServer } from './support/authorization-server.js';
+import { hasChromium, launchBrowser, type Browser } from './support/browser.js';
+import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { freePort } from './support/free-port.js';
+import type { TestApp } from './support/test-app.js';
+import { catalogWith, oidcTestProvider } from './support/test-providers.js';
+import { buildWebTestApp, dashboardAuth } from './support/web-app.js';
+import { ensureWebBuild } from './support/web-build.js';
+
+const SCREENSHOTS = path.join(PACKAGE_ROOT, 'test-output', 'screenshots');
+
+/**
+ * The operator dashboard in headless Chromium against the real server: every page, the whole operator
+ * flow (create an integration, "Try it" through the provider's consent popup, the connection, its
+ * refresh and deletion), and the dashboard sign-in.
+ */
+describe.skipIf(!hasChromium)('the operator dashboard in a browser', () => {
+  let database: TestDatabase;
+  let provider: AuthorizationServer;
+  let test: TestApp;
+  let locked: TestApp;
+  let browser: Browser;
+  let serverUrl: string;
+  let lockedUrl: string;
+
+  beforeAll(async () => {
+    ensureWebBuild();
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    const port = await freePort();
+    serverUrl = `http://127.0.0.1:${port}`;
+    database = await createTestDatabase();
+    provider = await startAuthorizationServer({ redirectUris: [`${serverUrl}/oauth/callback`] });
+    const { catalog } = catalogWith({
+      'oidc-test': oidcTestProvider(provider.issuer, { default_scopes: ['openid', 'offline_access'] }),
+      'key-test': { display_name: 'Key Test', categories: ['other'], auth_mode: 'API_KEY', docs: 'https://example.com/docs', credentials: { apiKey: { title: 'API key', secret: true } } },
+    });
+    test = await buildWebTestApp(database, { NANGO_SERVER_URL: serverUrl, NANGO_SECRET_KEY: 'secret' }, { providers: catalog });
+    await test.app.listen({ port, host: '127.0.0.1' });
+    const lockedPort = await freePort();
+    lockedUrl = `http://127.0.0.1:${lockedPort}`;
+    locked = await buildWebTestApp(database, { NANGO_SERVER_URL: lockedUrl, NANGO_DASHBOARD_USERNAME: 'admin', NANGO_DASHBOARD_PASSWORD: 'pw' }, { providers: catalog });
+    await locked.app.listen({ port: lockedPort, host: '127.0.0.1' });
+    browser = await launchBrowser();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await locked?.close();
+    await test?.close();
+    await provider?.close();
+    await database?.drop();
+  });
+
+  /** A page that records console errors and uncaught exceptions; `done()` asserts there were none. */
+  async function openPage(url: string, viewport = { width: 1280, height: 860 }): Promise<{ page: Page; errors: string[] }> {
+    const page = await browser.context.newPage();
+    await page.setViewportSize(viewport);
+    const errors: string[] = [];
+    page.on('console', (message) => {
+      if (message.type() === 'error') errors.push(message.text());
+    });
+    page.on('pageerror', (error) => errors.push(error.message));
+    await page.goto(url);
+    return { page, errors };
+  }
+
+  async function shot(page: Page, name: string): Promise<void> {
+    // Full-page captures draw the sticky sidebar where the page is scrolled to: capture from the top.
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
+  }
+
+  it('loads every page without console errors, with designed empty states', async () => {
+    const { page, errors } = await openPage(`${serverUrl}/`);
+    await page.waitForURL(`${serverUrl}/dashboard/integrations`);
+    await page.getByRole('heading', { name: 'No integrations yet' }).waitFor();
+    await expect(page.getByText('This dashboard is open.').isVisible()).resolves.toBe(true);
+    await shot(page, 'integrations-empty');
+
+    await page.getByRole('link', { name: 'Connections' }).click();
+    await page.getByRole('heading', { name: 'No connections yet' }).waitFor();
+    await shot(page, 'connections-empty');
+
+    await page.getByRole('link', { name: 'Settings' }).click();
+    await page.getByRole('heading', { name: 'Settings' }).waitFor();
+    await page.getByText('Not set: no webhook is sent').waitFor();
+    await expect(page.getByText(`${serverUrl}/oauth/callback`).first().isVisible()).resolves.toBe(true);
+    // The secret key is masked until revealed.
+    await expect(page.getByText('secret', { exact: true }).count()).resolves.toBe(0);
+    await page.getByRole('button', { name: 'Reveal secret key' }).click();
+    await page.getByText('secret', { exact: true }).waitFor();
+    await shot(page, 'settings');
+
+    await page.goto(`${serverUrl}/dashboard/no-such-page`);
+    await page.getByRole('heading', { name: 'This page does not exist' }).waitFor();
+    await page.close();
+    expect(errors).toEqual([]);
+  });
+
+  it('runs the operator flow: create an integration, Try it through the consent popup, inspect, refresh and delete the connection', async () => {
+    const { page, errors } = await openPage(`${serverUrl}/dashboard/integrations`);
+    await page.getByRole('link', { name: 'Create an integration' }).click();
+    await page.getByLabel('Search the provider catalog').fill('oidc');
+    await page.getByRole('button', { name: /Local OIDC test provider/ }).click();
+    await page.getByRole('heading', { name: /Configure Local OIDC test provider/ }).waitFor();
+    // The exact callback URL to register, with a copy button.
+    await expect(page.getByLabel('callback URL', { exact: true }).textContent()).resolves.toBe(`${serverUrl}/oauth/callback`);
+    await expect(page.getByRole('button', { name: 'Copy callback URL' }).isVisible()).resolves.toBe(true);
+    await page.getByLabel('Integration key').fill('oidc-demo');
+    await page.getByRole('button', { name: 'Create integration' }).click();
+    // Client id and secret are required for an OAuth provider: said next to the field.
+    await page.getByText('Paste the client ID of your Local OIDC test provider OAuth app.').waitFor();
+    await page.getByLabel('Client ID').fill(provider.clientId);
+    await page.getByLabel('Client secret', { exact: true }).fill(provider.clientSecret);
+    await expect(page.getByLabel('Scopes').inputValue()).resolves.toBe('openid,offline_access');
+    await shot(page, 'integration-new');
+    await page.getByRole('button', { name: 'Create integration' }).click();
+
+    await page.waitForURL(`${serverUrl}/dashboard/integrations/oidc-demo`);
+    await page.getByRole('heading', { name: 'Local OIDC test provider', level: 1 }).waitFor();
+    await page.getByText('Integration oidc-demo created.').waitFor();
+    await shot(page, 'integration-detail');
+
+    await page.getByRole('button', { name: 'Try it' }).click();
+    const connectButton = page.getByRole('button', { name: 'Connect with Local OIDC test provider' });
+    await connectButton.waitFor();
+    await shot(page, 'try-it');
+    const popupOpened = page.context().waitForEvent('page');
+    await connectButton.click();
+    const popup = await popupOpened;
+    await popup.waitForEvent('close', { timeout: 20_000 });
+
+    await page.waitForURL(/\/dashboard\/connections\/oidc-demo\/[0-9a-f-]{36}$/, { timeout: 20_000 });
+    const connectionId = decodeURIComponent(page.url().split('/').at(-1) ?? '');
+    await page.getByRole('heading', { name: connectionId }).waitFor();
+    const credentials = page.getByRole('region', { name: 'Credentials' });
+    await credentials.getByText('OAUTH2').waitFor();
+    await expect(credentials.textContent()).resolves.toMatch(/Bearer token/i);
+    await expect(credentials.textContent()).resolves.toContain('openid');
+    await expect(page.getByRole('region', { name: 'End user' }).textContent()).resolves.toContain('dashboard-test');
+    await expect(page.getByText('Healthy', { exact: true }).isVisible()).resolves.toBe(true);
+    await page.getByRole('region', { name: 'Latest events' }).getByText('Connected').waitFor();
+    await shot(page, 'connection-detail');
+
+    // The token stays masked until revealed (which reads it through the audited route).
+    const stored = await fetch(`${serverUrl}/connections/${connectionId}?provider_config_key=oidc-demo`, { headers: { authorization: 'Bearer secret' } }).then((response) => response.json());
+    await expect(page.getByText(stored.credentials.access_token).count()).resolves.toBe(0);
+    await page.getByRole('button', { name: 'Reveal token' }).click();
+    await page.getByText(stored.credentials.access_token).waitFor();
+
+    const grantsBefore = provider.refreshGrants();
+    await page.getByRole('button', { name: 'Refresh now' }).click();
+    await page.getByText('Token refreshed.').waitFor();
+    expect(provider.refreshGrants()).toBe(grantsBefore + 1);
+    await page.getByRole('region', { name: 'Latest events' }).getByText('Token refreshed').waitFor();
+
+    await page.getByRole('link', { name: 'Connections' }).first().click();
+    const row = page.getByRole('row', { name: new RegExp(connectionId) });
+    await row.waitFor();
+    await expect(row.textContent()).resolves.toMatch(/oidc-demo.*Dashboard test.*Healthy/);
+    await page.getByLabel('Search connections').fill('no-such-user');
+    await page.getByRole('heading', { name: 'No connection matches' }).waitFor();
+    await page.getByRole('button', { name: 'Clear the filters' }).click();
+    await row.waitFor();
+    await shot(page, 'connections');
+    await page.setViewportSize({ width: 390, height: 844 });
+    await shot(page, 'connections-narrow');
+    await page.setViewportSize({ width: 1280, height: 860 });
+
+    await row.getByRole('link', { name: connectionId }).click();
+    await page.getByRole('button', { name: 'Delete' }).click();
+    await page.getByRole('dialog', { name: 'Delete this connection?' }).waitFor();
+    await shot(page, 'connection-delete');
+    await page.getByRole('button', { name: 'Delete connection' }).click();
+    await page.waitForURL(`${serverUrl}/dashboard/connections`);
+    await page.getByRole('heading', { name: 'No connections yet' }).waitFor();
+    const gone = await fetch(`${serverUrl}/connections/${connectionId}?provider_config_key=oidc-demo`, { headers: { authorization: 'Bearer secret' } });
+    expect(gone.status).toBe(404);
+
+    await page.getByRole('link', { name: 'Integrations', exact: true }).click();
+    await page.getByRole('link', { name: 'Local OIDC test provider', exact: true }).waitFor();
+    await shot(page, 'integrations');
+    await page.close();
+    expect(errors).toEqual([]);
+  }, 120_000);
+
+  it('says what went wrong when Try it is declined at the provider', async () => {
+    const { page, errors } = await openPage(`${serverUrl}/dashboard/integrations/oidc-demo`);
+    provider.denyNext();
+    await browser.context.clearCookies();
+    await page.getByRole('button', { name: 'Try it' }).click();
+    const popupOpened = page.context().waitForEvent('page');
+    await page.getByRole('button', { name: 'Connect with Local OIDC test provider' }).click();
+    const popup = await popupOpened;
+    await page.getByText('Access was not granted.').waitFor({ timeout: 20_000 });
+    await expect(page.getByRole('dialog').textContent()).resolves.toContain('try again and approve');
+    await shot(page, 'try-it-declined');
+    if (!popup.isClosed()) await popup.close();
+    await page.close();
+    expect(errors).toEqual([]);
+  });
+
+  it('asks for the dashboard sign-in when one is configured, and works with it; the provider list stays open', async () => {
+    // Headless Chromium cannot show the login prompt, so the refusal is checked over plain HTTP.
+    const refused = await fetch(`${lockedUrl}/dashboard/integrations`);
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get('www-authenticate')).toMatch(/^Basic realm="Custody dashboard"/);
+    expect((await fetch(`${lockedUrl}/api/v1/integration`)).status).toBe(401);
+    expect((await fetch(`${lockedUrl}/api/v1/provider`)).status).toBe(200);
+
+    const signedIn = await browser.context.newPage();
+    const errors: string[] = [];
+    signedIn.on('console', (message) => {
+      if (message.type() === 'error') errors.push(message.text());
+    });
+    await signedIn.setExtraHTTPHeaders({ authorization: dashboardAuth('admin', 'pw') });
+    const response = await signedIn.goto(`${lockedUrl}/dashboard/integrations`);
+    expect(response?.status()).toBe(200);
+    await signedIn.getByRole('link', { name: 'Local OIDC test provider', exact: true }).waitFor();
+    await expect(signedIn.getByText('This dashboard is open.').count()).resolves.toBe(0);
+    await signedIn.close();
+    expect(errors).toEqual([]);
+  });
+});

@@ -1,0 +1,202 @@
+import { useCallback, useEffect, useRef, useState } from 'react';
+
+/** An error body of `/api/v1/*`: `{error, type, payload}` (Nango's seed format). */
+export class DashboardApiError extends Error {
+  constructor(
+    message: string,
+    readonly type: string,
+    readonly status: number,
+    readonly payload: Record<string, unknown> = {},
+  ) {
+    super(message);
+  }
+}
+
+export async function api<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<T> {
+  let response: Response;
+  try {
+    response = await fetch(path, {
+      method,
+      credentials: 'same-origin',
+      headers: { accept: 'application/json', ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+  } catch {
+    throw new DashboardApiError('The server cannot be reached. Check that it is running, then try again.', 'network_error', 0);
+  }
+  if (response.status === 401 && !(response.headers.get('content-type') ?? '').includes('json')) {
+    throw new DashboardApiError('Your dashboard sign-in is missing or expired. Reload the page to sign in again.', 'unauthorized', 401);
+  }
+  const text = await response.text();
+  const parsed = text ? (JSON.parse(text) as unknown) : undefined;
+  if (!response.ok) {
+    const error = parsed as { error?: string; type?: string; payload?: Record<string, unknown> } | undefined;
+    throw new DashboardApiError(error?.error ?? `The server answered ${response.status}.`, error?.type ?? 'unknown_error', response.status, error?.payload ?? {});
+  }
+  return parsed as T;
+}
+
+export interface Resource<T> {
+  data: T | undefined;
+  error: unknown;
+  loading: boolean;
+  reload: () => void;
+}
+
+/** Loads data for a page; keeps the previous data while reloading so nothing jumps. */
+export function useResource<T>(load: () => Promise<T>, deps: unknown[]): Resource<T> {
+  const [data, setData] = useState<T | undefined>(undefined);
+  const [error, setError] = useState<unknown>(undefined);
+  const [loading, setLoading] = useState(true);
+  const [version, setVersion] = useState(0);
+  const latest = useRef(0);
+  useEffect(() => {
+    const call = ++latest.current;
+    setLoading(true);
+    load()
+      .then((value) => {
+        if (call !== latest.current) return;
+        setData(value);
+        setError(undefined);
+      })
+      .catch((caught: unknown) => {
+        if (call === latest.current) setError(caught);
+      })
+      .finally(() => {
+        if (call === latest.current) setLoading(false);
+      });
+    // `load` is a new closure each render; `deps` says when it matters.
+  }, [...deps, version]);
+  const reload = useCallback(() => setVersion((value) => value + 1), []);
+  return { data, error, loading, reload };
+}
+
+// ---- shapes of /api/v1/* ----
+
+export interface Settings {
+  version: string;
+  serverUrl: string;
+  callbackUrl: string;
+  connectUrl: string;
+  secretKeyConfigured: boolean;
+  encryptionEnabled: boolean;
+  encryptionRotating: boolean;
+  hmac: { enabled: boolean; algorithm?: string };
+  webhookUrl: string | null;
+  webhookSigned: boolean;
+  dashboardAuth: boolean;
+  database: 'embedded' | 'external';
+  providersFile: string | null;
+  auditRetentionDays: number;
+  telemetry: boolean;
+}
+
+export interface IntegrationSummary {
+  uniqueKey: string;
+  provider: string;
+  connectionCount: number;
+  creationDate: string;
+  connectionConfigParams?: string[];
+  displayName: string;
+  authMode: string | null;
+  logoUrl: string;
+}
+
+export interface IntegrationDetail {
+  uniqueKey: string;
+  provider: string;
+  clientId: string | null;
+  clientSecret: string | null;
+  scopes: string | null;
+  displayName: string;
+  authMode: string | null;
+  creationDate: string;
+  updatedAt: string;
+  connectionCount: number;
+  callbackUrl: string;
+  docs: string | null;
+  logoUrl: string;
+}
+
+export interface ProviderSummary {
+  name: string;
+  defaultScopes: string[];
+  displayName: string;
+  authMode: string;
+  categories: string[];
+  logoUrl: string;
+}
+
+export interface ProviderDetail extends ProviderSummary {
+  docs: string;
+  docsConnect: string | null;
+  scopeSeparator: string;
+  connectionConfig: Record<string, import('../shared/provider-form').FieldSpec>;
+  credentials: Record<string, import('../shared/provider-form').FieldSpec>;
+  connectionConfigParams: string[];
+}
+
+export type ConnectionStatus = 'healthy' | 'expiring' | 'refresh_failed';
+export type StatusReason = 'refresh_failed' | 'expired_no_refresh_token' | 'expired' | 'expires_soon_no_refresh_token' | 'expires_soon' | 'valid' | 'no_expiry';
+
+export interface EndUser {
+  id: string;
+  display_name: string | null;
+  email: string | null;
+  tags: Record<string, string>;
+  organization: { id: string; display_name: string | null } | null;
+}
+
+export interface ConnectionSummary {
+  id: number;
+  connectionId: string;
+  providerConfigKey: string;
+  provider: string | null;
+  creationDate: string;
+  status: ConnectionStatus;
+  statusReason: StatusReason;
+  endUser: EndUser | null;
+  credentialsType: string | null;
+  expiresAt: string | null;
+  hasRefreshToken: boolean;
+  lastRefreshSuccess: string | null;
+  lastRefreshFailure: string | null;
+  lastRefreshError: string | null;
+  refreshAttempts: number;
+}
+
+export interface ConnectionDetail {
+  id: number;
+  connectionId: string;
+  providerConfigKey: string;
+  provider: string | null;
+  providerDisplayName: string | null;
+  authMode: string | null;
+  creationDate: string;
+  updatedAt: string;
+  status: ConnectionStatus;
+  statusReason: StatusReason;
+  credentialsType: string | null;
+  tokenType: string | null;
+  scopes: string[];
+  scopesSource: 'granted' | 'requested';
+  expiresAt: string | null;
+  hasRefreshToken: boolean;
+  connectionConfig: Record<string, unknown>;
+  metadata: Record<string, unknown>;
+  endUser: EndUser | null;
+  tags: Record<string, string>;
+  lastRefreshSuccess: string | null;
+  lastRefreshFailure: string | null;
+  lastRefreshError: string | null;
+  refreshAttempts: number;
+}
+
+export interface ConnectionEvent {
+  id: string;
+  at: string;
+  action: string;
+  principal: string;
+  route: string;
+  details: Record<string, unknown>;
+}

@@ -1,0 +1,18 @@
+import { StrictMode } from 'react';
+import { createRoot } from 'react-dom/client';
+import { pageConfig } from '../shared/config';
+import '../shared/styles.css';
+import { App, type DashboardConfig } from './App';
+
+const config = pageConfig<DashboardConfig>({
+  serverUrl: window.location.origin,
+  connectUrl: `${window.location.origin}/connect`,
+  callbackUrl: `${window.location.origin}/oauth/callback`,
+  dashboardAuth: true,
+});
+
+createRoot(document.getElementById('root')!).render(
+  <StrictMode>
+    <App config={config} />
+  </StrictMode>,
+);

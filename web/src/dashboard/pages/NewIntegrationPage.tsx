@@ -1,0 +1,250 @@
+import { useEffect, useId, useState, type FormEvent } from 'react';
+import { ExternalIcon, SearchIcon } from '../../shared/icons';
+import { Banner, Button, CopyBox, Logo } from '../../shared/ui';
+import { api, DashboardApiError, useResource, type ProviderDetail, type ProviderSummary } from '../api';
+import { useDashboardConfig, useToast } from '../App';
+import { Link, navigate, paths } from '../router';
+
+const FIELD_OF_ERROR: Record<string, 'key' | 'clientId' | 'clientSecret' | 'scopes'> = {
+  missing_provider_config: 'key',
+  duplicate_provider_config: 'key',
+  missing_client_id: 'clientId',
+  missing_client_secret: 'clientSecret',
+  missing_scopes: 'scopes',
+};
+
+const MAX_SHOWN = 24;
+
+export function NewIntegrationPage() {
+  const config = useDashboardConfig();
+  const notify = useToast();
+  const id = useId();
+  const [search, setSearch] = useState('');
+  const [query, setQuery] = useState('');
+  const [selected, setSelected] = useState<string | null>(null);
+  const [key, setKey] = useState('');
+  const [clientId, setClientId] = useState('');
+  const [clientSecret, setClientSecret] = useState('');
+  const [showSecret, setShowSecret] = useState(false);
+  const [scopes, setScopes] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [errors, setErrors] = useState<Partial<Record<'key' | 'clientId' | 'clientSecret' | 'scopes' | 'form', string>>>({});
+
+  useEffect(() => {
+    const timer = window.setTimeout(() => setQuery(search.trim()), 200);
+    return () => window.clearTimeout(timer);
+  }, [search]);
+
+  const providers = useResource(() => api<ProviderSummary[]>('GET', `/api/v1/provider${query ? `?search=${encodeURIComponent(query)}` : ''}`), [query]);
+  const provider = useResource(() => (selected ? api<{ provider: ProviderDetail }>('GET', `/api/v1/provider/${encodeURIComponent(selected)}`) : Promise.resolve(undefined)), [selected]);
+  const detail = selected ? provider.data?.provider : undefined;
+  const oauth = detail?.authMode === 'OAUTH2' || detail?.authMode === 'OAUTH1';
+
+  const pick = (item: ProviderSummary) => {
+    setSelected(item.name);
+    setKey(item.name);
+    setScopes(item.defaultScopes.join(','));
+    setErrors({});
+  };
+
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    if (!detail) return;
+    const found: typeof errors = {};
+    if (!key.trim()) found.key = 'Give the integration a key, for example github or github-staging.';
+    if (oauth && !clientId.trim()) found.clientId = `Paste the client ID of your ${detail.displayName} OAuth app.`;
+    if (oauth && !clientSecret.trim()) found.clientSecret = `Paste the client secret of your ${detail.displayName} OAuth app.`;
+    setErrors(found);
+    const first = Object.keys(found)[0];
+    if (first) return document.getElementById(`${id}-${first}`)?.focus();
+    setBusy(true);
+    try {
+      await api('POST', '/api/v1/integration', { provider_config_key: key.trim(), provider: detail.name, client_id: clientId.trim(), client_secret: clientSecret.trim(), scopes: scopes.trim() });
+      notify(`Integration ${key.trim()} created.`);
+      navigate(paths.integration(key.trim()));
+    } catch (error) {
+      const field = error instanceof DashboardApiError ? FIELD_OF_ERROR[error.type] : undefined;
+      const message = error instanceof Error ? error.message : String(error);
+      setErrors(field ? { [field]: message } : { form: message });
+      if (field) document.getElementById(`${id}-${field}`)?.focus();
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const change = (set: (value: string) => void, name: 'key' | 'clientId' | 'clientSecret' | 'scopes', value: string) => {
+    set(value);
+    if (errors[name] || errors.form) setErrors((current) => ({ ...current, [name]: undefined, form: undefined }));
+  };
+
+  const fieldProps = (name: 'key' | 'clientId' | 'clientSecret' | 'scopes') => ({
+    id: `${id}-${name}`,
+    'aria-invalid': errors[name] ? true : undefined,
+    'aria-describedby': [`${id}-${name}-hint`, errors[name] ? `${id}-${name}-error` : ''].filter(Boolean).join(' '),
+  });
+  const fieldError = (name: 'key' | 'clientId' | 'clientSecret' | 'scopes') =>
+    errors[name] ? (
+      <span className="field-error" id={`${id}-${name}-error`}>
+        {errors[name]}
+      </span>
+    ) : null;
+
+  const list = providers.data ?? [];
+  // The catalog has hundreds of providers: show the first matches, and keep the chosen one in view.
+  const shown = list.slice(0, MAX_SHOWN);
+  const chosen = list.find((item) => item.name === selected);
+  if (chosen && !shown.includes(chosen)) shown.push(chosen);
+  return (
+    <>
+      <div className="page-header">
+        <div className="titles">
+          <span className="breadcrumb">
+            <Link to={paths.integrations}>Integrations</Link> / New
+          </span>
+          <h1>New integration</h1>
+        </div>
+      </div>
+      <div className="stack">
+        <section className="card" aria-labelledby={`${id}-step1`}>
+          <div className="card-header">
+            <h2 id={`${id}-step1`}>1. Choose a provider</h2>
+          </div>
+          <div className="card-body">
+            <div className="field">
+              <label htmlFor={`${id}-search`}>Search the provider catalog</label>
+              <div className="input-affix">
+                <span className="affix">
+                  <SearchIcon size={16} />
+                </span>
+                <input id={`${id}-search`} className="input" type="search" placeholder="GitHub, Google, Zendesk…" value={search} onChange={(event) => setSearch(event.target.value)} autoFocus />
+              </div>
+            </div>
+            <ul className="provider-results" aria-label="Providers" aria-busy={providers.loading}>
+              {shown.map((item) => (
+                <li key={item.name}>
+                  <button type="button" className="provider-option" aria-pressed={selected === item.name} onClick={() => pick(item)}>
+                    <Logo src={item.logoUrl} />
+                    <span className="meta">
+                      <span>{item.displayName}</span>
+                      <span>
+                        {item.name} · {item.authMode}
+                      </span>
+                    </span>
+                  </button>
+                </li>
+              ))}
+            </ul>
+            {list.length > MAX_SHOWN ? (
+              <p className="muted small" style={{ marginTop: '0.75rem' }}>
+                Showing {MAX_SHOWN} of {list.length} providers: type to narrow the list.
+              </p>
+            ) : null}
+            {providers.data && list.length === 0 ? (
+              <p className="muted" style={{ marginTop: '0.75rem' }}>
+                No provider matches “{query}”. Providers that are not in the catalog can be added with a NANGO_PROVIDERS_FILE overlay.
+              </p>
+            ) : null}
+            {providers.error ? <Banner tone="error">{String((providers.error as Error).message)}</Banner> : null}
+          </div>
+        </section>
+
+        {selected ? (
+          <form className="card" onSubmit={(event) => void submit(event)} noValidate aria-labelledby={`${id}-step2`}>
+            <div className="card-header">
+              <h2 id={`${id}-step2`}>2. Configure {detail?.displayName ?? selected}</h2>
+              {detail ? (
+                <a href={detail.docs} target="_blank" rel="noreferrer noopener" className="small row">
+                  Provider docs <ExternalIcon size={14} />
+                </a>
+              ) : null}
+            </div>
+            <div className="card-body stack">
+              {!detail ? (
+                <p className="muted">Loading…</p>
+              ) : (
+                <>
+                  {oauth ? (
+                    <div className="field">
+                      <span className="label" id={`${id}-callback-label`}>
+                        Callback URL
+                      </span>
+                      <span className="hint">Register exactly this URL as the redirect URI (callback URL) of your OAuth app at {detail.displayName}.</span>
+                      <CopyBox value={config.callbackUrl} label="callback URL" />
+                    </div>
+                  ) : (
+                    <Banner tone="info">
+                      {detail.displayName} uses {detail.authMode === 'API_KEY' ? 'API keys' : detail.authMode === 'BASIC' ? 'a user name and password' : detail.authMode === 'NONE' ? 'no authentication' : 'client credentials'}: there is no OAuth app to register.{' '}
+                      {detail.authMode === 'API_KEY' || detail.authMode === 'BASIC' ? 'End users type their credentials in the Connect UI.' : ''}
+                    </Banner>
+                  )}
+                  <div>
+                    <div className="field">
+                      <label htmlFor={`${id}-key`}>Integration key</label>
+                      <input className="input mono" value={key} onChange={(event) => change(setKey, 'key', event.target.value)} {...fieldProps('key')} autoComplete="off" spellCheck={false} />
+                      <span className="hint" id={`${id}-key-hint`}>
+                        Your code names the integration with this key (provider_config_key). It cannot be changed here later.
+                      </span>
+                      {fieldError('key')}
+                    </div>
+                    {oauth || detail.authMode === 'OAUTH2_CC' ? (
+                      <>
+                        <div className="field">
+                          <label htmlFor={`${id}-clientId`}>
+                            Client ID {oauth ? null : <span className="optional">(optional)</span>}
+                          </label>
+                          <input className="input mono" value={clientId} onChange={(event) => change(setClientId, 'clientId', event.target.value)} {...fieldProps('clientId')} autoComplete="off" spellCheck={false} />
+                          <span className="hint" id={`${id}-clientId-hint`}>
+                            From the OAuth app you created at {detail.displayName}.
+                          </span>
+                          {fieldError('clientId')}
+                        </div>
+                        <div className="field">
+                          <label htmlFor={`${id}-clientSecret`}>
+                            Client secret {oauth ? null : <span className="optional">(optional)</span>}
+                          </label>
+                          <div className="input-group">
+                            <input className="input mono" type={showSecret ? 'text' : 'password'} value={clientSecret} onChange={(event) => change(setClientSecret, 'clientSecret', event.target.value)} {...fieldProps('clientSecret')} autoComplete="off" spellCheck={false} />
+                            <Button onClick={() => setShowSecret((value) => !value)} aria-pressed={showSecret} aria-label={showSecret ? 'Hide client secret' : 'Show client secret'}>
+                              {showSecret ? 'Hide' : 'Show'}
+                            </Button>
+                          </div>
+                          <span className="hint" id={`${id}-clientSecret-hint`}>
+                            Stored encrypted when NANGO_ENCRYPTION_KEY is set.
+                          </span>
+                          {fieldError('clientSecret')}
+                        </div>
+                        <div className="field">
+                          <label htmlFor={`${id}-scopes`}>
+                            Scopes <span className="optional">(optional)</span>
+                          </label>
+                          <input className="input mono" value={scopes} onChange={(event) => change(setScopes, 'scopes', event.target.value)} {...fieldProps('scopes')} autoComplete="off" spellCheck={false} />
+                          <span className="hint" id={`${id}-scopes-hint`}>
+                            Comma- or space-separated. {detail.defaultScopes.length > 0 ? `Suggested: ${detail.defaultScopes.join(', ')}.` : ''}
+                          </span>
+                          {fieldError('scopes')}
+                        </div>
+                      </>
+                    ) : null}
+                  </div>
+                  {errors.form ? (
+                    <Banner tone="error" role="alert">
+                      {errors.form}
+                    </Banner>
+                  ) : null}
+                  <div className="row">
+                    <Button type="submit" variant="primary" busy={busy}>
+                      Create integration
+                    </Button>
+                    <Link className="btn" to={paths.integrations}>
+                      Cancel
+                    </Link>
+                  </div>
+                </>
+              )}
+            </div>
+          </form>
+        ) : null}
+      </div>
+    </>
+  );
+}

@@ -1,0 +1,104 @@
+import type { ReactNode } from 'react';
+import { Banner, CopyBox, ErrorState, OnOff, SecretValue, Spinner } from '../../shared/ui';
+import { api, useResource, type Settings } from '../api';
+import { Section } from './parts';
+
+export function SettingsPage() {
+  const resource = useResource(() => api<{ settings: Settings }>('GET', '/api/v1/settings'), []);
+  const settings = resource.data?.settings;
+  return (
+    <>
+      <div className="page-header">
+        <div className="titles">
+          <h1>Settings</h1>
+          <p>How this server is configured. Every value comes from an environment variable; change them there and restart.</p>
+        </div>
+      </div>
+      {resource.error && !settings ? (
+        <div className="card">
+          <ErrorState error={resource.error} retry={resource.reload} />
+        </div>
+      ) : !settings ? (
+        <Spinner label="Loading the settings" />
+      ) : (
+        <div className="stack">
+          <Section title="Addresses">
+            <dl className="facts facts-wide">
+              <Fact name="Server URL" variable="NANGO_SERVER_URL">
+                <CopyBox value={settings.serverUrl} label="server URL" />
+              </Fact>
+              <Fact name="OAuth callback URL" variable="NANGO_CALLBACK_URL">
+                <CopyBox value={settings.callbackUrl} label="callback URL" />
+                <span className="hint">Register it as the redirect URI of every OAuth app.</span>
+              </Fact>
+              <Fact name="Connect UI" variable="NANGO_PUBLIC_CONNECT_URL">
+                <CopyBox value={settings.connectUrl} label="Connect UI URL" />
+              </Fact>
+              <Fact name="Webhook URL" variable="NANGO_WEBHOOK_URL">
+                {settings.webhookUrl ? (
+                  <>
+                    <CopyBox value={settings.webhookUrl} label="webhook URL" />
+                    <span className="hint">{settings.webhookSigned ? 'Signed with X-Nango-Hmac-Sha256.' : 'Not signed: set NANGO_WEBHOOK_SECRET or NANGO_SECRET_KEY.'}</span>
+                  </>
+                ) : (
+                  <span className="muted">Not set: no webhook is sent when a connection is created or its refresh fails.</span>
+                )}
+              </Fact>
+            </dl>
+          </Section>
+          <Section title="Security">
+            <dl className="facts facts-wide">
+              <Fact name="Secret key" variable="NANGO_SECRET_KEY">
+                {settings.secretKeyConfigured ? (
+                  <SecretValue load={async () => (await api<{ account: { secret_key: string } }>('GET', '/api/v1/account')).account.secret_key} label="secret key" />
+                ) : (
+                  <Banner tone="warning" title="Off.">
+                    The API is open to anyone who can reach this server.
+                  </Banner>
+                )}
+              </Fact>
+              <Fact name="Encryption at rest" variable="NANGO_ENCRYPTION_KEY">
+                <OnOff on={settings.encryptionEnabled} onText={settings.encryptionRotating ? 'On (key rotation in progress)' : 'On (AES-256-GCM)'} offText="Off: tokens are stored in clear" />
+              </Fact>
+              <Fact name="HMAC on connect" variable="NANGO_HMAC_ENABLED">
+                <OnOff on={settings.hmac.enabled} onText={`On (${settings.hmac.algorithm ?? 'sha256'})`} />
+              </Fact>
+              <Fact name="Dashboard sign-in" variable="NANGO_DASHBOARD_USERNAME">
+                <OnOff on={settings.dashboardAuth} onText="On (HTTP Basic)" offText="Off: the dashboard is open" />
+              </Fact>
+            </dl>
+          </Section>
+          <Section title="Server">
+            <dl className="facts facts-wide">
+              <Fact name="Version">{settings.version}</Fact>
+              <Fact name="Database" variable={settings.database === 'embedded' ? 'NANGO_DATA_DIR' : 'NANGO_DATABASE_URL'}>
+                {settings.database === 'embedded' ? 'Embedded PostgreSQL' : 'External PostgreSQL'}
+              </Fact>
+              <Fact name="Provider overlay" variable="NANGO_PROVIDERS_FILE">
+                {settings.providersFile ? <code>{settings.providersFile}</code> : <span className="muted">None: the built-in catalog</span>}
+              </Fact>
+              <Fact name="Audit retention" variable="NANGO_AUDIT_RETENTION_DAYS">
+                {settings.auditRetentionDays} days
+              </Fact>
+              <Fact name="Telemetry" variable="TELEMETRY">
+                <OnOff on={settings.telemetry} />
+              </Fact>
+            </dl>
+          </Section>
+        </div>
+      )}
+    </>
+  );
+}
+
+function Fact({ name, variable, children }: { name: string; variable?: string; children: ReactNode }) {
+  return (
+    <>
+      <dt>
+        {name}
+        {variable ? <div className="small mono muted">{variable}</div> : null}
+      </dt>
+      <dd>{children}</dd>
+    </>
+  );
+}

@@ -1,0 +1,228 @@
+import type Nango from '@nangohq/frontend';
+import { useId, useState, type FormEvent, type ReactNode } from 'react';
+import { Button, Banner } from './ui';
+
+/** A field of a provider template (`connection_config` / `credentials` in providers.yaml). */
+export interface FieldSpec {
+  title: string;
+  description?: string;
+  example?: string;
+  pattern?: string;
+  format?: 'hostname' | 'uri' | 'uuid' | 'email';
+  optional?: boolean;
+  default_value?: string;
+  secret?: boolean;
+  hidden?: boolean;
+  order?: number;
+  prefix?: string;
+  suffix?: string;
+}
+
+export type AuthMode = 'OAUTH2' | 'OAUTH1' | 'OAUTH2_CC' | 'API_KEY' | 'BASIC' | 'NONE';
+
+export interface ProviderShape {
+  authMode: AuthMode | string;
+  connectionConfig: Record<string, FieldSpec>;
+  credentials: Record<string, FieldSpec>;
+  /** Parameters the provider's URLs need, declared or not. */
+  paramNames: string[];
+}
+
+export interface FormField extends FieldSpec {
+  name: string;
+  group: 'params' | 'credentials';
+}
+
+const DEFAULT_CREDENTIALS: Partial<Record<string, Record<string, FieldSpec>>> = {
+  API_KEY: { apiKey: { title: 'API key', secret: true, description: 'Create one in your account settings at the provider.' } },
+  BASIC: { username: { title: 'Username' }, password: { title: 'Password', secret: true } },
+};
+
+/** The fields an end user fills in for this provider: its connection parameters (less those already set) and, for non-OAuth modes, its credentials. */
+export function formFields(provider: ProviderShape, preset: Record<string, unknown> = {}): FormField[] {
+  const params = new Map<string, FieldSpec>(Object.entries(provider.connectionConfig));
+  for (const name of provider.paramNames) if (!params.has(name)) params.set(name, { title: humanise(name) });
+  const fields: FormField[] = [...params]
+    .filter(([name, spec]) => !spec.hidden && preset[name] === undefined)
+    .map(([name, spec]) => ({ ...spec, name, group: 'params' as const }));
+  const credentialSpecs = Object.keys(provider.credentials).length > 0 ? provider.credentials : (DEFAULT_CREDENTIALS[provider.authMode] ?? {});
+  if (provider.authMode !== 'OAUTH2' && provider.authMode !== 'OAUTH1' && provider.authMode !== 'NONE') {
+    for (const [name, spec] of Object.entries(credentialSpecs)) if (!spec.hidden) fields.push({ ...spec, name, group: 'credentials' });
+  }
+  return fields.sort((a, b) => (a.order ?? 1000) - (b.order ?? 1000));
+}
+
+function humanise(name: string): string {
+  const words = name.replace(/([a-z])([A-Z])/g, '$1 $2').replace(/[_-]+/g, ' ');
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
+const FORMATS: Record<string, { test: (value: string) => boolean; message: string }> = {
+  uri: { test: (value) => /^https?:\/\/[^\s]+$/i.test(value), message: 'Enter a full address starting with https://' },
+  email: { test: (value) => /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(value), message: 'Enter an email address such as name@example.com' },
+  hostname: { test: (value) => /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i.test(value), message: 'Enter a host name such as api.example.com, without https://' },
+  uuid: { test: (value) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value), message: 'Enter an ID in the form 123e4567-e89b-12d3-a456-426614174000' },
+};
+
+export function validateField(field: FormField, value: string): string | undefined {
+  const trimmed = value.trim();
+  if (!trimmed) return field.optional ? undefined : `${field.title} is required.`;
+  if (field.format && FORMATS[field.format] && !FORMATS[field.format]!.test(trimmed)) return FORMATS[field.format]!.message + '.';
+  if (field.pattern) {
+    try {
+      if (!new RegExp(field.pattern).test(trimmed)) return `${field.title} does not have the expected form${field.example ? ` (for example ${field.example})` : ''}.`;
+    } catch {
+      // A pattern the browser cannot compile is the catalog's problem, not the user's.
+    }
+  }
+  return undefined;
+}
+
+export interface AuthValues {
+  params: Record<string, string>;
+  credentials: Record<string, string>;
+}
+
+/** How the SDK is called for each auth mode: a popup for OAuth, a POST to `/api-auth/*` or `/oauth2/auth` for the others. */
+export function runAuth(nango: Nango, integration: string, authMode: string, values: AuthValues, options: { detectClosedAuthWindow?: boolean } = {}) {
+  const params = values.params;
+  switch (authMode) {
+    case 'NONE':
+      return nango.create(integration, { params });
+    case 'API_KEY':
+      return nango.auth(integration, { params, credentials: { apiKey: values.credentials['apiKey'] ?? '' } });
+    case 'BASIC':
+      return nango.auth(integration, { params, credentials: { username: values.credentials['username'] ?? '', password: values.credentials['password'] ?? '' } });
+    case 'OAUTH2_CC':
+      // Without end-user credentials the integration's own client id and secret are used (keys present, values undefined: an empty body).
+      return nango.auth(integration, {
+        params,
+        credentials: { client_id: values.credentials['client_id'] || (undefined as unknown as string), client_secret: values.credentials['client_secret'] || undefined },
+      });
+    default:
+      return nango.auth(integration, { params, ...(options.detectClosedAuthWindow ? { detectClosedAuthWindow: true } : {}) });
+  }
+}
+
+/**
+ * The form an end user (or the operator's "Try it") fills in before connecting. `onSubmit` must start the
+ * popup synchronously (popup blockers allow only windows opened during the click).
+ */
+export function ProviderForm({
+  fields,
+  submitLabel,
+  busy,
+  onSubmit,
+  intro,
+  error,
+}: {
+  fields: FormField[];
+  submitLabel: string;
+  busy: boolean;
+  onSubmit: (values: AuthValues) => void;
+  intro?: ReactNode;
+  error?: ReactNode;
+}) {
+  const formId = useId();
+  const [values, setValues] = useState<Record<string, string>>(() => Object.fromEntries(fields.map((field) => [`${field.group}.${field.name}`, field.default_value ?? ''])));
+  const [errors, setErrors] = useState<Record<string, string>>({});
+  const [shown, setShown] = useState<Record<string, boolean>>({});
+
+  const submit = (event: FormEvent<HTMLFormElement>) => {
+    event.preventDefault();
+    const found: Record<string, string> = {};
+    for (const field of fields) {
+      const key = `${field.group}.${field.name}`;
+      const problem = validateField(field, values[key] ?? '');
+      if (problem) found[key] = problem;
+    }
+    setErrors(found);
+    const first = Object.keys(found)[0];
+    if (first) {
+      document.getElementById(`${formId}-${first}`)?.focus();
+      return;
+    }
+    const result: AuthValues = { params: {}, credentials: {} };
+    for (const field of fields) {
+      const value = (values[`${field.group}.${field.name}`] ?? '').trim();
+      if (value) result[field.group][field.name] = field.group === 'credentials' && field.secret ? (values[`${field.group}.${field.name}`] ?? '') : value;
+    }
+    onSubmit(result);
+  };
+
+  return (
+    <form onSubmit={submit} noValidate className="stack">
+      {intro}
+      {fields.length > 0 ? (
+        <div>
+          {fields.map((field) => {
+            const key = `${field.group}.${field.name}`;
+            const id = `${formId}-${key}`;
+            const hintId = `${id}-hint`;
+            const errorId = `${id}-error`;
+            const input = (
+              <input
+                id={id}
+                name={key}
+                className="input"
+                type={field.secret && !shown[key] ? 'password' : field.format === 'email' ? 'email' : field.format === 'uri' ? 'url' : 'text'}
+                value={values[key] ?? ''}
+                placeholder={field.example ?? ''}
+                autoComplete={field.secret ? 'off' : field.name === 'username' ? 'username' : 'off'}
+                spellCheck={false}
+                aria-invalid={errors[key] ? true : undefined}
+                aria-describedby={[field.description ? hintId : '', errors[key] ? errorId : ''].filter(Boolean).join(' ') || undefined}
+                required={!field.optional}
+                onChange={(event) => {
+                  setValues((current) => ({ ...current, [key]: event.target.value }));
+                  if (errors[key]) setErrors((current) => ({ ...current, [key]: '' }));
+                }}
+              />
+            );
+            return (
+              <div className="field" key={key}>
+                <label htmlFor={id}>
+                  {field.title} {field.optional ? <span className="optional">(optional)</span> : null}
+                </label>
+                {field.prefix || field.suffix ? (
+                  <div className="input-affix">
+                    {field.prefix ? <span className="affix">{field.prefix}</span> : null}
+                    {input}
+                    {field.suffix ? <span className="affix">{field.suffix}</span> : null}
+                  </div>
+                ) : field.secret ? (
+                  <div className="input-group">
+                    {input}
+                    <Button onClick={() => setShown((current) => ({ ...current, [key]: !current[key] }))} aria-pressed={Boolean(shown[key])} aria-label={shown[key] ? `Hide ${field.title}` : `Show ${field.title}`}>
+                      {shown[key] ? 'Hide' : 'Show'}
+                    </Button>
+                  </div>
+                ) : (
+                  input
+                )}
+                {field.description ? (
+                  <span className="hint" id={hintId}>
+                    {field.description}
+                  </span>
+                ) : null}
+                {errors[key] ? (
+                  <span className="field-error" id={errorId}>
+                    {errors[key]}
+                  </span>
+                ) : null}
+              </div>
+            );
+          })}
+        </div>
+      ) : null}
+      {error ? (
+        <Banner tone="error" role="alert">
+          {error}
+        </Banner>
+      ) : null}
+      <Button type="submit" variant="primary" block busy={busy}>
+        {submitLabel}
+      </Button>
+    </form>
+  );
+}
