@@ -133,9 +133,13 @@ export async function up(knex: Knex): Promise<void> {
       }
     }
   }
-  // Self-hosted Nango works as account 0 and user 0; adopted databases already have both rows.
-  await knex.raw(`INSERT INTO ??._nango_accounts (id, name) VALUES (0, 'My Organization') ON CONFLICT (id) DO NOTHING`, [SCHEMA]);
-  await knex.raw(`INSERT INTO ??._nango_users (id, name, email, account_id) VALUES (0, 'unknown', 'unknown', 0) ON CONFLICT (id) DO NOTHING`, [SCHEMA]);
+  // Self-hosted Nango works as account 0 and user 0; adopted databases already have both rows. NOT EXISTS rather
+  // than ON CONFLICT: Nango's tables have NOT NULL columns ours leave empty, and those are checked before conflicts.
+  await knex.raw(`INSERT INTO ??._nango_accounts (id, name) SELECT 0, 'My Organization' WHERE NOT EXISTS (SELECT 1 FROM ??._nango_accounts WHERE id = 0)`, [SCHEMA, SCHEMA]);
+  await knex.raw(
+    `INSERT INTO ??._nango_users (id, name, email, hashed_password, salt, account_id) SELECT 0, 'unknown', 'unknown', 'unknown', 'unknown', 0 WHERE NOT EXISTS (SELECT 1 FROM ??._nango_users WHERE id = 0)`,
+    [SCHEMA, SCHEMA],
+  );
 }
 
 export async function down(): Promise<void> {

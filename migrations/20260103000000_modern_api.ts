@@ -8,6 +8,8 @@ const SCHEMA = 'nango';
 
 export async function up(knex: Knex): Promise<void> {
   const schema = () => knex.schema.withSchema(SCHEMA);
+  // Nango v0.16 made an integration's OAuth client mandatory; API-key and unauthenticated integrations have none.
+  await knex.raw(`ALTER TABLE ??._nango_configs ALTER COLUMN oauth_client_id DROP NOT NULL, ALTER COLUMN oauth_client_secret DROP NOT NULL, ALTER COLUMN oauth_scopes DROP NOT NULL`, [SCHEMA]);
   if (!(await schema().hasColumn('_nango_configs', 'display_name'))) {
     await schema().alterTable('_nango_configs', (table) => {
       table.string('display_name');

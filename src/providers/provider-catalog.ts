@@ -21,16 +21,25 @@ export interface ProviderCatalog {
 /** Loads the built-in catalog and, if given, an operator's overlay whose entries replace built-in keys one by one. */
 export function loadProviderCatalog(overlayFile?: string, builtInFile: string = BUILT_IN_CATALOG): ProviderCatalog {
   const entries = readCatalogFile(builtInFile);
+  const fromOverlay = new Set<string>();
   if (overlayFile) {
     for (const [name, overlay] of Object.entries(readCatalogFile(overlayFile))) {
       entries[name] = { ...entries[name], ...overlay };
+      fromOverlay.add(name);
     }
   }
   const resolved = new Map<string, ProviderTemplate>();
   for (const name of Object.keys(entries).sort()) {
-    const merged = resolveAlias(name, entries, []);
+    // An error in an entry the overlay touched names the overlay file: that is where the operator must look.
+    const where = overlayFile && fromOverlay.has(name) ? `The provider catalog ${overlayFile}: ` : '';
+    let merged: Omit<RawEntry, 'alias'>;
+    try {
+      merged = resolveAlias(name, entries, []);
+    } catch (error) {
+      throw new ProviderCatalogError(`${where}${(error as Error).message}`);
+    }
     const parsed = ProviderTemplateSchema.safeParse(merged);
-    if (!parsed.success) throw new ProviderCatalogError(`Provider "${name}" is invalid: ${describeIssues(parsed.error)}`);
+    if (!parsed.success) throw new ProviderCatalogError(`${where}Provider "${name}" is invalid: ${describeIssues(parsed.error)}`);
     resolved.set(name, parsed.data);
   }
   return {

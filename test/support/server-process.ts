@@ -24,7 +24,8 @@ process.on('exit', () => {
 });
 
 function spawnServer(env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(PACKAGE_ROOT, 'src/server.ts')], {
+  // The loader by absolute URL: `--import tsx` would be resolved from the working directory, which a test may move.
+  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), path.join(PACKAGE_ROOT, 'src/server.ts')], {
     cwd: env['CWD'] ?? PACKAGE_ROOT,
     // A clean environment: only what the test sets, so a developer's own NANGO_* variables cannot leak in.
     env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', SERVER_PORT: '0', LOG_LEVEL: 'info', ...env },
