@@ -9,7 +9,7 @@ import { ConfigsStore } from '../src/store/configs-store.js';
 import { ConnectionsStore } from '../src/store/connections-store.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { freePort } from './support/free-port.js';
-import { buildProxyTestApp } from './support/proxy-test-app.js';
+import { buildTestApp } from './support/test-app.js';
 import type { TestApp } from './support/test-app.js';
 import { catalogWith } from './support/test-providers.js';
 import { echoJson, startUpstream, type SeenRequest, type UpstreamServer } from './support/upstream-server.js';
@@ -48,7 +48,7 @@ beforeAll(async () => {
     'proxy-cc': { display_name: 'Client credentials', auth_mode: 'OAUTH2_CC', token_url: `${api.origin}/token`, docs, proxy: { base_url: api.origin } },
     'proxy-none': { display_name: 'Public API', auth_mode: 'NONE', docs, proxy: { base_url: `${api.origin}/tenants/\${connectionConfig.tenant}`, headers: { 'x-tenant': '${connectionConfig.tenant}' } } },
   });
-  test = await buildProxyTestApp(database, { NANGO_SECRET_KEY: SECRET, NANGO_PROXY_TIMEOUT_MS: String(TIMEOUT_MS), NANGO_PROXY_BASE_URL_OVERRIDE_ALLOWED_HOSTS: allowed.host }, { providers: catalog });
+  test = await buildTestApp(database, { NANGO_SECRET_KEY: SECRET, NANGO_PROXY_TIMEOUT_MS: String(TIMEOUT_MS), NANGO_PROXY_BASE_URL_OVERRIDE_ALLOWED_HOSTS: allowed.host }, { providers: catalog, providerTimeoutMs: 2_000 });
   await test.app.listen({ port: 0, host: '127.0.0.1' });
   host = `http://127.0.0.1:${(test.app.server.address() as AddressInfo).port}`;
 
@@ -577,7 +577,7 @@ describe('Base-Url-Override', () => {
   });
 
   it('is refused for every host when the operator allows none (the default)', async () => {
-    const plain = await buildProxyTestApp(database, { NANGO_SECRET_KEY: SECRET }, { providers: catalogWith({ 'proxy-oauth2': { display_name: 'P', auth_mode: 'OAUTH2', authorization_url: `${api.origin}/a`, token_url: `${api.origin}/t`, docs: 'https://example.com', proxy: { base_url: `${api.origin}/api` } } }).catalog });
+    const plain = await buildTestApp(database, { NANGO_SECRET_KEY: SECRET }, { providers: catalogWith({ 'proxy-oauth2': { display_name: 'P', auth_mode: 'OAUTH2', authorization_url: `${api.origin}/a`, token_url: `${api.origin}/t`, docs: 'https://example.com', proxy: { base_url: `${api.origin}/api` } } }).catalog, providerTimeoutMs: 2_000 });
     try {
       const answer = await plain.app.inject({ method: 'GET', url: '/proxy/things', headers: { authorization: `Bearer ${SECRET}`, ...proxyHeaders('oauth2', 'u1', { 'base-url-override': allowed.origin }) } });
       expect(answer.statusCode).toBe(400);

@@ -1,21 +1,9 @@
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { Config } from '../config.js';
+import { FlowError } from './flow-error.js';
 import type { AccountsStore } from '../store/accounts-store.js';
 import { CONNECT_SESSION_TOKEN_PATTERN, type ConnectSessionsStore, type IntegrationConfigDefaults } from '../store/connect-sessions-store.js';
 import type { EndUser } from '../store/connections-store.js';
-
-/** A refusal to start a connection; `type` is what the frontend SDKs receive as the error type. */
-export class ConnectRefusedError extends Error {
-  override name = 'ConnectRefusedError';
-
-  constructor(
-    readonly type: string,
-    message: string,
-    readonly status = 400,
-  ) {
-    super(message);
-  }
-}
 
 export interface ConnectCredentials {
   providerConfigKey: string;
@@ -50,10 +38,10 @@ export class ConnectAuthorizer {
 
   async authorize(input: ConnectCredentials): Promise<ConnectGrant> {
     if (input.connectSessionToken !== undefined) return this.authorizeSession(input);
-    if (!input.connectionId) throw new ConnectRefusedError('missing_connection_id', 'The connection_id query parameter is required.');
+    if (!input.connectionId) throw new FlowError('missing_connection_id', 'The connection_id query parameter is required.');
     this.checkHmac(input.providerConfigKey, input.connectionId, input.hmac);
     if (input.publicKey !== undefined && input.publicKey !== (await this.accounts.publicKey())) {
-      throw new ConnectRefusedError('invalid_public_key', 'The public_key does not belong to this server.', 401);
+      throw new FlowError('invalid_public_key', 'The public_key does not belong to this server.', 401);
     }
     return {
       connectionId: input.connectionId,
@@ -68,21 +56,21 @@ export class ConnectAuthorizer {
   private async authorizeSession(input: ConnectCredentials): Promise<ConnectGrant> {
     const token = input.connectSessionToken ?? '';
     if (!CONNECT_SESSION_TOKEN_PATTERN.test(token)) {
-      throw new ConnectRefusedError('invalid_connect_session_token_format', 'The connect session token is malformed.', 401);
+      throw new FlowError('invalid_connect_session_token_format', 'The connect session token is malformed.', 401);
     }
     const session = await this.sessions.findByToken(token);
-    if (!session) throw new ConnectRefusedError('unknown_connect_session_token', 'The connect session token is unknown; ask the application for a new one.', 401);
+    if (!session) throw new FlowError('unknown_connect_session_token', 'The connect session token is unknown; ask the application for a new one.', 401);
     if (session.expiresAt.getTime() <= this.now().getTime()) {
-      throw new ConnectRefusedError('expired_connect_session_token', 'The connect session has expired; ask the application for a new one.', 401);
+      throw new FlowError('expired_connect_session_token', 'The connect session has expired; ask the application for a new one.', 401);
     }
     if (session.allowedIntegrations && !session.allowedIntegrations.includes(input.providerConfigKey)) {
-      throw new ConnectRefusedError('integration_not_allowed', `This connect session does not allow the integration "${input.providerConfigKey}".`, 403);
+      throw new FlowError('integration_not_allowed', `This connect session does not allow the integration "${input.providerConfigKey}".`, 403);
     }
     if (session.reconnect && session.reconnect.integration !== input.providerConfigKey) {
-      throw new ConnectRefusedError('integration_not_allowed', `This reconnect session is for the integration "${session.reconnect.integration}".`, 403);
+      throw new FlowError('integration_not_allowed', `This reconnect session is for the integration "${session.reconnect.integration}".`, 403);
     }
     if (input.connectionId && input.connectionId !== session.reconnect?.connectionId) {
-      throw new ConnectRefusedError('invalid_query_params', 'connection_id is forbidden when using a connect session token: the server chooses it.');
+      throw new FlowError('invalid_query_params', 'connection_id is forbidden when using a connect session token: the server chooses it.');
     }
     const endUser = session.endUser ? { ...session.endUser, organization: session.organization } : null;
     return {
@@ -98,11 +86,11 @@ export class ConnectAuthorizer {
   private checkHmac(providerConfigKey: string, connectionId: string, presented: string | undefined): void {
     const hmac = this.config.hmac;
     if (!hmac.enabled) return;
-    if (!presented) throw new ConnectRefusedError('missing_hmac', 'This server requires an HMAC digest (hmac) to start a connection.', 401);
+    if (!presented) throw new FlowError('missing_hmac', 'This server requires an HMAC digest (hmac) to start a connection.', 401);
     const expected = createHmac(hmac.algorithm, hmac.key).update(`${providerConfigKey}:${connectionId}`).digest();
     const given = /^[0-9a-f]+$/i.test(presented) ? Buffer.from(presented, 'hex') : Buffer.alloc(0);
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-      throw new ConnectRefusedError('invalid_hmac', 'The HMAC digest (hmac) does not match this integration and connection id.', 401);
+      throw new FlowError('invalid_hmac', 'The HMAC digest (hmac) does not match this integration and connection id.', 401);
     }
   }
 }

@@ -6,7 +6,8 @@ import type { ProviderTemplate } from '../providers/provider-schema.js';
 import type { AuditLogStore } from '../store/audit-log-store.js';
 import type { ConfigsStore } from '../store/configs-store.js';
 import type { ConnectionsStore } from '../store/connections-store.js';
-import { ConnectRefusedError, type ConnectAuthorizer, type ConnectCredentials } from './connect-authorizer.js';
+import type { ConnectAuthorizer, ConnectCredentials } from './connect-authorizer.js';
+import { FlowError } from './flow-error.js';
 import type { ImportedCredentials } from './connection-service.js';
 import type { ServerSignals } from './server-signals.js';
 
@@ -36,7 +37,7 @@ export class CredentialConnectService {
 
   async connect(access: ConnectCredentials, params: Record<string, string>, input: CredentialInput): Promise<{ providerConfigKey: string; connectionId: string }> {
     const grant = await this.deps.authorizer.authorize(access).catch((error: unknown) => {
-      if (error instanceof ConnectRefusedError) throw new ApiError(refusalCode(error), error.message);
+      if (error instanceof FlowError) throw new ApiError(refusalCode(error), error.message);
       throw error;
     });
     const config = await this.deps.configs.find(access.providerConfigKey);
@@ -146,6 +147,6 @@ export async function fetchClientCredentialsToken(request: {
   };
 }
 
-function refusalCode(error: ConnectRefusedError): ErrorCode {
+function refusalCode(error: FlowError): ErrorCode {
   return isErrorCode(error.type) ? error.type : 'forbidden';
 }

@@ -11,22 +11,10 @@ import type { AuditLogStore } from '../store/audit-log-store.js';
 import type { ConfigRecord, ConfigsStore } from '../store/configs-store.js';
 import type { ConnectionsStore } from '../store/connections-store.js';
 import type { OAuthSession, OAuthSessionsStore } from '../store/oauth-sessions-store.js';
-import { ConnectRefusedError, type ConnectAuthorizer } from './connect-authorizer.js';
+import type { ConnectAuthorizer } from './connect-authorizer.js';
+import { FlowError } from './flow-error.js';
 import { adviceForProviderError } from './provider-error-advice.js';
 import type { ServerSignals } from './server-signals.js';
-
-/** A flow that cannot go on; `type` is the `error_type` the frontend SDKs receive. */
-export class OAuthFlowError extends Error {
-  override name = 'OAuthFlowError';
-
-  constructor(
-    readonly type: string,
-    message: string,
-    readonly status = 400,
-  ) {
-    super(message);
-  }
-}
 
 export interface ConnectRequest {
   providerConfigKey: string;
@@ -96,14 +84,14 @@ export class OAuthFlowService {
     const grant = await this.deps.authorizer.authorize(request);
     const connectionId = grant.connectionId;
     const config = await this.deps.configs.find(providerConfigKey);
-    if (!config) throw new OAuthFlowError('provider_config_err', `No integration has the key "${providerConfigKey}"; create it first.`, 404);
+    if (!config) throw new FlowError('provider_config_err', `No integration has the key "${providerConfigKey}"; create it first.`, 404);
     const template = this.deps.providers.get(config.provider);
-    if (!template) throw new OAuthFlowError('unknown_config_key', `The integration "${providerConfigKey}" uses the provider "${config.provider}", which is not in the catalog.`);
+    if (!template) throw new FlowError('unknown_config_key', `The integration "${providerConfigKey}" uses the provider "${config.provider}", which is not in the catalog.`);
     if (template.auth_mode !== 'OAUTH2' && template.auth_mode !== 'OAUTH1') {
-      throw new OAuthFlowError('auth_mode_err', `The provider "${config.provider}" uses ${template.auth_mode}, which does not go through the OAuth popup.`);
+      throw new FlowError('auth_mode_err', `The provider "${config.provider}" uses ${template.auth_mode}, which does not go through the OAuth popup.`);
     }
     if (!config.oauth_client_id || !config.oauth_client_secret) {
-      throw new OAuthFlowError('provider_config_err', `The integration "${providerConfigKey}" has no client id or client secret; set them first.`);
+      throw new FlowError('provider_config_err', `The integration "${providerConfigKey}" has no client id or client secret; set them first.`);
     }
     const connectionConfig = this.checkedConnectionConfig(template, { ...stringValues(grant.defaults.connection_config), ...request.params });
     const authorizationUrl = this.interpolateUrl(template.authorization_url ?? '', 'authorization_url', connectionConfig);
@@ -128,7 +116,7 @@ export class OAuthFlowService {
     if (template.auth_mode === 'OAUTH2') {
       const grantType = template.token_params?.['grant_type'];
       if (grantType !== undefined && grantType !== 'authorization_code') {
-        throw new OAuthFlowError('grant_type_err', `The provider template asks for the grant type "${grantType}", which the popup flow cannot use.`);
+        throw new FlowError('grant_type_err', `The provider template asks for the grant type "${grantType}", which the popup flow cannot use.`);
       }
       const pkce = template.disable_pkce ? undefined : createPkcePair();
       const session = await this.deps.sessions.create({ ...base, authMode: 'OAUTH2', codeVerifier: pkce?.verifier ?? null, requestTokenSecret: null });
@@ -148,7 +136,7 @@ export class OAuthFlowService {
       for (const [key, value] of Object.entries(query)) url.searchParams.set(key, value);
       return url.toString();
     }
-    if (!template.request_url) throw new OAuthFlowError('provider_config_err', `The OAuth 1.0a provider "${config.provider}" has no request_url.`);
+    if (!template.request_url) throw new FlowError('provider_config_err', `The OAuth 1.0a provider "${config.provider}" has no request_url.`);
     const requestUrl = this.interpolateUrl(template.request_url, 'request_url', connectionConfig);
     const session = await this.deps.sessions.create({ ...base, authMode: 'OAUTH1', codeVerifier: null, requestTokenSecret: null });
     const callback = new URL(this.deps.config.callbackUrl);
@@ -160,7 +148,7 @@ export class OAuthFlowService {
       await this.deps.sessions.consume(session.id);
       if (error instanceof ProviderError) {
         this.warnWithAdvice(error, config, template);
-        throw new OAuthFlowError('token_err', `Getting a request token failed: ${error.message}`, 502);
+        throw new FlowError('token_err', `Getting a request token failed: ${error.message}`, 502);
       }
       throw error;
     }
@@ -188,12 +176,12 @@ export class OAuthFlowService {
     }
     try {
       if (session.expiresAt.getTime() < this.now().getTime()) {
-        throw new OAuthFlowError('state_err', 'This sign-in took too long and expired. Close this window and start again.');
+        throw new FlowError('state_err', 'This sign-in took too long and expired. Close this window and start again.');
       }
       const config = await this.deps.configs.find(session.providerConfigKey);
-      if (!config) throw new OAuthFlowError('provider_config_err', `The integration "${session.providerConfigKey}" was deleted while the sign-in was in progress.`);
+      if (!config) throw new FlowError('provider_config_err', `The integration "${session.providerConfigKey}" was deleted while the sign-in was in progress.`);
       const template = this.deps.providers.get(config.provider);
-      if (!template) throw new OAuthFlowError('unknown_config_key', `The provider "${config.provider}" is no longer in the catalog.`);
+      if (!template) throw new FlowError('unknown_config_key', `The provider "${config.provider}" is no longer in the catalog.`);
       const credentials = session.authMode === 'OAUTH1' ? await this.completeOAuth1(session, config, template, query) : await this.completeOAuth2(session, config, template, query);
       const metadata = pickStrings(query, template.redirect_uri_metadata);
       const tokenMetadata = pickStrings(credentials.raw as Record<string, unknown>, template.token_response_metadata);
@@ -264,10 +252,10 @@ export class OAuthFlowService {
       const providerError = new ProviderError('rejected', '', { ...(details.error ? { error: details.error } : {}), ...(details.error_description ? { error_description: details.error_description } : {}) });
       this.warnWithAdvice(providerError, config, template);
       const words = [details.error, details.error_description].filter(Boolean).join(': ');
-      throw new OAuthFlowError('callback_err', `The provider returned an error: ${words}.`);
+      throw new FlowError('callback_err', `The provider returned an error: ${words}.`);
     }
     const code = query['code'];
-    if (!code) throw new OAuthFlowError('callback_err', 'The provider sent the browser back without an authorization code.');
+    if (!code) throw new FlowError('callback_err', 'The provider sent the browser back without an authorization code.');
     const tokenUrl = this.interpolateUrl(template.token_url ?? '', 'token_url', session.connectionConfig);
     const params: Record<string, string> = {
       grant_type: 'authorization_code',
@@ -289,7 +277,7 @@ export class OAuthFlowService {
     } catch (error) {
       if (error instanceof ProviderError) {
         this.warnWithAdvice(error, config, template);
-        throw new OAuthFlowError('token_err', error.message, 502);
+        throw new FlowError('token_err', error.message, 502);
       }
       throw error;
     }
@@ -299,7 +287,7 @@ export class OAuthFlowService {
     const token = query['oauth_token'];
     const verifier = query['oauth_verifier'];
     if (query['denied'] || !token || !verifier) {
-      throw new OAuthFlowError('callback_err', query['denied'] ? 'The user declined the authorisation.' : 'The provider sent the browser back without oauth_token and oauth_verifier.');
+      throw new FlowError('callback_err', query['denied'] ? 'The user declined the authorisation.' : 'The provider sent the browser back without oauth_token and oauth_verifier.');
     }
     const tokenUrl = this.interpolateUrl(template.token_url ?? '', 'token_url', session.connectionConfig);
     try {
@@ -308,7 +296,7 @@ export class OAuthFlowService {
     } catch (error) {
       if (error instanceof ProviderError) {
         this.warnWithAdvice(error, config, template);
-        throw new OAuthFlowError('token_err', error.message, 502);
+        throw new FlowError('token_err', error.message, 502);
       }
       throw error;
     }
@@ -323,10 +311,10 @@ export class OAuthFlowService {
     for (const [name, value] of Object.entries(params)) {
       const field = template.connection_config?.[name];
       if (field?.pattern && !new RegExp(field.pattern).test(value)) {
-        throw new OAuthFlowError('url_param_err', `The connection parameter "${name}" is not valid${field.example ? ` (for example "${field.example}")` : ''}.`);
+        throw new FlowError('url_param_err', `The connection parameter "${name}" is not valid${field.example ? ` (for example "${field.example}")` : ''}.`);
       }
       if (/[\s/?#@\\]/.test(value) && !field?.format) {
-        throw new OAuthFlowError('url_param_err', `The connection parameter "${name}" contains characters that cannot go into the provider's URL.`);
+        throw new FlowError('url_param_err', `The connection parameter "${name}" contains characters that cannot go into the provider's URL.`);
       }
     }
     return { ...params };
@@ -336,12 +324,12 @@ export class OAuthFlowService {
     const { value, missing } = interpolate(template, { connectionConfig });
     if (missing.length > 0) {
       const names = missing.map((name) => name.replace(/^connectionConfig\.(params\.)?/, ''));
-      throw new OAuthFlowError('url_param_err', `The provider's ${key} needs the connection parameter${names.length > 1 ? 's' : ''} ${names.map((n) => `"${n}"`).join(', ')}; pass ${names.map((n) => `params[${n}]`).join(', ')}.`);
+      throw new FlowError('url_param_err', `The provider's ${key} needs the connection parameter${names.length > 1 ? 's' : ''} ${names.map((n) => `"${n}"`).join(', ')}; pass ${names.map((n) => `params[${n}]`).join(', ')}.`);
     }
     try {
       return new URL(value).toString();
     } catch {
-      throw new OAuthFlowError('url_param_err', `The provider's ${key} is not a valid URL once filled in.`);
+      throw new FlowError('url_param_err', `The provider's ${key} is not a valid URL once filled in.`);
     }
   }
 
@@ -349,14 +337,13 @@ export class OAuthFlowService {
     this.deps.log.warn(adviceForProviderError(error, { integration: config.unique_key, provider: template.display_name, callbackUrl: this.deps.config.callbackUrl }));
   }
 
-  private asFlowError(error: unknown, providerConfigKey: string): OAuthFlowError {
-    if (error instanceof OAuthFlowError) return error;
-    if (error instanceof ConnectRefusedError) return new OAuthFlowError(error.type, error.message, error.status);
+  private asFlowError(error: unknown, providerConfigKey: string): FlowError {
+    if (error instanceof FlowError) return error;
     this.deps.log.error({ err: error }, `Unexpected error in the OAuth flow of integration "${providerConfigKey}".`);
-    return new OAuthFlowError('unknown_err', 'An unexpected error stopped the authorisation; see the server log.', 500);
+    return new FlowError('unknown_err', 'An unexpected error stopped the authorisation; see the server log.', 500);
   }
 
-  private errorMessage(providerConfigKey: string, connectionId: string, error: OAuthFlowError): FlowMessage {
+  private errorMessage(providerConfigKey: string, connectionId: string, error: FlowError): FlowMessage {
     return { message_type: 'error', provider_config_key: providerConfigKey, connection_id: connectionId, error_type: error.type, error_desc: error.message };
   }
 

@@ -110,25 +110,14 @@ const OAuthCredentials = z
   })
   .strict();
 
-const CreateBody = z
-  .object({
-    provider: z.string().min(1),
-    unique_key: identifier,
-    display_name: z.string().max(255).optional(),
-    credentials: OAuthCredentials.optional(),
-    forward_webhooks: z.boolean().optional(),
-    integration_config: z.record(z.string(), z.unknown()).optional(),
-    custom: z.record(z.string(), z.string()).optional(),
-  })
-  .strict();
+/** What creation and a partial update share; `integration_config` and `custom` are accepted and not used. */
+const integrationFields = {
+  display_name: z.string().max(255).optional(),
+  credentials: OAuthCredentials.optional(),
+  forward_webhooks: z.boolean().optional(),
+  integration_config: z.record(z.string(), z.unknown()).optional(),
+  custom: z.record(z.string(), z.string()).optional(),
+};
 
-const PatchBody = z
-  .object({
-    unique_key: identifier.optional(),
-    display_name: z.string().max(255).optional(),
-    credentials: OAuthCredentials.optional(),
-    forward_webhooks: z.boolean().optional(),
-    integration_config: z.record(z.string(), z.unknown()).optional(),
-    custom: z.record(z.string(), z.string()).optional(),
-  })
-  .strict();
+const CreateBody = z.object({ provider: z.string().min(1), unique_key: identifier, ...integrationFields }).strict();
+const PatchBody = z.object({ unique_key: identifier.optional(), ...integrationFields }).strict();

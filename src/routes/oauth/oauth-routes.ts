@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { renderCallbackPage } from '../../oauth/callback-page.js';
-import { OAuthFlowError, type ConnectRequest, type OAuthFlowService } from '../../services/oauth-flow-service.js';
+import { FlowError } from '../../services/flow-error.js';
+import type { ConnectRequest, OAuthFlowService } from '../../services/oauth-flow-service.js';
 
 /**
  * The two public routes of the popup flow. Both answer HTML: the popup shows it to a person.
@@ -17,7 +18,7 @@ export function registerOAuthRoutes(app: FastifyInstance, flows: OAuthFlowServic
       const location = await flows.start(connect);
       return await reply.redirect(location, 302);
     } catch (error) {
-      const flowError = error instanceof OAuthFlowError ? error : new OAuthFlowError('unknown_err', 'An unexpected error stopped the authorisation.', 500);
+      const flowError = error instanceof FlowError ? error : new FlowError('unknown_err', 'An unexpected error stopped the authorisation.', 500);
       return sendPage(reply, flowError.status, {
         outcome: 'error',
         protocol: wsClientId ? protocol : 'legacy',
@@ -57,20 +58,20 @@ function parseConnectQuery(providerConfigKey: string, query: Record<string, unkn
   const params: Record<string, string> = {};
   const authorizationParams: Record<string, string> = {};
   for (const [key, value] of Object.entries(query)) {
-    if (typeof value !== 'string') throw new OAuthFlowError('invalid_query_params', `The query parameter "${key}" is given more than once.`);
-    if (value.length > 2000) throw new OAuthFlowError('invalid_query_params', `The query parameter "${key}" is too long.`);
+    if (typeof value !== 'string') throw new FlowError('invalid_query_params', `The query parameter "${key}" is given more than once.`);
+    if (value.length > 2000) throw new FlowError('invalid_query_params', `The query parameter "${key}" is too long.`);
     const family = /^(params|authorization_params)\[([^\]]{1,100})\]$/.exec(key);
     if (family) {
       (family[1] === 'params' ? params : authorizationParams)[family[2] ?? ''] = value;
     } else if (SINGLE_VALUED.has(key)) {
       single[key] = value;
     } else {
-      throw new OAuthFlowError('invalid_query_params', `Unknown query parameter "${key}".`);
+      throw new FlowError('invalid_query_params', `Unknown query parameter "${key}".`);
     }
   }
-  if (providerConfigKey.length > 255) throw new OAuthFlowError('invalid_uri_params', 'The integration key is longer than 255 characters.');
+  if (providerConfigKey.length > 255) throw new FlowError('invalid_uri_params', 'The integration key is longer than 255 characters.');
   if (single['connection_id'] !== undefined && (single['connection_id'].length > 255 || /[\u0000-\u001f]/.test(single['connection_id']))) {
-    throw new OAuthFlowError('invalid_query_params', 'The connection_id must be at most 255 characters, without control characters.');
+    throw new FlowError('invalid_query_params', 'The connection_id must be at most 255 characters, without control characters.');
   }
   return {
     providerConfigKey,
