@@ -141,7 +141,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const delivery = new ResultDelivery(deps.knex, deps.databaseConnection, deps.logger);
   delivery.attach(app.server);
   app.addHook('onReady', async () => {
-    await delivery.start();
+    delivery.start();
     await sessions.deleteExpired(deps.now?.() ?? new Date());
     await connectSessions.deleteExpired(deps.now?.() ?? new Date());
     await pruneAuditLog();

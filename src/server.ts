@@ -7,6 +7,7 @@ import { openDatabase, type Database } from './db/database.js';
 import { migrateToLatest } from './db/migrate.js';
 import { LOCK_IDS, withSessionLock, withSessionLockIfFree } from './db/session-lock.js';
 import { createLogger, type Logger } from './logger.js';
+import { isDatabaseUnavailable } from './plugins/error-rendering.js';
 import { loadProviderCatalog } from './providers/provider-catalog.js';
 import { EncryptionStateStore } from './store/encryption-state-store.js';
 import { ConfigsStore } from './store/configs-store.js';
@@ -33,11 +34,13 @@ async function main(): Promise<void> {
   const encryptionState = new EncryptionStateStore(database.knex);
   let rotationPending = false;
   try {
-    await withSessionLock(database.connection, LOCK_IDS.startup, async () => {
-      const applied = await migrateToLatest(database.knex);
-      if (applied.length > 0) log.info(`Database migrated: ${applied.join(', ')}.`);
-      ({ rotationPending } = await reconcileEncryption(encryptionState, { cipher, previousKey: config.previousEncryptionKey }, log));
-    });
+    await retryWhileUnreachable(log, () =>
+      withSessionLock(database.connection, LOCK_IDS.startup, async () => {
+        const applied = await migrateToLatest(database.knex);
+        if (applied.length > 0) log.info(`Database migrated: ${applied.join(', ')}.`);
+        ({ rotationPending } = await reconcileEncryption(encryptionState, { cipher, previousKey: config.previousEncryptionKey }, log));
+      }),
+    );
   } catch (error) {
     await database.close().catch(() => undefined);
     throw error;
@@ -82,6 +85,23 @@ async function main(): Promise<void> {
     void withSessionLockIfFree(database.connection, LOCK_IDS.keyRotation, () => rotateEncryptionKey(encryptionState, cipher, log)).catch((error: unknown) =>
       log.error({ err: error }, 'The encryption key rotation stopped; it resumes at the next start.'),
     );
+  }
+}
+
+/**
+ * The database answered once, but a container network may still hiccup (a name lookup failing for a few
+ * seconds): retry the start-up step on errors that mean "not reachable", a bounded number of times.
+ */
+async function retryWhileUnreachable<T>(log: Logger, step: () => Promise<T>): Promise<T> {
+  const attempts = 10;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await step();
+    } catch (error) {
+      if (attempt >= attempts || !isDatabaseUnavailable(error)) throw error;
+      log.warn(`The database is not reachable during start-up (${(error as { code?: string }).code ?? (error as Error).message}); attempt ${attempt} of ${attempts}, retrying in 2 s.`);
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+    }
   }
 }
 

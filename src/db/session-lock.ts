@@ -6,7 +6,7 @@ import pg from 'pg';
  * instead of racing. The lock is released when the connection ends, even if this process dies.
  */
 export async function withSessionLock<T>(connection: pg.ClientConfig, lockId: number, work: () => Promise<T>): Promise<T> {
-  const client = new pg.Client(connection);
+  const client = new pg.Client({ ...connection, connectionTimeoutMillis: 10_000 });
   client.on('error', () => undefined);
   await client.connect();
   try {
@@ -19,7 +19,7 @@ export async function withSessionLock<T>(connection: pg.ClientConfig, lockId: nu
 
 /** Like withSessionLock, but gives up at once (returns undefined) when another process holds the lock. */
 export async function withSessionLockIfFree<T>(connection: pg.ClientConfig, lockId: number, work: () => Promise<T>): Promise<T | undefined> {
-  const client = new pg.Client(connection);
+  const client = new pg.Client({ ...connection, connectionTimeoutMillis: 10_000 });
   client.on('error', () => undefined);
   await client.connect();
   try {

@@ -43,8 +43,17 @@ export class ResultDelivery {
     this.pingTimer.unref();
   }
 
-  async start(): Promise<void> {
-    if (this.connection) await this.listen();
+  /**
+   * Starts listening in the background: a database that is slow to answer at start (a container network
+   * still settling) must not hold up or fail the start. It retries every second; a result published for this
+   * process before its listener is up cannot reach it (its popup then shows the result page itself).
+   */
+  start(): void {
+    if (!this.connection) return;
+    this.listen().catch((error: unknown) => {
+      this.log.warn(`The OAuth result listener could not connect yet (${(error as Error).message}); retrying.`);
+      this.scheduleReconnect();
+    });
   }
 
   async deliver(wsClientId: string, message: FlowMessage): Promise<void> {
@@ -79,7 +88,7 @@ export class ResultDelivery {
 
   /** A dedicated LISTEN connection; if it drops (database restart), it is opened again. */
   private async listen(): Promise<void> {
-    const client = new pg.Client(this.connection);
+    const client = new pg.Client({ ...this.connection, connectionTimeoutMillis: 10_000 });
     client.on('notification', (notification) => {
       if (!notification.payload) return;
       try {
@@ -94,8 +103,13 @@ export class ResultDelivery {
       void client.end().catch(() => undefined);
       this.scheduleReconnect();
     });
-    await client.connect();
-    await client.query(`LISTEN ${CHANNEL}`);
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${CHANNEL}`);
+    } catch (error) {
+      await client.end().catch(() => undefined);
+      throw error;
+    }
     this.listener = client;
   }
 
