@@ -25,6 +25,7 @@ import { registerProxyRoutes } from './routes/proxy/proxy-routes.js';
 import { registerDashboardRoutes } from './routes/dashboard/dashboard-routes.js';
 import { registerStaticWeb } from './routes/static-web.js';
 import { registerCors } from './plugins/cors.js';
+import { registerAuthFailureLimit } from './plugins/auth-failure-limit.js';
 import { registerSeedConfigRoutes } from './routes/seed/config-routes.js';
 import { registerSeedConnectionRoutes } from './routes/seed/connection-routes.js';
 import { ConnectionService } from './services/connection-service.js';
@@ -61,6 +62,11 @@ export interface AppDeps {
 /** Largest request body accepted (JSON); larger bodies get a 413 before they are buffered whole. */
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 
+/** Fastify's types take no hop count, so a count becomes the check proxy-addr would make for it. */
+function trustProxyOption(setting: Config['trustProxy']): boolean | string[] | ((address: string, hop: number) => boolean) {
+  return typeof setting === 'number' ? (_address, hop) => hop < setting : setting;
+}
+
 /** Builds the whole HTTP app; no I/O happens here, so tests build as many apps as they like. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
@@ -69,6 +75,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // One line per request, written by the onResponse hook below with secrets blanked from the URL.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT_BYTES,
+    // Behind nginx or a load balancer, the client address (rate limiting, logs) comes from X-Forwarded-For.
+    trustProxy: trustProxyOption(deps.config.trustProxy),
     // Connection ids are client-chosen and may be long; keep the router's limit above our 255-character ids.
     routerOptions: { maxParamLength: 1000 },
     // A malformed or oversized URL is answered in the API's own error shape, not Fastify's.
@@ -101,6 +109,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   registerCors(app);
+  registerAuthFailureLimit(app, deps.config.authFailureLimit);
   app.addHook('onResponse', async (request, reply) => {
     request.log.info(
       { method: request.method, url: redactUrl(request.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime) },

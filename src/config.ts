@@ -28,6 +28,10 @@ export interface Config {
   webhook: { url: string | undefined; signingKey: string | undefined };
   /** The proxy: hosts Base-Url-Override may reach (NANGO_PROXY_BASE_URL_OVERRIDE_ALLOWED_HOSTS) and the upstream timeout (NANGO_PROXY_TIMEOUT_MS). */
   proxy: { allowedBaseUrlOverrideHosts: string[]; timeoutMs: number };
+  /** Failed authentications one client address may make per window (NANGO_AUTH_FAILURE_LIMIT, NANGO_AUTH_FAILURE_WINDOW_SECONDS); 0 = no limit. */
+  authFailureLimit: { failures: number; windowSeconds: number };
+  /** Which proxies' X-Forwarded-For to believe for the client address (NANGO_TRUST_PROXY): Fastify's trustProxy value. */
+  trustProxy: boolean | number | string[];
   telemetry: boolean;
   /** Where anonymous usage events go (NANGO_TELEMETRY_ENDPOINT); nothing is sent without one. */
   telemetryEndpoint: string | undefined;
@@ -156,6 +160,23 @@ function readAllowedHosts(env: NodeJS.ProcessEnv): string[] {
   }
 }
 
+/** `true`/`false`, a hop count, or a comma-separated list of proxy addresses, CIDR ranges or named ranges. */
+function readTrustProxy(env: NodeJS.ProcessEnv): Config['trustProxy'] {
+  const raw = nonEmpty(env['NANGO_TRUST_PROXY']);
+  if (raw === undefined) return false;
+  // Digits are a hop count here, so only the words mean true and false.
+  if (['true', 'yes', 'on'].includes(raw.toLowerCase())) return true;
+  if (['false', 'no', 'off'].includes(raw.toLowerCase())) return false;
+  if (/^\d+$/.test(raw)) return readInteger(env, 'NANGO_TRUST_PROXY', 0, 0, 100);
+  const entries = raw.split(',').map((entry) => entry.trim());
+  // proxy-addr's names for the private ranges are accepted too: `uniquelocal` covers a Docker network.
+  const named = ['loopback', 'linklocal', 'uniquelocal'];
+  if (entries.some((entry) => !named.includes(entry) && !/^[0-9a-fA-F.:]+(\/\d{1,3})?$/.test(entry))) {
+    throw new ConfigError(`NANGO_TRUST_PROXY must be true, false, a number of proxy hops, or comma-separated IP addresses, CIDR ranges or loopback/linklocal/uniquelocal (got "${raw}").`);
+  }
+  return entries;
+}
+
 function readHmac(env: NodeJS.ProcessEnv): Config['hmac'] {
   const enabled = readBoolean(env, 'NANGO_HMAC_ENABLED', false);
   if (!enabled) return { enabled: false };
@@ -239,6 +260,11 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       allowedBaseUrlOverrideHosts: readAllowedHosts(env),
       timeoutMs: readInteger(env, 'NANGO_PROXY_TIMEOUT_MS', 30_000, 100, 600_000),
     },
+    authFailureLimit: {
+      failures: readInteger(env, 'NANGO_AUTH_FAILURE_LIMIT', 20, 0, 1_000_000),
+      windowSeconds: readInteger(env, 'NANGO_AUTH_FAILURE_WINDOW_SECONDS', 60, 1, 86_400),
+    },
+    trustProxy: readTrustProxy(env),
     telemetry: readBoolean(env, 'TELEMETRY', true),
     telemetryEndpoint: readOptionalUrl(env, 'NANGO_TELEMETRY_ENDPOINT'),
     logLevel: readLogLevel(env),

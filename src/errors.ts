@@ -27,6 +27,7 @@ const STATUS_BY_CODE = {
   unknown_connect_session_token: 401,
   expired_connect_session_token: 401,
   forbidden: 403,
+  too_many_requests: 429,
   missing_hmac: 401,
   invalid_hmac: 401,
   invalid_public_key: 401,

@@ -28,7 +28,8 @@ export async function buildTestApp(
   env: Record<string, string> = {},
   options: Pick<AppDeps, 'providerTimeoutMs' | 'now'> & { providers?: ProviderCatalog } = {},
 ): Promise<TestApp> {
-  const config = loadConfig({ NANGO_DATABASE_URL: database.url, LOG_LEVEL: 'debug', ...env });
+  // Specs refuse many requests on purpose from one address; the auth-failure limit has its own spec and is off here unless a test sets it.
+  const config = loadConfig({ NANGO_DATABASE_URL: database.url, LOG_LEVEL: 'debug', NANGO_AUTH_FAILURE_LIMIT: '0', ...env });
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, callback) {

@@ -1,0 +1,147 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config.js';
+import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { bearerAuth, buildTestApp, type TestApp } from './support/test-app.js';
+import { dashboardAuth } from './support/web-app.js';
+
+/**
+ * Online guessing of the secret key, an HMAC digest or the dashboard password is cut off: after
+ * NANGO_AUTH_FAILURE_LIMIT failed attempts from one client address within the window, that address gets 429.
+ */
+const KEY = 'sk-limit-test-5c1d9e';
+const LIMIT = 5;
+
+let database: TestDatabase;
+const apps: TestApp[] = [];
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+});
+
+afterAll(async () => {
+  await Promise.all(apps.map((app) => app.close()));
+  await database?.drop();
+});
+
+async function appWith(env: Record<string, string> = {}): Promise<TestApp> {
+  const app = await buildTestApp(database, { NANGO_SECRET_KEY: KEY, NANGO_AUTH_FAILURE_LIMIT: String(LIMIT), ...env });
+  apps.push(app);
+  return app;
+}
+
+async function failTimes(app: TestApp, times: number, remoteAddress: string, url = '/config'): Promise<number[]> {
+  const statuses: number[] = [];
+  for (let attempt = 0; attempt < times; attempt += 1) {
+    const response = await app.app.inject({ method: 'GET', url, remoteAddress, headers: { authorization: bearerAuth(`wrong-${attempt}`) } });
+    statuses.push(response.statusCode);
+  }
+  return statuses;
+}
+
+describe('wrong secret keys', () => {
+  it('are answered 401 up to the limit, then 429 with Retry-After in the seed error shape', async () => {
+    const app = await appWith();
+    expect(await failTimes(app, LIMIT, '10.1.0.1')).toEqual(Array(LIMIT).fill(401));
+    const refused = await app.app.inject({ method: 'GET', url: '/config', remoteAddress: '10.1.0.1', headers: { authorization: bearerAuth('wrong-again') } });
+    expect(refused.statusCode).toBe(429);
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
+    expect(refused.json()).toMatchObject({ type: 'too_many_requests', error: expect.stringMatching(/too many failed authentication attempts/i) });
+  });
+
+  it('lock the address out even when it then sends the right key, so a lockout tells nothing about a guess', async () => {
+    const app = await appWith();
+    await failTimes(app, LIMIT, '10.1.0.2');
+    const rightKey = await app.app.inject({ method: 'GET', url: '/config', remoteAddress: '10.1.0.2', headers: { authorization: bearerAuth(KEY) } });
+    expect(rightKey.statusCode).toBe(429);
+  });
+
+  it('get the modern error shape on the modern API', async () => {
+    const app = await appWith();
+    await failTimes(app, LIMIT, '10.1.0.3', '/connections');
+    const refused = await app.app.inject({ method: 'GET', url: '/connections', remoteAddress: '10.1.0.3', headers: { authorization: bearerAuth(KEY) } });
+    expect(refused.statusCode).toBe(429);
+    expect(refused.json()).toMatchObject({ error: { code: 'too_many_requests' } });
+  });
+
+  it('do not affect other client addresses', async () => {
+    const app = await appWith();
+    await failTimes(app, LIMIT + 2, '10.1.0.4');
+    const other = await app.app.inject({ method: 'GET', url: '/config', remoteAddress: '10.1.0.5', headers: { authorization: bearerAuth(KEY) } });
+    expect(other.statusCode).toBe(200);
+  });
+
+  it('leave health checks and requests without credentials alone', async () => {
+    const app = await appWith();
+    await failTimes(app, LIMIT, '10.1.0.6');
+    expect((await app.app.inject({ method: 'GET', url: '/health', remoteAddress: '10.1.0.6' })).statusCode).toBe(200);
+    expect((await app.app.inject({ method: 'GET', url: '/providers/github', remoteAddress: '10.1.0.6' })).statusCode).toBe(401);
+  });
+
+  it('are forgiven once the window has passed', async () => {
+    const app = await appWith({ NANGO_AUTH_FAILURE_WINDOW_SECONDS: '1' });
+    await failTimes(app, LIMIT, '10.1.0.7');
+    expect((await app.app.inject({ method: 'GET', url: '/config', remoteAddress: '10.1.0.7', headers: { authorization: bearerAuth(KEY) } })).statusCode).toBe(429);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    expect((await app.app.inject({ method: 'GET', url: '/config', remoteAddress: '10.1.0.7', headers: { authorization: bearerAuth(KEY) } })).statusCode).toBe(200);
+  });
+
+  it('are never limited when NANGO_AUTH_FAILURE_LIMIT is 0', async () => {
+    const app = await appWith({ NANGO_AUTH_FAILURE_LIMIT: '0' });
+    expect(await failTimes(app, 30, '10.1.0.8')).toEqual(Array(30).fill(401));
+  });
+});
+
+describe('other credentials', () => {
+  it('wrong dashboard passwords count too', async () => {
+    const app = await appWith({ NANGO_DASHBOARD_USERNAME: 'admin', NANGO_DASHBOARD_PASSWORD: 'dashboard-password-1' });
+    for (let attempt = 0; attempt < LIMIT; attempt += 1) {
+      const response = await app.app.inject({ method: 'GET', url: '/api/v1/integration', remoteAddress: '10.2.0.1', headers: { authorization: dashboardAuth('admin', `guess-${attempt}`) } });
+      expect(response.statusCode).toBe(401);
+    }
+    const right = await app.app.inject({ method: 'GET', url: '/api/v1/integration', remoteAddress: '10.2.0.1', headers: { authorization: dashboardAuth('admin', 'dashboard-password-1') } });
+    expect(right.statusCode).toBe(429);
+  });
+
+  it('wrong HMAC digests on the connect route count too', async () => {
+    const app = await appWith({ NANGO_HMAC_ENABLED: 'true', NANGO_HMAC_KEY: 'hmac-key-for-limit-test' });
+    const statuses: number[] = [];
+    for (let attempt = 0; attempt <= LIMIT; attempt += 1) {
+      const response = await app.app.inject({ method: 'GET', url: `/oauth/connect/github?connection_id=u1&hmac=${'0'.repeat(63)}${attempt}`, remoteAddress: '10.2.0.2' });
+      statuses.push(response.statusCode);
+    }
+    expect(statuses.slice(0, LIMIT).every((status) => status !== 429)).toBe(true);
+    expect(statuses[LIMIT]).toBe(429);
+  });
+});
+
+describe('behind a reverse proxy', () => {
+  it('with NANGO_TRUST_PROXY the address that counts is the client in X-Forwarded-For, not the proxy', async () => {
+    const app = await appWith({ NANGO_TRUST_PROXY: 'true' });
+    for (let attempt = 0; attempt < LIMIT; attempt += 1) {
+      await app.app.inject({ method: 'GET', url: '/config', remoteAddress: '172.18.0.5', headers: { authorization: bearerAuth('wrong'), 'x-forwarded-for': '203.0.113.9' } });
+    }
+    const attacker = await app.app.inject({ method: 'GET', url: '/config', remoteAddress: '172.18.0.5', headers: { authorization: bearerAuth(KEY), 'x-forwarded-for': '203.0.113.9' } });
+    const backend = await app.app.inject({ method: 'GET', url: '/config', remoteAddress: '172.18.0.5', headers: { authorization: bearerAuth(KEY), 'x-forwarded-for': '198.51.100.20' } });
+    expect(attacker.statusCode).toBe(429);
+    expect(backend.statusCode).toBe(200);
+  });
+
+  it('without NANGO_TRUST_PROXY a forged X-Forwarded-For does not escape the limit', async () => {
+    const app = await appWith();
+    for (let attempt = 0; attempt < LIMIT; attempt += 1) {
+      await app.app.inject({ method: 'GET', url: '/config', remoteAddress: '10.3.0.1', headers: { authorization: bearerAuth('wrong'), 'x-forwarded-for': `198.51.100.${attempt}` } });
+    }
+    const next = await app.app.inject({ method: 'GET', url: '/config', remoteAddress: '10.3.0.1', headers: { authorization: bearerAuth(KEY), 'x-forwarded-for': '198.51.100.200' } });
+    expect(next.statusCode).toBe(429);
+  });
+
+  it('NANGO_TRUST_PROXY accepts true, a hop count or addresses, and names itself when it is anything else', () => {
+    expect(loadConfig({ NANGO_TRUST_PROXY: 'true' }).trustProxy).toBe(true);
+    expect(loadConfig({ NANGO_TRUST_PROXY: '2' }).trustProxy).toBe(2);
+    expect(loadConfig({ NANGO_TRUST_PROXY: '10.0.0.0/8, 127.0.0.1' }).trustProxy).toEqual(['10.0.0.0/8', '127.0.0.1']);
+    expect(loadConfig({ NANGO_TRUST_PROXY: 'uniquelocal' }).trustProxy).toEqual(['uniquelocal']);
+    expect(loadConfig({}).trustProxy).toBe(false);
+    expect(() => loadConfig({ NANGO_TRUST_PROXY: 'nginx' })).toThrow(ConfigError);
+    expect(() => loadConfig({ NANGO_TRUST_PROXY: 'nginx' })).toThrow(/NANGO_TRUST_PROXY/);
+  });
+});
