@@ -274,10 +274,17 @@ body=$(head -c 200 "$work/body")
   || fail "a 2 MiB body passes nginx and the server answers 413 itself" "$out $body"
 
 # --- 6. graceful stop, down/up ------------------------------------------------------------------------------
+t=$(ms)
 podman stop -t 10 "$server1" >/dev/null 2>&1
+stop_ms=$(( $(ms) - t ))
 code=$(podman inspect --format '{{.State.ExitCode}}' "$server1" 2>/dev/null)
-if [[ $code == 0 ]] && podman logs "$server1" 2>&1 | grep -q 'Stopped cleanly'; then pass "SIGTERM stops the server cleanly (node as PID 1)" "exit 0, 'Stopped cleanly.'"
-else fail "SIGTERM stops the server cleanly (node as PID 1)" "exit code $code; $(podman logs --tail 3 "$server1" 2>&1 | tr '\n' ' ')"; fi
+last=$(podman logs --tail 1 "$server1" 2>&1)
+# What matters: the server handled SIGTERM and exited by itself, long before podman's 10 s kill. Podman 4.3
+# has been seen to record 137 for a container whose PID 1 had already exited 0 ("Stopped cleanly." logged
+# within milliseconds), so the code alone is not the verdict; a stop that waited for the kill takes ≥ 10 s.
+if [[ $last == *'Stopped cleanly.'* ]] && (( stop_ms < 5000 )) && [[ $code == 0 || $code == 137 ]]; then
+  pass "SIGTERM stops the server cleanly (node as PID 1)" "'Stopped cleanly.' logged, podman stop took ${stop_ms} ms, exit code $code"
+else fail "SIGTERM stops the server cleanly (node as PID 1)" "exit code $code after ${stop_ms} ms; $(podman logs --tail 3 "$server1" 2>&1 | tr '\n' ' ')"; fi
 t=$(ms)
 pc down
 timing "down" "$(secs "$t")"
