@@ -1,6 +1,6 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { ApiError } from '../errors.js';
+import { matchesSecretKey, presentedSecretKey, secretKeyDigest } from './secret-key-auth.js';
 import { CONNECT_SESSION_TOKEN_PATTERN, type ConnectSession, type ConnectSessionsStore } from '../store/connect-sessions-store.js';
 
 /** Who is calling the modern API: the operator's backend (secret key) or a frontend holding a connect session. */
@@ -24,7 +24,7 @@ export interface PrincipalOptions {
  * `accept` lists what a route takes.
  */
 export function principalGuard(options: PrincipalOptions, accept: Principal['kind'][]): (request: FastifyRequest) => Promise<void> {
-  const expectedKey = options.secretKey === undefined ? undefined : digest(options.secretKey);
+  const expectedKey = options.secretKey === undefined ? undefined : secretKeyDigest(options.secretKey);
   return async (request) => {
     const header = request.headers.authorization;
     const [scheme, value, ...rest] = (header ?? '').trim().split(/\s+/);
@@ -44,17 +44,9 @@ export function principalGuard(options: PrincipalOptions, accept: Principal['kin
       return;
     }
     if (!header) throw new ApiError('missing_auth_header', 'Authentication failed: send the secret key as "Authorization: Bearer <secret key>".');
-    let presented = bearer;
-    if (!presented && scheme?.toLowerCase() === 'basic' && value) {
-      const decoded = Buffer.from(value, 'base64').toString('utf8');
-      presented = decoded.includes(':') ? decoded.slice(0, decoded.indexOf(':')) : decoded;
-    }
+    const presented = presentedSecretKey(header);
     if (!presented) throw new ApiError('malformed_auth_header', 'Authentication failed: the Authorization header must be "Bearer <secret key>".');
-    if (!timingSafeEqual(digest(presented), expectedKey)) throw new ApiError('unknown_account', 'Authentication failed: the secret key is not valid.');
+    if (!matchesSecretKey(presented, expectedKey)) throw new ApiError('unknown_account', 'Authentication failed: the secret key is not valid.');
     request.principal = { kind: 'secret_key' };
   };
-}
-
-function digest(text: string): Buffer {
-  return createHash('sha256').update(text, 'utf8').digest();
 }

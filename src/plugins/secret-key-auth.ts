@@ -7,23 +7,23 @@ import { ApiError } from '../errors.js';
  * (what the 0.15/0.16 Node SDKs and every modern client send). Without a configured key the API is open.
  */
 export function secretKeyGuard(secretKey: string | undefined): (request: FastifyRequest) => Promise<void> {
-  const expected = secretKey === undefined ? undefined : digest(secretKey);
+  const expected = secretKey === undefined ? undefined : secretKeyDigest(secretKey);
   return async (request) => {
     if (!expected) return;
     const header = request.headers.authorization;
     if (!header) throw new ApiError('missing_auth_header', 'Authentication failed: send the secret key in the Authorization header.');
-    const presented = presentedKey(header);
+    const presented = presentedSecretKey(header);
     if (presented === undefined) {
       throw new ApiError('malformed_auth_header', 'Authentication failed: the Authorization header must be "Bearer <secret key>" or Basic with the secret key as user name.');
     }
-    // Compare fixed-length digests so neither the length nor the content of the key leaks through timing.
-    if (!timingSafeEqual(digest(presented), expected)) {
+    if (!matchesSecretKey(presented, expected)) {
       throw new ApiError('invalid_secret_key', 'Authentication failed: the secret key is not valid.');
     }
   };
 }
 
-function presentedKey(header: string): string | undefined {
+/** The key an Authorization header carries, in either scheme; undefined when the header is neither. */
+export function presentedSecretKey(header: string): string | undefined {
   const [scheme, value, ...rest] = header.trim().split(/\s+/);
   if (!scheme || !value || rest.length > 0) return undefined;
   switch (scheme.toLowerCase()) {
@@ -40,6 +40,11 @@ function presentedKey(header: string): string | undefined {
   }
 }
 
-function digest(text: string): Buffer {
-  return createHash('sha256').update(text, 'utf8').digest();
+export function secretKeyDigest(key: string): Buffer {
+  return createHash('sha256').update(key, 'utf8').digest();
+}
+
+/** Compares fixed-length digests, so neither the length nor the content of the key leaks through timing. */
+export function matchesSecretKey(presented: string, expectedDigest: Buffer): boolean {
+  return timingSafeEqual(secretKeyDigest(presented), expectedDigest);
 }
