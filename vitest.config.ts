@@ -1,13 +1,34 @@
+import os from 'node:os';
+import path from 'node:path';
 import { defineConfig } from 'vitest/config';
+
+/** Where the specs' fixtures note secrets and logs for the final search (test/support/secret-watch.ts). */
+const secretWatchDir = path.join(os.tmpdir(), `custody-secret-watch-${process.pid}`);
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    globalSetup: ['test/support/global-setup.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
     // Two cores: two files at a time keeps the machine responsive; each file owns its own database.
     maxWorkers: 2,
+    provide: { secretWatchDir },
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'specs',
+          include: ['test/**/*.test.ts'],
+          exclude: ['test/secrets-never-logged.test.ts'],
+          globalSetup: ['test/support/global-setup.ts'],
+          sequence: { groupOrder: 0 },
+        },
+      },
+      {
+        // After every spec has finished: searches all the logs the specs' servers wrote for every secret they saw.
+        extends: true,
+        test: { name: 'secrets-never-logged', include: ['test/secrets-never-logged.test.ts'], sequence: { groupOrder: 1 } },
+      },
+    ],
   },
 });

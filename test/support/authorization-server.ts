@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Provider, { type KoaContextWithOIDC } from 'oidc-provider';
+import { noteSecrets, secretFieldValues } from './secret-watch.js';
 
 /**
  * A real OAuth 2.0 authorization server (oidc-provider) on 127.0.0.1 standing in for a provider. It enforces
@@ -71,6 +72,15 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
     const grantType = (ctx.oidc.params as { grant_type?: string } | undefined)?.grant_type;
     if (grantType === 'refresh_token') refreshGrants++;
     if (grantType === 'authorization_code') codeGrants++;
+  });
+  // Everything secret that crosses the token endpoint, for the suite's search of the server logs.
+  noteSecrets('authorization server', [clientSecret]);
+  provider.use(async (ctx, next) => {
+    await next();
+    if (ctx.path !== '/token') return;
+    const params = (ctx.oidc?.params ?? {}) as Record<string, unknown>;
+    noteSecrets('authorization server token request', [params['code'], params['code_verifier'], params['refresh_token'], params['client_secret']]);
+    noteSecrets('authorization server token response', secretFieldValues(ctx.body));
   });
   const callback = provider.callback();
   server.on('request', (req, res) => {

@@ -3,6 +3,7 @@ import type { Knex } from 'knex';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { createKnex } from '../../src/db/database.js';
+import { noteDatabaseSecrets } from './secret-watch.js';
 
 export interface TestDatabase {
   name: string;
@@ -30,6 +31,10 @@ export async function createTestDatabase(options: { migrated?: boolean } = {}): 
     url: `postgres://${encodeURIComponent(server.user)}:${encodeURIComponent(server.password)}@${server.host}:${server.port}/${name}`,
     knex,
     drop: async () => {
+      await noteDatabaseSecrets(`test database of ${name}`, knex).catch((error: unknown) => {
+        // A database left unmigrated on purpose (a migration spec) has no tables to look in.
+        if ((error as { code?: string }).code !== '42P01') throw error;
+      });
       await knex.destroy();
       await withAdminClient((client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
     },

@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -22,6 +22,10 @@ let dataRoot: string | undefined;
 
 /** One real PostgreSQL for the whole run (the server's own embedded lifecycle), with a migrated template database. */
 export async function setup(project: TestProject): Promise<void> {
+  // The secret watch of this run starts empty (a rerun in watch mode would otherwise search old logs).
+  const watchDir = project.getProvidedContext().secretWatchDir;
+  rmSync(watchDir, { recursive: true, force: true });
+  mkdirSync(watchDir, { recursive: true });
   dataRoot = mkdtempSync(path.join(os.tmpdir(), 'custody-test-pg-'));
   // mkdtemp makes the folder private; as root the database runs as its own OS user, which must be able to enter it.
   chmodSync(dataRoot, 0o755);

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { PACKAGE_ROOT } from '../../src/package-root.js';
+import { noteEnvironmentSecrets, noteLog } from './secret-watch.js';
 
 /** A real server process (`src/server.ts` under tsx), as an operator runs it. */
 export interface ServerProcess {
@@ -28,12 +29,22 @@ function spawnServer(env: Record<string, string>): ChildProcess {
   const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), path.join(PACKAGE_ROOT, 'src/server.ts')], {
     cwd: env['CWD'] ?? PACKAGE_ROOT,
     // A clean environment: only what the test sets, so a developer's own NANGO_* variables cannot leak in.
-    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', SERVER_PORT: '0', LOG_LEVEL: 'info', ...env },
+    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', SERVER_PORT: '0', LOG_LEVEL: 'debug', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(child);
   child.once('exit', () => running.delete(child));
+  watchForSecrets(child, env);
   return child;
+}
+
+/** Hands the environment's secrets and, once the process is gone, all it wrote to the suite's secret watch. */
+function watchForSecrets(child: ChildProcess, env: Record<string, string>): void {
+  noteEnvironmentSecrets('server process', env);
+  let written = '';
+  child.stdout?.on('data', (chunk: Buffer) => (written += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (written += chunk.toString()));
+  child.once('close', () => noteLog(`server process ${child.pid ?? ''}`, written));
 }
 
 /** Starts the server and resolves once it logs the port it listens on. */

@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { PACKAGE_ROOT } from '../../src/package-root.js';
+import { noteEnvironmentSecrets, noteLog } from './secret-watch.js';
 
 /**
  * Like `server-process.ts`, but keeps stdout and stderr apart and can run the server in any working
@@ -54,7 +55,7 @@ function spawnServer(env: Record<string, string>, cwd: string): Spawned {
   const child = spawn(process.execPath, ['--import', TSX_LOADER, SERVER_ENTRY], {
     cwd,
     // A clean environment: only what the test sets.
-    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', SERVER_PORT: '0', LOG_LEVEL: 'info', ...env },
+    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', SERVER_PORT: '0', LOG_LEVEL: 'debug', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(child);
@@ -73,6 +74,8 @@ function spawnServer(env: Record<string, string>, cwd: string): Spawned {
     output += chunk.toString();
     for (const listener of listeners) listener();
   });
+  noteEnvironmentSecrets('server process', env);
+  child.once('close', () => noteLog(`server process ${child.pid ?? ''}`, output));
   return { child, stdout: () => stdout, stderr: () => stderr, output: () => output, onData: (listener) => listeners.push(listener) };
 }
 
@@ -92,6 +95,40 @@ export function runServerToExit(env: Record<string, string>, options: RunOptions
       resolve({ code, signal, stdout: spawned.stdout(), stderr: spawned.stderr(), durationMs: Date.now() - started });
     });
   });
+}
+
+/** A server caught in the middle of its start, to be signalled there. */
+export interface StartingServer {
+  child: ChildProcess;
+  output(): string;
+  /** Resolves when the process has exited and all it wrote was read. */
+  exited: Promise<ExitedServer>;
+}
+
+/** Starts the server and resolves as soon as its output matches `pattern` (a line of a start-up step). */
+export async function startServerUntil(env: Record<string, string>, pattern: RegExp, options: RunOptions = {}): Promise<StartingServer> {
+  const started = Date.now();
+  const spawned = spawnServer(env, options.cwd ?? PACKAGE_ROOT);
+  const exited = new Promise<ExitedServer>((resolve) =>
+    spawned.child.once('close', (code, signal) => resolve({ code, signal, stdout: spawned.stdout(), stderr: spawned.stderr(), durationMs: Date.now() - started })),
+  );
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      spawned.child.kill('SIGKILL');
+      reject(new Error(`The server did not print ${pattern} within ${timeoutMs} ms:\n${spawned.output()}`));
+    }, timeoutMs);
+    spawned.onData(() => {
+      if (!pattern.test(spawned.output())) return;
+      clearTimeout(timer);
+      resolve();
+    });
+    void exited.then(() => {
+      clearTimeout(timer);
+      reject(new Error(`The server exited before printing ${pattern}:\n${spawned.output()}`));
+    });
+  });
+  return { child: spawned.child, output: spawned.output, exited };
 }
 
 /** Starts the server and resolves once it logs the port it listens on. */

@@ -8,6 +8,7 @@ import { createLogger } from '../../src/logger.js';
 import { loadProviderCatalog, type ProviderCatalog } from '../../src/providers/provider-catalog.js';
 import { EncryptionStateStore } from '../../src/store/encryption-state-store.js';
 import type { TestDatabase } from './database.js';
+import { noteEnvironmentSecrets, noteLog } from './secret-watch.js';
 
 export interface TestApp {
   app: FastifyInstance;
@@ -29,7 +30,9 @@ export async function buildTestApp(
   options: Pick<AppDeps, 'providerTimeoutMs' | 'now'> & { providers?: ProviderCatalog } = {},
 ): Promise<TestApp> {
   // Specs refuse many requests on purpose from one address; the auth-failure limit has its own spec and is off here unless a test sets it.
-  const config = loadConfig({ NANGO_DATABASE_URL: database.url, LOG_LEVEL: 'debug', NANGO_AUTH_FAILURE_LIMIT: '0', ...env });
+  const settings = { NANGO_DATABASE_URL: database.url, LOG_LEVEL: 'debug', NANGO_AUTH_FAILURE_LIMIT: '0', ...env };
+  noteEnvironmentSecrets(`test app on ${database.name}`, settings);
+  const config = loadConfig(settings);
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, callback) {
@@ -52,7 +55,15 @@ export async function buildTestApp(
     ...(options.now ? { now: options.now } : {}),
   });
   await app.ready();
-  return { app, config, logs, close: () => app.close() };
+  return {
+    app,
+    config,
+    logs,
+    close: async () => {
+      await app.close();
+      noteLog(`test app on ${database.name}`, logs.join(''));
+    },
+  };
 }
 
 /** `Authorization` header values for a secret key, in both accepted schemes. */

@@ -1,0 +1,71 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { startServer, type RunningServer } from './support/server-run.js';
+import { catalogWith, oidcTestProvider } from './support/test-providers.js';
+import { startUpstream, type SeenRequest, type UpstreamServer } from './support/upstream-server.js';
+
+/**
+ * SIGTERM (what `docker stop` and an orchestrator send) lets the requests already under way finish with their
+ * whole answer, then the server exits with code 0; it takes no new work meanwhile.
+ */
+describe('SIGTERM while a proxied request is under way', () => {
+  let database: TestDatabase;
+  let upstream: UpstreamServer;
+  let server: RunningServer | undefined;
+  const auth = { authorization: 'Bearer sk-graceful', 'content-type': 'application/json' };
+  const body = 'x'.repeat(256 * 1024);
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    upstream = await startUpstream();
+    const { file } = catalogWith({ 'slow-api': oidcTestProvider(upstream.origin) });
+    server = await startServer({ NANGO_DATABASE_URL: database.url, NANGO_SECRET_KEY: 'sk-graceful', NANGO_PROVIDERS_FILE: file, TELEMETRY: 'false' });
+    const config = { provider_config_key: 'slow', provider: 'slow-api', oauth_client_id: 'cid', oauth_client_secret: 'csecret-graceful', oauth_scopes: 'read' };
+    expect((await fetch(`${server.baseUrl}/config`, { method: 'POST', headers: auth, body: JSON.stringify(config) })).status).toBe(200);
+    const connection = { connection_id: 'user-1', provider_config_key: 'slow', type: 'OAUTH2', access_token: 'at-graceful-0123456789', expires_at: '2099-01-01T00:00:00.000Z' };
+    expect((await fetch(`${server.baseUrl}/connection`, { method: 'POST', headers: auth, body: JSON.stringify(connection) })).status).toBe(201);
+  });
+
+  afterAll(async () => {
+    await server?.stop('SIGKILL');
+    await upstream?.close();
+    await database?.drop();
+  });
+
+  it('answers the request in full, then exits with code 0', async () => {
+    const running = server as RunningServer;
+    let arrived: () => void = () => undefined;
+    const upstreamReached = new Promise<void>((resolve) => (arrived = resolve));
+    upstream.answer = (_request: SeenRequest, res) => {
+      arrived();
+      setTimeout(() => res.writeHead(200, { 'content-type': 'text/plain' }).end(body), 1_500);
+    };
+
+    const proxied = fetch(`${running.baseUrl}/proxy/slow-report`, { headers: { ...auth, 'connection-id': 'user-1', 'provider-config-key': 'slow' } });
+    await upstreamReached;
+    const stopped = running.stop('SIGTERM');
+    await waitFor(() => running.output().includes('SIGTERM received'));
+    // New work is refused while draining: the port is closed, or a kept-alive connection gets a 503.
+    const late = await fetch(`${running.baseUrl}/health`, { signal: AbortSignal.timeout(3_000) }).then(
+      (answer) => answer.status,
+      (error: Error) => (error.name === 'TimeoutError' ? 'hung' : 'refused'),
+    );
+    expect([503, 'refused']).toContain(late);
+
+    const response = await proxied;
+    expect(response.status).toBe(200);
+    expect(await response.text()).toBe(body);
+    expect(await stopped).toBe(0);
+    expect(running.output()).toMatch(/SIGTERM received: finishing in-flight requests/);
+    expect(running.output()).toMatch(/Stopped cleanly/);
+    server = undefined;
+  });
+});
+
+async function waitFor(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('The condition did not come true in time.');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
