@@ -43,6 +43,8 @@ import { ConfigsStore } from './store/configs-store.js';
 import { ConnectSessionsStore } from './store/connect-sessions-store.js';
 import { ConnectionsStore } from './store/connections-store.js';
 import { OAuthSessionsStore } from './store/oauth-sessions-store.js';
+import { authWebhookSignals } from './webhooks/auth-webhook-signals.js';
+import { WebhookSender } from './webhooks/webhook-sender.js';
 
 export interface AppDeps {
   config: Config;
@@ -55,8 +57,8 @@ export interface AppDeps {
   /** How long a provider's token endpoint may take before the flow or refresh fails (default 15 s). */
   providerTimeoutMs?: number;
   now?: () => Date;
-  /** Listeners for what services announce (webhooks, metrics, telemetry); none by default. */
-  signals?: ServerSignals;
+  /** More listeners for what services announce (telemetry); metrics and auth webhooks the app wires itself. */
+  signals?: Partial<ServerSignals>;
 }
 
 /** Largest request body accepted (JSON); larger bodies get a 413 before they are buffered whole. */
@@ -87,6 +89,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       void renderErrorForPath(apiError, request, reply);
     },
   });
+
+  // Before any route: a route takes the error handler in place when it is registered, so the root routes
+  // (/metrics, /health, /logos, /oauth/*) would otherwise answer errors in Fastify's own shape.
+  app.setErrorHandler(renderSeedError);
 
   // Only JSON bodies: text and form bodies are refused with 415 instead of being half-understood.
   app.removeContentTypeParser(['text/plain']);
@@ -119,11 +125,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   const providerTimeoutMs = deps.providerTimeoutMs ?? 15_000;
   const metrics = new ServerMetrics();
-  const signals = fanOut([metrics, ...(deps.signals ? [deps.signals] : [])]);
-  registerMetrics(app, metrics, secretKeyGuard(deps.config.secretKey));
-
   const configs = new ConfigsStore(deps.knex, deps.cipher);
   const connectionsStore = new ConnectionsStore(deps.knex, deps.cipher);
+  // Auth webhooks are wired here rather than in server.ts, so every app a test builds sends them as the server does.
+  const webhooks = new WebhookSender({ url: deps.config.webhook.url, signingKey: deps.config.webhook.signingKey, logger: deps.logger });
+  const webhookSignals = authWebhookSignals(webhooks, (providerConfigKey, connectionId) => connectionsStore.webhookUrlOverride(providerConfigKey, connectionId));
+  const signals = fanOut([metrics, webhookSignals, ...(deps.signals ? [deps.signals] : [])]);
+  registerMetrics(app, metrics, secretKeyGuard(deps.config.secretKey));
+
   const sessions = new OAuthSessionsStore(deps.knex, deps.cipher);
   const integrations = new IntegrationService(configs, deps.providers, signals);
   const auditLog = new AuditLogStore(deps.knex);
@@ -160,6 +169,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook('onClose', async () => {
     clearInterval(pruneTimer);
     await delivery.close();
+    // close, not drain: a dead receiver must not hold the shutdown for the whole retry schedule.
+    await webhooks.close();
   });
   const flows = new OAuthFlowService({
     config: deps.config,
@@ -207,7 +218,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     registerNotSupportedRoutes(modern, context.secretKeyOnly);
   });
 
-  // Seed-era API: secret key (Basic or Bearer) and `{error, type, payload}` errors.
+  // Seed-era API: secret key (Basic or Bearer) and `{error, type, payload}` errors. `/connection` and
+  // `/connection/:id` stay the seed handlers although modern Nango aliases them to `/connections`: seed clients need the seed shape.
   await app.register(async (seed) => {
     seed.setErrorHandler(renderSeedError);
     seed.addHook('onRequest', secretKeyGuard(deps.config.secretKey));
@@ -229,7 +241,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     logger: deps.logger,
   });
 
-  app.setErrorHandler(renderSeedError);
   app.setNotFoundHandler(async (request, reply) => {
     await renderSeedError(new ApiError('not_found', `No route ${request.method} ${shortPath(request.url)}.`), request, reply);
   });

@@ -1,58 +1,12 @@
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { Nango } from '@nangohq/node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/logger.js';
 import { authWebhookSignals } from '../src/webhooks/auth-webhook-signals.js';
 import { WebhookSender, type AuthWebhookEvent, type WebhookSenderOptions } from '../src/webhooks/webhook-sender.js';
+import { startWebhookReceiver, type WebhookReceiver } from './support/webhook-receiver.js';
 
 const SECRET = 'the-key';
-
-/** One received request, the body exactly as the bytes arrived. */
-interface Received {
-  method: string;
-  url: string;
-  headers: http.IncomingHttpHeaders;
-  rawBody: string;
-}
-
-/** How the capture server answers the next request: a status, or never (the connection stays open). */
-type Answer = number | 'hang';
-
-interface CaptureServer {
-  url: string;
-  received: Received[];
-  /** Answers for the next requests, in order; once used up every request gets 200. */
-  answer(...answers: Answer[]): void;
-  close(): Promise<void>;
-}
-
-async function startCaptureServer(): Promise<CaptureServer> {
-  const received: Received[] = [];
-  const answers: Answer[] = [];
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      received.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, rawBody: Buffer.concat(chunks).toString('utf8') });
-      const answer = answers.shift() ?? 200;
-      if (answer === 'hang') return;
-      res.writeHead(answer, { 'content-type': 'text/plain' }).end(answer < 300 ? 'ok' : 'nope');
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks/nango`,
-    received,
-    answer: (...next) => answers.push(...next),
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
 
 /** A pino logger writing into memory: every line it wrote, parsed. */
 function captureLogs(level: 'warn' | 'trace' = 'warn'): { logger: ReturnType<typeof createLogger>; lines: () => { level: number; msg: string }[]; text: () => string } {
@@ -84,11 +38,11 @@ const creation: AuthWebhookEvent = {
 };
 
 describe('auth webhooks to the operator app', () => {
-  let receiver: CaptureServer;
+  let receiver: WebhookReceiver;
   let senders: WebhookSender[];
 
   beforeEach(async () => {
-    receiver = await startCaptureServer();
+    receiver = await startWebhookReceiver();
     senders = [];
   });
 
@@ -297,4 +251,77 @@ describe('auth webhooks to the operator app', () => {
       error: { type: 'refresh_token_external_error', description: 'The provider refused the refresh token.' },
     });
   });
+
+  describe("a connection's own webhook URL (webhook_url_override)", () => {
+    let own: WebhookReceiver;
+
+    beforeEach(async () => {
+      own = await startWebhookReceiver('/own');
+    });
+
+    afterEach(async () => {
+      await own.close();
+    });
+
+    it('receives the webhook instead of NANGO_WEBHOOK_URL, signed the same way', async () => {
+      const webhooks = sender({ logger: captureLogs().logger });
+      authWebhookSignals(webhooks, async () => own.url).authSucceeded?.({ ...outcomeOf(creation), operation: 'creation' });
+      await webhooks.drain();
+
+      expect(receiver.received).toHaveLength(0);
+      expect(own.received).toHaveLength(1);
+      const [request] = own.received;
+      expect(new Nango({ host: 'http://127.0.0.1:1', secretKey: SECRET }).verifyIncomingWebhookRequest(request?.rawBody ?? '', request?.headers ?? {})).toBe(true);
+    });
+
+    it('receives the webhook when no NANGO_WEBHOOK_URL is set', async () => {
+      const webhooks = sender({ logger: captureLogs().logger, url: undefined });
+      webhooks.send(creation, Promise.resolve(own.url));
+      await webhooks.drain();
+
+      expect(own.received).toHaveLength(1);
+    });
+
+    it('leaves the webhook to NANGO_WEBHOOK_URL when the connection has none', async () => {
+      const webhooks = sender({ logger: captureLogs().logger });
+      webhooks.send(creation, Promise.resolve(null));
+      await webhooks.drain();
+
+      expect(receiver.received).toHaveLength(1);
+      expect(own.received).toHaveLength(0);
+    });
+
+    it('falls back to NANGO_WEBHOOK_URL with one warning when the lookup fails', async () => {
+      const logs = captureLogs();
+      const webhooks = sender({ logger: logs.logger });
+      webhooks.send(creation, Promise.reject(new Error('database down')));
+      await webhooks.drain();
+
+      expect(receiver.received).toHaveLength(1);
+      expect(logs.lines().filter((line) => line.level >= WARN).map((line) => line.msg)).toEqual([expect.stringContaining('could not be read')]);
+    });
+
+    it('drops a stored URL that is not http(s), with a warning, rather than posting elsewhere', async () => {
+      const logs = captureLogs();
+      const webhooks = sender({ logger: logs.logger });
+      webhooks.send(creation, Promise.resolve('file:///etc/passwd'));
+      await webhooks.drain();
+
+      expect(receiver.received).toHaveLength(0);
+      expect(logs.lines().filter((line) => line.level >= WARN).map((line) => line.msg)).toEqual([expect.stringContaining('webhook_url_override')]);
+    });
+  });
 });
+
+/** The services' announcement that `toEvent` turns into `event`. */
+function outcomeOf(event: AuthWebhookEvent) {
+  return {
+    operation: event.operation,
+    connectionId: event.connectionId,
+    providerConfigKey: event.providerConfigKey,
+    provider: event.provider,
+    authMode: event.authMode,
+    endUser: null,
+    tags: event.tags ?? null,
+  };
+}

@@ -5,15 +5,22 @@ import { ApiError, type ErrorCode } from '../errors.js';
 export function parseRequestPart<Schema extends z.ZodType>(schema: Schema, value: unknown, code: ErrorCode): z.infer<Schema> {
   // reportInput: zod 4 leaves an issue's input out otherwise, and "is required" must not be said of a wrong type.
   const result = schema.safeParse(value, { reportInput: true });
-  if (!result.success) throw new ApiError(code, describeZodError(result.error), { errors: issuesOf(result.error) });
+  if (!result.success) throw new ApiError(code, describeZodError(result.error, PARTS[code]), { errors: issuesOf(result.error) });
   return result.data;
 }
 
-export function describeZodError(error: z.ZodError): string {
-  return error.issues.slice(0, 3).map(describeIssue).join('; ');
+/** What a part of the request is called in a message about the part as a whole (a list sent as the body). */
+const PARTS: Partial<Record<ErrorCode, string>> = { invalid_body: 'the request body', invalid_query_params: 'the query string', invalid_uri_params: 'the URL path' };
+
+export function describeZodError(error: z.ZodError, part?: string): string {
+  return error.issues.slice(0, 3).map((issue) => describeIssue(issue, part)).join('; ');
 }
 
-function describeIssue(issue: z.core.$ZodIssue): string {
+function describeIssue(issue: z.core.$ZodIssue, part?: string): string {
+  // A whole part of the wrong kind (`[…]` where an object belongs) names the part, not zod's "record".
+  if (part && issue.path.length === 0 && issue.code === 'invalid_type' && (issue.expected === 'object' || issue.expected === 'record')) {
+    return `${part} must be a JSON object, not ${kindOf(issue.input)}`;
+  }
   const field = issue.path.map(String).join('.');
   if (issue.code === 'unrecognized_keys') {
     const where = field ? ` in ${field}` : '';
@@ -21,6 +28,13 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   }
   if (issue.code === 'invalid_type' && issue.input === undefined) return `${field || 'value'} is required`;
   return field ? `${field}: ${issue.message}` : issue.message;
+}
+
+function kindOf(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (value === undefined) return 'nothing';
+  return `a ${typeof value}`;
 }
 
 /** Names echoed back in errors are cut short: a client must not get its 100 kB query string back. */
@@ -38,6 +52,11 @@ export const identifier = z
   .min(1, 'must not be empty')
   .max(255, 'must be at most 255 characters')
   .regex(/^[^\u0000-\u001f\u007f]*$/, 'must not contain control characters');
+
+/** A URL this server will POST webhooks to: http or https only, so `javascript:` or `file:` is never stored as one. */
+export const webhookUrl = z
+  .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })
+  .max(2048, 'must be at most 2048 characters');
 
 /** Query flags arrive as text; only "true" and "false" mean something. */
 export const booleanFlag = z.enum(['true', 'false'], { error: 'must be "true" or "false"' }).transform((value) => value === 'true');

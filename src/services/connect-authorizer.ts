@@ -21,6 +21,8 @@ export interface ConnectGrant {
   tags: Record<string, string> | null;
   defaults: IntegrationConfigDefaults;
   connectSessionId: number | null;
+  /** The session's `webhook_url_override`: where the connection's webhooks will go instead of NANGO_WEBHOOK_URL. */
+  webhookUrlOverride: string | null;
 }
 
 /**
@@ -50,6 +52,7 @@ export class ConnectAuthorizer {
       tags: null,
       defaults: {},
       connectSessionId: null,
+      webhookUrlOverride: null,
     };
   }
 
@@ -80,6 +83,7 @@ export class ConnectAuthorizer {
       tags: session.tags,
       defaults: session.integrationsConfigDefaults[input.providerConfigKey] ?? {},
       connectSessionId: session.id,
+      webhookUrlOverride: session.webhookUrlOverride,
     };
   }
 

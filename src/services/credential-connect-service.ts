@@ -58,6 +58,8 @@ export class CredentialConnectService {
       metadata: {},
       ...(grant.endUser ? { end_user: grant.endUser } : {}),
       ...(grant.tags ? { tags: grant.tags } : {}),
+      // Only a session that names one sets it: a reconnect without one keeps the connection's own.
+      ...(grant.webhookUrlOverride ? { webhook_url_override: grant.webhookUrlOverride } : {}),
     });
     await this.deps.audit.record([
       {

@@ -74,6 +74,7 @@ export interface ConnectionWrite {
   /** Modern fields; kept as they are on an existing connection when absent. */
   end_user?: EndUser | null;
   tags?: Record<string, string>;
+  webhook_url_override?: string | null;
 }
 
 interface ConnectionRow extends Omit<ConnectionRecord, 'credentials' | 'connection_config' | 'metadata' | 'tags'> {
@@ -169,6 +170,7 @@ export class ConnectionsStore {
         refresh_attempts: 0,
         ...(write.end_user !== undefined ? { end_user: write.end_user === null ? null : (JSON.stringify(write.end_user) as unknown as EndUser) } : {}),
         ...(write.tags !== undefined ? { tags: JSON.stringify(write.tags) as unknown as Record<string, string> } : {}),
+        ...(write.webhook_url_override !== undefined ? { webhook_url_override: write.webhook_url_override } : {}),
       })
       .onConflict(['provider_config_key', 'connection_id', 'account_id'])
       .merge([
@@ -176,6 +178,7 @@ export class ConnectionsStore {
         'last_refresh_failure', 'last_refresh_error', 'refresh_attempts',
         ...(write.end_user !== undefined ? ['end_user' as const] : []),
         ...(write.tags !== undefined ? ['tags' as const] : []),
+        ...(write.webhook_url_override !== undefined ? ['webhook_url_override' as const] : []),
       ])
       .returning('*');
     if (!row) throw new Error('The connection upsert returned no row.');
@@ -243,6 +246,15 @@ export class ConnectionsStore {
     if (changes.webhook_url_override !== undefined) update['webhook_url_override'] = changes.webhook_url_override;
     const count = await this.knex(TABLE).where({ provider_config_key: providerConfigKey, connection_id: connectionId, account_id: ACCOUNT_ID }).update(update);
     return count > 0;
+  }
+
+  /** The connection's own webhook URL, null when it has none (or no longer exists); no credentials are read. */
+  async webhookUrlOverride(providerConfigKey: string, connectionId: string): Promise<string | null> {
+    const row = (await this.knex(TABLE)
+      .select('webhook_url_override')
+      .where({ provider_config_key: providerConfigKey, connection_id: connectionId, account_id: ACCOUNT_ID })
+      .first()) as { webhook_url_override: string | null } | undefined;
+    return row?.webhook_url_override ?? null;
   }
 
   async delete(providerConfigKey: string, connectionId: string): Promise<boolean> {

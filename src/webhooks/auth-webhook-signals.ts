@@ -1,19 +1,24 @@
 import type { AuthOutcome, ServerSignals } from '../services/server-signals.js';
 import type { AuthWebhookEvent, WebhookSender } from './webhook-sender.js';
 
+/** Reads a connection's own webhook URL (`webhook_url_override`), null when it has none. */
+export type WebhookUrlOverrideLookup = (providerConfigKey: string, connectionId: string) => Promise<string | null>;
+
 /**
  * The listener that turns what services announce into auth webhooks, with Nango's choice of events:
  * a connection created or re-authorised (success), a refresh that failed (success: false). A successful
- * refresh sends nothing, as with Nango. Wire it with `fanOut([telemetry, authWebhookSignals(sender)])`.
+ * refresh sends nothing, as with Nango. With `overrideOf`, a connection that has its own webhook URL gets
+ * its webhooks there instead of NANGO_WEBHOOK_URL; the lookup runs inside the sender's fire-and-forget delivery.
  */
-export function authWebhookSignals(sender: Pick<WebhookSender, 'send'>): Partial<ServerSignals> {
+export function authWebhookSignals(sender: Pick<WebhookSender, 'send'>, overrideOf?: WebhookUrlOverrideLookup): Partial<ServerSignals> {
+  const send = (outcome: AuthOutcome, event: AuthWebhookEvent): void => sender.send(event, overrideOf?.(outcome.providerConfigKey, outcome.connectionId));
   return {
     authSucceeded: (outcome) => {
       if (outcome.operation === 'refresh') return;
-      sender.send(toEvent(outcome, true));
+      send(outcome, toEvent(outcome, true));
     },
     authFailed: (outcome, error) => {
-      sender.send({ ...toEvent(outcome, false), error: { type: error.type, description: error.description } });
+      send(outcome, { ...toEvent(outcome, false), error: { type: error.type, description: error.description } });
     },
   };
 }

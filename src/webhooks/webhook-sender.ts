@@ -59,10 +59,17 @@ export interface WebhookSenderOptions {
 
 export const WEBHOOK_DEFAULTS = { maxAttempts: 5, initialDelayMs: 200, timeoutMs: 10_000, environment: 'prod' } as const;
 
+/** Where one webhook goes: basic credentials moved out of the URL into a header, and a form safe to log. */
+interface WebhookTarget {
+  url: string;
+  logUrl: string;
+  authorization: string | undefined;
+}
+
 type AttemptResult = { delivered: true } | { delivered: false; retry: boolean; reason: string };
 
 export class WebhookSender {
-  private readonly target: { url: string; logUrl: string; authorization: string | undefined } | undefined;
+  private readonly target: WebhookTarget | undefined;
   private readonly signingKey: string | undefined;
   private readonly logger: Logger;
   private readonly maxAttempts: number;
@@ -71,6 +78,7 @@ export class WebhookSender {
   private readonly environment: string;
   private readonly inFlight = new Set<Promise<void>>();
   private readonly stopping = new AbortController();
+  private warnedUnsignedOverride = false;
 
   constructor(options: WebhookSenderOptions) {
     this.logger = options.logger;
@@ -90,18 +98,33 @@ export class WebhookSender {
     }
   }
 
-  /** Whether `send` delivers anything (a URL is configured and the sender is not closed). */
+  /** Whether NANGO_WEBHOOK_URL is configured and the sender is not closed (connections' own URLs aside). */
   get enabled(): boolean {
     return this.target !== undefined && !this.stopping.signal.aborted;
   }
 
-  /** Queues one auth webhook; returns at once and never throws. */
-  send(event: AuthWebhookEvent): void {
+  /**
+   * Queues one auth webhook; returns at once and never throws. `overrideUrl` is the connection's own webhook
+   * URL (`webhook_url_override`), or a lookup of it: when it names one, the webhook goes there instead of
+   * NANGO_WEBHOOK_URL, as modern Nango routes a connection's webhooks; when the lookup fails, NANGO_WEBHOOK_URL.
+   */
+  send(event: AuthWebhookEvent, overrideUrl?: string | null | PromiseLike<string | null | undefined>): void {
     try {
-      if (!this.target || this.stopping.signal.aborted) return;
+      // Settled first, so a failed lookup is never an unhandled rejection, even when nothing is sent.
+      const override = Promise.resolve(overrideUrl).then(
+        (url) => ({ url, failed: false }),
+        () => ({ url: undefined, failed: true }),
+      );
+      if (this.stopping.signal.aborted || (!this.target && !overrideUrl)) return;
+      const what = describe(event);
       const rawBody = stringifyStable(buildAuthWebhookBody(event, this.environment));
-      const delivery = this.deliver(this.target, rawBody, describe(event))
-        .catch((error: unknown) => this.logger.warn(`Auth webhook (${describe(event)}) was not delivered: ${error instanceof Error ? error.name : 'unexpected error'}.`))
+      const delivery = override
+        .then(({ url, failed }) => {
+          if (failed) this.logger.warn(`The webhook URL override of ${what} could not be read; the webhook goes to NANGO_WEBHOOK_URL, if one is set.`);
+          const target = url ? this.overrideTarget(url) : this.target;
+          return target && !this.stopping.signal.aborted ? this.deliver(target, rawBody, what) : undefined;
+        })
+        .catch((error: unknown) => this.logger.warn(`Auth webhook (${what}) was not delivered: ${error instanceof Error ? error.name : 'unexpected error'}.`))
         .finally(() => this.inFlight.delete(delivery));
       this.inFlight.add(delivery);
     } catch {
@@ -127,7 +150,21 @@ export class WebhookSender {
     await this.drain();
   }
 
-  private async deliver(target: NonNullable<WebhookSender['target']>, rawBody: string, what: string): Promise<void> {
+  /** A connection's own URL; checked when it was stored, checked again here since a row may predate that check. */
+  private overrideTarget(raw: string): WebhookTarget | undefined {
+    const target = parseTarget(raw);
+    if (!target) {
+      this.logger.warn('A connection\'s webhook_url_override is not an absolute http:// or https:// URL; its auth webhook is dropped.');
+      return undefined;
+    }
+    if (!this.signingKey && !this.warnedUnsignedOverride) {
+      this.warnedUnsignedOverride = true;
+      this.logger.warn('Auth webhooks to a connection\'s webhook_url_override are sent UNSIGNED: set NANGO_WEBHOOK_SECRET (or NANGO_SECRET_KEY).');
+    }
+    return target;
+  }
+
+  private async deliver(target: WebhookTarget, rawBody: string, what: string): Promise<void> {
     const headers: Record<string, string> = {
       'content-type': 'application/json',
       'user-agent': `custody-server/${VERSION} (nango-compatible webhooks)`,
@@ -232,7 +269,7 @@ function sortKeys(value: unknown): unknown {
 }
 
 /** The URL to post to, basic credentials in it moved to a header (fetch refuses them), and a form safe to log. */
-function parseTarget(raw: string): WebhookSender['target'] {
+function parseTarget(raw: string): WebhookTarget | undefined {
   let url: URL;
   try {
     url = new URL(raw);

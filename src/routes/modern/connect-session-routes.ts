@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { ApiError } from '../../errors.js';
 import type { ConnectSessionRequest, ConnectSessionService } from '../../services/connect-session-service.js';
-import { identifier, parseRequestPart } from '../request-parsing.js';
+import { identifier, parseRequestPart, webhookUrl } from '../request-parsing.js';
 import { EndUserSchema } from './connection-routes.js';
 import { endUserBody } from './wire-format.js';
 
@@ -71,14 +71,14 @@ const sessionShape = {
   organization: organization.optional(),
   integrations_config_defaults: defaults.optional(),
   overrides: overrides.optional(),
-  webhook_url_override: z.url().optional(),
+  webhook_url_override: webhookUrl.optional(),
   tags: tags.optional(),
 };
 
 const CreateBody = z
   .object({ ...sessionShape, allowed_integrations: z.array(identifier).max(1000).optional() })
   .strict()
-  .refine((body) => body.end_user !== undefined || body.tags !== undefined, { message: 'end_user is required (or give tags)', path: ['end_user'] });
+  .refine((body) => body.end_user !== undefined || body.tags !== undefined, { message: 'required unless tags are given', path: ['end_user'] });
 
 const ReconnectBody = z.object({ ...sessionShape, connection_id: identifier, integration_id: identifier }).strict();
 

@@ -5,11 +5,16 @@ import { ApiError } from '../../errors.js';
 import { audit } from '../../plugins/audit-trail.js';
 import type { ConnectionService, ImportedCredentials } from '../../services/connection-service.js';
 import type { EndUser } from '../../store/connections-store.js';
-import { booleanFlag, identifier, parseRequestPart } from '../request-parsing.js';
+import { booleanFlag, identifier, parseRequestPart, webhookUrl } from '../request-parsing.js';
 import type { ModernRouteContext } from './integration-routes.js';
 import { connectionBody, connectionListBody } from './wire-format.js';
 
-/** `/connections`: the modern connection API (and its deprecated `/connection/metadata` aliases). */
+/**
+ * `/connections`: the modern connection API, and the deprecated metadata aliases of §2.2 (`/connection/metadata`,
+ * `/connection/:id/metadata`). The other deprecated aliases — `GET /connection`, `GET`/`DELETE /connection/:id`
+ * and `POST /connection` — are the seed handlers on purpose (src/routes/seed/connection-routes.ts): seed clients
+ * call those paths and need the seed shape (raw row, refresh token kept), which modern Nango no longer answers.
+ */
 export function registerConnectionRoutes(app: FastifyInstance, connections: ConnectionService, context: ModernRouteContext): void {
   const guard = { onRequest: context.secretKeyOnly };
 
@@ -186,7 +191,7 @@ const PatchBody = z
   .object({
     end_user: EndUserSchema.nullable().optional(),
     tags: tagsSchema.optional(),
-    webhook_url_override: z.url().nullable().optional(),
+    webhook_url_override: webhookUrl.nullable().optional(),
   })
   .strict();
 
