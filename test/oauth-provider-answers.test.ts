@@ -35,9 +35,12 @@ beforeAll(async () => {
     'shape-test': oidcTestProvider(origin),
     'json-header-test': oidcTestProvider(origin, { body_format: 'json', authorization_method: 'header', disable_pkce: true }),
     'metadata-test': oidcTestProvider(origin, { token_response_metadata: ['instance_url', 'team.id'] }),
+    // QuickBooks-like: the company id comes back on the redirect, not in the token response.
+    'redirect-metadata-test': oidcTestProvider(origin, { redirect_uri_metadata: ['realmId'] }),
+    'refresh-params-test': oidcTestProvider(origin, { token_params: { audience: 'code-exchange' }, refresh_params: { audience: 'refresh', scope: 'offline' } }),
   });
   test = await buildTestApp(database, { NANGO_CALLBACK_URL: CALLBACK }, { providers: catalog, providerTimeoutMs: 1_000 });
-  for (const [key, provider] of [['shape', 'shape-test'], ['json', 'json-header-test'], ['meta', 'metadata-test']]) {
+  for (const [key, provider] of [['shape', 'shape-test'], ['json', 'json-header-test'], ['meta', 'metadata-test'], ['realm', 'redirect-metadata-test'], ['refresh', 'refresh-params-test']]) {
     await test.app.inject({
       method: 'POST',
       url: '/config',
@@ -57,10 +60,14 @@ beforeEach(() => {
   answer = (res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ access_token: 'at-1', expires_in: 3600 }));
 });
 
-async function completeWithCode(key: string, connectionId: string) {
+async function completeWithCode(key: string, connectionId: string, extraCallbackQuery = '') {
   const start = await test.app.inject({ method: 'GET', url: `/oauth/connect/${key}?connection_id=${connectionId}` });
   const state = new URL(String(start.headers.location)).searchParams.get('state');
-  return test.app.inject({ method: 'GET', url: `/oauth/callback?state=${state}&code=the-code` });
+  return test.app.inject({ method: 'GET', url: `/oauth/callback?state=${state}&code=the-code${extraCallbackQuery}` });
+}
+
+async function forceRefresh(key: string, connectionId: string) {
+  return test.app.inject({ method: 'GET', url: `/connection/${connectionId}?provider_config_key=${key}&force_refresh=true` });
 }
 
 async function storedCredentials(key: string, connectionId: string) {
@@ -128,5 +135,35 @@ describe('token responses', () => {
     const connection = await storedCredentials('meta', 'u-6');
     expect(connection.connection_config).toEqual({ instance_url: 'https://acme.example.com', 'team.id': 'T1' });
     expect(connection.metadata).toEqual({ instance_url: 'https://acme.example.com', 'team.id': 'T1' });
+  });
+});
+
+describe('the callback query', () => {
+  it('copies the whitelisted redirect_uri_metadata fields of the callback into the connection, and nothing else', async () => {
+    expect((await completeWithCode('realm', 'u-realm', '&realmId=9130355&unlisted=x')).statusCode).toBe(200);
+    const connection = await storedCredentials('realm', 'u-realm');
+    expect(connection.connection_config).toEqual({ realmId: '9130355' });
+    expect(connection.metadata).toEqual({ realmId: '9130355' });
+  });
+});
+
+describe('refreshing', () => {
+  it('sends the template refresh_params on a refresh, instead of its token_params', async () => {
+    answer = (res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ access_token: 'at-1', refresh_token: 'rt-1', expires_in: 3600 }));
+    await completeWithCode('refresh', 'u-refresh');
+    expect(Object.fromEntries(new URLSearchParams(lastBody))).toMatchObject({ grant_type: 'authorization_code', audience: 'code-exchange' });
+    expect((await forceRefresh('refresh', 'u-refresh')).statusCode).toBe(200);
+    expect(Object.fromEntries(new URLSearchParams(lastBody))).toMatchObject({ grant_type: 'refresh_token', refresh_token: 'rt-1', audience: 'refresh', scope: 'offline' });
+  });
+
+  it('keeps the stored refresh token when the provider answers a refresh without one', async () => {
+    answer = (res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ access_token: 'at-first', refresh_token: 'rt-long-lived', expires_in: 3600 }));
+    await completeWithCode('shape', 'u-keep');
+    answer = (res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ access_token: 'at-second', expires_in: 3600 }));
+    const refreshed = await forceRefresh('shape', 'u-keep');
+    expect(refreshed.statusCode).toBe(200);
+    expect(refreshed.json().credentials).toMatchObject({ access_token: 'at-second', refresh_token: 'rt-long-lived' });
+    const row = await database.knex('_nango_connections').where({ connection_id: 'u-keep' }).first();
+    expect(row.credentials).toMatchObject({ access_token: 'at-second', refresh_token: 'rt-long-lived' });
   });
 });

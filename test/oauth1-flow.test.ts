@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { startOAuth1Provider, type OAuth1Provider } from './support/oauth1-provider.js';
@@ -9,6 +10,8 @@ const CALLBACK = 'http://127.0.0.1:9/oauth/callback';
 let database: TestDatabase;
 let provider: OAuth1Provider;
 let test: TestApp;
+/** RSA-SHA1 consumers register a public key with the provider and sign with the private key (the integration's client secret). */
+const rsa = generateKeyPairSync('rsa', { modulusLength: 2048, publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } });
 
 function oauth1Template(origin: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {
@@ -26,10 +29,11 @@ function oauth1Template(origin: string, extra: Record<string, unknown> = {}): Re
 
 beforeAll(async () => {
   database = await createTestDatabase();
-  provider = await startOAuth1Provider();
+  provider = await startOAuth1Provider({ rsaPublicKey: rsa.publicKey });
   const { catalog } = catalogWith({
     'oauth1-test': oauth1Template(provider.origin),
     'oauth1-plaintext': oauth1Template(provider.origin, { signature_method: 'PLAINTEXT' }),
+    'oauth1-rsa': oauth1Template(provider.origin, { signature_method: 'RSA-SHA1' }),
     'oauth1-down': oauth1Template('http://127.0.0.1:9'),
   });
   test = await buildTestApp(database, { NANGO_CALLBACK_URL: CALLBACK }, { providers: catalog, providerTimeoutMs: 3_000 });
@@ -82,6 +86,22 @@ describe('OAuth 1.0a', () => {
     await createIntegration('plain', 'oauth1-plaintext');
     const { callback } = await connect('plain', 'user-2');
     expect(callback?.statusCode).toBe(200);
+  });
+
+  it('signs with RSA-SHA1 and the private key of the integration when the template asks for it', async () => {
+    await createIntegration('rsa', 'oauth1-rsa', rsa.privateKey);
+    const { callback } = await connect('rsa', 'user-rsa');
+    expect(callback?.statusCode).toBe(200);
+    const connection = (await test.app.inject({ method: 'GET', url: '/connection/user-rsa?provider_config_key=rsa' })).json();
+    expect(connection.credentials).toMatchObject({ type: 'OAUTH1', oauth_token: expect.stringMatching(/^at-/) });
+  });
+
+  it('is refused by the provider when signed with an RSA key it does not know', async () => {
+    const stranger = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+    await createIntegration('rsa-wrong', 'oauth1-rsa', stranger.privateKey);
+    const { start } = await connect('rsa-wrong', 'user-rsa');
+    expect(start.statusCode).toBe(502);
+    expect(start.body).toContain('signature_invalid');
   });
 
   it('explains a refused request token (wrong consumer secret) without storing anything', async () => {

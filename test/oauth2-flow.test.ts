@@ -152,11 +152,14 @@ describe('completing a flow', () => {
     expect(await database.knex('_nango_connections').count({ n: '*' })).toEqual([{ n: '1' }]);
   });
 
-  it('uses each state once: a replayed callback is explained, not executed', async () => {
+  it('uses each state once: a replayed callback says the sign-in was already completed, and exchanges nothing', async () => {
     const { callbackUrl } = await connect('oidc?connection_id=user-42');
+    const grants = provider.codeGrants();
     const replay = await test.app.inject({ method: 'GET', url: String(callbackUrl).slice(String(callbackUrl).indexOf('/oauth/callback')) });
     expect(replay.statusCode).toBe(400);
-    expect(replay.body).toContain('already completed or is unknown');
+    expect(replay.body).toContain('This sign-in was already completed');
+    expect(replay.body).toContain('state_already_used');
+    expect(provider.codeGrants()).toBe(grants);
   });
 
   it('answers at once when the state is missing', async () => {
@@ -165,9 +168,24 @@ describe('completing a flow', () => {
     expect(response.body).toContain('without the &quot;state&quot; parameter');
   });
 
-  it('answers at once when the state is unknown', async () => {
+  it('answers at once when the state is unknown, and says so rather than "already completed"', async () => {
     const response = await test.app.inject({ method: 'GET', url: '/oauth/callback?code=abc&state=6a1f0f0e-0000-4000-8000-000000000000' });
     expect(response.statusCode).toBe(400);
+    expect(response.body).toContain('This sign-in is unknown');
+    expect(response.body).toContain('unknown_state');
+    expect(response.body).not.toContain('already completed');
+  });
+
+  it('refuses a state that only looks like a UUID (36 dashes) with a page, not a server error', async () => {
+    const response = await test.app.inject({ method: 'GET', url: `/oauth/callback?code=abc&state=${'-'.repeat(36)}` });
+    expect(response.statusCode).toBe(400);
+    expect(response.body).toContain('This sign-in link is not valid');
+  });
+
+  it('keeps no secret of a used state: the PKCE verifier is gone once the callback ran', async () => {
+    const { callbackUrl } = await connect('oidc?connection_id=user-42');
+    const state = new URL(String(callbackUrl)).searchParams.get('state');
+    expect(await database.knex('_nango_oauth_sessions').where({ id: state }).first('code_verifier', 'consumed_at')).toEqual({ code_verifier: null, consumed_at: expect.any(Date) });
   });
 
   it('explains an expired state', async () => {

@@ -129,11 +129,14 @@ export interface OAuth2Credentials {
   refresh_token?: string;
   expires_at?: string;
   raw: Record<string, unknown>;
+  /** The end user's own OAuth app, when the connection was made with one: refreshes must use it too. */
+  oauth_client_id_override?: string;
+  oauth_client_secret_override?: string;
 }
 
 /**
  * The stored credentials of a token response. A refresh response without a refresh token keeps the previous
- * one (most providers only send it once, or only when they rotate it).
+ * one (most providers only send it once, or only when they rotate it), and the previous client override.
  */
 export function oauth2CredentialsFrom(raw: Record<string, unknown>, now: Date, previous?: OAuth2Credentials): OAuth2Credentials {
   const source = tokenHolder(raw);
@@ -148,6 +151,7 @@ export function oauth2CredentialsFrom(raw: Record<string, unknown>, now: Date, p
     ...(refreshToken ? { refresh_token: refreshToken } : {}),
     ...(expiresAt ? { expires_at: expiresAt } : {}),
     raw,
+    ...(previous?.oauth_client_id_override ? { oauth_client_id_override: previous.oauth_client_id_override, oauth_client_secret_override: previous.oauth_client_secret_override ?? '' } : {}),
   };
 }
 

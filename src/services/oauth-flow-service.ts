@@ -21,7 +21,10 @@ export interface ConnectRequest {
   connectionId: string | undefined;
   params: Record<string, string>;
   authorizationParams: Record<string, string>;
+  /** Slack-style user scopes (`user_scope`), requested beside the integration's scopes. */
   userScopes: string[];
+  /** The end user's own OAuth app (`credentials[oauth_client_*_override]`); needs a connect session that allows it. */
+  clientOverride: { clientId: string; clientSecret: string } | undefined;
   hmac: string | undefined;
   publicKey: string | undefined;
   connectSessionToken: string | undefined;
@@ -57,6 +60,15 @@ export interface OAuthFlowDeps {
 /** How long a started flow may wait for the provider's callback. */
 export const OAUTH_SESSION_LIFETIME_MS = 30 * 60 * 1000;
 
+/**
+ * The flag an operator sets in a connect session, per integration, to let the end user bring their own OAuth
+ * app: `integrations_config_defaults.<key>.connection_config.allow_oauth_client_override = true`. It lives
+ * there because that object is free-form in Nango's own session types, so typed clients can send it.
+ */
+export const ALLOW_CLIENT_OVERRIDE_FLAG = 'allow_oauth_client_override';
+
+const STATE_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 /** The popup flow: `/oauth/connect` sends the user to the provider, `/oauth/callback` stores what comes back. */
 export class OAuthFlowService {
   private readonly now: () => Date;
@@ -79,10 +91,26 @@ export class OAuthFlowService {
     }
   }
 
+  /**
+   * A connect request too malformed to start (the route could not parse it): the page that opened the popup
+   * still learns why, on every WebSocket the request names, so the SDK's promise never waits forever.
+   */
+  async reportStartFailure(wsClientIds: string[], providerConfigKey: string, connectionId: string, error: FlowError): Promise<void> {
+    this.deps.log.debug(`OAuth flow error for integration "${providerConfigKey}" and connection "${connectionId}": ${error.type} - ${error.message}`);
+    for (const wsClientId of wsClientIds) await this.notify(wsClientId, this.errorMessage(providerConfigKey, connectionId, error));
+  }
+
   private async startOrThrow(request: ConnectRequest): Promise<string> {
     const { providerConfigKey } = request;
     const grant = await this.deps.authorizer.authorize(request);
     const connectionId = grant.connectionId;
+    if (request.clientOverride && grant.defaults.connection_config?.[ALLOW_CLIENT_OVERRIDE_FLAG] !== true) {
+      throw new FlowError(
+        'client_override_not_allowed',
+        `This server accepts credentials[oauth_client_id_override] and credentials[oauth_client_secret_override] only with a connect session that allows them for "${providerConfigKey}" (integrations_config_defaults.${providerConfigKey}.connection_config.${ALLOW_CLIENT_OVERRIDE_FLAG} = true).`,
+        403,
+      );
+    }
     const config = await this.deps.configs.find(providerConfigKey);
     if (!config) throw new FlowError('provider_config_err', `No integration has the key "${providerConfigKey}"; create it first.`, 404);
     const template = this.deps.providers.get(config.provider);
@@ -90,7 +118,10 @@ export class OAuthFlowService {
     if (template.auth_mode !== 'OAUTH2' && template.auth_mode !== 'OAUTH1') {
       throw new FlowError('auth_mode_err', `The provider "${config.provider}" uses ${template.auth_mode}, which does not go through the OAuth popup.`);
     }
-    if (!config.oauth_client_id || !config.oauth_client_secret) {
+    if (request.clientOverride && template.auth_mode !== 'OAUTH2') {
+      throw new FlowError('client_override_not_allowed', `An OAuth client override works with OAuth 2 integrations only; "${providerConfigKey}" uses ${template.auth_mode}.`);
+    }
+    if (!request.clientOverride && (!config.oauth_client_id || !config.oauth_client_secret)) {
       throw new FlowError('provider_config_err', `The integration "${providerConfigKey}" has no client id or client secret; set them first.`);
     }
     const connectionConfig = this.checkedConnectionConfig(template, { ...stringValues(grant.defaults.connection_config), ...request.params });
@@ -112,6 +143,8 @@ export class OAuthFlowService {
       expiresAt: new Date(this.now().getTime() + OAUTH_SESSION_LIFETIME_MS),
       endUser: grant.endUser,
       tags: grant.tags,
+      webhookUrlOverride: grant.webhookUrlOverride,
+      clientOverride: request.clientOverride ?? null,
     };
     if (template.auth_mode === 'OAUTH2') {
       const grantType = template.token_params?.['grant_type'];
@@ -123,13 +156,16 @@ export class OAuthFlowService {
       const url = new URL(authorizationUrl);
       const query: Record<string, string> = {
         response_type: 'code',
-        client_id: config.oauth_client_id,
+        client_id: request.clientOverride?.clientId ?? config.oauth_client_id ?? '',
         redirect_uri: this.deps.config.callbackUrl,
       };
+      const separator = template.scope_separator ?? ' ';
       const overrideScopes = grant.defaults.connection_config?.['oauth_scopes_override'];
-      const baseScopes = typeof overrideScopes === 'string' ? splitScopes(overrideScopes) : splitScopes(config.oauth_scopes);
-      const scopes = [...new Set([...baseScopes, ...splitScopes(grant.defaults.user_scopes ?? null), ...request.userScopes])];
-      if (scopes.length > 0) query['scope'] = scopes.join(template.scope_separator ?? ' ');
+      const scopes = typeof overrideScopes === 'string' ? splitScopes(overrideScopes) : splitScopes(config.oauth_scopes);
+      if (scopes.length > 0) query['scope'] = scopes.join(separator);
+      // User scopes are a separate grant (Slack's user token), never mixed into the app's `scope`.
+      const userScopes = [...new Set([...splitScopes(grant.defaults.user_scopes ?? null), ...request.userScopes])];
+      if (userScopes.length > 0) query['user_scope'] = userScopes.join(separator);
       query['state'] = session.id;
       Object.assign(query, template.authorization_params ?? {}, grant.defaults.authorization_params ?? {}, request.authorizationParams);
       if (pkce) Object.assign(query, { code_challenge: pkce.challenge, code_challenge_method: 'S256' });
@@ -145,7 +181,7 @@ export class OAuthFlowService {
     try {
       pair = await fetchRequestToken(this.oauth1Client(config, template), requestUrl, callback.toString());
     } catch (error) {
-      await this.deps.sessions.consume(session.id);
+      await this.deps.sessions.discard(session.id);
       if (error instanceof ProviderError) {
         this.warnWithAdvice(error, config, template);
         throw new FlowError('token_err', `Getting a request token failed: ${error.message}`, 502);
@@ -167,13 +203,26 @@ export class OAuthFlowService {
     if (!state) {
       return pageOnly('missing_state', 'This sign-in link is incomplete', 'The provider sent the browser back without the "state" parameter, so this sign-in cannot be matched to a request. Close this window and start again.');
     }
-    if (!/^[0-9a-f-]{36}$/i.test(state)) {
+    if (!STATE_PATTERN.test(state)) {
       return pageOnly('invalid_state', 'This sign-in link is not valid', 'The "state" parameter is not one this server issued. Close this window and start again.');
     }
-    const session = await this.deps.sessions.consume(state);
-    if (!session) {
-      return pageOnly('unknown_state', 'This sign-in was already completed or is unknown', 'The sign-in this page belongs to was already used, or was never started on this server. Close this window and start again.');
+    const consumed = await this.deps.sessions.consume(state);
+    // Neither case reaches a WebSocket: a used state's page already got its answer, an unknown one has no page.
+    if (consumed.status === 'used') {
+      return pageOnly(
+        'state_already_used',
+        'This sign-in was already completed',
+        'This page was opened a second time (a reload, or the back button) after the sign-in had finished; its first result stands. If the connection did not appear, close this window and start again.',
+      );
     }
+    if (consumed.status === 'unknown') {
+      return pageOnly(
+        'unknown_state',
+        'This sign-in is unknown',
+        'The "state" of this page was never issued by this server, or its sign-in expired and was cleaned up. Close this window and start again.',
+      );
+    }
+    const { session } = consumed;
     try {
       if (session.expiresAt.getTime() < this.now().getTime()) {
         throw new FlowError('state_err', 'This sign-in took too long and expired. Close this window and start again.');
@@ -194,6 +243,7 @@ export class OAuthFlowService {
         metadata: { ...metadata, ...tokenMetadata },
         ...(session.endUser ? { end_user: session.endUser } : {}),
         ...(session.tags ? { tags: session.tags } : {}),
+        ...(session.webhookUrlOverride ? { webhook_url_override: session.webhookUrlOverride } : {}),
       });
       await this.deps.audit.record([
         {
@@ -264,16 +314,14 @@ export class OAuthFlowService {
       ...(template.token_params ?? {}),
     };
     if (session.codeVerifier) params['code_verifier'] = session.codeVerifier;
+    const client = session.clientOverride ?? { clientId: config.oauth_client_id ?? '', clientSecret: config.oauth_client_secret ?? '' };
     try {
-      const raw = await requestToken({
-        url: tokenUrl,
-        params,
-        clientId: config.oauth_client_id ?? '',
-        clientSecret: config.oauth_client_secret ?? '',
-        template,
-        timeoutMs: this.deps.providerTimeoutMs,
-      });
-      return oauth2CredentialsFrom(raw, this.now());
+      const raw = await requestToken({ url: tokenUrl, params, ...client, template, timeoutMs: this.deps.providerTimeoutMs });
+      const credentials = oauth2CredentialsFrom(raw, this.now());
+      // Kept with the (encrypted) credentials: refreshing this connection needs the same app.
+      return session.clientOverride
+        ? { ...credentials, oauth_client_id_override: session.clientOverride.clientId, oauth_client_secret_override: session.clientOverride.clientSecret }
+        : credentials;
     } catch (error) {
       if (error instanceof ProviderError) {
         this.warnWithAdvice(error, config, template);
@@ -368,7 +416,8 @@ function protocolOf(session: OAuthSession): CallbackOutcome['protocol'] {
 function stringValues(values: Record<string, unknown> | undefined): Record<string, string> {
   const result: Record<string, string> = {};
   for (const [key, value] of Object.entries(values ?? {})) {
-    if (key !== 'oauth_scopes_override' && (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean')) result[key] = String(value);
+    // Directives for this server, not facts about the connection.
+    if (key !== 'oauth_scopes_override' && key !== ALLOW_CLIENT_OVERRIDE_FLAG && (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean')) result[key] = String(value);
   }
   return result;
 }

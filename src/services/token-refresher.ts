@@ -128,8 +128,9 @@ export class TokenRefresher {
     const raw = await requestToken({
       url,
       params,
-      clientId: config.oauth_client_id ?? '',
-      clientSecret: config.oauth_client_secret ?? '',
+      // A connection made with the end user's own OAuth app is refreshed with that app.
+      clientId: previous.oauth_client_id_override ?? config.oauth_client_id ?? '',
+      clientSecret: previous.oauth_client_id_override ? previous.oauth_client_secret_override ?? '' : config.oauth_client_secret ?? '',
       template,
       timeoutMs: this.deps.providerTimeoutMs,
     });

@@ -20,7 +20,14 @@ export interface OAuthSession {
   /** From a connect session: who the connection will belong to. */
   endUser: EndUser | null;
   tags: Record<string, string> | null;
+  /** From a connect session: where the connection's webhooks go instead of NANGO_WEBHOOK_URL. */
+  webhookUrlOverride: string | null;
+  /** The end user's own OAuth app, when a connect session allowed one; used instead of the integration's. */
+  clientOverride: { clientId: string; clientSecret: string } | null;
 }
+
+/** What a callback's state refers to: a flow to finish, one already finished, or nothing this server knows. */
+export type ConsumedSession = { status: 'fresh'; session: OAuthSession } | { status: 'used' } | { status: 'unknown' };
 
 interface SessionRow {
   id: string;
@@ -39,6 +46,10 @@ interface SessionRow {
   created_at: Date;
   end_user: EndUser | null;
   tags: Record<string, string> | null;
+  webhook_url_override: string | null;
+  consumed_at: Date | null;
+  client_id_override: string | null;
+  client_secret_override: string | null;
 }
 
 const TABLE = '_nango_oauth_sessions';
@@ -70,6 +81,9 @@ export class OAuthSessionsStore {
       expires_at: session.expiresAt,
       end_user: (session.endUser ? JSON.stringify(session.endUser) : null) as never,
       tags: (session.tags ? JSON.stringify(session.tags) : null) as never,
+      webhook_url_override: session.webhookUrlOverride,
+      client_id_override: session.clientOverride?.clientId ?? null,
+      client_secret_override: this.seal(session.clientOverride?.clientSecret ?? null),
     });
     return { ...session, id };
   }
@@ -79,10 +93,29 @@ export class OAuthSessionsStore {
     await this.knex<SessionRow>(TABLE).where({ id }).update({ request_token_secret: this.seal(secret) });
   }
 
-  /** Deletes and returns the session in one statement, so a state can be used once even across processes. */
-  async consume(id: string): Promise<OAuthSession | undefined> {
-    const [row] = await this.knex<SessionRow>(TABLE).where({ id }).delete().returning('*');
-    return row ? this.open(row) : undefined;
+  /**
+   * Marks the session used and returns it as it was, in one statement, so a state can be used once even across
+   * processes. The row stays (without its secrets) until it expires, so a replay can be told from a stranger.
+   */
+  async consume(id: string): Promise<ConsumedSession> {
+    const result = await this.knex.raw<{ rows: SessionRow[] }>(
+      `WITH previous AS (SELECT * FROM ${TABLE} WHERE id = ? AND consumed_at IS NULL FOR UPDATE)
+       UPDATE ${TABLE} AS target
+          SET consumed_at = now(), code_verifier = NULL, request_token_secret = NULL, client_secret_override = NULL
+         FROM previous
+        WHERE target.id = previous.id
+      RETURNING previous.*`,
+      [id],
+    );
+    const [row] = result.rows;
+    if (row) return { status: 'fresh', session: this.open(row) };
+    const used = await this.knex<SessionRow>(TABLE).where({ id }).first('id');
+    return used ? { status: 'used' } : { status: 'unknown' };
+  }
+
+  /** A flow that could not even reach the provider leaves nothing behind. */
+  async discard(id: string): Promise<void> {
+    await this.knex<SessionRow>(TABLE).where({ id }).delete();
   }
 
   /** Sessions past their expiry are of no use to anyone; removed at start and now and then. */
@@ -109,6 +142,8 @@ export class OAuthSessionsStore {
       expiresAt: row.expires_at ?? new Date(row.created_at.getTime() + LEGACY_LIFETIME_MS),
       endUser: row.end_user ?? null,
       tags: row.tags ?? null,
+      webhookUrlOverride: row.webhook_url_override ?? null,
+      clientOverride: row.client_id_override ? { clientId: row.client_id_override, clientSecret: this.unseal(row.client_secret_override) ?? '' } : null,
     };
   }
 

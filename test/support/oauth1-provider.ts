@@ -1,9 +1,11 @@
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac, createVerify, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { noteSecrets } from './secret-watch.js';
 
 /**
- * A small OAuth 1.0a provider for tests (RFC 5849, HMAC-SHA1 and PLAINTEXT): request token → authorize
+ * A small OAuth 1.0a provider for tests (RFC 5849, HMAC-SHA1, PLAINTEXT, and RSA-SHA1 when it is given the
+ * consumer's public key): request token → authorize
  * (approves at once, redirecting to the oauth_callback) → access token. It checks every signature itself,
  * independently of the server's signing code, and refuses reused request tokens.
  */
@@ -23,9 +25,15 @@ interface PendingRequestToken {
 
 const encode = (text: string): string => encodeURIComponent(text).replace(/[!'()*]/g, (char) => `%${char.charCodeAt(0).toString(16).toUpperCase()}`);
 
-export async function startOAuth1Provider(): Promise<OAuth1Provider> {
+export interface OAuth1ProviderOptions {
+  /** PEM of the consumer's RSA public key; without it RSA-SHA1 requests are refused. */
+  rsaPublicKey?: string;
+}
+
+export async function startOAuth1Provider(options: OAuth1ProviderOptions = {}): Promise<OAuth1Provider> {
   const consumerKey = 'oauth1-consumer';
   const consumerSecret = 'oauth1-consumer-secret';
+  noteSecrets('oauth1 provider', [consumerSecret]);
   const pending = new Map<string, PendingRequestToken>();
   let issued = 0;
   const server = http.createServer((req, res) => {
@@ -36,14 +44,17 @@ export async function startOAuth1Provider(): Promise<OAuth1Provider> {
     const verify = (tokenSecret: string): boolean => {
       const { oauth_signature: signature, ...signed } = params;
       const key = `${encode(consumerSecret)}&${encode(tokenSecret)}`;
-      if (oauth['oauth_signature_method'] === 'PLAINTEXT') return signature === key;
+      const method = oauth['oauth_signature_method'];
+      if (method === 'PLAINTEXT') return signature === key;
       const normalized = Object.entries(signed)
         .map(([name, value]) => [encode(name), encode(value)] as const)
         .sort(([a, av], [b, bv]) => (a === b ? av.localeCompare(bv) : a < b ? -1 : 1))
         .map(([name, value]) => `${name}=${value}`)
         .join('&');
       const base = [req.method ?? 'GET', encode(`${url.origin}${url.pathname}`), encode(normalized)].join('&');
-      return signature === createHmac('sha1', key).update(base).digest('base64');
+      // RFC 5849 §3.4.3: RSASSA-PKCS1-v1_5 over SHA-1 of the same base string; no shared secret is involved.
+      if (method === 'RSA-SHA1') return options.rsaPublicKey !== undefined && createVerify('RSA-SHA1').update(base).verify(options.rsaPublicKey, signature ?? '', 'base64');
+      return method === 'HMAC-SHA1' && signature === createHmac('sha1', key).update(base).digest('base64');
     };
     if (oauth['oauth_consumer_key'] !== undefined && oauth['oauth_consumer_key'] !== consumerKey) return fail(401, 'consumer_key_unknown');
     if (url.pathname === '/request_token') {
@@ -51,7 +62,9 @@ export async function startOAuth1Provider(): Promise<OAuth1Provider> {
       if (!verify('')) return fail(401, 'signature_invalid');
       const token = `rt-${randomBytes(6).toString('hex')}`;
       const secret = `rts-${randomBytes(6).toString('hex')}`;
-      pending.set(token, { secret, callback: params['oauth_callback'], verifier: `v-${randomBytes(4).toString('hex')}` });
+      const verifier = `v-${randomBytes(4).toString('hex')}`;
+      pending.set(token, { secret, callback: params['oauth_callback'], verifier });
+      noteSecrets('oauth1 provider request token', [secret, verifier]);
       return void res.writeHead(200, { 'content-type': 'application/x-www-form-urlencoded' }).end(`oauth_token=${token}&oauth_token_secret=${secret}&oauth_callback_confirmed=true`);
     }
     if (url.pathname === '/authorize') {
@@ -70,9 +83,11 @@ export async function startOAuth1Provider(): Promise<OAuth1Provider> {
       if (params['oauth_verifier'] !== entry.verifier) return fail(401, 'verifier_invalid');
       pending.delete(oauth['oauth_token'] ?? '');
       issued++;
+      const accessTokenSecret = `ats-${randomBytes(6).toString('hex')}`;
+      noteSecrets('oauth1 provider access token', [accessTokenSecret]);
       return void res
         .writeHead(200, { 'content-type': 'application/x-www-form-urlencoded' })
-        .end(`oauth_token=at-${randomBytes(6).toString('hex')}&oauth_token_secret=ats-${randomBytes(6).toString('hex')}&user_id=42`);
+        .end(`oauth_token=at-${randomBytes(6).toString('hex')}&oauth_token_secret=${accessTokenSecret}&user_id=42`);
     }
     return fail(404, 'not_found');
   });
