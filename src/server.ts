@@ -3,43 +3,51 @@ import { buildApp } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { Cipher } from './crypto/aes-gcm.js';
 import { reconcileEncryption, rotateEncryptionKey } from './crypto/encryption-startup.js';
-import { openDatabase, type Database } from './db/database.js';
+import { openDatabase } from './db/database.js';
 import { migrateToLatest } from './db/migrate.js';
 import { LOCK_IDS, withSessionLock, withSessionLockIfFree } from './db/session-lock.js';
 import { createLogger, type Logger } from './logger.js';
+import { drainHttpServer, ServerShutdown } from './server-shutdown.js';
 import { isDatabaseUnavailable } from './plugins/error-rendering.js';
 import { loadProviderCatalog } from './providers/provider-catalog.js';
 import { EncryptionStateStore } from './store/encryption-state-store.js';
 import { ConfigsStore } from './store/configs-store.js';
 import { ConnectionsStore } from './store/connections-store.js';
 import { Telemetry } from './custody/telemetry.js';
-import { fanOut } from './services/server-signals.js';
 import { VERSION } from './version.js';
-import { authWebhookSignals } from './webhooks/auth-webhook-signals.js';
-import { WebhookSender } from './webhooks/webhook-sender.js';
 
 /**
  * Entry point: configuration → catalog → database → migrations and encryption (one process at a time)
  * → app → listen. SIGTERM/SIGINT drain in-flight requests, close the pool and stop an embedded database.
  */
+/** How long a stop waits for requests under way; Docker's default stop timeout is 10 s. */
+const DRAIN_GRACE_MS = 8_000;
+
 async function main(): Promise<void> {
   dotenv.config({ quiet: true });
   const config = loadConfigOrExit();
   const log = createLogger(config.logLevel);
   process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'Unhandled promise rejection.'));
 
+  const shutdown = new ServerShutdown(log);
+
   const providers = loadProviderCatalog(config.providersFile);
   const cipher = config.encryptionKey ? new Cipher(config.encryptionKey, config.previousEncryptionKey ? [config.previousEncryptionKey] : []) : undefined;
-  const database = await openDatabase(config.database, log);
+  const database = await shutdown.step('database', () => openDatabase(config.database, log), (opened) => opened.close());
   const encryptionState = new EncryptionStateStore(database.knex);
   let rotationPending = false;
   try {
-    await retryWhileUnreachable(log, () =>
-      withSessionLock(database.connection, LOCK_IDS.startup, async () => {
-        const applied = await migrateToLatest(database.knex);
-        if (applied.length > 0) log.info(`Database migrated: ${applied.join(', ')}.`);
-        ({ rotationPending } = await reconcileEncryption(encryptionState, { cipher, previousKey: config.previousEncryptionKey }, log));
-      }),
+    await shutdown.step(
+      'migrations',
+      () =>
+        retryWhileUnreachable(log, () =>
+          withSessionLock(database.connection, LOCK_IDS.startup, async () => {
+            const applied = await migrateToLatest(database.knex);
+            if (applied.length > 0) log.info(`Database migrated: ${applied.join(', ')}.`);
+            ({ rotationPending } = await reconcileEncryption(encryptionState, { cipher, previousKey: config.previousEncryptionKey }, log));
+          }),
+        ),
+      async () => undefined,
     );
   } catch (error) {
     await database.close().catch(() => undefined);
@@ -56,7 +64,6 @@ async function main(): Promise<void> {
     logger: log,
     counts: async () => ({ integrations: await new ConfigsStore(database.knex, undefined).count(), connections: await new ConnectionsStore(database.knex, undefined).count() }),
   });
-  const webhooks = new WebhookSender({ url: config.webhook.url, signingKey: config.webhook.signingKey, logger: log });
   const app = await buildApp({
     config,
     knex: database.knex,
@@ -64,9 +71,17 @@ async function main(): Promise<void> {
     providers,
     logger: log,
     databaseConnection: database.connection,
-    signals: fanOut([telemetry, authWebhookSignals(webhooks)]),
+    // Auth webhooks are the app's own (buildApp), closed with it.
+    signals: telemetry,
   });
-  await app.listen({ port: config.port, host: '0.0.0.0' });
+  await shutdown.step(
+    'http server',
+    () => app.listen({ port: config.port, host: '0.0.0.0' }),
+    async () => {
+      await drainHttpServer(app, DRAIN_GRACE_MS, log);
+      await telemetry.drain();
+    },
+  );
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   log.info(
@@ -74,12 +89,6 @@ async function main(): Promise<void> {
     `✅ Server listening on port ${port} (${config.serverUrl}). Register this OAuth callback URL with each provider: ${config.callbackUrl}. Data: ${database.description}.`,
   );
   telemetry.serverStarted(config.database.kind, cipher !== undefined);
-  stopOnSignals(async () => {
-    await app.close();
-    // close, not drain: a dead receiver must not hold the shutdown for the whole retry schedule.
-    await webhooks.close();
-    await telemetry.drain();
-  }, database, log);
   if (rotationPending && cipher) {
     // One process re-encrypts; the others read with both keys meanwhile. A killed run resumes at the next start.
     void withSessionLockIfFree(database.connection, LOCK_IDS.keyRotation, () => rotateEncryptionKey(encryptionState, cipher, log)).catch((error: unknown) =>
@@ -115,29 +124,6 @@ function loadConfigOrExit(): Config {
     }
     throw error;
   }
-}
-
-function stopOnSignals(closeApp: () => Promise<void>, database: Database, log: Logger): void {
-  let stopping = false;
-  const stop = async (signal: NodeJS.Signals): Promise<void> => {
-    if (stopping) {
-      log.warn(`${signal} received again; exiting without waiting.`);
-      process.exit(1);
-    }
-    stopping = true;
-    log.info(`${signal} received: finishing in-flight requests, then stopping.`);
-    try {
-      await closeApp();
-      await database.close();
-      log.info('Stopped cleanly.');
-      process.exit(0);
-    } catch (error) {
-      log.error({ err: error }, 'Error while stopping.');
-      process.exit(1);
-    }
-  };
-  process.on('SIGTERM', (signal) => void stop(signal));
-  process.on('SIGINT', (signal) => void stop(signal));
 }
 
 main().catch((error: unknown) => {
