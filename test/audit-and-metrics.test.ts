@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { parsePrometheusText } from './support/prometheus-text.js';
 import { buildTestApp, type TestApp } from './support/test-app.js';
 
 /** Who touched this token: the audit trail, listed with filters; and /metrics in the Prometheus text format. */
@@ -91,22 +92,6 @@ describe('the audit trail', () => {
   });
 });
 
-/** A small reader of the Prometheus text exposition format: `# HELP`, `# TYPE` and `name{labels} value` lines. */
-function parsePrometheusText(text: string): Map<string, { labels: Record<string, string>; value: number }[]> {
-  const samples = new Map<string, { labels: Record<string, string>; value: number }[]>();
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (-?[0-9.eE+-]+|NaN|\+Inf|-Inf)$/.exec(line);
-    if (!match) throw new Error(`Not a Prometheus sample line: ${line}`);
-    const labels: Record<string, string> = {};
-    for (const pair of (match[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[pair[1] ?? ''] = pair[2] ?? '';
-    const list = samples.get(match[1] ?? '') ?? [];
-    list.push({ labels, value: Number(match[3]) });
-    samples.set(match[1] ?? '', list);
-  }
-  return samples;
-}
-
 describe('/metrics', () => {
   it('answers the Prometheus text format with request counters by route template', async () => {
     const response = await test.app.inject({ method: 'GET', url: '/metrics', headers: auth });
@@ -126,5 +111,38 @@ describe('/metrics', () => {
 
   it('needs the secret key', async () => {
     expect((await test.app.inject({ method: 'GET', url: '/metrics' })).statusCode).toBe(401);
+  });
+});
+
+describe('audit retention (NANGO_AUDIT_RETENTION_DAYS)', () => {
+  let retained: TestDatabase;
+  const DAY = 24 * 60 * 60 * 1000;
+
+  beforeAll(async () => {
+    retained = await createTestDatabase();
+  });
+
+  afterAll(async () => {
+    await retained?.drop();
+  });
+
+  it('drops the entries older than the retention when the server starts, and keeps the newer ones', async () => {
+    const now = Date.now();
+    const written = [
+      ['400-days-old', 400 * DAY],
+      ['31-days-old', 31 * DAY],
+      ['29-days-old', 29 * DAY],
+      ['just-now', 60_000],
+    ] as const;
+    await retained.knex('_custody_audit_log').insert(
+      written.map(([connectionId, age]) => ({ action: 'credentials.read', route: 'GET /connection/:connectionId', principal: 'secret_key', provider_config_key: 'gh', connection_id: connectionId, at: new Date(now - age) })),
+    );
+    const server = await buildTestApp(retained, { NANGO_SECRET_KEY: 'audit-secret', NANGO_AUDIT_RETENTION_DAYS: '30' });
+    try {
+      const response = await server.app.inject({ method: 'GET', url: '/audit-log', headers: auth });
+      expect(response.json().data.map((entry: { connection_id: string }) => entry.connection_id)).toEqual(['just-now', '29-days-old']);
+    } finally {
+      await server.close();
+    }
   });
 });

@@ -92,6 +92,20 @@ describe('API key', () => {
     expect(response.json().connectionId).toMatch(/^[0-9a-f-]{36}$/);
   });
 
+  it('records a connection made with a connect session token in the audit trail under that session, never its token', async () => {
+    const session = await test.app.inject({ method: 'POST', url: '/connect/sessions', headers: { authorization: 'Bearer sk' }, payload: { end_user: { id: 'eu-audited' }, allowed_integrations: ['key'] } });
+    const token = session.json().data.token as string;
+    const created = await test.app.inject({ method: 'POST', url: `/api-auth/api-key/key?connect_session_token=${token}`, payload: { apiKey: 'audited-key' } });
+    expect(created.statusCode).toBe(200);
+    const { id: sessionId } = await database.knex('_custody_connect_sessions').whereRaw(`end_user->>'id' = ?`, ['eu-audited']).first('id');
+    const trail = await test.app.inject({ method: 'GET', url: `/audit-log?connection_id=${created.json().connectionId}`, headers: { authorization: 'Bearer sk' } });
+    expect(trail.json().data).toEqual([
+      expect.objectContaining({ action: 'connection.create', principal: `connect_session:${sessionId}`, route: 'POST (API_KEY connect)', provider_config_key: 'key', details: { auth_mode: 'API_KEY' } }),
+    ]);
+    expect(trail.body).not.toContain(token);
+    expect(trail.body).not.toContain('audited-key');
+  });
+
   it('refuses a connection id together with a connect session token', async () => {
     const session = await test.app.inject({ method: 'POST', url: '/connect/sessions', headers: { authorization: 'Bearer sk' }, payload: { end_user: { id: 'eu-1' } } });
     const token = session.json().data.token as string;

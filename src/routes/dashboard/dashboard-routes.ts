@@ -18,6 +18,7 @@ import { DashboardStore } from '../../store/dashboard-store.js';
 import { VERSION } from '../../version.js';
 import { identifier, isJsonObject, parseRequestPart } from '../request-parsing.js';
 import { logoUrl } from '../modern/wire-format.js';
+import { registerDashboardAuditLogRoutes } from './dashboard-audit-log-routes.js';
 import { registerDashboardConnectionRoutes } from './dashboard-connection-routes.js';
 
 export interface DashboardDeps {
@@ -41,7 +42,7 @@ export interface DashboardContext extends DashboardDeps {
 /**
  * The operator dashboard's API, `/api/v1/*`: Nango v0.16's dashboard routes with their camelCase bodies
  * (§1.9), plus what the pages need (connection details with refresh state, a connect session for "Try it",
- * settings). Behind dashboard HTTP Basic when NANGO_DASHBOARD_USERNAME/PASSWORD are set, except the
+ * settings, the audit log). Behind dashboard HTTP Basic when NANGO_DASHBOARD_USERNAME/PASSWORD are set, except the
  * provider list; errors are the seed body `{error, type, payload}`.
  */
 export async function registerDashboardRoutes(app: FastifyInstance, deps: DashboardDeps): Promise<void> {
@@ -56,6 +57,7 @@ export async function registerDashboardRoutes(app: FastifyInstance, deps: Dashbo
     registerAccountRoutes(dashboard, context);
     registerIntegrationRoutes(dashboard, context);
     registerDashboardConnectionRoutes(dashboard, context);
+    registerDashboardAuditLogRoutes(dashboard, context);
   });
 }
 

@@ -1,6 +1,7 @@
 import { createContext, useCallback, useContext, useEffect, useRef, useState, type ReactNode } from 'react';
-import { LinkIcon, PlugIcon, SettingsIcon } from '../shared/icons';
+import { AuditIcon, LinkIcon, PlugIcon, SettingsIcon } from '../shared/icons';
 import { Banner } from '../shared/ui';
+import { AuditLogPage } from './pages/AuditLogPage';
 import { ConnectionPage } from './pages/ConnectionPage';
 import { ConnectionsPage } from './pages/ConnectionsPage';
 import { IntegrationPage } from './pages/IntegrationPage';
@@ -24,7 +25,7 @@ type Toast = { id: number; tone: 'success' | 'error'; text: string };
 const ToastContext = createContext<(text: string, tone?: Toast['tone']) => void>(() => undefined);
 export const useToast = () => useContext(ToastContext);
 
-function route(path: string): { page: ReactNode; section: 'integrations' | 'connections' | 'settings' | null; title: string } {
+function route(path: string): { page: ReactNode; section: 'integrations' | 'connections' | 'audit-log' | 'settings' | null; title: string } {
   const parts = path.split('/').filter(Boolean).map((part) => decodeURIComponent(part));
   if (parts[0] !== 'dashboard') return { page: <NotFoundPage />, section: null, title: 'Not found' };
   const [, section, first, second, ...rest] = parts;
@@ -37,6 +38,7 @@ function route(path: string): { page: ReactNode; section: 'integrations' | 'conn
     if (!first) return { page: <ConnectionsPage />, section, title: 'Connections' };
     if (second && rest.length === 0) return { page: <ConnectionPage providerConfigKey={first} connectionId={second} />, section, title: second };
   }
+  if (section === 'audit-log' && !first) return { page: <AuditLogPage />, section, title: 'Audit log' };
   if (section === 'settings' && !first) return { page: <SettingsPage />, section, title: 'Settings' };
   return { page: <NotFoundPage />, section: null, title: 'Not found' };
 }
@@ -82,6 +84,7 @@ export function App({ config }: { config: DashboardConfig }) {
             <nav className="nav" aria-label="Main">
               {nav(paths.integrations, 'integrations', <PlugIcon />, 'Integrations')}
               {nav(paths.connections(), 'connections', <LinkIcon />, 'Connections')}
+              {nav(paths.auditLog(), 'audit-log', <AuditIcon />, 'Audit log')}
               {nav(paths.settings, 'settings', <SettingsIcon />, 'Settings')}
             </nav>
             <div className="sidebar-footer">OAuth credential server</div>

@@ -192,6 +192,28 @@ export interface ConnectionDetail {
   refreshAttempts: number;
 }
 
+/** One entry of `GET /api/v1/audit-log`. */
+export interface AuditEntry {
+  id: string;
+  at: string;
+  action: string;
+  route: string;
+  principal: string;
+  providerConfigKey: string | null;
+  connectionId: string | null;
+  details: Record<string, unknown>;
+}
+
+export interface AuditLogPage {
+  entries: AuditEntry[];
+  /** `before` of the next, older page; null on the oldest. */
+  olderCursor: string | null;
+  /** `after` of the previous, newer page; null on the newest. */
+  newerCursor: string | null;
+  limit: number;
+  retentionDays: number;
+}
+
 export interface ConnectionEvent {
   id: string;
   at: string;

@@ -47,5 +47,12 @@ export const paths = {
   integration: (key: string) => `/dashboard/integrations/${encodeURIComponent(key)}`,
   connections: (filter: { integration?: string } = {}) => `/dashboard/connections${filter.integration ? `?integration=${encodeURIComponent(filter.integration)}` : ''}`,
   connection: (key: string, id: string) => `/dashboard/connections/${encodeURIComponent(key)}/${encodeURIComponent(id)}`,
+  auditLog: (filter: { integration?: string; connectionId?: string } = {}) => {
+    const query = new URLSearchParams();
+    if (filter.integration) query.set('integration', filter.integration);
+    if (filter.connectionId) query.set('connectionId', filter.connectionId);
+    const text = query.toString();
+    return `/dashboard/audit-log${text ? `?${text}` : ''}`;
+  },
   settings: '/dashboard/settings',
 };

@@ -153,20 +153,17 @@ export function EmptyState({ icon, title, children, action }: { icon: ReactNode;
   );
 }
 
-export function ErrorState({ error, retry }: { error: unknown; retry?: () => void }) {
+/** `action` replaces "Try again" where retrying cannot help (a request the server refused as malformed). */
+export function ErrorState({ error, retry, title = 'This could not be loaded', action }: { error: unknown; retry?: () => void; title?: string; action?: ReactNode }) {
   const message = error instanceof Error ? error.message : String(error);
   return (
     <div className="empty" role="alert">
       <span className="empty-icon" style={{ background: 'var(--danger-soft)', color: 'var(--danger)' }}>
         <AlertIcon />
       </span>
-      <h2>This could not be loaded</h2>
+      <h2>{title}</h2>
       <p>{message}</p>
-      {retry ? (
-        <div className="actions">
-          <Button onClick={retry}>Try again</Button>
-        </div>
-      ) : null}
+      {action || retry ? <div className="actions">{action ?? <Button onClick={retry}>Try again</Button>}</div> : null}
     </div>
   );
 }

@@ -5,23 +5,12 @@ import { Banner, Button, Dialog, EmptyState, ErrorState, SecretValue, Spinner, S
 import { api, DashboardApiError, useResource, type ConnectionDetail, type ConnectionEvent } from '../api';
 import { useToast } from '../App';
 import { Link, navigate, paths } from '../router';
-import { Section, statusSentence } from './parts';
+import { auditActionLabel, Section, statusSentence } from './parts';
 
 interface Details {
   connection: ConnectionDetail;
   events: ConnectionEvent[];
 }
-
-const ACTIONS: Record<string, string> = {
-  'credentials.read': 'Credentials read',
-  'credentials.use': 'Credentials used (proxy)',
-  'connection.create': 'Connected',
-  'connection.reauthorize': 'Reconnected',
-  'connection.update': 'Updated',
-  'connection.refresh': 'Token refreshed',
-  'connection.refresh_failed': 'Refresh failed',
-  'connection.delete': 'Deleted',
-};
 
 export function ConnectionPage({ providerConfigKey, connectionId }: { providerConfigKey: string; connectionId: string }) {
   const notify = useToast();
@@ -224,7 +213,9 @@ export function ConnectionPage({ providerConfigKey, connectionId }: { providerCo
         <section className="card" aria-label="Latest events">
           <div className="card-header">
             <h2>Latest events</h2>
-            <span className="muted small">From the audit trail</span>
+            <Link className="small" to={paths.auditLog({ integration: connection.providerConfigKey, connectionId: connection.connectionId })}>
+              All events in the audit log
+            </Link>
           </div>
           {events.length > 0 ? (
             <ul className="events">
@@ -234,7 +225,7 @@ export function ConnectionPage({ providerConfigKey, connectionId }: { providerCo
                     {formatDate(event.at)}
                   </span>
                   <span>
-                    <strong>{ACTIONS[event.action] ?? event.action}</strong> <span className="muted">by {event.principal}</span>
+                    <strong>{auditActionLabel(event.action)}</strong> <span className="muted">by {event.principal}</span>
                     <span className="muted small mono"> · {event.route}</span>
                   </span>
                 </li>

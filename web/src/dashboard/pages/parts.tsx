@@ -30,6 +30,39 @@ export function Section({ title, children, actions }: { title: string; children:
   );
 }
 
+/** What each audit action is called on the pages, grouped by what it touches (the audit log's action filter). */
+export const AUDIT_ACTION_GROUPS: { label: string; actions: Record<string, string> }[] = [
+  {
+    label: 'Connections',
+    actions: {
+      'credentials.read': 'Credentials read',
+      'credentials.use': 'Credentials used (proxy)',
+      'connection.create': 'Connected',
+      'connection.reauthorize': 'Reconnected',
+      'connection.update': 'Connection updated',
+      'connection.refresh': 'Token refreshed',
+      'connection.refresh_failed': 'Refresh failed',
+      'connection.delete': 'Connection deleted',
+    },
+  },
+  {
+    label: 'Integrations',
+    actions: {
+      'integration.create': 'Integration created',
+      'integration.update': 'Integration updated',
+      'integration.credentials_read': 'Client secret read',
+      'integration.delete': 'Integration deleted',
+    },
+  },
+];
+
+const AUDIT_ACTION_LABELS: Record<string, string> = Object.fromEntries(AUDIT_ACTION_GROUPS.flatMap((group) => Object.entries(group.actions)));
+
+/** The page's name for an audit action; an action this page does not know yet shows as recorded. */
+export function auditActionLabel(action: string): string {
+  return AUDIT_ACTION_LABELS[action] ?? action;
+}
+
 /** One sentence on why a connection has its status and what happens next. */
 export function statusSentence(connection: Pick<ConnectionSummary | ConnectionDetail, 'statusReason' | 'expiresAt' | 'lastRefreshError' | 'refreshAttempts'>): string {
   const when = formatRelative(connection.expiresAt);
