@@ -33,7 +33,12 @@ export class EmbeddedPostgresError extends Error {
   override name = 'EmbeddedPostgresError';
 }
 
-export async function startEmbeddedPostgres(dataDir: string, log: Logger): Promise<EmbeddedCluster> {
+export interface EmbeddedPostgresOptions {
+  /** Listen on this loopback port instead of a free one (a restart that clients must find at the same address). */
+  port?: number;
+}
+
+export async function startEmbeddedPostgres(dataDir: string, log: Logger, options: EmbeddedPostgresOptions = {}): Promise<EmbeddedCluster> {
   const binaries = await loadBinaries();
   const clusterDir = path.join(dataDir, 'postgres');
   const credentialsPath = path.join(dataDir, 'embedded-postgres.json');
@@ -50,7 +55,7 @@ export async function startEmbeddedPostgres(dataDir: string, log: Logger): Promi
   const credentials = CredentialsFile.parse(JSON.parse(await readFile(credentialsPath, 'utf8')));
   await stopOrphanedPostmaster(clusterDir, ownerPath, log);
 
-  const port = await freeLoopbackPort();
+  const port = options.port ?? (await freeLoopbackPort());
   const logFd = openSync(logPath, 'a');
   if (ids) await chown(logPath, ids.uid, ids.gid);
   const child = spawn(
