@@ -22,7 +22,7 @@ export async function openDatabase(config: Config['database'], log: Logger): Pro
   if (config.kind === 'embedded') {
     const cluster = await startEmbeddedPostgres(config.dataDir, log);
     try {
-      const knex = createKnex(cluster.connection, config.poolMin, config.poolMax);
+      const knex = createKnex(cluster.connection, config.poolMin, config.poolMax, log);
       return {
         knex,
         connection: cluster.connection,
@@ -43,19 +43,34 @@ export async function openDatabase(config: Config['database'], log: Logger): Pro
   if (config.ssl) connection.ssl = { rejectUnauthorized: false };
   const description = config.url ? `PostgreSQL at ${redactConnectionString(config.url)}` : `PostgreSQL at ${config.host}:${config.port}/${config.name}`;
   await waitForServer(connection, description, log);
-  const knex = createKnex(connection, config.poolMin, config.poolMax);
+  const knex = createKnex(connection, config.poolMin, config.poolMax, log);
   return { knex, connection, description, close: () => knex.destroy() };
 }
 
-export function createKnex(connection: pg.ClientConfig, poolMin: number, poolMax: number): Knex {
+export function createKnex(connection: pg.ClientConfig, poolMin: number, poolMax: number, log?: Logger): Knex {
   return knexFactory({
     client: 'pg',
+    ...(log ? { log: knexLog(log) } : {}),
     connection: connection as Knex.PgConnectionConfig,
     searchPath: [SCHEMA, 'public'],
     pool: { min: poolMin, max: poolMax },
     // A request waits at most this long for a connection, then answers 503 instead of hanging.
     acquireConnectionTimeout: 5_000,
   });
+}
+
+/**
+ * knex's own messages through pino instead of the console. While the database is down every request that
+ * waits for a connection makes knex warn with a full stack; the request is already answered 503 and logged,
+ * so those go to debug rather than flooding the log with hundreds of traces a second.
+ */
+function knexLog(log: Logger): Knex.Config['log'] {
+  return {
+    warn: (message: string) => (message.startsWith('Acquire connection error') ? log.debug(message) : log.warn(message)),
+    error: (message: string) => log.error(message),
+    deprecate: (method: string, alternative: string) => log.warn(`knex: ${method} is deprecated; use ${alternative}.`),
+    debug: (message: string) => log.debug(message),
+  };
 }
 
 /** At start the database may still be coming up (compose starts both at once): retry, one log line per attempt. */
