@@ -9,6 +9,7 @@ import { redactUrl, shortPath, type Logger } from './logger.js';
 import { principalGuard } from './plugins/api-principal.js';
 import { registerAuditTrail } from './plugins/audit-trail.js';
 import { renderErrorForPath, renderModernError, renderSeedError, unstorableJson } from './plugins/error-rendering.js';
+import { READS_QUERY, refuseUnreadQueries } from './plugins/query-guard.js';
 import { secretKeyGuard } from './plugins/secret-key-auth.js';
 import type { ProviderCatalog } from './providers/provider-catalog.js';
 import { ResultDelivery } from './oauth/result-delivery.js';
@@ -93,6 +94,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // Before any route: a route takes the error handler in place when it is registered, so the root routes
   // (/metrics, /health, /logos, /oauth/*) would otherwise answer errors in Fastify's own shape.
   app.setErrorHandler(renderSeedError);
+  // Before any route too: every route after this refuses query parameters it does not read.
+  refuseUnreadQueries(app);
 
   // Only JSON bodies: text and form bodies are refused with 415 instead of being half-understood.
   app.removeContentTypeParser(['text/plain']);
@@ -191,8 +194,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const sessionService = new ConnectSessionService(connectSessions, configs, connectionsStore, deps.config.publicConnectUrl, now);
   const credentialConnect = new CredentialConnectService({ providers: deps.providers, configs, connections: connectionsStore, authorizer, signals, audit: auditLog, providerTimeoutMs, now });
 
-  app.get('/health', async () => ({ result: 'ok' }));
-  app.get('/logos/:file', async (request, reply) => {
+  // A load balancer's probe or a cache-busting `?v=` must not fail: these two ignore their query.
+  app.get('/health', READS_QUERY, async () => ({ result: 'ok' }));
+  app.get('/logos/:file', READS_QUERY, async (request, reply) => {
     const { file } = request.params as { file: string };
     return reply.header('content-type', 'image/svg+xml').header('cache-control', 'public, max-age=86400').send(renderLogo(file.replace(/\.svg$/, ''), deps.providers));
   });

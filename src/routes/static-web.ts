@@ -7,6 +7,7 @@ import { shortPath } from '../logger.js';
 import { PACKAGE_ROOT } from '../package-root.js';
 import { dashboardGuard } from '../plugins/dashboard-auth.js';
 import { renderSeedError } from '../plugins/error-rendering.js';
+import { READS_QUERY } from '../plugins/query-guard.js';
 
 /** Where `npm run build:web` writes the dashboard and the Connect UI. */
 export const WEB_ROOT = path.join(PACKAGE_ROOT, 'dist', 'web');
@@ -110,17 +111,17 @@ export async function registerStaticWeb(app: FastifyInstance, options: StaticWeb
     web.setErrorHandler(renderSeedError);
 
     for (const connectPath of connectPaths) {
-      web.get(connectPath, sendConnect);
-      web.get(`${connectPath}/`, sendConnect);
+      web.get(connectPath, READS_QUERY, sendConnect);
+      web.get(`${connectPath}/`, READS_QUERY, sendConnect);
     }
 
-    web.get('/', async (request, reply) => {
+    web.get('/', READS_QUERY, async (request, reply) => {
       const query = request.query as Record<string, unknown>;
       if (connectAtRoot && (query['session_token'] !== undefined || query['apiURL'] !== undefined)) return sendConnect(request, reply);
       return sendDashboard(request, reply);
     });
 
-    web.get('/*', async (request, reply) => {
+    web.get('/*', READS_QUERY, async (request, reply) => {
       const notFound = () => new ApiError('not_found', `No route GET ${shortPath(request.url)}.`);
       const pathname = decodePath(request.url.split('?')[0] ?? '/');
       if (pathname === undefined) throw notFound();

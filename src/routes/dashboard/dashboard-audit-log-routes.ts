@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { AUDIT_ACTIONS } from '../../store/audit-log-store.js';
 import { identifier, parseRequestPart } from '../request-parsing.js';
 import type { DashboardContext } from './dashboard-routes.js';
+import { READS_QUERY } from '../../plugins/query-guard.js';
 
 const MAX_PAGE_SIZE = 200;
 const cursor = z.string().regex(/^\d{1,19}$/, 'must be a cursor from a previous page (olderCursor or newerCursor)');
@@ -32,7 +33,7 @@ const AuditLogQuery = z
  * by keyset cursor (`olderCursor` → `before`, `newerCursor` → `after`), so new entries never shift a page.
  */
 export function registerDashboardAuditLogRoutes(app: FastifyInstance, context: DashboardContext): void {
-  app.get('/api/v1/audit-log', async (request) => {
+  app.get('/api/v1/audit-log', READS_QUERY, async (request) => {
     const query = parseRequestPart(AuditLogQuery, request.query, 'invalid_query_params');
     const page = await context.auditLog.page(
       {

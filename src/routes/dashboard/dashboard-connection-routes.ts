@@ -9,6 +9,7 @@ import type { ConnectionStatus } from '../../store/dashboard-store.js';
 import { identifier, parseRequestPart } from '../request-parsing.js';
 import { endUserBody } from '../modern/wire-format.js';
 import type { DashboardContext } from './dashboard-routes.js';
+import { READS_QUERY } from '../../plugins/query-guard.js';
 
 /**
  * Why a connection has its status, so the UI can say what happens next:
@@ -67,7 +68,7 @@ function requireKey(value: string | undefined): string {
 export function registerDashboardConnectionRoutes(app: FastifyInstance, context: DashboardContext): void {
   const { connections, store } = context;
 
-  app.get('/api/v1/connection', async (request) => {
+  app.get('/api/v1/connection', READS_QUERY, async (request) => {
     const query = parseRequestPart(ListQuery, request.query, 'invalid_query_params');
     const limit = query.limit ?? 1000;
     const now = context.now();
@@ -104,7 +105,7 @@ export function registerDashboardConnectionRoutes(app: FastifyInstance, context:
   });
 
   // Nango's shape, credentials included (refreshed first, as Nango did): the dashboard's "Reveal" reads it.
-  app.get('/api/v1/connection/:connectionId', async (request) => {
+  app.get('/api/v1/connection/:connectionId', READS_QUERY, async (request) => {
     const { connectionId } = parseRequestPart(ConnectionParams, request.params, 'invalid_uri_params');
     const providerConfigKey = requireKey(parseRequestPart(KeyQuery, request.query, 'invalid_query_params').provider_config_key);
     const { connection, config } = await connections.getWithIntegration(providerConfigKey, connectionId);
@@ -135,13 +136,13 @@ export function registerDashboardConnectionRoutes(app: FastifyInstance, context:
   });
 
   // What the connection page shows: everything but the secrets, without refreshing, plus the latest events.
-  app.get('/api/v1/connection/:connectionId/details', async (request) => {
+  app.get('/api/v1/connection/:connectionId/details', READS_QUERY, async (request) => {
     const { connectionId } = parseRequestPart(ConnectionParams, request.params, 'invalid_uri_params');
     const providerConfigKey = requireKey(parseRequestPart(KeyQuery, request.query, 'invalid_query_params').provider_config_key);
     return details(context, providerConfigKey, connectionId);
   });
 
-  app.post('/api/v1/connection/:connectionId/refresh', async (request) => {
+  app.post('/api/v1/connection/:connectionId/refresh', READS_QUERY, async (request) => {
     const { connectionId } = parseRequestPart(ConnectionParams, request.params, 'invalid_uri_params');
     const providerConfigKey = requireKey(parseRequestPart(KeyQuery, request.query, 'invalid_query_params').provider_config_key);
     const current = await context.store.findConnection(providerConfigKey, connectionId);
@@ -161,7 +162,7 @@ export function registerDashboardConnectionRoutes(app: FastifyInstance, context:
     return details(context, providerConfigKey, connectionId);
   });
 
-  app.delete('/api/v1/connection/:connectionId', async (request, reply) => {
+  app.delete('/api/v1/connection/:connectionId', READS_QUERY, async (request, reply) => {
     const { connectionId } = parseRequestPart(ConnectionParams, request.params, 'invalid_uri_params');
     const providerConfigKey = requireKey(parseRequestPart(KeyQuery, request.query, 'invalid_query_params').provider_config_key);
     await connections.delete(providerConfigKey, connectionId);

@@ -20,6 +20,7 @@ import { identifier, isJsonObject, parseRequestPart } from '../request-parsing.j
 import { logoUrl } from '../modern/wire-format.js';
 import { registerDashboardAuditLogRoutes } from './dashboard-audit-log-routes.js';
 import { registerDashboardConnectionRoutes } from './dashboard-connection-routes.js';
+import { READS_QUERY } from '../../plugins/query-guard.js';
 
 export interface DashboardDeps {
   config: Config;
@@ -63,7 +64,7 @@ export async function registerDashboardRoutes(app: FastifyInstance, deps: Dashbo
 
 function registerProviderListRoute(app: FastifyInstance, context: DashboardContext): void {
   // Open, as in Nango: the catalog is the same for everyone and holds no secret.
-  app.get('/api/v1/provider', async (request) => {
+  app.get('/api/v1/provider', READS_QUERY, async (request) => {
     const { search } = parseRequestPart(z.object({ search: z.string().max(200).optional() }).strict(), request.query, 'invalid_query_params');
     const needle = search?.trim().toLowerCase();
     return context.providers
@@ -150,7 +151,6 @@ function registerAccountRoutes(app: FastifyInstance, context: DashboardContext):
 
   app.get('/api/v1/provider/:name', async (request) => {
     const { name } = parseRequestPart(z.object({ name: identifier }), request.params, 'invalid_uri_params');
-    parseRequestPart(z.object({}).strict(), request.query, 'invalid_query_params');
     const template = context.providers.get(name);
     if (!template) throw new ApiError('unknown_provider_template', `"${name}" is not a provider of the catalog; check its spelling or add it with NANGO_PROVIDERS_FILE.`);
     return { provider: providerDetails(name, template, context) };
@@ -194,7 +194,6 @@ function registerIntegrationRoutes(app: FastifyInstance, context: DashboardConte
   const { integrations, providers, config } = context;
 
   app.get('/api/v1/integration', async (request) => {
-    parseRequestPart(z.object({}).strict(), request.query, 'invalid_query_params');
     const [configs, counts] = await Promise.all([integrations.list(), context.store.connectionCounts()]);
     const newestFirst = [...configs].sort((a, b) => b.created_at.getTime() - a.created_at.getTime() || b.id - a.id);
     return {
@@ -216,7 +215,6 @@ function registerIntegrationRoutes(app: FastifyInstance, context: DashboardConte
 
   app.get('/api/v1/integration/:providerConfigKey', async (request) => {
     const { providerConfigKey } = parseRequestPart(KeyParams, request.params, 'invalid_uri_params');
-    parseRequestPart(z.object({}).strict(), request.query, 'invalid_query_params');
     const integration = await integrations.get(providerConfigKey);
     const template = providers.get(integration.provider);
     const counts = await context.store.connectionCounts();

@@ -3,10 +3,11 @@ import { z } from 'zod';
 import type { AuditLogStore } from '../../store/audit-log-store.js';
 import { identifier, parseRequestPart } from '../request-parsing.js';
 import type { ModernRouteContext } from './integration-routes.js';
+import { READS_QUERY } from '../../plugins/query-guard.js';
 
 /** `GET /audit-log`: who touched which credentials, newest first, filtered, one page at a time (secret key only). */
 export function registerAuditLogRoutes(app: FastifyInstance, store: AuditLogStore, context: ModernRouteContext): void {
-  app.get('/audit-log', { onRequest: context.secretKeyOnly }, async (request) => {
+  app.get('/audit-log', { onRequest: context.secretKeyOnly, ...READS_QUERY }, async (request) => {
     const query = parseRequestPart(Query, request.query, 'invalid_query_params');
     const entries = await store.list({
       ...(query.provider_config_key ? { providerConfigKey: query.provider_config_key } : {}),

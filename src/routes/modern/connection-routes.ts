@@ -8,6 +8,7 @@ import type { EndUser } from '../../store/connections-store.js';
 import { booleanFlag, identifier, parseRequestPart, webhookUrl } from '../request-parsing.js';
 import type { ModernRouteContext } from './integration-routes.js';
 import { connectionBody, connectionListBody } from './wire-format.js';
+import { READS_QUERY } from '../../plugins/query-guard.js';
 
 /**
  * `/connections`: the modern connection API, and the deprecated metadata aliases of §2.2 (`/connection/metadata`,
@@ -17,14 +18,15 @@ import { connectionBody, connectionListBody } from './wire-format.js';
  */
 export function registerConnectionRoutes(app: FastifyInstance, connections: ConnectionService, context: ModernRouteContext): void {
   const guard = { onRequest: context.secretKeyOnly };
+  const guardReadingQuery = { ...guard, ...READS_QUERY };
 
-  app.get('/connections', guard, async (request) => {
+  app.get('/connections', guardReadingQuery, async (request) => {
     const query = parseListQuery(request.query as Record<string, unknown>);
     const items = await connections.listDetailed(query);
     return { connections: items.map(connectionListBody) };
   });
 
-  app.get('/connections/:connectionId', guard, async (request) => {
+  app.get('/connections/:connectionId', guardReadingQuery, async (request) => {
     const { connectionId } = parseRequestPart(ConnectionParams, request.params, 'invalid_uri_params');
     const query = parseRequestPart(GetQuery, request.query, 'invalid_query_params');
     const { connection, config } = await connections.getWithIntegration(query.provider_config_key, connectionId, { forceRefresh: query.force_refresh ?? false });
@@ -65,7 +67,7 @@ export function registerConnectionRoutes(app: FastifyInstance, connections: Conn
   }
 
   // Deprecated per-connection metadata aliases: `/connection/:id/metadata?provider_config_key=`.
-  app.post('/connection/:connectionId/metadata', guard, async (request) => {
+  app.post('/connection/:connectionId/metadata', guardReadingQuery, async (request) => {
     const { connectionId } = parseRequestPart(ConnectionParams, request.params, 'invalid_uri_params');
     const { provider_config_key } = parseRequestPart(KeyQuery, request.query, 'invalid_query_params');
     const metadata = parseRequestPart(z.record(z.string(), z.unknown()), request.body ?? {}, 'invalid_body');
@@ -73,7 +75,7 @@ export function registerConnectionRoutes(app: FastifyInstance, connections: Conn
     audit(request, 'connection.update', { providerConfigKey: provider_config_key, connectionId, details: { metadata: 'replaced' } });
     return { metadata, connection_id: connectionId, provider_config_key };
   });
-  app.patch('/connection/:connectionId/metadata', guard, async (request) => {
+  app.patch('/connection/:connectionId/metadata', guardReadingQuery, async (request) => {
     const { connectionId } = parseRequestPart(ConnectionParams, request.params, 'invalid_uri_params');
     const { provider_config_key } = parseRequestPart(KeyQuery, request.query, 'invalid_query_params');
     const metadata = parseRequestPart(z.record(z.string(), z.unknown()), request.body ?? {}, 'invalid_body');
@@ -82,7 +84,7 @@ export function registerConnectionRoutes(app: FastifyInstance, connections: Conn
     return { metadata, connection_id: connectionId, provider_config_key };
   });
 
-  app.patch('/connections/:connectionId', guard, async (request) => {
+  app.patch('/connections/:connectionId', guardReadingQuery, async (request) => {
     const { connectionId } = parseRequestPart(ConnectionParams, request.params, 'invalid_uri_params');
     const { provider_config_key } = parseRequestPart(KeyQuery, request.query, 'invalid_query_params');
     const body = parseRequestPart(PatchBody, request.body ?? {}, 'invalid_body');
@@ -95,7 +97,7 @@ export function registerConnectionRoutes(app: FastifyInstance, connections: Conn
     return { success: true };
   });
 
-  app.delete('/connections/:connectionId', guard, async (request) => {
+  app.delete('/connections/:connectionId', guardReadingQuery, async (request) => {
     const { connectionId } = parseRequestPart(ConnectionParams, request.params, 'invalid_uri_params');
     const { provider_config_key } = parseRequestPart(KeyQuery, request.query, 'invalid_query_params');
     await connections.delete(provider_config_key, connectionId);

@@ -4,6 +4,7 @@ import { ApiError } from '../../errors.js';
 import type { ConnectCredentials } from '../../services/connect-authorizer.js';
 import type { CredentialConnectService, CredentialInput } from '../../services/credential-connect-service.js';
 import { identifier, parseRequestPart } from '../request-parsing.js';
+import { READS_QUERY } from '../../plugins/query-guard.js';
 
 /**
  * The routes `@nangohq/frontend` posts to for connections without a popup (§2.5): API key, basic,
@@ -12,7 +13,7 @@ import { identifier, parseRequestPart } from '../request-parsing.js';
  */
 export function registerCredentialAuthRoutes(app: FastifyInstance, service: CredentialConnectService): void {
   const route = (path: string, body: z.ZodType<CredentialInput>) =>
-    app.post(path, async (request) => {
+    app.post(path, READS_QUERY, async (request) => {
       const { providerConfigKey } = parseRequestPart(z.object({ providerConfigKey: identifier }), request.params, 'invalid_uri_params');
       const { access, params } = parseAccessQuery(providerConfigKey, request);
       const input = parseRequestPart(body, request.body ?? {}, 'invalid_body');

@@ -7,6 +7,7 @@ import type { ProviderCatalog } from '../../providers/provider-catalog.js';
 import type { IntegrationService } from '../../services/integration-service.js';
 import { identifier, parseRequestPart } from '../request-parsing.js';
 import { integrationBody } from './wire-format.js';
+import { READS_QUERY } from '../../plugins/query-guard.js';
 
 export interface ModernRouteContext {
   serverUrl: string;
@@ -19,13 +20,12 @@ export interface ModernRouteContext {
 /** `/integrations`: the modern name and shape of the seed `/config`. */
 export function registerIntegrationRoutes(app: FastifyInstance, integrations: IntegrationService, context: ModernRouteContext): void {
   app.get('/integrations', { onRequest: context.secretKeyOrSession }, async (request) => {
-    parseRequestPart(z.object({}).strict(), request.query, 'invalid_query_params');
     const allowed = allowedIntegrations(request.principal);
     const configs = (await integrations.list()).filter((config) => !allowed || allowed.includes(config.unique_key));
     return { data: configs.map((config) => integrationBody(config, context.providers.get(config.provider), context.serverUrl)) };
   });
 
-  app.get('/integrations/:uniqueKey', { onRequest: context.secretKeyOnly }, async (request) => {
+  app.get('/integrations/:uniqueKey', { onRequest: context.secretKeyOnly, ...READS_QUERY }, async (request) => {
     const { uniqueKey } = parseRequestPart(KeyParams, request.params, 'invalid_uri_params');
     const query = parseRequestPart(IncludeQuery, request.query, 'invalid_query_params');
     const config = await integrations.get(uniqueKey).catch(notFound(uniqueKey));

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { ApiError } from '../../errors.js';
+import { READS_QUERY } from '../../plugins/query-guard.js';
 
 /**
  * Nango's sync, action, records and functions product is not part of this server. Its routes answer 501
@@ -25,6 +26,8 @@ export function registerNotSupportedRoutes(app: FastifyInstance, guard: (request
       method: methods as ('GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE')[],
       url,
       onRequest: guard,
+      // Whatever the query, the answer is the same 501.
+      ...READS_QUERY,
       handler: async (request) => {
         throw new ApiError(
           'not_supported',

@@ -4,13 +4,14 @@ import { renderCallbackPage } from '../../oauth/callback-page.js';
 import { FlowError } from '../../services/flow-error.js';
 import type { ConnectRequest, OAuthFlowService } from '../../services/oauth-flow-service.js';
 import { describeZodError, identifier } from '../request-parsing.js';
+import { READS_QUERY } from '../../plugins/query-guard.js';
 
 /**
  * The two public routes of the popup flow. Both answer HTML: the popup shows it to a person.
  * No secret key: the popup runs in the end user's browser (HMAC or a public key guard the start instead).
  */
 export function registerOAuthRoutes(app: FastifyInstance, flows: OAuthFlowService): void {
-  app.get('/oauth/connect/:providerConfigKey', async (request, reply) => {
+  app.get('/oauth/connect/:providerConfigKey', READS_QUERY, async (request, reply) => {
     const readable = readableParts(request.params, request.query);
     const page = (error: FlowError) =>
       sendPage(reply, error.status, {
@@ -38,7 +39,7 @@ export function registerOAuthRoutes(app: FastifyInstance, flows: OAuthFlowServic
     }
   });
 
-  app.get('/oauth/callback', async (request, reply) => {
+  app.get('/oauth/callback', READS_QUERY, async (request, reply) => {
     // A provider may add any parameter; only single values mean something (a repeated `state` is no state).
     const parsed = CallbackQuery.safeParse(request.query);
     const outcome = await flows.complete(parsed.success ? parsed.data : {});

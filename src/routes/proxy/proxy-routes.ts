@@ -15,6 +15,7 @@ import { describe, exchange, UpstreamAbort } from '../../proxy/upstream-client.j
 import { parseHttpUrl, planUpstream } from '../../proxy/upstream-target.js';
 import type { ConnectionService } from '../../services/connection-service.js';
 import { VERSION } from '../../version.js';
+import { READS_QUERY } from '../../plugins/query-guard.js';
 
 export interface ProxyRouteDeps {
   connections: ConnectionService;
@@ -65,8 +66,9 @@ export async function registerProxyRoutes(app: FastifyInstance, deps: ProxyRoute
       if (!scope.supportedMethods.includes(method)) scope.addHttpMethod(method, { hasBody: true });
     }
     const handler = (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => proxy(request, reply, deps, userAgent);
-    scope.all('/proxy', handler);
-    scope.all('/proxy/*', handler);
+    // The query string is the upstream's, forwarded as it is.
+    scope.all('/proxy', READS_QUERY, handler);
+    scope.all('/proxy/*', READS_QUERY, handler);
   });
 }
 

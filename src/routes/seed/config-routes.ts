@@ -8,7 +8,6 @@ import { identifier, isJsonObject, parseRequestPart } from '../request-parsing.j
 /** Seed `/config`: integrations under their v0.16 names (`provider_config_key`, `oauth_client_id`, …). */
 export function registerSeedConfigRoutes(app: FastifyInstance, integrations: IntegrationService): void {
   app.get('/config', async (request) => {
-    parseRequestPart(z.object({}).strict(), request.query, 'invalid_query_params');
     const configs = await integrations.list();
     // The seed list carries every client secret in clear.
     audit(request, 'integration.credentials_read', { details: { integrations: configs.length } });
@@ -17,14 +16,12 @@ export function registerSeedConfigRoutes(app: FastifyInstance, integrations: Int
 
   app.get('/config/:providerConfigKey', async (request) => {
     const { providerConfigKey } = parseRequestPart(KeyParams, request.params, 'invalid_uri_params');
-    parseRequestPart(z.object({}).strict(), request.query, 'invalid_query_params');
     const config = await integrations.get(providerConfigKey);
     audit(request, 'integration.credentials_read', { providerConfigKey });
     return { config };
   });
 
   app.post('/config', async (request) => {
-    parseRequestPart(z.object({}).strict(), request.query, 'invalid_query_params');
     const input = parseConfigBody(request.body, integrations);
     const configId = await integrations.create(input);
     audit(request, 'integration.create', { providerConfigKey: input.uniqueKey, details: { provider: input.provider } });
@@ -32,7 +29,6 @@ export function registerSeedConfigRoutes(app: FastifyInstance, integrations: Int
   });
 
   app.put('/config', async (request, reply) => {
-    parseRequestPart(z.object({}).strict(), request.query, 'invalid_query_params');
     const input = parseConfigBody(request.body, integrations);
     await integrations.update(input);
     audit(request, 'integration.update', { providerConfigKey: input.uniqueKey });
@@ -41,7 +37,6 @@ export function registerSeedConfigRoutes(app: FastifyInstance, integrations: Int
 
   app.delete('/config/:providerConfigKey', async (request, reply) => {
     const { providerConfigKey } = parseRequestPart(KeyParams, request.params, 'invalid_uri_params');
-    parseRequestPart(z.object({}).strict(), request.query, 'invalid_query_params');
     await integrations.delete(providerConfigKey);
     audit(request, 'integration.delete', { providerConfigKey });
     return reply.send();

@@ -4,10 +4,11 @@ import { ApiError } from '../../errors.js';
 import { audit } from '../../plugins/audit-trail.js';
 import type { ConnectionService, ImportedCredentials } from '../../services/connection-service.js';
 import { booleanFlag, identifier, isJsonObject, parseRequestPart } from '../request-parsing.js';
+import { READS_QUERY } from '../../plugins/query-guard.js';
 
 /** Seed `/connection`: the raw stored row (credentials included), the v0.16 list, delete, and the v0.20 import. */
 export function registerSeedConnectionRoutes(app: FastifyInstance, connections: ConnectionService): void {
-  app.get('/connection/:connectionId', async (request) => {
+  app.get('/connection/:connectionId', READS_QUERY, async (request) => {
     const { connectionId } = parseRequestPart(ConnectionParams, request.params, 'invalid_uri_params');
     const query = parseRequestPart(GetQuery, request.query, 'invalid_query_params');
     const providerConfigKey = requireProviderConfigKey(query.provider_config_key);
@@ -16,7 +17,7 @@ export function registerSeedConnectionRoutes(app: FastifyInstance, connections: 
     return connection;
   });
 
-  app.get('/connection', async (request) => {
+  app.get('/connection', READS_QUERY, async (request) => {
     const query = parseRequestPart(ListQuery, request.query, 'invalid_query_params');
     const rows = await connections.list({ connectionId: query.connectionId });
     return {
@@ -25,7 +26,7 @@ export function registerSeedConnectionRoutes(app: FastifyInstance, connections: 
     };
   });
 
-  app.delete('/connection/:connectionId', async (request, reply) => {
+  app.delete('/connection/:connectionId', READS_QUERY, async (request, reply) => {
     const { connectionId } = parseRequestPart(ConnectionParams, request.params, 'invalid_uri_params');
     const query = parseRequestPart(DeleteQuery, request.query, 'invalid_query_params');
     const providerConfigKey = requireProviderConfigKey(query.provider_config_key);
@@ -35,7 +36,6 @@ export function registerSeedConnectionRoutes(app: FastifyInstance, connections: 
   });
 
   app.post('/connection', async (request, reply) => {
-    parseRequestPart(NoQuery, request.query, 'invalid_query_params');
     const body = parseImportBody(request.body);
     await connections.import(body.input);
     audit(request, 'connection.create', { providerConfigKey: body.input.providerConfigKey, connectionId: body.input.connectionId, details: { imported: true } });
@@ -55,7 +55,6 @@ const GetQuery = z
   })
   .strict();
 
-const NoQuery = z.object({}).strict();
 const ListQuery = z.object({ connectionId: identifier.optional() }).strict();
 const DeleteQuery = z.object({ provider_config_key: z.string().optional() }).strict();
 
