@@ -37,9 +37,9 @@ export class ConnectionService {
 
   /** The fresh connection and the integration it belongs to (the modern shape names the provider). */
   async getWithIntegration(providerConfigKey: string, connectionId: string, options: { forceRefresh?: boolean } = {}): Promise<{ connection: ConnectionRecord; config: ConfigRecord }> {
-    const connection = await this.connections.find(providerConfigKey, connectionId);
-    if (!connection) throw unknownConnection(providerConfigKey, connectionId);
-    const config = await this.configs.find(providerConfigKey);
+    const found = await this.connections.findWithIntegration(providerConfigKey, connectionId);
+    if (!found) throw unknownConnection(providerConfigKey, connectionId);
+    const { connection, config } = found;
     if (!config) throw unknownIntegration(providerConfigKey);
     return { connection: await this.refresher.fresh(connection, config, options.forceRefresh ?? false), config };
   }

@@ -100,7 +100,18 @@ export class ConfigsStore {
   }
 
   private open(row: ConfigRecord): ConfigRecord {
-    const secret = openText(this.cipher, { value: row.oauth_client_secret, iv: row.oauth_client_secret_iv, tag: row.oauth_client_secret_tag });
-    return { ...row, oauth_client_secret: secret };
+    return openConfig(this.cipher, row);
   }
+}
+
+/** The columns of a config as `ConfigRecord` names them, for a query that reads one beside something else. */
+export const CONFIG_COLUMNS = [
+  'id', 'created_at', 'updated_at', 'unique_key', 'provider', 'oauth_client_id', 'oauth_client_secret', 'oauth_scopes',
+  'account_id', 'oauth_client_secret_iv', 'oauth_client_secret_tag', 'display_name', 'forward_webhooks',
+] as const satisfies readonly (keyof ConfigRecord)[];
+
+/** A stored config row with its client secret in clear. */
+export function openConfig(cipher: Cipher | undefined, row: ConfigRecord): ConfigRecord {
+  const secret = openText(cipher, { value: row.oauth_client_secret, iv: row.oauth_client_secret_iv, tag: row.oauth_client_secret_tag });
+  return { ...row, oauth_client_secret: secret };
 }

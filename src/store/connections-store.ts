@@ -1,5 +1,8 @@
 import type { Knex } from 'knex';
 import type { Cipher } from '../crypto/aes-gcm.js';
+import { SCHEMA } from '../db/database.js';
+import { runPrepared, type PreparedStatement } from '../db/prepared-statement.js';
+import { CONFIG_COLUMNS, openConfig, type ConfigRecord } from './configs-store.js';
 import { openCredentials, sealCredentials } from './sealing.js';
 
 /** A row of `_nango_connections` with its credentials decrypted; the wire shape of the seed API. */
@@ -88,6 +91,24 @@ interface ConnectionRow extends Omit<ConnectionRecord, 'credentials' | 'connecti
 const TABLE = '_nango_connections';
 const ACCOUNT_ID = 0;
 
+/** Every column of a connection row, named: a prepared statement must not say `*` (see runPrepared). */
+const CONNECTION_COLUMNS = [
+  'id', 'created_at', 'updated_at', 'provider_config_key', 'connection_id', 'credentials', 'connection_config', 'account_id', 'metadata',
+  'credentials_iv', 'credentials_tag', 'credentials_expires_at', 'last_refresh_success', 'last_refresh_failure', 'last_refresh_error',
+  'refresh_attempts', 'end_user', 'tags', 'webhook_url_override',
+] as const satisfies readonly (keyof ConnectionRow)[];
+/** Config columns in a joined row are renamed with this prefix, so they cannot shadow the connection's. */
+const CONFIG_PREFIX = 'integration__';
+
+const FIND_WITH_INTEGRATION: PreparedStatement = {
+  name: 'custody_find_connection_with_integration',
+  text: `SELECT ${CONNECTION_COLUMNS.map((column) => `c.${column}`).join(', ')}, ${CONFIG_COLUMNS.map((column) => `k.${column} AS ${CONFIG_PREFIX}${column}`).join(', ')}
+    FROM ${SCHEMA}.${TABLE} c
+    LEFT JOIN ${SCHEMA}._nango_configs k ON k.unique_key = c.provider_config_key AND k.account_id = c.account_id
+    WHERE c.provider_config_key = $1 AND c.connection_id = $2 AND c.account_id = $3
+    LIMIT 1`,
+};
+
 export class ConnectionsStore {
   constructor(
     private readonly knex: Knex,
@@ -104,6 +125,26 @@ export class ConnectionsStore {
       .where({ provider_config_key: providerConfigKey, connection_id: connectionId, account_id: ACCOUNT_ID })
       .first();
     return row ? this.open(row) : undefined;
+  }
+
+  /**
+   * The connection and its integration in one prepared statement: every credential read and proxy call starts
+   * here, and a second round trip for the integration, or a statement parsed anew each time, cost most of such a
+   * request's database time.
+   */
+  async findWithIntegration(providerConfigKey: string, connectionId: string): Promise<{ connection: ConnectionRecord; config: ConfigRecord | undefined } | undefined> {
+    const [row] = await runPrepared<Record<string, unknown>>(this.knex, FIND_WITH_INTEGRATION, [providerConfigKey, connectionId, ACCOUNT_ID]);
+    if (!row) return undefined;
+    const connectionRow: Record<string, unknown> = {};
+    const configRow: Record<string, unknown> = {};
+    for (const [column, value] of Object.entries(row)) {
+      if (column.startsWith(CONFIG_PREFIX)) configRow[column.slice(CONFIG_PREFIX.length)] = value;
+      else connectionRow[column] = value;
+    }
+    return {
+      connection: this.open(connectionRow as unknown as ConnectionRow),
+      config: configRow['id'] === null ? undefined : openConfig(this.cipher, configRow as unknown as ConfigRecord),
+    };
   }
 
   /** Reads the row inside a transaction and locks it until the transaction ends (token refresh). */
