@@ -4,7 +4,7 @@ import type { AuditAction, AuditEntry, AuditLogStore } from '../store/audit-log-
 declare module 'fastify' {
   interface FastifyRequest {
     /** Entries a handler adds; written before the response leaves, only if the request succeeded. */
-    auditEntries: (Omit<AuditEntry, 'route' | 'principal'> & { evenOnError: boolean })[] | null;
+    auditEntries: (Omit<AuditEntry, 'route' | 'principal'> & { evenOnError: boolean; beforeAnswer: boolean })[] | null;
   }
 }
 
@@ -13,8 +13,16 @@ export function audit(
   request: FastifyRequest,
   action: AuditAction,
   target: { providerConfigKey?: string | null; connectionId?: string | null; details?: Record<string, unknown> },
-  /** Record it even if the response is an error: the proxy has used the credentials whatever the upstream answered. */
-  options: { evenOnError?: boolean } = {},
+  options: {
+    /** Record it even if the response is an error: the proxy has used the credentials whatever the upstream answered. */
+    evenOnError?: boolean;
+    /**
+     * Hold the answer until the entry is committed (the default): a credential handed to the caller is never
+     * without a trace. The proxy passes false: the caller never sees the credential, its use upstream has already
+     * happened, and holding the upstream's answer back would only add a database round trip to every call.
+     */
+    beforeAnswer?: boolean;
+  } = {},
 ): void {
   (request.auditEntries ??= []).push({
     action,
@@ -22,6 +30,7 @@ export function audit(
     connectionId: target.connectionId ?? null,
     details: target.details ?? null,
     evenOnError: options.evenOnError ?? false,
+    beforeAnswer: options.beforeAnswer ?? true,
   });
 }
 
@@ -49,7 +58,13 @@ export function registerAuditTrail(app: FastifyInstance, store: AuditLogStore, s
     if (entries.length === 0) return payload;
     const route = `${request.method} ${request.routeOptions.url ?? request.url.split('?')[0]}`;
     const principal = principalName(request, secretKeyConfigured);
-    await store.record(entries.map(({ evenOnError: _evenOnError, ...entry }) => ({ ...entry, route, principal })));
+    const rows = (beforeAnswer: boolean) =>
+      entries.filter((entry) => entry.beforeAnswer === beforeAnswer).map(({ evenOnError: _evenOnError, beforeAnswer: _beforeAnswer, ...entry }) => ({ ...entry, route, principal }));
+    const later = rows(false);
+    if (later.length > 0) {
+      void store.record(later).catch((error: unknown) => request.log.error({ err: error }, `Could not write the audit trail of ${route} (${principal}).`));
+    }
+    await store.record(rows(true));
     return payload;
   });
 }

@@ -139,7 +139,7 @@ async function proxy(request: FastifyRequest, reply: FastifyReply, deps: ProxyRo
     { upstream: describe(url), method, status, attempts, ms: Date.now() - started, providerConfigKey: options.providerConfigKey, authMode: plan.authMode },
     'Proxy: relayed a request.',
   );
-  audit(request, 'credentials.use', { providerConfigKey: options.providerConfigKey, connectionId: options.connectionId, details: { method, upstream: describe(url), status } }, { evenOnError: true });
+  audit(request, 'credentials.use', { providerConfigKey: options.providerConfigKey, connectionId: options.connectionId, details: { method, upstream: describe(url), status } }, { evenOnError: true, beforeAnswer: false });
 
   const hasBody = method !== 'HEAD' && status !== 204 && status !== 304 && !(status >= 100 && status < 200);
   const decoder = decompress && hasBody ? decoderFor(headerValue(response.headers['content-encoding'])) : undefined;
