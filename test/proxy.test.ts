@@ -630,7 +630,10 @@ describe('errors', () => {
 
   it('records each relayed call in the audit trail, never the token', async () => {
     await send('/proxy/audited', { headers: proxyHeaders('oauth2') });
-    const rows = (await database.knex('_custody_audit_log').where({ action: 'credentials.use', provider_config_key: 'oauth2' }).orderBy('id', 'desc')) as { details: Record<string, unknown>; principal: string }[];
+    // The entry is written beside the answer, not before it: wait for it (briefly).
+    const auditedCall = () => database.knex('_custody_audit_log').where({ action: 'credentials.use', provider_config_key: 'oauth2' }).whereRaw(`details->>'upstream' LIKE '%/api/audited'`);
+    for (let waited = 0; waited < 5_000 && (await auditedCall()).length === 0; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+    const rows = (await auditedCall().orderBy('id', 'desc')) as { details: Record<string, unknown>; principal: string }[];
     expect(rows[0]).toMatchObject({ principal: 'secret_key', details: { method: 'GET', upstream: `${api.origin}/api/audited`, status: 200 } });
     const logs = test.logs.join('\n');
     for (const secret of ['token-oauth2', 'key-123', 'key-456', 'cc-token', 'user-token-secret', 'consumer-secret']) expect(logs).not.toContain(secret);
