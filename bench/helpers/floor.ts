@@ -1,0 +1,31 @@
+import Fastify from 'fastify';
+import pg from 'pg';
+
+/**
+ * The floor: the least a credential read can cost on this machine. A bare Fastify process, one route, one
+ * `SELECT` by primary key on the same PostgreSQL, with a pool as large as the server's default. The server's
+ * read routes are compared with it.
+ */
+const databaseUrl = process.env['FLOOR_DATABASE_URL'];
+const poolMax = Number(process.env['FLOOR_POOL_MAX']);
+if (!databaseUrl || !Number.isInteger(poolMax) || poolMax < 1) throw new Error('FLOOR_DATABASE_URL and FLOOR_POOL_MAX are required.');
+
+const pool = new pg.Pool({ connectionString: databaseUrl, max: poolMax });
+const app = Fastify({ logger: false });
+
+app.get<{ Params: { id: string } }>('/connections/:id', async (request, reply) => {
+  const { rows } = await pool.query('SELECT * FROM nango._nango_connections WHERE id = $1', [Number(request.params.id)]);
+  const row: unknown = rows[0];
+  return row === undefined ? reply.status(404).send({ error: 'not found' }) : row;
+});
+
+await app.listen({ port: 0, host: '127.0.0.1' });
+const address = app.server.address();
+process.stdout.write(`LISTENING ${typeof address === 'object' && address ? address.port : 0}\n`);
+
+process.once('SIGTERM', () => {
+  void app
+    .close()
+    .then(() => pool.end())
+    .finally(() => process.exit(0));
+});

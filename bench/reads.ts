@@ -1,0 +1,160 @@
+import { loadConfig } from '../src/config.js';
+import type { Cleanup } from './support/cleanup.js';
+import { startHelper } from './support/helper-process.js';
+import { measure, type LoadResult, type LoadTarget } from './support/load.js';
+import { describeContext, machineContext } from './support/machine.js';
+import { ms, percent, rate, table, verdict } from './support/markdown.js';
+import { startBenchPostgres } from './support/postgres.js';
+import { progress } from './support/progress.js';
+import { localOAuth2Provider, writeProvidersFile } from './support/providers-file.js';
+import { connectionRowId } from './support/row-id.js';
+import { seedConnections } from './support/seed-connections.js';
+import type { ServerApi } from './support/server-api.js';
+import { freshKeys, startServerOnDatabase } from './support/server-on-database.js';
+import type { BenchSettings } from './support/settings.js';
+import { makeTempDir } from './support/temp-dir.js';
+
+/**
+ * Benchmark 1: the server's read paths beside the floor, in one run on one PostgreSQL.
+ * - `GET /connection/:id` (seed) with encryption on: every read decrypts.
+ * - `GET /connections` (modern list, first page) with `listConnections` connections present.
+ * - `GET /proxy/…` against a local upstream.
+ * Floors: a bare Fastify route doing one SELECT by primary key (same pool size), and the upstream called directly.
+ */
+const KEY = 'bench';
+const READER = 'reader';
+const READS_TARGET = 0.7;
+const PROXY_TARGET_MS = 1;
+
+interface Row {
+  name: string;
+  result: LoadResult;
+}
+
+export async function benchmarkReads(settings: BenchSettings, cleanup: Cleanup): Promise<string> {
+  const context = machineContext();
+  const dir = makeTempDir('reads', cleanup);
+  const database = await startBenchPostgres(cleanup);
+  const upstream = await startHelper('upstream', {}, cleanup);
+  const providersFile = writeProvidersFile(dir, { 'bench-api': localOAuth2Provider(upstream.origin) });
+  const keys = freshKeys();
+  const { server, api } = await startServerOnDatabase({ database, keys, providersFile, cwd: dir, logLevel: settings.logLevel }, cleanup);
+
+  await api.createIntegration(KEY, 'bench-api');
+  // Imported through the API, so the server itself seals the row that is read.
+  await api.importOAuth2(KEY, READER, { access_token: 'reader-access-token' });
+  progress(`reads: inserting ${settings.listConnections - 1} more connections`);
+  await seedConnections(database.connection, { providerConfigKey: KEY, prefix: 'listed-', count: settings.listConnections - 1, encryptionKey: keys.encryptionKey });
+  const rowId = await connectionRowId(database.connection, KEY, READER);
+  // The floor's pool is as large as the server's default pool (NANGO_DB_POOL_MAX unset).
+  const poolMax = loadConfig({}).database.poolMax;
+  const floor = await startHelper('floor', { FLOOR_DATABASE_URL: database.url, FLOOR_POOL_MAX: String(poolMax) }, cleanup);
+
+  const auth = api.authorization;
+  const targets = {
+    floor: { url: `${floor.origin}/connections/${rowId}` },
+    get: { url: `${server.baseUrl}/connection/${READER}?provider_config_key=${KEY}`, headers: auth },
+    list: { url: `${server.baseUrl}/connections`, headers: auth },
+    direct: { url: `${upstream.origin}/api/items` },
+    proxy: { url: `${server.baseUrl}/proxy/items`, headers: { ...auth, 'connection-id': READER, 'provider-config-key': KEY } },
+  } satisfies Record<string, LoadTarget>;
+  await checkAnswers(api, targets.proxy);
+
+  const run = async (name: string, target: LoadTarget, connections: number): Promise<Row> => {
+    progress(`reads: ${name} at ${connections} connections`);
+    return { name, result: await measure(target, connections, settings.durationSeconds, settings.warmupSeconds) };
+  };
+  const reads: { floor: Row; routes: Row[] }[] = [];
+  const proxies: { direct: Row; proxy: Row }[] = [];
+  for (const connections of settings.concurrencies) {
+    reads.push({
+      floor: await run('floor: one SELECT by primary key', targets.floor, connections),
+      routes: [
+        await run('`GET /connection/:id` (seed, decrypts)', targets.get, connections),
+        await run(`\`GET /connections\` (first page of 100, ${settings.listConnections.toLocaleString('en-US')} present)`, targets.list, connections),
+      ],
+    });
+    proxies.push({ direct: await run('upstream called directly', targets.direct, connections), proxy: await run('`GET /proxy/items`', targets.proxy, connections) });
+  }
+  // One connection: what the proxy adds to a single request, with no queueing behind other requests.
+  const unloaded = { direct: await run('upstream called directly', targets.direct, 1), proxy: await run('`GET /proxy/items`', targets.proxy, 1) };
+
+  const readRows = reads.flatMap(({ floor, routes }) => [
+    [floor.name, String(floor.result.connections), rate(floor.result.requestsPerSecond), ms(floor.result.p50Ms), ms(floor.result.p99Ms), '100 % (floor)', String(floor.result.failures)],
+    ...routes.map(({ name, result }) => [
+      name,
+      String(result.connections),
+      rate(result.requestsPerSecond),
+      ms(result.p50Ms),
+      ms(result.p99Ms),
+      percent(result.requestsPerSecond / floor.result.requestsPerSecond),
+      String(result.failures),
+    ]),
+  ]);
+  const proxyRows = [...proxies, unloaded].flatMap(({ direct, proxy }) => [
+    [direct.name, String(direct.result.connections), rate(direct.result.requestsPerSecond), ms(direct.result.p50Ms), ms(direct.result.p99Ms), '100 % (floor)', '–', String(direct.result.failures)],
+    [
+      proxy.name,
+      String(proxy.result.connections),
+      rate(proxy.result.requestsPerSecond),
+      ms(proxy.result.p50Ms),
+      ms(proxy.result.p99Ms),
+      percent(proxy.result.requestsPerSecond / direct.result.requestsPerSecond),
+      ms(proxy.result.p50Ms - direct.result.p50Ms),
+      String(proxy.result.failures),
+    ],
+  ]);
+
+  const readVerdicts = reads.flatMap(({ floor, routes }) =>
+    routes.map(({ name, result }) => {
+      const ratio = result.requestsPerSecond / floor.result.requestsPerSecond;
+      return `${name} at ${result.connections}: ${percent(ratio)} ${verdict(ratio >= READS_TARGET)}`;
+    }),
+  );
+  const proxyVerdicts = [...proxies, unloaded].map(({ direct, proxy }) => {
+    const added = proxy.result.p50Ms - direct.result.p50Ms;
+    return `at ${proxy.result.connections} connection${proxy.result.connections === 1 ? '' : 's'}: +${ms(added)} ms ${verdict(added < PROXY_TARGET_MS)}`;
+  });
+
+  return [
+    '## Reads beside the floor',
+    '',
+    describeContext(
+      context,
+      `Each figure is ${settings.durationSeconds} s of autocannon (pipelining 1) after a ${settings.warmupSeconds} s warm-up; ` +
+        `${settings.listConnections.toLocaleString('en-US')} connections in the database; a pg pool of ${poolMax} in the server (its default) and in the floor; encryption on; LOG_LEVEL=${settings.logLevel}.`,
+    ),
+    '',
+    'Latencies are computed from every 2xx response\'s own latency (fractional milliseconds). "Failures" counts non-2xx answers, socket errors and timeouts.',
+    '',
+    '### Credential reads and the list, against one `SELECT` by primary key',
+    '',
+    table(['Route', 'Connections', 'Requests/s', 'p50 (ms)', 'p99 (ms)', 'Throughput vs floor', 'Failures'], readRows),
+    '',
+    `Target: reads at ≥ ${percent(READS_TARGET)} of the floor's throughput. ${readVerdicts.join('; ')}.`,
+    '',
+    '### The proxy, against the upstream called directly',
+    '',
+    table(['Route', 'Connections', 'Requests/s', 'p50 (ms)', 'p99 (ms)', 'Throughput vs direct', 'p50 added (ms)', 'Failures'], proxyRows),
+    '',
+    `Target: the proxy adds < ${PROXY_TARGET_MS} ms at p50. ${proxyVerdicts.join('; ')}. ` +
+      'Under a closed-loop load every connection waits for its previous answer, so at 10 and 50 connections the p50 mostly measures queueing ' +
+      '(connections ÷ throughput); the 1-connection row is the latency the proxy adds to a lone request.',
+    '',
+    'What the server does per request, beside the floor\'s one statement: `GET /connection/:id` and the proxy read the connection and its integration ' +
+      '(one prepared statement), decrypt the credentials and the client secret, check the secret key, and record an audit-trail entry: committed before ' +
+      '`GET /connection/:id` answers (concurrent requests share one insert), written beside the answer for the proxy, which then calls the upstream over a ' +
+      'kept-alive socket. `GET /connections` reads the newest page of 100 joined with their integrations and returns them all (100 rows against the floor\'s one).',
+  ].join('\n');
+}
+
+/** One request of each kind before measuring: the proxy must reach the upstream with the connection's token. */
+async function checkAnswers(api: ServerApi, proxy: LoadTarget): Promise<void> {
+  const connection = (await api.getJson(`/connection/${READER}?provider_config_key=${KEY}`)) as { credentials?: { access_token?: string } };
+  if (connection.credentials?.access_token !== 'reader-access-token') throw new Error('GET /connection/:id did not return the imported token.');
+  const list = (await api.getJson('/connections')) as { connections?: unknown[] };
+  if (!Array.isArray(list.connections) || list.connections.length === 0) throw new Error('GET /connections returned no connections.');
+  const response = await fetch(proxy.url, { headers: proxy.headers ?? {} });
+  const body = await response.text();
+  if (response.status !== 200 || !body.includes('Grace')) throw new Error(`The proxy answered ${response.status}: ${body.slice(0, 300)}`);
+}

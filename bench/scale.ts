@@ -1,0 +1,96 @@
+import { performance } from 'node:perf_hooks';
+import type { Cleanup } from './support/cleanup.js';
+import { measure, type LoadResult, type LoadTarget } from './support/load.js';
+import { describeContext, machineContext } from './support/machine.js';
+import { ms, rate, table } from './support/markdown.js';
+import { median } from './support/percentile.js';
+import { startBenchPostgres } from './support/postgres.js';
+import { progress } from './support/progress.js';
+import { localOAuth2Provider, writeProvidersFile } from './support/providers-file.js';
+import { planStoreQueries } from './support/query-plans.js';
+import { seedConnections } from './support/seed-connections.js';
+import { freshKeys, startServerOnDatabase } from './support/server-on-database.js';
+import type { BenchSettings } from './support/settings.js';
+import { makeTempDir } from './support/temp-dir.js';
+
+/**
+ * Benchmark 4: get and list latency with `scaleConnections` connections (100,000 by default), inserted
+ * in SQL in one transaction, and the plans PostgreSQL uses for the store's get and list queries.
+ */
+const KEY = 'bench';
+const CONNECTIONS = 10;
+const PAGE_SIZE = 100;
+const FULL_LIST_REQUESTS = 3;
+
+export async function benchmarkScale(settings: BenchSettings, cleanup: Cleanup): Promise<string> {
+  const context = machineContext();
+  const count = settings.scaleConnections;
+  const dir = makeTempDir('scale', cleanup);
+  const database = await startBenchPostgres(cleanup);
+  // No provider is called here; the template only has to exist (and point at 127.0.0.1).
+  const providersFile = writeProvidersFile(dir, { 'bench-api': localOAuth2Provider('http://127.0.0.1:9') });
+  const keys = freshKeys();
+  const { server, api } = await startServerOnDatabase({ database, keys, providersFile, cwd: dir, logLevel: settings.logLevel }, cleanup);
+  await api.createIntegration(KEY, 'bench-api');
+
+  progress(`scale: inserting ${count} connections`);
+  const seeded = await seedConnections(database.connection, { providerConfigKey: KEY, prefix: 'user-', count, encryptionKey: keys.encryptionKey });
+  const middle = `user-${Math.ceil(count / 2)}`;
+  const deepPage = Math.floor(count / 2 / PAGE_SIZE);
+
+  const plans = await planStoreQueries(database.connection, keys.encryptionKey, [
+    { label: 'get (one connection)', run: (store) => store.find(KEY, middle) },
+    { label: 'list, first page', run: (store) => store.listDetailed({ limit: PAGE_SIZE, offset: 0 }) },
+    { label: `list, page ${deepPage}`, run: (store) => store.listDetailed({ limit: PAGE_SIZE, offset: deepPage * PAGE_SIZE }) },
+    { label: 'seed list (every connection)', run: (store) => store.list({}) },
+  ]);
+
+  const auth = api.authorization;
+  const targets: { name: string; target: LoadTarget }[] = [
+    { name: '`GET /connection/:id` (seed, decrypts)', target: { url: `${server.baseUrl}/connection/${middle}?provider_config_key=${KEY}`, headers: auth } },
+    { name: '`GET /connections/:id` (modern, decrypts)', target: { url: `${server.baseUrl}/connections/${middle}?provider_config_key=${KEY}`, headers: auth } },
+    { name: `\`GET /connections\` (first page of ${PAGE_SIZE})`, target: { url: `${server.baseUrl}/connections?limit=${PAGE_SIZE}`, headers: auth } },
+    { name: `\`GET /connections?page=${deepPage}\` (offset ${(deepPage * PAGE_SIZE).toLocaleString('en-US')})`, target: { url: `${server.baseUrl}/connections?limit=${PAGE_SIZE}&page=${deepPage}`, headers: auth } },
+  ];
+  const results: { name: string; result: LoadResult }[] = [];
+  for (const { name, target } of targets) {
+    progress(`scale: ${name}`);
+    results.push({ name, result: await measure(target, CONNECTIONS, settings.durationSeconds, settings.warmupSeconds) });
+  }
+
+  // The seed list has no paging: every connection in one answer. Timed a few times, one at a time.
+  progress('scale: the unpaged seed list');
+  const fullList: { ms: number; bytes: number }[] = [];
+  for (let index = 0; index < FULL_LIST_REQUESTS; index++) {
+    const started = performance.now();
+    const response = await fetch(`${server.baseUrl}/connection`, { headers: auth });
+    const body = await response.arrayBuffer();
+    if (response.status !== 200) throw new Error(`GET /connection answered ${response.status}.`);
+    fullList.push({ ms: performance.now() - started, bytes: body.byteLength });
+  }
+
+  const rows = results.map(({ name, result }) => [name, rate(result.requestsPerSecond), ms(result.p50Ms), ms(result.p99Ms), String(result.failures)]);
+  const fullListMs = median(fullList.map((run) => run.ms));
+  const fullListMiB = (fullList[0]?.bytes ?? 0) / 1024 / 1024;
+  return [
+    `## Scale: ${count.toLocaleString('en-US')} connections`,
+    '',
+    describeContext(
+      context,
+      `${count.toLocaleString('en-US')} connections (inserted in ${ms(seeded.ms)} ms with generate_series in one transaction, then ANALYZE); ` +
+        `each figure is ${settings.durationSeconds} s of autocannon at ${CONNECTIONS} connections after a ${settings.warmupSeconds} s warm-up; encryption on; LOG_LEVEL=${settings.logLevel}.`,
+    ),
+    '',
+    table(['Route', 'Requests/s', 'p50 (ms)', 'p99 (ms)', 'Failures'], rows),
+    '',
+    `\`GET /connection\` (the seed list, unpaged: all ${count.toLocaleString('en-US')} connections, ${fullListMiB.toFixed(1)} MiB of JSON): ` +
+      `median ${ms(fullListMs)} ms over ${FULL_LIST_REQUESTS} requests made one at a time.`,
+    '',
+    '### Query plans (EXPLAIN ANALYZE of the store\'s own SQL)',
+    '',
+    table(
+      ['Query', 'Plan (pre-order)', 'Sequential scan of connections', 'Execution (ms)'],
+      plans.map((plan) => [plan.label, plan.nodes, plan.sequentialScanOfConnections ? 'yes' : 'no', ms(plan.executionMs)]),
+    ),
+  ].join('\n');
+}

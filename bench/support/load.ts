@@ -1,0 +1,66 @@
+import autocannon from 'autocannon';
+import { percentile } from './percentile.js';
+
+/**
+ * One autocannon run. autocannon's own latency histogram counts whole milliseconds, too coarse for
+ * "the proxy adds under 1 ms", so the fractional latency of every 2xx response is kept and the
+ * percentiles are computed from those.
+ */
+export interface LoadTarget {
+  url: string;
+  headers?: Record<string, string>;
+  /** Several requests cycled through by each connection (instead of GET `url`). */
+  requests?: autocannon.Request[];
+}
+
+export interface LoadResult {
+  connections: number;
+  durationSeconds: number;
+  requestsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** Non-2xx answers, socket errors and timeouts: anything but 0 makes the run suspect. */
+  failures: number;
+}
+
+export function runLoad(target: LoadTarget, connections: number, durationSeconds: number): Promise<LoadResult> {
+  const latencies: number[] = [];
+  return new Promise((resolve, reject) => {
+    const instance = autocannon(
+      {
+        url: target.url,
+        connections,
+        duration: durationSeconds,
+        pipelining: 1,
+        timeout: 30,
+        ...(target.headers ? { headers: target.headers } : {}),
+        ...(target.requests ? { requests: target.requests } : {}),
+      },
+      (error, result) => {
+        if (error) return reject(error);
+        const sorted = Float64Array.from(latencies).sort();
+        resolve({
+          connections,
+          durationSeconds: result.duration,
+          requestsPerSecond: result['2xx'] / result.duration,
+          p50Ms: percentile(sorted, 50),
+          p99Ms: percentile(sorted, 99),
+          failures: result.non2xx + result.errors + result.timeouts,
+        });
+      },
+    );
+    instance.on('response', (_client, statusCode, _bytes, responseTimeMs) => {
+      if (statusCode >= 200 && statusCode < 300) latencies.push(responseTimeMs);
+    });
+  });
+}
+
+/** A warm-up run whose figures are thrown away, then the measured run. */
+export async function measure(target: LoadTarget, connections: number, durationSeconds: number, warmupSeconds: number): Promise<LoadResult> {
+  if (warmupSeconds > 0) {
+    const warmup = await runLoad(target, connections, warmupSeconds);
+    // A setup mistake (wrong key, unknown connection) shows up here, before a whole run is wasted on it.
+    if (warmup.requestsPerSecond === 0) throw new Error(`Every warm-up request to ${target.url} failed.`);
+  }
+  return runLoad(target, connections, durationSeconds);
+}

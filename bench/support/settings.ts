@@ -1,0 +1,63 @@
+import path from 'node:path';
+import { PACKAGE_ROOT } from '../../src/package-root.js';
+
+/**
+ * Every knob of the benchmarks, from the environment, so a quick check (`BENCH_DURATION_SECONDS=2
+ * BENCH_SCALE_CONNECTIONS=5000`) runs the same code as the full measurement.
+ */
+export interface BenchSettings {
+  /** Length of each measured autocannon run. */
+  durationSeconds: number;
+  /** Unmeasured run before each measured one: JIT, pools and keep-alive sockets are warm when measuring starts. */
+  warmupSeconds: number;
+  /** autocannon connection counts for the read benchmark. */
+  concurrencies: number[];
+  /** Connections present while `GET /connections` is measured. */
+  listConnections: number;
+  /** Connections present for the scale benchmark. */
+  scaleConnections: number;
+  /** Concurrent readers of the expired connection, and how many times the race is run. */
+  refreshReaders: number;
+  refreshRounds: number;
+  /** How long the local token endpoint takes to answer, standing in for a real provider's latency. */
+  tokenDelayMs: number;
+  /** Starts on the existing data directory after the fresh one. */
+  startupRepeats: number;
+  /** LOG_LEVEL of the servers under benchmark. */
+  logLevel: string;
+  /** The markdown file the figures go to. */
+  output: string;
+}
+
+export function readSettings(env: NodeJS.ProcessEnv = process.env): BenchSettings {
+  const durationSeconds = integer(env, 'BENCH_DURATION_SECONDS', 10, 1);
+  return {
+    durationSeconds,
+    warmupSeconds: integer(env, 'BENCH_WARMUP_SECONDS', Math.min(2, durationSeconds), 0),
+    concurrencies: integerList(env, 'BENCH_CONCURRENCIES', [10, 50]),
+    listConnections: integer(env, 'BENCH_LIST_CONNECTIONS', 10_000, 1),
+    scaleConnections: integer(env, 'BENCH_SCALE_CONNECTIONS', 100_000, 1),
+    refreshReaders: integer(env, 'BENCH_REFRESH_READERS', 200, 2),
+    refreshRounds: integer(env, 'BENCH_REFRESH_ROUNDS', 5, 1),
+    tokenDelayMs: integer(env, 'BENCH_TOKEN_DELAY_MS', 100, 0),
+    startupRepeats: integer(env, 'BENCH_STARTUP_REPEATS', 3, 1),
+    logLevel: env['BENCH_LOG_LEVEL'] ?? 'warn',
+    output: path.resolve(PACKAGE_ROOT, env['BENCH_OUTPUT'] ?? 'docs/performance.md'),
+  };
+}
+
+function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min) throw new Error(`${name} must be an integer of at least ${min} (got "${raw}").`);
+  return value;
+}
+
+function integerList(env: NodeJS.ProcessEnv, name: string, fallback: number[]): number[] {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const values = raw.split(',').map((part) => Number(part.trim()));
+  if (values.some((value) => !Number.isInteger(value) || value < 1)) throw new Error(`${name} must be a comma-separated list of positive integers (got "${raw}").`);
+  return values;
+}
