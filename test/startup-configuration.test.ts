@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
+import { PACKAGE_ROOT } from '../src/package-root.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { runServerToExit, startServer, type ExitedServer, type RunningServer } from './support/server-run.js';
 
@@ -268,5 +269,34 @@ describe('a .env file in the working directory', () => {
   it('can hold the secret key', async () => {
     expect((await fetch(`${server?.baseUrl}/config`)).status).toBe(401);
     expect((await fetch(`${server?.baseUrl}/config`, { headers: { authorization: 'Bearer secret-from-dotenv' } })).status).toBe(200);
+  });
+});
+
+describe('.env.template', () => {
+  it('documents every variable the configuration reads', () => {
+    // The variables loadConfig asks for, in environments that switch its optional parts on: each lookup is recorded.
+    const read = new Set<string>();
+    const recording = (values: Record<string, string>) =>
+      new Proxy<Record<string, string | undefined>>(values, {
+        get: (target, name) => {
+          if (typeof name !== 'string') return undefined;
+          read.add(name);
+          return target[name];
+        },
+      });
+    const environments: Record<string, string>[] = [
+      {},
+      { NANGO_DB_HOST: 'db' },
+      { NANGO_DATABASE_URL: 'postgres://user:pass@db:5432/nango' },
+      { NANGO_HMAC_ENABLED: 'true', NANGO_HMAC_KEY: 'hmac-key' },
+      { NANGO_DASHBOARD_USERNAME: 'admin', NANGO_DASHBOARD_PASSWORD: 'password' },
+      { NANGO_ENCRYPTION_KEY: randomBytes(32).toString('base64'), NANGO_ENCRYPTION_KEY_PREVIOUS: randomBytes(32).toString('base64') },
+      { NANGO_WEBHOOK_URL: 'https://app.example.com/webhooks' },
+    ];
+    for (const values of environments) loadConfig(recording(values));
+    for (const conditional of ['NANGO_DB_PORT', 'NANGO_DB_SSL', 'NANGO_HMAC_KEY', 'NANGO_WEBHOOK_SECRET']) expect(read).toContain(conditional);
+    const template = readFileSync(path.join(PACKAGE_ROOT, '.env.template'), 'utf8');
+    const undocumented = [...read].filter((name) => !new RegExp(`\\b${name}\\b`).test(template));
+    expect(undocumented).toEqual([]);
   });
 });
