@@ -27,6 +27,9 @@ function templatedStrings(template: ProviderTemplate): [where: string, text: str
     const value = template[key];
     if (value) strings.push([key, value]);
   }
+  for (const key of ['authorization_params', 'token_params', 'refresh_params'] as const) {
+    for (const [name, value] of Object.entries(template[key] ?? {})) strings.push([`${key}.${name}`, String(value)]);
+  }
   if (template.proxy) {
     strings.push(['proxy.base_url', template.proxy.base_url]);
     for (const [name, value] of Object.entries(template.proxy.headers ?? {})) strings.push([`proxy.headers.${name}`, value]);
@@ -113,11 +116,20 @@ describe('the built-in provider catalog', () => {
     }
   });
 
-  it('has every placeholder in a URL, proxy header or proxy query name a declared connection parameter or credential', () => {
+  it('has every placeholder in a URL, an authorization, token or refresh parameter, a proxy header or proxy query name a declared connection parameter or credential', () => {
     const undeclared = providers.flatMap(({ name, template }) =>
       templatedStrings(template).flatMap(([where, text]) => undeclaredPlaceholders(text, template).map((placeholder) => `${name} ${where}: \${${placeholder}}`)),
     );
     expect(undeclared).toEqual([]);
+  });
+
+  it('is grouped by first category, alphabetical inside each group', () => {
+    const firstCategory = (name: string) => catalog.get(name)?.categories?.[0] ?? '';
+    const names = Object.keys(rawEntries);
+    const groupsInOrder = names.map(firstCategory).filter((category, index, all) => index === 0 || category !== all[index - 1]);
+    expect(groupsInOrder, 'each category is one block').toEqual([...new Set(groupsInOrder)]);
+    const unsorted = names.filter((name, index) => index > 0 && firstCategory(names[index - 1] ?? '') === firstCategory(name) && (names[index - 1] ?? '') > name);
+    expect(unsorted, 'entries out of alphabetical order in their group').toEqual([]);
   });
 
   it('uses only https URLs, with connection parameters filled in from their examples', () => {
