@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServerProcess, type ServerProcess } from './support/server-process.js';
-import { startServerUntil, type StartingServer } from './support/server-run.js';
+import { startServerUntil } from './support/server-run.js';
 
 /**
  * The embedded default: with no database variables the server runs its own PostgreSQL, keeps the data in
@@ -119,37 +119,17 @@ describe('the embedded PostgreSQL (no database variables)', () => {
     expect(response.status).toBe(200);
     expect(((await response.json()) as { config: unknown }).config).toMatchObject({ oauth_client_secret: github.oauth_client_secret });
   }, 120_000);
-});
 
-describe('a stop asked for while the embedded PostgreSQL starts (Ctrl-C during a first start)', () => {
-  let root: string;
-  let starting: StartingServer | undefined;
-  let postmaster: number | undefined;
-
-  beforeAll(() => {
-    root = mkdtempSync(path.join(os.tmpdir(), 'custody-embedded-stop-'));
-    chmodSync(root, 0o755);
-  });
-
-  afterAll(async () => {
-    starting?.child.kill('SIGKILL');
-    if (postmaster !== undefined && isRunning(postmaster)) {
-      process.kill(postmaster, 'SIGKILL');
-      await waitUntil(() => !isRunning(postmaster ?? 0), 5_000);
-    }
-    rmSync(root, { recursive: true, force: true });
-  }, 60_000);
-
-  it('waits for the database to be up, stops it, and exits with code 0: nothing is left running', async () => {
-    const dataDir = path.join(root, 'data');
-    starting = await startServerUntil({ NANGO_DATA_DIR: dataDir, TELEMETRY: 'false' }, /Embedded PostgreSQL is running/, { timeoutMs: 110_000 });
-    postmaster = Number(readFileSync(path.join(dataDir, 'postgres', 'postmaster.pid'), 'utf8').split('\n')[0]);
+  it('a stop asked for while the database starts (Ctrl-C during a start) waits for it, stops it and exits with code 0', async () => {
+    await server?.stop('SIGTERM');
+    server = undefined;
+    const starting = await startServerUntil({ NANGO_DATA_DIR: dataDir, TELEMETRY: 'false' }, /Embedded PostgreSQL is running/, { timeoutMs: 110_000 });
+    const pid = postmasterPid();
     starting.child.kill('SIGTERM');
     const exited = await starting.exited;
     expect(exited.code, exited.stdout + exited.stderr).toBe(0);
     expect(exited.stdout).toMatch(/Stopped cleanly/);
     expect(exited.stdout).not.toMatch(/Server listening/);
-    expect(isRunning(postmaster)).toBe(false);
+    expect(isRunning(pid)).toBe(false);
   }, 120_000);
 });
-

@@ -17,8 +17,8 @@ import { catalogWith } from './support/test-providers.js';
  * start-up (a server process takes seconds to start under tsx).
  */
 
-const ROUNDS = 12;
-const CONNECTIONS = 3;
+const ROUNDS = 9;
+const CONNECTIONS = 4;
 /** Server processes starting while a round runs. */
 const STARTED_AHEAD = 2;
 const SECRET = 'crash-safety-secret';
