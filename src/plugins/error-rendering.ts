@@ -41,7 +41,9 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   const candidate = error as { name?: string; code?: string; message?: string };
   if (candidate?.name === 'KnexTimeoutError') return true;
   if (candidate?.code && CONNECTION_ERROR_CODES.has(candidate.code)) return true;
-  return /Connection terminated|Client has encountered a connection error|connection is closed/i.test(candidate?.message ?? '');
+  // "timeout expired": a pg.Client's own connectionTimeoutMillis (no code), e.g. a container network's name
+  // lookup hanging at start; without it the start-up retry gave up at once with "Cannot start: timeout expired".
+  return /Connection terminated|Client has encountered a connection error|connection is closed|^timeout expired$/i.test(candidate?.message ?? '');
 }
 
 /** Seed-era body: `{error, type, payload}`. */
