@@ -6,6 +6,9 @@
 # Everything runs under a unique compose project in a temporary copy of the compose files, with a
 # generated .env, nginx on a free loopback port and a uniquely named image. Containers, volume,
 # network, the image and its build layers are removed at the end, on failure and on Ctrl-C too.
+# An override adds a local OAuth 2.0 provider (oauth-provider.mjs, run from the node base image) and the
+# server's template for it, so an OAuth flow runs end to end through nginx (oauth-flow.mjs, on the host),
+# with one server and with two; the CLI (the bin from the built image) then runs against nginx.
 # Prints PASS/FAIL per check and "N passed, N failed"; exits non-zero on any failure. Exits 0 with a
 # SKIP line when the stand-in script, podman or podman-compose cannot be had.
 #
@@ -50,8 +53,14 @@ rand=$(node -p "require('crypto').randomBytes(4).toString('hex')")
 project="custody-deploy-$rand"
 image="localhost/custody-deploy-$rand:test"
 work=$(mktemp -d "/tmp/custody-deploy-$rand.XXXXXX")
-port=$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")
+# Three free loopback ports at once (so they differ): nginx, the test OAuth provider, and one left closed.
+read -r port provider_port closed_port < <(node -e "
+const net = require('net'), servers = [0, 1, 2].map(() => net.createServer().listen(0, '127.0.0.1'));
+Promise.all(servers.map((s) => new Promise((r) => s.on('listening', r)))).then(() => { console.log(servers.map((s) => s.address().port).join(' ')); servers.forEach((s) => s.close()); });")
 base="http://127.0.0.1:$port"
+provider="http://127.0.0.1:$provider_port"
+oauth_client_id="deploy-oauth-client-$rand"
+oauth_client_secret=$(node -p "require('crypto').randomBytes(24).toString('base64url')")
 secret_key=$(node -p "require('crypto').randomBytes(32).toString('hex')")
 encryption_key=$(node -p "require('crypto').randomBytes(32).toString('base64')")
 db_password=$(node -p "require('crypto').randomBytes(16).toString('hex')")
@@ -61,14 +70,16 @@ export BUILDAH_FORMAT=docker
 
 server1="${project}_server_1" server2="${project}_server_2" db="${project}_db_1" nginx="${project}_nginx_1"
 compose_log="$work/compose.log"
-pc() { podman-compose -p "$project" -f "$work/docker-compose.yml" "$@" >>"$compose_log" 2>&1; }
-pcs() { podman-compose -p "$project" -f "$work/docker-compose.yml" -f "$work/docker-compose.scale.yml" "$@" >>"$compose_log" 2>&1; }
+provider_container="${project}_oauth-provider_1"
+# docker-compose.oauth.yml (written below) adds the test OAuth provider and the server's template for it.
+pc() { podman-compose -p "$project" -f "$work/docker-compose.yml" -f "$work/docker-compose.oauth.yml" "$@" >>"$compose_log" 2>&1; }
+pcs() { podman-compose -p "$project" -f "$work/docker-compose.yml" -f "$work/docker-compose.scale.yml" -f "$work/docker-compose.oauth.yml" "$@" >>"$compose_log" 2>&1; }
 
 cleaned=false
 cleanup() {
   $cleaned && return
   cleaned=true
-  # The scale file names every container the project can have (server_1, server_2, db, nginx).
+  # These files name every container the project can have (server_1, server_2, db, nginx, oauth-provider).
   pcs down -v || true
   local leftover
   leftover=$(podman ps -a -q --filter "label=io.podman.compose.project=$project")
@@ -101,7 +112,7 @@ finish() {
   trap - EXIT INT TERM
   if ((failed > 0)); then
     echo "--- last compose output ---"; tail -n 25 "$compose_log" 2>/dev/null
-    for c in "$server1" "$server2" "$nginx"; do
+    for c in "$server1" "$server2" "$nginx" "$provider_container"; do
       podman container exists "$c" 2>/dev/null && { echo "--- podman logs $c (tail) ---"; podman logs --tail 15 "$c" 2>&1; }
     done
   fi
@@ -176,7 +187,42 @@ TELEMETRY=false
 EOF
 }
 write_env "$encryption_key"
-echo "project $project, nginx on $base, work dir $work"
+# The OAuth flow's provider: oauth-provider.mjs as one more service from the node base image (nothing to
+# build), on the compose network. The server exchanges codes at its service name; the test, playing the
+# browser on the host, follows the authorize redirect to its port published on 127.0.0.1. The server gets
+# a provider template for it as a user adds one (NANGO_PROVIDERS_FILE, mounted), never a real provider host.
+cp "$repo/test/deploy/oauth-provider.mjs" "$work/"
+cat >"$work/providers.local.yaml" <<EOF
+deploy-oauth:
+  display_name: Deploy test OAuth provider
+  auth_mode: OAUTH2
+  authorization_url: $provider/authorize
+  token_url: http://oauth-provider:8080/token
+  default_scopes: [read]
+  docs: $provider/
+EOF
+cat >"$work/docker-compose.oauth.yml" <<EOF
+services:
+  server:
+    environment:
+      NANGO_PROVIDERS_FILE: /app/providers.local.yaml
+    volumes:
+      - ./providers.local.yaml:/app/providers.local.yaml:ro
+  oauth-provider:
+    image: docker.io/library/node:20-bookworm-slim
+    user: "1000"
+    command: ["node", "/srv/oauth-provider.mjs"]
+    environment:
+      CLIENT_ID: $oauth_client_id
+      CLIENT_SECRET: $oauth_client_secret
+      REDIRECT_URI: $base/oauth/callback
+      PORT: "8080"
+    volumes:
+      - ./oauth-provider.mjs:/srv/oauth-provider.mjs:ro
+    ports:
+      - "127.0.0.1:$provider_port:8080"
+EOF
+echo "project $project, nginx on $base, OAuth provider on $provider, work dir $work"
 
 # --- 1. build and start -----------------------------------------------------------------------------------
 t=$(ms)
@@ -184,10 +230,10 @@ pc up -d --build --force-recreate
 timing "first up -d --build --force-recreate (build + start)" "$(secs "$t")"
 podman image exists "$image" || abort "image build" "podman-compose did not build $image (see the compose output)"
 pass "image build" "$image, $(podman image inspect --format '{{.Size}}' "$image" | awk '{ printf "%.0f MB", $1 / 1e6 }')"
-for c in "$db" "$server1" "$nginx"; do
+for c in "$db" "$server1" "$nginx" "$provider_container"; do
   podman container exists "$c" || abort "containers created" "$c is missing"
 done
-pass "containers created" "$db, $server1, $nginx"
+pass "containers created" "$db, $server1, $nginx, $provider_container (the test's OAuth provider)"
 wait_stack "first start" || abort "stack up" "the stack never answered"
 pass "db healthy (pg_isready) and /health through nginx" "$base/health → {\"result\":\"ok\"}"
 
@@ -264,6 +310,12 @@ config_survives() { # $1: label
   fi
 }
 config_survives "read the config back"
+token_survives() { # $1: label. The OAuth connection's token, as the flow in 5b left it.
+  [[ -z $oauth_token ]] && return
+  local out
+  out=$(api GET "$connection_path" "${auth[@]}")
+  [[ $out == 200* ]] && grep -qF "\"access_token\":\"$oauth_token\"" "$work/body" && pass "$1" "GET /connection/deploy-user-1 → 200, the same access token" || fail "$1" "GET /connection/deploy-user-1 → $out"
+}
 stored=$(podman exec "$db" psql -U nango -d nango -Atc "SELECT oauth_client_secret FROM nango._nango_configs WHERE unique_key = 'deploy-github'" 2>&1)
 if [[ -n $stored && $stored != *deploy-client-secret* && $stored != *ERROR* ]]; then pass "client secret encrypted at rest" "stored as ${stored:0:16}…"
 else fail "client secret encrypted at rest" "stored value: $stored"; fi
@@ -272,6 +324,158 @@ out=$(curl -sS --max-time 20 -o "$work/body" -w '%{http_code}' -X POST "$base/co
 body=$(head -c 200 "$work/body")
 [[ $out == 413 && $body == *'"error"'* ]] && pass "a 2 MiB body passes nginx and the server answers 413 itself" "$body" \
   || fail "a 2 MiB body passes nginx and the server answers 413 itself" "$out $body"
+
+# --- 5b. an OAuth 2.0 flow through nginx ------------------------------------------------------------------------
+# oauth-flow.mjs plays the browser and the app: popup WebSocket, /oauth/connect, the provider's authorize
+# redirect, the callback (all through nginx but the provider's own page), then the token read and a forced
+# refresh through the API, each compared with what the provider issued. Its PASS/FAIL lines become this
+# test's; its DATA lines land in flow_data. $@: extra environment (LABEL, CONNECTION_ID, REPLICAS, …).
+declare -A flow_data
+flow_quiet=false # true: one summary line instead of every check (the repeated flows with two replicas)
+oauth_flow() {
+  local kind label detail rc passes=0 fails=()
+  flow_data=()
+  env "$@" BASE="$base" SECRET_KEY="$secret_key" PROVIDER="$provider" KEY=deploy-oauth \
+    CLIENT_ID="$oauth_client_id" CLIENT_SECRET="$oauth_client_secret" node "$repo/test/deploy/oauth-flow.mjs" >"$work/flow.out" 2>&1
+  rc=$?
+  while IFS=$'\t' read -r kind label detail; do
+    case $kind in
+      PASS) if $flow_quiet; then passes=$((passes + 1)); else pass "$label" "$detail"; fi ;;
+      FAIL) fails+=("$label"); fail "$label" "$detail" ;;
+      DATA) flow_data[$label]=$detail ;;
+      *) [[ -n $kind ]] && echo "  oauth-flow.mjs: $kind $label $detail" ;; # a crash's stack trace
+    esac
+  done <"$work/flow.out"
+  ((rc != 0 && ${#fails[@]} == 0)) && { fail "OAuth flow helper" "oauth-flow.mjs exited $rc (output above)"; fails+=(helper); }
+  $flow_quiet && ((${#fails[@]} == 0)) && flow_passes=$passes
+  ((${#fails[@]} == 0))
+}
+provider_ok() { [[ $(curl -fsS --max-time 3 "$provider/health" 2>/dev/null) == '{"ok":true}' ]]; }
+connection_path="/connection/deploy-user-1?provider_config_key=deploy-oauth"
+oauth_token="" oauth_refresh_token=""
+t=$(ms)
+if wait_for 30 provider_ok; then
+  oauth_config="{\"provider_config_key\":\"deploy-oauth\",\"provider\":\"deploy-oauth\",\"oauth_client_id\":\"$oauth_client_id\",\"oauth_client_secret\":\"$oauth_client_secret\",\"oauth_scopes\":\"read\"}"
+  out=$(api POST /config "${auth[@]}" -H 'Content-Type: application/json' --data "$oauth_config")
+  if [[ $out == 200* ]]; then
+    pass "create an integration of the provider template from NANGO_PROVIDERS_FILE through nginx" "POST /config deploy-oauth → $out"
+    oauth_flow LABEL="OAuth" CONNECTION_ID=deploy-user-1
+    oauth_token=${flow_data[access_token]:-} oauth_refresh_token=${flow_data[refresh_token]:-}
+  else
+    fail "create an integration of the provider template from NANGO_PROVIDERS_FILE through nginx" "POST /config deploy-oauth → $out"
+  fi
+else
+  fail "test OAuth provider answers on $provider" "no answer in 30 s: $(podman logs --tail 5 "$provider_container" 2>&1 | tr '\n' ' ')"
+fi
+timing "OAuth flow through nginx (connect, authorize, callback, WebSocket, token read, forced refresh)" "$(secs "$t")"
+
+# --- 5c. the CLI through nginx ------------------------------------------------------------------------------------
+# The package's bin as `npm run build` made it inside the image (dist/ and package.json copied out of it):
+# the very build under test, and no second build on the host (CI has no dist/). The CLI needs only Node's
+# own modules. Linked as `nango` the way npm links a bin, and run with the user's two variables.
+t=$(ms)
+cli_dir="$work/cli" extract="${project}_cli-extract"
+mkdir -p "$cli_dir/bin" "$cli_dir/runs"
+# The compose label lets cleanup find this container if the run is interrupted here.
+if podman create --name "$extract" --label "io.podman.compose.project=$project" "$image" >/dev/null 2>&1 \
+  && podman cp "$extract:/app/dist" "$cli_dir/dist" >/dev/null 2>&1 && podman cp "$extract:/app/package.json" "$cli_dir/" >/dev/null 2>&1; then
+  cli_bin=$(node -p "require('$cli_dir/package.json').bin.nango" 2>/dev/null)
+  chmod +x "$cli_dir/$cli_bin" && ln -s "$cli_dir/$cli_bin" "$cli_dir/bin/nango"
+fi
+podman rm -f "$extract" >/dev/null 2>&1
+nango="$cli_dir/bin/nango"
+# cli_start NAME [VAR=value …] ARGS…: runs `nango ARGS` in the background (each run costs ~0.3 s of Node start-up
+# and fetch loading, so the read-only ones run side by side); cli NAME …: the same, waited for. cli_result NAME
+# then sets cli_out, cli_err and cli_rc. Assignments before the arguments override the two defaults.
+cli_start() {
+  local name=$1 vars=(); shift
+  while [[ $1 == NANGO_*=* ]]; do vars+=("$1"); shift; done
+  (env NANGO_HOSTPORT="$base" NANGO_SECRET_KEY="$secret_key" "${vars[@]}" "$nango" "$@" >"$cli_dir/runs/$name.out" 2>"$cli_dir/runs/$name.err"
+    echo $? >"$cli_dir/runs/$name.rc") &
+}
+cli() { cli_start "$@"; wait $!; cli_result "$1"; }
+cli_result() {
+  cli_out=$(cat "$cli_dir/runs/$1.out" 2>/dev/null) cli_err=$(cat "$cli_dir/runs/$1.err" 2>/dev/null) cli_rc=$(cat "$cli_dir/runs/$1.rc" 2>/dev/null)
+}
+# A JavaScript condition on the JSON in cli_out (j), with further arguments as a[0], a[1], …
+json_is() { node -e 'const j = JSON.parse(require("fs").readFileSync(0, "utf8")), a = process.argv.slice(1); process.exit(eval(a.shift()) ? 0 : 1)' "$@" <<<"$cli_out" 2>/dev/null; }
+cli_said() { echo "exit $cli_rc, stdout: $(head -c 300 <<<"$cli_out" | tr '\n' '|'), stderr: $(head -c 300 <<<"$cli_err" | tr '\n' '|')"; }
+if [[ ! -x $nango ]]; then
+  fail "CLI: the bin from the image" "could not copy /app/dist and package.json out of $image"
+else
+  cli_start version --version
+  cli_start list config:list
+  cli_start list-json config:list --json
+  cli_start get config:get deploy-oauth
+  cli_start get-json config:get deploy-oauth --json
+  cli_start conns connection:list
+  cli_start conns-json connection:list --json
+  cli_start conn connection:get deploy-oauth deploy-user-1
+  cli_start token token:get deploy-oauth deploy-user-1
+  cli_start token-json token:get deploy-oauth deploy-user-1 --json
+  cli_start bad-key NANGO_SECRET_KEY=wrong-key config:list
+  cli_start no-host NANGO_HOSTPORT="http://127.0.0.1:$closed_port" config:list
+  wait
+  cli_result version
+  [[ $cli_rc == 0 && $cli_out == "$(node -p "require('$repo/package.json').version")" ]] && pass "CLI: nango --version (bin $cli_bin from the image)" "$cli_out" \
+    || fail "CLI: nango --version" "$(cli_said)"
+  cli_result list
+  if [[ $cli_rc == 0 ]] && grep -Eq "^UNIQUE KEY +PROVIDER +CLIENT ID +SCOPES +CREATED$" <<<"$cli_out" \
+    && grep -Eq "^deploy-oauth +deploy-oauth +$oauth_client_id +read +[0-9]{4}-" <<<"$cli_out" && grep -Eq "^deploy-github +github +deploy-client-id " <<<"$cli_out"; then
+    pass "CLI: config:list shows the integrations" "$(grep '^deploy-oauth' <<<"$cli_out")"
+  else fail "CLI: config:list shows the integrations" "$(cli_said)"; fi
+  cli_result list-json
+  [[ $cli_rc == 0 ]] && json_is 'j.configs.some((c) => c.unique_key === "deploy-oauth" && c.provider === "deploy-oauth" && c.oauth_client_id === a[0])' "$oauth_client_id" \
+    && pass "CLI: config:list --json parses" "configs[] holds deploy-oauth" || fail "CLI: config:list --json parses" "$(cli_said)"
+  cli_result get
+  if [[ $cli_rc == 0 && $cli_out == *"Client id:"*"$oauth_client_id"* && $cli_out == *"Client secret:"*"${oauth_client_secret:0:3}••••"* && $cli_out != *"$oauth_client_secret"* ]]; then
+    pass "CLI: config:get masks the client secret" "$(grep 'Client secret' <<<"$cli_out")"
+  else fail "CLI: config:get masks the client secret" "$(cli_said)"; fi
+  cli_result get-json
+  [[ $cli_rc == 0 ]] && json_is 'j.config.provider === "deploy-oauth" && j.config.oauth_client_secret === a[0]' "$oauth_client_secret" \
+    && pass "CLI: config:get --json parses" "config.provider deploy-oauth, the client secret as the API gives it" || fail "CLI: config:get --json parses" "$(cli_said)"
+  cli_result conns
+  [[ $cli_rc == 0 ]] && grep -Eq "^[0-9]+ +deploy-user-1 +deploy-oauth +[0-9]{4}-" <<<"$cli_out" \
+    && pass "CLI: connection:list shows the OAuth connection" "$(grep deploy-user-1 <<<"$cli_out")" || fail "CLI: connection:list shows the OAuth connection" "$(cli_said)"
+  cli_result conns-json
+  [[ $cli_rc == 0 ]] && json_is 'j.connections.some((c) => c.connection_id === "deploy-user-1" && c.provider === "deploy-oauth")' \
+    && pass "CLI: connection:list --json parses" "connections[] holds deploy-user-1" || fail "CLI: connection:list --json parses" "$(cli_said)"
+  if [[ -n $oauth_token ]]; then
+    cli_result conn
+    if [[ $cli_rc == 0 && $cli_out == *"Type:"*OAUTH2* && $cli_out == *"Access token:"*"${oauth_token:0:3}••••"* && $cli_out != *"$oauth_token"* && $cli_out != *"$oauth_refresh_token"* ]]; then
+      pass "CLI: connection:get masks the tokens" "$(grep -E 'Access token|Refresh token' <<<"$cli_out" | tr -s ' ' | tr '\n' ' ')"
+    else fail "CLI: connection:get masks the tokens" "$(cli_said)"; fi
+    cli_result token
+    [[ $cli_rc == 0 && $cli_out == "$oauth_token" ]] && pass "CLI: token:get prints the provider's access token alone" "${oauth_token:0:10}…" \
+      || fail "CLI: token:get prints the provider's access token alone" "expected ${oauth_token:0:10}…; $(cli_said)"
+    cli_result token-json
+    [[ $cli_rc == 0 ]] && json_is 'j.type === "OAUTH2" && j.access_token === a[0] && j.refresh_token === a[1]' "$oauth_token" "$oauth_refresh_token" \
+      && pass "CLI: token:get --json parses" "type OAUTH2, the provider's access and refresh tokens" || fail "CLI: token:get --json parses" "$(cli_said)"
+  else
+    fail "CLI: connection:get and token:get" "no OAuth connection to read (the OAuth flow failed)"
+  fi
+  cli_result bad-key
+  [[ $cli_rc == 4 && -z $cli_out && $(wc -l <<<"$cli_err") == 1 && $cli_err == "Authentication failed: the server at $base rejected the secret key in NANGO_SECRET_KEY"* ]] \
+    && pass "CLI: a wrong secret key → exit 4, one line" "$cli_err" || fail "CLI: a wrong secret key → exit 4, one line" "$(cli_said)"
+  cli_result no-host
+  [[ $cli_rc == 3 && -z $cli_out && $(wc -l <<<"$cli_err") == 1 && $cli_err == "Cannot reach the server at http://127.0.0.1:$closed_port"* ]] \
+    && pass "CLI: an unreachable host → exit 3, one line" "$cli_err" || fail "CLI: an unreachable host → exit 3, one line" "$(cli_said)"
+  # Writes, one after the other, on an integration of their own.
+  cli create config:create deploy-cli github cli-id-1 cli-secret-1 "repo,user"
+  create_rc=$cli_rc create_out=$cli_out
+  cli edit config:edit deploy-cli github cli-id-2 cli-secret-2 "repo"
+  edit_rc=$cli_rc
+  cli edited config:get deploy-cli --json
+  edited=$(json_is 'j.config.oauth_client_id === "cli-id-2" && j.config.oauth_scopes === "repo"' && echo yes)
+  cli delete config:delete deploy-cli
+  delete_rc=$cli_rc delete_out=$cli_out
+  cli gone config:get deploy-cli
+  if [[ $create_rc == 0 && $create_out == 'Created integration "deploy-cli"'* && $edit_rc == 0 && $edited == yes && $delete_rc == 0 && $delete_out == 'Deleted integration "deploy-cli"'* \
+    && $cli_rc == 1 && -z $cli_out && $(wc -l <<<"$cli_err") == 1 && $cli_err == Error:* ]]; then
+    pass "CLI: config:create, config:edit, config:delete; a missing integration → exit 1, one line" "$cli_err"
+  else fail "CLI: config:create, config:edit, config:delete; a missing integration → exit 1, one line" "create $create_rc $create_out, edit $edit_rc, edited ${edited:-no}, delete $delete_rc $delete_out, then config:get: $(cli_said)"; fi
+fi
+timing "CLI through nginx (bin copied from the image, 17 commands)" "$(secs "$t")"
 
 # --- 6. graceful stop, down/up ------------------------------------------------------------------------------
 t=$(ms)
@@ -291,15 +495,41 @@ timing "down" "$(secs "$t")"
 t=$(ms)
 pc up -d
 timing "up -d (no build)" "$(secs "$t")"
-if wait_stack "after down/up"; then config_survives "data survives down/up"; fi
+if wait_stack "after down/up"; then config_survives "data survives down/up"; token_survives "the OAuth token survives down/up"; fi
 
 # --- 7. rebuild ------------------------------------------------------------------------------------------
 t=$(ms)
 pc up -d --build --force-recreate
 timing "rebuild: up -d --build --force-recreate (cached layers)" "$(secs "$t")"
-if wait_stack "after the rebuild"; then config_survives "data survives a rebuild and recreate"; fi
+if wait_stack "after the rebuild"; then config_survives "data survives a rebuild and recreate"; token_survives "the OAuth token survives a rebuild and recreate"; fi
 
 # --- 8. two replicas behind nginx ----------------------------------------------------------------------------
+# The OAuth flow again: the popup's WebSocket is held by one replica and the callback reaches either; the
+# result must arrive both ways (the other replica passes it on through PostgreSQL). oauth-flow.mjs says which
+# replica holds the WebSocket (its established connection on port 3003, read from the container's
+# /proc/<pid>/net/tcp); the server log that gained a callback line says which took the callback. nginx's round
+# robin (per nginx worker) decides, so flows are repeated (one /health request before the callback on every
+# other one, to shift the rotation) until one has crossed replicas, at most 6; one or two do it in practice.
+callbacks() { podman logs "$1" 2>&1 | grep -c '"url":"/oauth/callback'; }
+oauth_across_replicas() {
+  local t attempt c1 c2 holder taken crossed=false pids summary=()
+  t=$(ms)
+  pids="server_1:$(podman inspect --format '{{.State.Pid}}' "$server1") server_2:$(podman inspect --format '{{.State.Pid}}' "$server2")"
+  flow_quiet=true
+  for attempt in 1 2 3 4 5 6; do
+    c1=$(callbacks "$server1") c2=$(callbacks "$server2")
+    oauth_flow LABEL="OAuth with two replicas, flow $attempt" CONNECTION_ID="deploy-scale-$attempt" REPLICAS="$pids" EXTRA_REQUESTS=$(((attempt + 1) % 2)) || break
+    holder=${flow_data[ws_holder]:-unknown}
+    if (($(callbacks "$server1") > c1)); then taken=server_1; elif (($(callbacks "$server2") > c2)); then taken=server_2; else taken=unknown; fi
+    summary+=("flow $attempt: WebSocket on $holder, callback on $taken")
+    pass "OAuth with two replicas, flow $attempt: $flow_passes checks (WebSocket success, the provider's token, forced refresh)" "WebSocket on $holder, callback on $taken"
+    [[ $holder == server_? && $taken == server_? && $holder != "$taken" ]] && { crossed=true; break; }
+  done
+  flow_quiet=false
+  if $crossed; then pass "OAuth result reaches the WebSocket held by the other replica" "${summary[-1]}"
+  elif ((${#summary[@]} == 6)); then fail "OAuth result reaches the WebSocket held by the other replica" "no flow crossed replicas: ${summary[*]}"; fi
+  timing "OAuth flows with two replicas (${#summary[@]})" "$(secs "$t")"
+}
 t=$(ms)
 pcs up -d --force-recreate
 timing "scale: up -d --force-recreate with docker-compose.scale.yml" "$(secs "$t")"
@@ -314,6 +544,7 @@ if wait_stack "two replicas"; then
     ((hits1 > 0 && hits2 > 0)) && pass "nginx spreads requests over both replicas" "20 requests: $hits1 on server_1, $hits2 on server_2" \
       || fail "nginx spreads requests over both replicas" "20 requests: $hits1 on server_1, $hits2 on server_2"
     config_survives "both replicas serve the shared data"
+    oauth_across_replicas
   else
     fail "two replicas answer" "$server1 running: $(running "$server1" && echo yes || echo no), $server2 running: $(running "$server2" && echo yes || echo no)"
   fi
