@@ -2,8 +2,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { defineConfig } from 'vitest/config';
 
+/** The run's own temporary folder (the test PostgreSQL, fixtures' files), removed when the run ends. */
+const scratchRoot = path.join(os.tmpdir(), `custody-test-run-${process.pid}`);
 /** Where the specs' fixtures note secrets and logs for the final search (test/support/secret-watch.ts). */
-const secretWatchDir = path.join(os.tmpdir(), `custody-secret-watch-${process.pid}`);
+const secretWatchDir = path.join(scratchRoot, 'secret-watch');
 
 export default defineConfig({
   test: {
@@ -12,7 +14,7 @@ export default defineConfig({
     pool: 'forks',
     // Two cores: two files at a time keeps the machine responsive; each file owns its own database.
     maxWorkers: 2,
-    provide: { secretWatchDir },
+    provide: { scratchRoot, secretWatchDir },
     projects: [
       {
         extends: true,

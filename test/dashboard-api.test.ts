@@ -1,7 +1,6 @@
 import http from 'node:http';
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +9,7 @@ import { createTestDatabase, type TestDatabase } from './support/database.js';
 import type { TestApp } from './support/test-app.js';
 import { catalogWith } from './support/test-providers.js';
 import { buildWebTestApp, dashboardAuth } from './support/web-app.js';
+import { scratchDir } from './support/scratch.js';
 import { ensureWebBuild } from './support/web-build.js';
 
 /** The dashboard API (`/api/v1/*`, Nango v0.16's camelCase shapes), dashboard HTTP Basic, and the static web UI. */
@@ -352,7 +352,7 @@ describe('the web UI files', () => {
 
   it('explains how to build the UI when it is not built', async () => {
     const bare = Fastify();
-    await registerStaticWeb(bare, { root: mkdtempSync(path.join(os.tmpdir(), 'custody-no-web-')), config: { serverUrl: SERVER_URL, callbackUrl: `${SERVER_URL}/oauth/callback`, publicConnectUrl: `${SERVER_URL}/connect`, dashboard: undefined } });
+    await registerStaticWeb(bare, { root: scratchDir('no-web'), config: { serverUrl: SERVER_URL, callbackUrl: `${SERVER_URL}/oauth/callback`, publicConnectUrl: `${SERVER_URL}/connect`, dashboard: undefined } });
     const response = await bare.inject({ method: 'GET', url: '/' });
     expect(response.statusCode).toBe(503);
     expect(response.body).toContain('npm run build:web');

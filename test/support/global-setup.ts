@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -14,22 +14,24 @@ export const TEMPLATE_DATABASE = 'custody_template';
 declare module 'vitest' {
   export interface ProvidedContext {
     postgres: { host: string; port: number; user: string; password: string; templateDatabase: string };
+    /** This run's temporary folder: fixtures put their files here, and it is removed when the run ends. */
+    scratchRoot: string;
   }
 }
 
 let cluster: EmbeddedCluster | undefined;
-let dataRoot: string | undefined;
+let scratchRoot: string | undefined;
 
 /** One real PostgreSQL for the whole run (the server's own embedded lifecycle), with a migrated template database. */
 export async function setup(project: TestProject): Promise<void> {
-  // The secret watch of this run starts empty (a rerun in watch mode would otherwise search old logs).
-  const watchDir = project.getProvidedContext().secretWatchDir;
-  rmSync(watchDir, { recursive: true, force: true });
-  mkdirSync(watchDir, { recursive: true });
-  dataRoot = mkdtempSync(path.join(os.tmpdir(), 'custody-test-pg-'));
-  // mkdtemp makes the folder private; as root the database runs as its own OS user, which must be able to enter it.
-  chmodSync(dataRoot, 0o755);
-  cluster = await startEmbeddedPostgres(path.join(dataRoot, 'data'), createLogger('silent'));
+  // Everything of this run starts empty (the secret watch included: a rerun would otherwise search old logs).
+  const provided = project.getProvidedContext();
+  scratchRoot = provided.scratchRoot;
+  rmSync(scratchRoot, { recursive: true, force: true });
+  mkdirSync(provided.secretWatchDir, { recursive: true });
+  // As root the database runs as its own OS user, which must be able to enter the folder.
+  chmodSync(scratchRoot, 0o755);
+  cluster = await startEmbeddedPostgres(path.join(scratchRoot, 'postgres'), createLogger('silent'));
   const admin = new pg.Client({ ...cluster.connection, database: 'postgres' });
   await admin.connect();
   await admin.query(`CREATE DATABASE ${TEMPLATE_DATABASE}`);
@@ -41,7 +43,8 @@ export async function setup(project: TestProject): Promise<void> {
   project.provide('postgres', { host: String(host), port: Number(port), user: String(user), password: String(password), templateDatabase: TEMPLATE_DATABASE });
 }
 
+/** Runs when the whole run ends, after the secret search of the last project too. */
 export async function teardown(): Promise<void> {
   await cluster?.stop();
-  if (dataRoot) rmSync(dataRoot, { recursive: true, force: true });
+  if (scratchRoot) rmSync(scratchRoot, { recursive: true, force: true });
 }

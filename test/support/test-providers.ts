@@ -1,18 +1,12 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { loadProviderCatalog, type ProviderCatalog } from '../../src/providers/provider-catalog.js';
+import { scratchDir } from './scratch.js';
 
 /** The built-in catalog with test providers laid over it (as an operator's NANGO_PROVIDERS_FILE would). */
-const madeDirs: string[] = [];
-process.on('exit', () => {
-  for (const dir of madeDirs) rmSync(dir, { recursive: true, force: true });
-});
-
 export function catalogWith(entries: Record<string, Record<string, unknown>>): { catalog: ProviderCatalog; file: string } {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'custody-providers-'));
-  madeDirs.push(dir);
+  const dir = scratchDir('providers');
   const file = path.join(dir, 'providers.yaml');
   writeFileSync(file, stringify(entries));
   return { catalog: loadProviderCatalog(file), file };
