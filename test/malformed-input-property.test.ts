@@ -8,6 +8,7 @@ import { freePort } from './support/free-port.js';
 import { rawRequest, type RawAnswer } from './support/raw-http.js';
 import { bearerAuth, buildTestApp } from './support/test-app.js';
 import { catalogWith } from './support/test-providers.js';
+import { ensureWebBuild } from './support/web-build.js';
 
 /**
  * Malformed input on every route the app registers, generated with fast-check and sent byte for byte over a
@@ -733,6 +734,8 @@ const { catalog } = catalogWith({
     docs: 'https://example.com/docs',
   },
 });
+// The pages are served as an installed server serves them (built by `npm start`), not as the "not built" 503.
+ensureWebBuild();
 const database = await createTestDatabase();
 const test = await buildTestApp(
   database,
