@@ -1,9 +1,6 @@
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PACKAGE_ROOT } from '../src/package-root.js';
-import { hasChromium, launchBrowser, type Browser } from './support/browser.js';
+import { hasChromium, launchBrowser, openPage, screenshot, type Browser } from './support/browser.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { freePort } from './support/free-port.js';
 import type { TestApp } from './support/test-app.js';
@@ -14,7 +11,6 @@ import { ensureWebBuild } from './support/web-build.js';
  * The dashboard's audit log: `GET /api/v1/audit-log` (filters, keyset pages, dashboard sign-in) and the
  * "Audit log" page in headless Chromium.
  */
-const SCREENSHOTS = path.join(PACKAGE_ROOT, 'test-output', 'screenshots');
 const SECRET = { authorization: 'Bearer sk-audit' };
 const OPEN_DASHBOARD = 'dashboard:(open dashboard)';
 const ALICE_READS = 55;
@@ -197,7 +193,6 @@ describe.skipIf(!hasChromium)('the audit log page in a browser', () => {
 
   beforeAll(async () => {
     ensureWebBuild();
-    mkdirSync(SCREENSHOTS, { recursive: true });
     emptyDatabase = await createTestDatabase();
     const port = await freePort();
     emptyUrl = `http://127.0.0.1:${port}`;
@@ -212,35 +207,19 @@ describe.skipIf(!hasChromium)('the audit log page in a browser', () => {
     await emptyDatabase?.drop();
   });
 
-  /** A page that records console errors and uncaught exceptions. */
-  async function openPage(url: string, viewport = { width: 1280, height: 860 }): Promise<{ page: Page; errors: string[] }> {
-    const page = await browser.context.newPage();
-    await page.setViewportSize(viewport);
-    const errors: string[] = [];
-    page.on('console', (message) => {
-      if (message.type() === 'error') errors.push(message.text());
-    });
-    page.on('pageerror', (error) => errors.push(error.message));
-    await page.goto(url);
-    return { page, errors };
-  }
 
-  async function shot(page: Page, name: string): Promise<void> {
-    await page.evaluate(() => window.scrollTo(0, 0));
-    await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
-  }
 
   const bodyRows = (page: Page) => page.locator('table tbody tr');
 
   it('opens from the navigation, filters by integration, connection, action, principal and time, and pages, without console errors', async () => {
-    const { page, errors } = await openPage(`${serverUrl}/dashboard/integrations`);
+    const { page, errors } = await openPage(browser, `${serverUrl}/dashboard/integrations`);
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Audit log' }).click();
     await page.waitForURL(`${serverUrl}/dashboard/audit-log`);
     await page.getByRole('heading', { name: 'Audit log', level: 1 }).waitFor();
     await expect(page.getByRole('link', { name: 'Audit log' }).getAttribute('aria-current')).resolves.toBe('page');
     await page.getByText('50 entries, newest first · kept 90 days').waitFor();
     await expect(bodyRows(page).count()).resolves.toBe(50);
-    await shot(page, 'audit-log');
+    await screenshot(page, 'audit-log');
 
     // Pages with the keyboard: the buttons are real buttons.
     await expect(page.getByRole('button', { name: 'Newer entries' }).isDisabled()).resolves.toBe(true);
@@ -266,7 +245,7 @@ describe.skipIf(!hasChromium)('the audit log page in a browser', () => {
     await page.getByLabel('Principal').fill('secret_key');
     await expect.poll(rows).toEqual([expect.stringMatching(/Integration created.*secret_key.*slack-prod/)]);
     expect(Object.fromEntries(new URL(page.url()).searchParams)).toEqual({ integration: 'slack-prod', principal: 'secret_key' });
-    await shot(page, 'audit-log-filtered');
+    await screenshot(page, 'audit-log-filtered');
 
     await page.getByLabel('Integration').selectOption('');
     await page.getByLabel('From').fill('2099-01-01T00:00');
@@ -281,13 +260,13 @@ describe.skipIf(!hasChromium)('the audit log page in a browser', () => {
     await expect(page.getByLabel('Principal').inputValue()).resolves.toBe('');
 
     await page.setViewportSize({ width: 390, height: 844 });
-    await shot(page, 'audit-log-narrow');
+    await screenshot(page, 'audit-log-narrow');
     await page.close();
     expect(errors).toEqual([]);
   }, 60_000);
 
   it('opens the audit log of one connection from its page', async () => {
-    const { page, errors } = await openPage(`${serverUrl}/dashboard/connections/github-prod/bob`);
+    const { page, errors } = await openPage(browser, `${serverUrl}/dashboard/connections/github-prod/bob`);
     await page.getByRole('link', { name: 'All events in the audit log' }).click();
     await page.waitForURL(`${serverUrl}/dashboard/audit-log?integration=github-prod&connectionId=bob`);
     await page.getByText(/^\d entries, newest first/).waitFor();
@@ -300,21 +279,21 @@ describe.skipIf(!hasChromium)('the audit log page in a browser', () => {
   });
 
   it('shows a designed empty state before anything is recorded', async () => {
-    const { page, errors } = await openPage(`${emptyUrl}/dashboard/audit-log`);
+    const { page, errors } = await openPage(browser, `${emptyUrl}/dashboard/audit-log`);
     await page.getByRole('heading', { name: 'No audit entries yet' }).waitFor();
     await expect(page.getByText('Entries are kept 365 days.', { exact: false }).isVisible()).resolves.toBe(true);
     await expect(page.getByRole('link', { name: 'Go to connections' }).isVisible()).resolves.toBe(true);
-    await shot(page, 'audit-log-empty');
+    await screenshot(page, 'audit-log-empty');
     await page.close();
     expect(errors).toEqual([]);
   });
 
   it('explains a filter the server refuses and offers to clear it', async () => {
-    const { page, errors } = await openPage(`${serverUrl}/dashboard/audit-log?since=yesterday`);
+    const { page, errors } = await openPage(browser, `${serverUrl}/dashboard/audit-log?since=yesterday`);
     const alert = page.getByRole('alert');
     await alert.getByRole('heading', { name: 'These filters cannot be used' }).waitFor();
     await expect(alert.textContent()).resolves.toContain('since: must be an ISO 8601 date and time');
-    await shot(page, 'audit-log-refused-filter');
+    await screenshot(page, 'audit-log-refused-filter');
     await alert.getByRole('button', { name: 'Clear the filters' }).click();
     await expect.poll(() => bodyRows(page).count()).toBe(50);
     await page.close();

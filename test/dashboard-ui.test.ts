@@ -1,10 +1,7 @@
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PACKAGE_ROOT } from '../src/package-root.js';
 import { startAuthorizationServer, type AuthorizationServer } from './support/authorization-server.js';
-import { hasChromium, launchBrowser, type Browser } from './support/browser.js';
+import { hasChromium, launchBrowser, openPage, screenshot, type Browser } from './support/browser.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { freePort } from './support/free-port.js';
 import type { TestApp } from './support/test-app.js';
@@ -12,7 +9,6 @@ import { catalogWith, oidcTestProvider } from './support/test-providers.js';
 import { buildWebTestApp, dashboardAuth } from './support/web-app.js';
 import { ensureWebBuild } from './support/web-build.js';
 
-const SCREENSHOTS = path.join(PACKAGE_ROOT, 'test-output', 'screenshots');
 
 /**
  * The operator dashboard in headless Chromium against the real server: every page, the whole operator
@@ -30,7 +26,6 @@ describe.skipIf(!hasChromium)('the operator dashboard in a browser', () => {
 
   beforeAll(async () => {
     ensureWebBuild();
-    mkdirSync(SCREENSHOTS, { recursive: true });
     const port = await freePort();
     serverUrl = `http://127.0.0.1:${port}`;
     database = await createTestDatabase();
@@ -56,35 +51,18 @@ describe.skipIf(!hasChromium)('the operator dashboard in a browser', () => {
     await database?.drop();
   });
 
-  /** A page that records console errors and uncaught exceptions; `done()` asserts there were none. */
-  async function openPage(url: string, viewport = { width: 1280, height: 860 }): Promise<{ page: Page; errors: string[] }> {
-    const page = await browser.context.newPage();
-    await page.setViewportSize(viewport);
-    const errors: string[] = [];
-    page.on('console', (message) => {
-      if (message.type() === 'error') errors.push(message.text());
-    });
-    page.on('pageerror', (error) => errors.push(error.message));
-    await page.goto(url);
-    return { page, errors };
-  }
 
-  async function shot(page: Page, name: string): Promise<void> {
-    // Full-page captures draw the sticky sidebar where the page is scrolled to: capture from the top.
-    await page.evaluate(() => window.scrollTo(0, 0));
-    await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
-  }
 
   it('loads every page without console errors, with designed empty states', async () => {
-    const { page, errors } = await openPage(`${serverUrl}/`);
+    const { page, errors } = await openPage(browser, `${serverUrl}/`);
     await page.waitForURL(`${serverUrl}/dashboard/integrations`);
     await page.getByRole('heading', { name: 'No integrations yet' }).waitFor();
     await expect(page.getByText('This dashboard is open.').isVisible()).resolves.toBe(true);
-    await shot(page, 'integrations-empty');
+    await screenshot(page, 'integrations-empty');
 
     await page.getByRole('link', { name: 'Connections' }).click();
     await page.getByRole('heading', { name: 'No connections yet' }).waitFor();
-    await shot(page, 'connections-empty');
+    await screenshot(page, 'connections-empty');
 
     await page.getByRole('link', { name: 'Settings' }).click();
     await page.getByRole('heading', { name: 'Settings' }).waitFor();
@@ -94,7 +72,7 @@ describe.skipIf(!hasChromium)('the operator dashboard in a browser', () => {
     await expect(page.getByText('secret', { exact: true }).count()).resolves.toBe(0);
     await page.getByRole('button', { name: 'Reveal secret key' }).click();
     await page.getByText('secret', { exact: true }).waitFor();
-    await shot(page, 'settings');
+    await screenshot(page, 'settings');
 
     await page.goto(`${serverUrl}/dashboard/no-such-page`);
     await page.getByRole('heading', { name: 'This page does not exist' }).waitFor();
@@ -103,7 +81,7 @@ describe.skipIf(!hasChromium)('the operator dashboard in a browser', () => {
   });
 
   it('runs the operator flow: create an integration, Try it through the consent popup, inspect, refresh and delete the connection', async () => {
-    const { page, errors } = await openPage(`${serverUrl}/dashboard/integrations`);
+    const { page, errors } = await openPage(browser, `${serverUrl}/dashboard/integrations`);
     await page.getByRole('link', { name: 'Create an integration' }).click();
     await page.getByLabel('Search the provider catalog').fill('oidc');
     await page.getByRole('button', { name: /Local OIDC test provider/ }).click();
@@ -118,18 +96,18 @@ describe.skipIf(!hasChromium)('the operator dashboard in a browser', () => {
     await page.getByLabel('Client ID').fill(provider.clientId);
     await page.getByLabel('Client secret', { exact: true }).fill(provider.clientSecret);
     await expect(page.getByLabel('Scopes').inputValue()).resolves.toBe('openid,offline_access');
-    await shot(page, 'integration-new');
+    await screenshot(page, 'integration-new');
     await page.getByRole('button', { name: 'Create integration' }).click();
 
     await page.waitForURL(`${serverUrl}/dashboard/integrations/oidc-demo`);
     await page.getByRole('heading', { name: 'Local OIDC test provider', level: 1 }).waitFor();
     await page.getByText('Integration oidc-demo created.').waitFor();
-    await shot(page, 'integration-detail');
+    await screenshot(page, 'integration-detail');
 
     await page.getByRole('button', { name: 'Try it' }).click();
     const connectButton = page.getByRole('button', { name: 'Connect with Local OIDC test provider' });
     await connectButton.waitFor();
-    await shot(page, 'try-it');
+    await screenshot(page, 'try-it');
     const popupOpened = page.context().waitForEvent('page');
     await connectButton.click();
     const popup = await popupOpened;
@@ -145,7 +123,7 @@ describe.skipIf(!hasChromium)('the operator dashboard in a browser', () => {
     await expect(page.getByRole('region', { name: 'End user' }).textContent()).resolves.toContain('dashboard-test');
     await expect(page.getByText('Healthy', { exact: true }).isVisible()).resolves.toBe(true);
     await page.getByRole('region', { name: 'Latest events' }).getByText('Connected').waitFor();
-    await shot(page, 'connection-detail');
+    await screenshot(page, 'connection-detail');
 
     // The token stays masked until revealed (which reads it through the audited route).
     const stored = await fetch(`${serverUrl}/connections/${connectionId}?provider_config_key=oidc-demo`, { headers: { authorization: 'Bearer secret' } }).then((response) => response.json());
@@ -167,15 +145,15 @@ describe.skipIf(!hasChromium)('the operator dashboard in a browser', () => {
     await page.getByRole('heading', { name: 'No connection matches' }).waitFor();
     await page.getByRole('button', { name: 'Clear the filters' }).click();
     await row.waitFor();
-    await shot(page, 'connections');
+    await screenshot(page, 'connections');
     await page.setViewportSize({ width: 390, height: 844 });
-    await shot(page, 'connections-narrow');
+    await screenshot(page, 'connections-narrow');
     await page.setViewportSize({ width: 1280, height: 860 });
 
     await row.getByRole('link', { name: connectionId }).click();
     await page.getByRole('button', { name: 'Delete' }).click();
     await page.getByRole('dialog', { name: 'Delete this connection?' }).waitFor();
-    await shot(page, 'connection-delete');
+    await screenshot(page, 'connection-delete');
     await page.getByRole('button', { name: 'Delete connection' }).click();
     await page.waitForURL(`${serverUrl}/dashboard/connections`);
     await page.getByRole('heading', { name: 'No connections yet' }).waitFor();
@@ -184,13 +162,13 @@ describe.skipIf(!hasChromium)('the operator dashboard in a browser', () => {
 
     await page.getByRole('link', { name: 'Integrations', exact: true }).click();
     await page.getByRole('link', { name: 'Local OIDC test provider', exact: true }).waitFor();
-    await shot(page, 'integrations');
+    await screenshot(page, 'integrations');
     await page.close();
     expect(errors).toEqual([]);
   }, 120_000);
 
   it('says what went wrong when Try it is declined at the provider', async () => {
-    const { page, errors } = await openPage(`${serverUrl}/dashboard/integrations/oidc-demo`);
+    const { page, errors } = await openPage(browser, `${serverUrl}/dashboard/integrations/oidc-demo`);
     provider.denyNext();
     await browser.context.clearCookies();
     await page.getByRole('button', { name: 'Try it' }).click();
@@ -199,7 +177,7 @@ describe.skipIf(!hasChromium)('the operator dashboard in a browser', () => {
     const popup = await popupOpened;
     await page.getByText('Access was not granted.').waitFor({ timeout: 20_000 });
     await expect(page.getByRole('dialog').textContent()).resolves.toContain('try again and approve');
-    await shot(page, 'try-it-declined');
+    await screenshot(page, 'try-it-declined');
     if (!popup.isClosed()) await popup.close();
     await page.close();
     expect(errors).toEqual([]);
