@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
+import { openPopupSocket, type PopupSocket } from './support/popup-socket.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { noteSecrets } from './support/secret-watch.js';
 import { buildTestApp, type TestApp } from './support/test-app.js';
@@ -21,7 +21,7 @@ let test: TestApp;
 let serverUrl: string;
 let tokenServer: http.Server;
 let tokenRequests: { body: URLSearchParams }[] = [];
-const sockets: WebSocket[] = [];
+const sockets: PopupSocket[] = [];
 
 beforeAll(async () => {
   noteSecrets('end user OAuth app', [END_USER_APP.secret]);
@@ -74,37 +74,13 @@ beforeEach(() => {
 });
 
 afterEach(() => {
-  for (const socket of sockets.splice(0)) socket.terminate();
+  for (const socket of sockets.splice(0)) socket.close();
 });
 
-/** The popup's WebSocket as the SDKs open it: its client id, and the next message (or a failure after 5 s). */
-async function openSocket(): Promise<{ id: string; next: Promise<Record<string, unknown>> }> {
-  const ws = new WebSocket(serverUrl.replace('http', 'ws'));
-  sockets.push(ws);
-  const messages: Record<string, unknown>[] = [];
-  const waiters: ((message: Record<string, unknown>) => void)[] = [];
-  ws.on('message', (data) => {
-    const message = JSON.parse(String(data)) as Record<string, unknown>;
-    const waiter = waiters.shift();
-    if (waiter) waiter(message);
-    else messages.push(message);
-  });
-  const nextMessage = () =>
-    new Promise<Record<string, unknown>>((resolve, reject) => {
-      const queued = messages.shift();
-      if (queued) return resolve(queued);
-      const timer = setTimeout(() => reject(new Error('No WebSocket message within 5 s')), 5_000);
-      waiters.push((message) => {
-        clearTimeout(timer);
-        resolve(message);
-      });
-    });
-  const ack = await nextMessage();
-  expect(ack).toMatchObject({ message_type: 'connection_ack' });
-  const next = nextMessage();
-  // Each test awaits `next`; an unawaited rejection must not leak into another test.
-  next.catch(() => undefined);
-  return { id: String(ack['ws_client_id']), next };
+async function openSocket(): Promise<PopupSocket> {
+  const socket = await openPopupSocket(serverUrl);
+  sockets.push(socket);
+  return socket;
 }
 
 async function connect(query: string) {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
+import { openPopupSocket, type PopupSocket } from './support/popup-socket.js';
 import { startAuthorizationServer, type AuthorizationServer } from './support/authorization-server.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { freePort } from './support/free-port.js';
@@ -38,21 +38,7 @@ describe('two server processes on one database', () => {
   });
 
   /** Opens the popup's WebSocket on a process and waits for its client id, as the SDK does. */
-  async function openSocket(server: ServerProcess): Promise<{ id: string; next: Promise<Record<string, unknown>>; close(): void }> {
-    const ws = new WebSocket(`ws://127.0.0.1:${server.port}/`);
-    const messages: Record<string, unknown>[] = [];
-    const waiters: ((message: Record<string, unknown>) => void)[] = [];
-    ws.on('message', (data) => {
-      const message = JSON.parse(String(data)) as Record<string, unknown>;
-      const waiter = waiters.shift();
-      if (waiter) waiter(message);
-      else messages.push(message);
-    });
-    const nextMessage = () => new Promise<Record<string, unknown>>((resolve) => (messages.length > 0 ? resolve(messages.shift() ?? {}) : waiters.push(resolve)));
-    const ack = await nextMessage();
-    expect(ack).toMatchObject({ message_type: 'connection_ack', ws_client_id: expect.any(String) });
-    return { id: String(ack['ws_client_id']), next: nextMessage(), close: () => ws.close() };
-  }
+  const openSocket = (server: ServerProcess): Promise<PopupSocket> => openPopupSocket(server.baseUrl);
 
   it('delivers the result to the WebSocket on process A when the callback reaches process B', async () => {
     const socket = await openSocket(a);
