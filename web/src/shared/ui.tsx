@@ -1,5 +1,5 @@
 import { useEffect, useId, useRef, useState, type ButtonHTMLAttributes, type ReactNode } from 'react';
-import { AlertIcon, CheckIcon, CopyIcon, EyeIcon, EyeOffIcon, InfoIcon } from './icons';
+import { AlertIcon, CheckIcon, CopyIcon, EyeIcon, EyeOffIcon, InfoIcon, SearchIcon } from './icons';
 
 type Variant = 'primary' | 'secondary' | 'danger' | 'danger-outline' | 'ghost';
 
@@ -217,4 +217,34 @@ export function StatusBadge({ status }: { status: 'healthy' | 'expiring' | 'refr
 
 export function OnOff({ on, onText = 'On', offText = 'Off' }: { on: boolean; onText?: string; offText?: string }) {
   return <span className={`badge ${on ? 'badge-on' : 'badge-off'}`}>{on ? onText : offText}</span>;
+}
+
+/** A toolbar's search box: a label for screen readers, the magnifier, and an optional hint read with the field. */
+export function SearchField({ id, label, placeholder, value, onChange, hint }: { id: string; label: string; placeholder: string; value: string; onChange: (value: string) => void; hint?: string }) {
+  return (
+    <div className="search">
+      <label htmlFor={id} className="sr-only">
+        {label}
+      </label>
+      <div className="input-affix">
+        <span className="affix">
+          <SearchIcon size={16} />
+        </span>
+        <input
+          id={id}
+          className="input"
+          type="search"
+          placeholder={placeholder}
+          {...(hint ? { 'aria-describedby': `${id}-hint` } : {})}
+          value={value}
+          onChange={(event) => onChange(event.target.value)}
+        />
+      </div>
+      {hint && (
+        <span id={`${id}-hint`} className="sr-only">
+          {hint}
+        </span>
+      )}
+    </div>
+  );
 }

@@ -1,7 +1,7 @@
 import { useEffect, useId, useState } from 'react';
 import { formatTimestamp, plural } from '../../shared/format';
 import { AuditIcon, ChevronLeftIcon, ChevronRightIcon, SearchIcon } from '../../shared/icons';
-import { Button, EmptyState, ErrorState } from '../../shared/ui';
+import { Button, EmptyState, ErrorState, SearchField } from '../../shared/ui';
 import { api, DashboardApiError, useResource, type AuditEntry, type AuditLogPage as AuditLogPageData, type IntegrationSummary } from '../api';
 import { Link, navigate, paths, useLocation } from '../router';
 import { AUDIT_ACTION_GROUPS, auditActionLabel, SkeletonRows } from './parts';
@@ -65,34 +65,15 @@ export function AuditLogPage() {
         </div>
       </div>
       <div className="toolbar" role="search" aria-label="Filter the audit log">
-        <div className="search">
-          <label htmlFor={`${id}-connection`} className="sr-only">
-            Connection ID
-          </label>
-          <div className="input-affix">
-            <span className="affix">
-              <SearchIcon size={16} />
-            </span>
-            <input id={`${id}-connection`} className="input" type="search" placeholder="Connection ID" value={typedConnection} onChange={(event) => setTypedConnection(event.target.value)} />
-          </div>
-        </div>
-        <div className="search">
-          <label htmlFor={`${id}-principal`} className="sr-only">
-            Principal
-          </label>
-          <input
-            id={`${id}-principal`}
-            className="input"
-            type="search"
-            placeholder="Principal, e.g. dashboard:"
-            aria-describedby={`${id}-principal-hint`}
-            value={typedPrincipal}
-            onChange={(event) => setTypedPrincipal(event.target.value)}
-          />
-          <span id={`${id}-principal-hint`} className="sr-only">
-            Matches principals that start with this text.
-          </span>
-        </div>
+        <SearchField id={`${id}-connection`} label="Connection ID" placeholder="Connection ID" value={typedConnection} onChange={setTypedConnection} />
+        <SearchField
+          id={`${id}-principal`}
+          label="Principal"
+          placeholder="Principal, e.g. dashboard:"
+          hint="Matches principals that start with this text."
+          value={typedPrincipal}
+          onChange={setTypedPrincipal}
+        />
         <label htmlFor={`${id}-integration`} className="sr-only">
           Integration
         </label>

@@ -1,7 +1,7 @@
 import { useEffect, useId, useState } from 'react';
 import { formatDate } from '../../shared/format';
 import { ChevronLeftIcon, ChevronRightIcon, LinkIcon, SearchIcon } from '../../shared/icons';
-import { Button, EmptyState, ErrorState, StatusBadge } from '../../shared/ui';
+import { Button, EmptyState, ErrorState, SearchField, StatusBadge } from '../../shared/ui';
 import { api, useResource, type ConnectionSummary, type IntegrationSummary } from '../api';
 import { Link, navigate, paths, useLocation } from '../router';
 import { SkeletonRows, statusSentence } from './parts';
@@ -59,17 +59,7 @@ export function ConnectionsPage() {
         </div>
       </div>
       <div className="toolbar" role="search">
-        <div className="search">
-          <label htmlFor={`${id}-search`} className="sr-only">
-            Search connections
-          </label>
-          <div className="input-affix">
-            <span className="affix">
-              <SearchIcon size={16} />
-            </span>
-            <input id={`${id}-search`} className="input" type="search" placeholder="Connection ID, end user, email…" value={typed} onChange={(event) => setTyped(event.target.value)} />
-          </div>
-        </div>
+        <SearchField id={`${id}-search`} label="Search connections" placeholder="Connection ID, end user, email…" value={typed} onChange={setTyped} />
         <label htmlFor={`${id}-integration`} className="sr-only">
           Integration
         </label>
