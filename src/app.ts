@@ -12,6 +12,7 @@ import { renderErrorForPath, renderModernError, renderSeedError, unstorableJson 
 import { READS_QUERY, refuseUnreadQueries } from './plugins/query-guard.js';
 import { secretKeyGuard } from './plugins/secret-key-auth.js';
 import type { ProviderCatalog } from './providers/provider-catalog.js';
+import { NotificationListener } from './db/notification-listener.js';
 import { ResultDelivery } from './oauth/result-delivery.js';
 import { registerAuditLogRoutes } from './routes/modern/audit-log-routes.js';
 import { registerConnectSessionRoutes } from './routes/modern/connect-session-routes.js';
@@ -42,7 +43,8 @@ import { AccountsStore } from './store/accounts-store.js';
 import { AuditLogStore } from './store/audit-log-store.js';
 import { ConfigsStore } from './store/configs-store.js';
 import { ConnectSessionsStore } from './store/connect-sessions-store.js';
-import { ConnectionsStore } from './store/connections-store.js';
+import { ConnectionCache } from './store/connection-cache.js';
+import { ConnectionsStore, type JoinedConnectionRow } from './store/connections-store.js';
 import { OAuthSessionsStore } from './store/oauth-sessions-store.js';
 import { authWebhookSignals } from './webhooks/auth-webhook-signals.js';
 import { WebhookSender } from './webhooks/webhook-sender.js';
@@ -60,6 +62,16 @@ export interface AppDeps {
   now?: () => Date;
   /** More listeners for what services announce (telemetry); metrics and auth webhooks the app wires itself. */
   signals?: Partial<ServerSignals>;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /**
+     * The process's LISTEN connection. Specs that change rows behind the server's back (plain SQL) call its
+     * `sync()` before reading through the server, as another process would wait for the notification.
+     */
+    databaseNotifications: NotificationListener;
+  }
 }
 
 /** Largest request body accepted (JSON); larger bodies get a 413 before they are buffered whole. */
@@ -128,8 +140,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   const providerTimeoutMs = deps.providerTimeoutMs ?? 15_000;
   const metrics = new ServerMetrics();
-  const configs = new ConfigsStore(deps.knex, deps.cipher);
-  const connectionsStore = new ConnectionsStore(deps.knex, deps.cipher);
+  // One LISTEN connection for the process: OAuth results from other processes, and changes to connections.
+  const notifications = new NotificationListener(deps.databaseConnection, deps.logger);
+  app.decorate('databaseNotifications', notifications);
+  const connectionCache = new ConnectionCache<JoinedConnectionRow>(deps.config.connectionCacheSize);
+  connectionCache.follow(notifications);
+  const configs = new ConfigsStore(deps.knex, deps.cipher, connectionCache);
+  const connectionsStore = new ConnectionsStore(deps.knex, deps.cipher, connectionCache);
   // Auth webhooks are wired here rather than in server.ts, so every app a test builds sends them as the server does.
   const webhooks = new WebhookSender({ url: deps.config.webhook.url, signingKey: deps.config.webhook.signingKey, logger: deps.logger });
   const webhookSignals = authWebhookSignals(webhooks, (providerConfigKey, connectionId) => connectionsStore.webhookUrlOverride(providerConfigKey, connectionId));
@@ -159,10 +176,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const connections = new ConnectionService(connectionsStore, configs, refresher);
   const connectSessions = new ConnectSessionsStore(deps.knex);
   const authorizer = new ConnectAuthorizer(deps.config, connectSessions, new AccountsStore(deps.knex), deps.now ?? (() => new Date()));
-  const delivery = new ResultDelivery(deps.knex, deps.databaseConnection, deps.logger);
+  const delivery = new ResultDelivery(deps.knex, notifications, deps.logger);
   delivery.attach(app.server);
   app.addHook('onReady', async () => {
-    delivery.start();
+    notifications.start();
     await sessions.deleteExpired(deps.now?.() ?? new Date());
     await connectSessions.deleteExpired(deps.now?.() ?? new Date());
     await pruneAuditLog();
@@ -171,7 +188,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   app.addHook('onClose', async () => {
     clearInterval(pruneTimer);
-    await delivery.close();
+    delivery.close();
+    await notifications.close();
     // close, not drain: a dead receiver must not hold the shutdown for the whole retry schedule.
     await webhooks.close();
   });

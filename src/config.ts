@@ -24,6 +24,8 @@ export interface Config {
   providersFile: string | undefined;
   /** Audit entries older than this many days are deleted (NANGO_AUDIT_RETENTION_DAYS). */
   auditRetentionDays: number;
+  /** Connections kept in memory between reads (NANGO_CONNECTION_CACHE_SIZE); 0 reads every one from the database. */
+  connectionCacheSize: number;
   /** Where auth webhooks go (NANGO_WEBHOOK_URL) and the key that signs them (NANGO_WEBHOOK_SECRET, default the secret key). */
   webhook: { url: string | undefined; signingKey: string | undefined };
   /** The proxy: hosts Base-Url-Override may reach (NANGO_PROXY_BASE_URL_OVERRIDE_ALLOWED_HOSTS) and the upstream timeout (NANGO_PROXY_TIMEOUT_MS). */
@@ -251,6 +253,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     database: readDatabase(env),
     providersFile: providersFile ? path.resolve(providersFile) : undefined,
     auditRetentionDays: readInteger(env, 'NANGO_AUDIT_RETENTION_DAYS', 365, 1, 36_500),
+    connectionCacheSize: readInteger(env, 'NANGO_CONNECTION_CACHE_SIZE', 10_000, 0, 10_000_000),
     webhook: {
       // Kept exactly as given: a receiver may redirect the other form of the path, and POSTs are not redirected.
       url: readOptionalUrl(env, 'NANGO_WEBHOOK_URL'),

@@ -41,7 +41,10 @@ export async function startBuiltServer(options: ServerOptions, cleanup: Cleanup)
   const port = await freeLoopbackPort();
   const baseUrl = `http://127.0.0.1:${port}`;
   const started = performance.now();
-  const child = spawn(process.execPath, [SERVER_ENTRY], {
+  // BENCH_CPU_PROFILE_DIR: each server writes a V8 CPU profile there when it stops (open it in Chrome's DevTools).
+  const profileDir = process.env['BENCH_CPU_PROFILE_DIR'];
+  const nodeArgs = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profileDir)}`] : [];
+  const child = spawn(process.execPath, [...nodeArgs, SERVER_ENTRY], {
     cwd: options.cwd,
     // A clean environment: only what the benchmark sets, so a developer's own NANGO_* variables cannot leak in.
     env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', TELEMETRY: 'false', LOG_LEVEL: options.logLevel, ...options.env, SERVER_PORT: String(port) },

@@ -16,7 +16,7 @@ export function freshKeys(): BenchKeys {
 
 /** The built server on the benchmark's PostgreSQL (NANGO_DATABASE_URL), with a secret key and an encryption key. */
 export async function startServerOnDatabase(
-  options: { database: BenchPostgres; keys: BenchKeys; providersFile: string; cwd: string; logLevel: string },
+  options: { database: BenchPostgres; keys: BenchKeys; providersFile: string; cwd: string; logLevel: string; env?: Record<string, string> },
   cleanup: Cleanup,
 ): Promise<{ server: BuiltServer; api: ServerApi }> {
   const server = await startBuiltServer(
@@ -28,6 +28,7 @@ export async function startServerOnDatabase(
         NANGO_SECRET_KEY: options.keys.secretKey,
         NANGO_ENCRYPTION_KEY: options.keys.encryptionKey,
         NANGO_PROVIDERS_FILE: options.providersFile,
+        ...options.env,
       },
     },
     cleanup,

@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Knex } from 'knex';
-import pg from 'pg';
 import { WebSocketServer, type WebSocket } from 'ws';
+import type { NotificationListener } from '../db/notification-listener.js';
 import type { Logger } from '../logger.js';
 
 /** What the frontend SDKs wait for on their WebSocket (both generations read these fields). */
@@ -22,15 +22,19 @@ const PING_INTERVAL_MS = 25_000;
 export class ResultDelivery {
   private readonly sockets = new Map<string, WebSocket>();
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 4096 });
-  private listener: pg.Client | undefined;
-  private closed = false;
   private pingTimer: NodeJS.Timeout | undefined;
 
+  /**
+   * A result published for this process while its listener is not up (at start, or while the database is
+   * away) cannot reach it; its popup then shows the result page itself.
+   */
   constructor(
     private readonly knex: Knex,
-    private readonly connection: pg.ClientConfig | undefined,
+    notifications: NotificationListener,
     private readonly log: Logger,
-  ) {}
+  ) {
+    notifications.on(CHANNEL, (payload) => this.deliverNotified(payload));
+  }
 
   /** Accepts WebSocket upgrades on any path of the server, as the seed server did. */
   attach(server: Server): void {
@@ -43,31 +47,16 @@ export class ResultDelivery {
     this.pingTimer.unref();
   }
 
-  /**
-   * Starts listening in the background: a database that is slow to answer at start (a container network
-   * still settling) must not hold up or fail the start. It retries every second; a result published for this
-   * process before its listener is up cannot reach it (its popup then shows the result page itself).
-   */
-  start(): void {
-    if (!this.connection) return;
-    this.listen().catch((error: unknown) => {
-      this.log.warn(`The OAuth result listener could not connect yet (${(error as Error).message}); retrying.`);
-      this.scheduleReconnect();
-    });
-  }
-
   async deliver(wsClientId: string, message: FlowMessage): Promise<void> {
     if (this.sendLocally(wsClientId, message)) return;
     await this.knex.raw('SELECT pg_notify(?, ?)', [CHANNEL, JSON.stringify({ wsClientId, message })]);
   }
 
-  async close(): Promise<void> {
-    this.closed = true;
+  close(): void {
     clearInterval(this.pingTimer);
     for (const ws of this.sockets.values()) ws.terminate();
     this.sockets.clear();
     this.wss.close();
-    await this.listener?.end().catch(() => undefined);
   }
 
   private register(ws: WebSocket): void {
@@ -86,38 +75,12 @@ export class ResultDelivery {
     return true;
   }
 
-  /** A dedicated LISTEN connection; if it drops (database restart), it is opened again. */
-  private async listen(): Promise<void> {
-    const client = new pg.Client({ ...this.connection, connectionTimeoutMillis: 10_000 });
-    client.on('notification', (notification) => {
-      if (!notification.payload) return;
-      try {
-        const { wsClientId, message } = JSON.parse(notification.payload) as { wsClientId: string; message: FlowMessage };
-        this.sendLocally(wsClientId, message);
-      } catch {
-        this.log.warn('Ignored a malformed OAuth result notification.');
-      }
-    });
-    client.on('error', (error) => {
-      this.log.warn(`The OAuth result listener lost its database connection (${error.message}); reconnecting.`);
-      void client.end().catch(() => undefined);
-      this.scheduleReconnect();
-    });
+  private deliverNotified(payload: string): void {
     try {
-      await client.connect();
-      await client.query(`LISTEN ${CHANNEL}`);
-    } catch (error) {
-      await client.end().catch(() => undefined);
-      throw error;
+      const { wsClientId, message } = JSON.parse(payload) as { wsClientId: string; message: FlowMessage };
+      this.sendLocally(wsClientId, message);
+    } catch {
+      this.log.warn('Ignored a malformed OAuth result notification.');
     }
-    this.listener = client;
-  }
-
-  private scheduleReconnect(): void {
-    if (this.closed) return;
-    setTimeout(() => {
-      if (this.closed) return;
-      this.listen().catch(() => this.scheduleReconnect());
-    }, 1_000).unref();
   }
 }

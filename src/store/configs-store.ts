@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { Cipher } from '../crypto/aes-gcm.js';
+import type { ConnectionCache } from './connection-cache.js';
 import { openText, sealText } from './sealing.js';
 
 /** A row of `_nango_configs` with the client secret in clear; the wire shape of the seed API. */
@@ -37,6 +38,8 @@ export class ConfigsStore {
   constructor(
     private readonly knex: Knex,
     private readonly cipher: Cipher | undefined,
+    /** Cached connection rows carry their integration: any change to one forgets them all (changes are rare). */
+    private readonly connectionCache?: Pick<ConnectionCache<unknown>, 'clear'>,
   ) {}
 
   async list(): Promise<ConfigRecord[]> {
@@ -66,7 +69,7 @@ export class ConfigsStore {
 
   /** Returns false when no config has that key. `newUniqueKey` renames it (its connections follow). */
   async update(uniqueKey: string, fields: ConfigFields, newUniqueKey?: string): Promise<boolean> {
-    return this.knex.transaction(async (trx) => {
+    return this.forgettingConnections(async (trx) => {
       const count = await trx(TABLE)
         .where({ unique_key: uniqueKey, account_id: ACCOUNT_ID })
         .update({ ...this.seal(fields), ...(newUniqueKey ? { unique_key: newUniqueKey } : {}), updated_at: trx.fn.now() });
@@ -79,10 +82,19 @@ export class ConfigsStore {
 
   /** Deletes the config and every connection made through it, in one transaction. */
   async deleteWithConnections(uniqueKey: string): Promise<boolean> {
-    return this.knex.transaction(async (trx) => {
+    return this.forgettingConnections(async (trx) => {
       await trx(CONNECTIONS).where({ provider_config_key: uniqueKey, account_id: ACCOUNT_ID }).delete();
       return (await trx(TABLE).where({ unique_key: uniqueKey, account_id: ACCOUNT_ID }).delete()) > 0;
     });
+  }
+
+  /** A transaction after which (committed or not) this process forgets the connections it keeps. */
+  private async forgettingConnections<T>(work: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
+    try {
+      return await this.knex.transaction(work);
+    } finally {
+      this.connectionCache?.clear();
+    }
   }
 
   private seal(fields: ConfigFields): Partial<ConfigRecord> {

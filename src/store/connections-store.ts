@@ -3,6 +3,7 @@ import type { Cipher } from '../crypto/aes-gcm.js';
 import { SCHEMA } from '../db/database.js';
 import { runPrepared, type PreparedStatement } from '../db/prepared-statement.js';
 import { CONFIG_COLUMNS, openConfig, type ConfigRecord } from './configs-store.js';
+import { connectionCacheKey, type ConnectionCache } from './connection-cache.js';
 import { openCredentials, sealCredentials } from './sealing.js';
 
 /** A row of `_nango_connections` with its credentials decrypted; the wire shape of the seed API. */
@@ -109,10 +110,15 @@ const FIND_WITH_INTEGRATION: PreparedStatement = {
     LIMIT 1`,
 };
 
+/** A row of FIND_WITH_INTEGRATION as the database returns it: sealed, config columns prefixed. */
+export type JoinedConnectionRow = Record<string, unknown>;
+
 export class ConnectionsStore {
   constructor(
     private readonly knex: Knex,
     private readonly cipher: Cipher | undefined,
+    /** Rows read by findWithIntegration, kept between requests; this store evicts what it writes. */
+    private readonly cache?: ConnectionCache<JoinedConnectionRow>,
   ) {}
 
   async count(): Promise<number> {
@@ -133,7 +139,11 @@ export class ConnectionsStore {
    * request's database time.
    */
   async findWithIntegration(providerConfigKey: string, connectionId: string): Promise<{ connection: ConnectionRecord; config: ConfigRecord | undefined } | undefined> {
-    const [row] = await runPrepared<Record<string, unknown>>(this.knex, FIND_WITH_INTEGRATION, [providerConfigKey, connectionId, ACCOUNT_ID]);
+    const load = async (): Promise<JoinedConnectionRow | undefined> => (await runPrepared<JoinedConnectionRow>(this.knex, FIND_WITH_INTEGRATION, [providerConfigKey, connectionId, ACCOUNT_ID]))[0];
+    const row = this.cache
+      ? // A connection whose integration is missing is not kept: creating the integration announces nothing.
+        await this.cache.read(connectionCacheKey(providerConfigKey, connectionId), load, (found) => found[`${CONFIG_PREFIX}id`] !== null)
+      : await load();
     if (!row) return undefined;
     const connectionRow: Record<string, unknown> = {};
     const configRow: Record<string, unknown> = {};
@@ -173,14 +183,17 @@ export class ConnectionsStore {
       })
       .returning('*');
     if (!row) throw new Error('The refreshed connection disappeared.');
+    this.forgetWhenCommitted(trx, row.provider_config_key, row.connection_id);
     return this.open(row);
   }
 
   /** Records a failed refresh; the stored credentials stay as they were. */
   async recordRefreshFailure(trx: Knex.Transaction, id: number, message: string, now: Date): Promise<void> {
-    await trx(TABLE)
+    const rows = (await trx(TABLE)
       .where({ id })
-      .update({ last_refresh_failure: now, last_refresh_error: message.slice(0, 2000), refresh_attempts: trx.raw('refresh_attempts + 1') });
+      .update({ last_refresh_failure: now, last_refresh_error: message.slice(0, 2000), refresh_attempts: trx.raw('refresh_attempts + 1') })
+      .returning(['provider_config_key', 'connection_id'])) as Pick<ConnectionRow, 'provider_config_key' | 'connection_id'>[];
+    for (const row of rows) this.forgetWhenCommitted(trx, row.provider_config_key, row.connection_id);
   }
 
   async list(filter: { connectionId?: string }): Promise<ConnectionSummary[]> {
@@ -223,6 +236,7 @@ export class ConnectionsStore {
       ])
       .returning('*');
     if (!row) throw new Error('The connection upsert returned no row.');
+    this.cache?.evict(write.provider_config_key, write.connection_id);
     return this.open(row);
   }
 
@@ -275,6 +289,7 @@ export class ConnectionsStore {
           metadata: mode === 'replace' ? trx.raw('?::jsonb', [value]) : trx.raw(`coalesce(metadata, '{}'::jsonb) || ?::jsonb`, [value]),
           updated_at: trx.fn.now(),
         });
+      for (const connectionId of connectionIds) this.forgetWhenCommitted(trx, providerConfigKey, connectionId);
       return [];
     });
   }
@@ -286,6 +301,7 @@ export class ConnectionsStore {
     if (changes.tags !== undefined) update['tags'] = JSON.stringify(changes.tags);
     if (changes.webhook_url_override !== undefined) update['webhook_url_override'] = changes.webhook_url_override;
     const count = await this.knex(TABLE).where({ provider_config_key: providerConfigKey, connection_id: connectionId, account_id: ACCOUNT_ID }).update(update);
+    this.cache?.evict(providerConfigKey, connectionId);
     return count > 0;
   }
 
@@ -302,7 +318,22 @@ export class ConnectionsStore {
     const count = await this.knex(TABLE)
       .where({ provider_config_key: providerConfigKey, connection_id: connectionId, account_id: ACCOUNT_ID })
       .delete();
+    this.cache?.evict(providerConfigKey, connectionId);
     return count > 0;
+  }
+
+  /**
+   * This process reads its own writes at once, without waiting for the change's notification: the row is
+   * forgotten now (so a read under way does not keep the old one) and again once the transaction has ended
+   * (so a read between now and the commit, which still saw the old row, does not leave it behind).
+   */
+  private forgetWhenCommitted(trx: Knex.Transaction, providerConfigKey: string, connectionId: string): void {
+    if (!this.cache) return;
+    const cache = this.cache;
+    cache.evict(providerConfigKey, connectionId);
+    const forget = (): void => cache.evict(providerConfigKey, connectionId);
+    // Promise.resolve: a transaction knex did not start itself may lack the promise; forgetting early is then all there is.
+    void Promise.resolve(trx.executionPromise).then(forget, forget);
   }
 
   private open(row: ConnectionRow): ConnectionRecord {

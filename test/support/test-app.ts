@@ -27,7 +27,16 @@ let sharedCatalog: ProviderCatalog | undefined;
 export async function buildTestApp(
   database: TestDatabase,
   env: Record<string, string> = {},
-  options: Pick<AppDeps, 'providerTimeoutMs' | 'now'> & { providers?: ProviderCatalog } = {},
+  options: Pick<AppDeps, 'providerTimeoutMs' | 'now'> & {
+    providers?: ProviderCatalog;
+    /**
+     * Specs write rows with plain SQL (a reset before each test, an expired token) and then expect the server to
+     * see them, as a request arriving after the change's notification would. By default each request first waits
+     * until the app has heard of every change committed before it. The connection-cache spec turns this off to
+     * watch the notifications themselves.
+     */
+    waitForChangeNotifications?: boolean;
+  } = {},
 ): Promise<TestApp> {
   // Specs refuse many requests on purpose from one address; the auth-failure limit has its own spec and is off here unless a test sets it.
   const settings = { NANGO_DATABASE_URL: database.url, LOG_LEVEL: 'debug', NANGO_AUTH_FAILURE_LIMIT: '0', ...env };
@@ -54,6 +63,7 @@ export async function buildTestApp(
     ...(options.providerTimeoutMs !== undefined ? { providerTimeoutMs: options.providerTimeoutMs } : {}),
     ...(options.now ? { now: options.now } : {}),
   });
+  if (options.waitForChangeNotifications ?? true) app.addHook('onRequest', async () => app.databaseNotifications.sync());
   await app.ready();
   return {
     app,
