@@ -36,7 +36,7 @@ export class ConnectionCache<Row> {
   ) {}
 
   /** Follows the change notifications; without them (no listener, or capacity 0) nothing is ever kept. */
-  follow(notifications: NotificationListener): void {
+  follow(notifications: Pick<NotificationListener, 'on' | 'onListening'>): void {
     if (this.capacity === 0) return;
     notifications.on(CONNECTION_CHANGES_CHANNEL, (payload) => this.changed(payload));
     notifications.onListening((listening) => {
