@@ -39,6 +39,9 @@ export async function benchmarkReads(settings: BenchSettings, cleanup: Cleanup):
   const providersFile = writeProvidersFile(dir, { 'bench-api': localOAuth2Provider(upstream.origin) });
   const keys = freshKeys();
   const { server, api } = await startServerOnDatabase({ database, keys, providersFile, cwd: dir, logLevel: settings.logLevel }, cleanup);
+  // The same server without its connection cache: what a process gets that cannot LISTEN (PgBouncer in transaction mode).
+  const uncached = await startServerOnDatabase({ database, keys, providersFile, cwd: dir, logLevel: settings.logLevel, env: { NANGO_CONNECTION_CACHE_SIZE: '0' } }, cleanup);
+  const relay = await startHelper('relay', { RELAY_UPSTREAM: upstream.origin }, cleanup);
 
   await api.createIntegration(KEY, 'bench-api');
   // Imported through the API, so the server itself seals the row that is read.
@@ -54,8 +57,10 @@ export async function benchmarkReads(settings: BenchSettings, cleanup: Cleanup):
   const targets = {
     floor: { url: `${floor.origin}/connections/${rowId}` },
     get: { url: `${server.baseUrl}/connection/${READER}?provider_config_key=${KEY}`, headers: auth },
+    getUncached: { url: `${uncached.server.baseUrl}/connection/${READER}?provider_config_key=${KEY}`, headers: auth },
     list: { url: `${server.baseUrl}/connections`, headers: auth },
     direct: { url: `${upstream.origin}/api/items` },
+    relay: { url: `${relay.origin}/relay/items` },
     proxy: { url: `${server.baseUrl}/proxy/items`, headers: { ...auth, 'connection-id': READER, 'provider-config-key': KEY } },
   } satisfies Record<string, LoadTarget>;
   await checkAnswers(api, targets.proxy);
@@ -64,20 +69,26 @@ export async function benchmarkReads(settings: BenchSettings, cleanup: Cleanup):
     progress(`reads: ${name} at ${connections} connections`);
     return { name, result: await measure(target, connections, settings.durationSeconds, settings.warmupSeconds) };
   };
+  const proxyRuns = async (connections: number): Promise<{ direct: Row; relay: Row; proxy: Row }> => ({
+    direct: await run('upstream called directly', targets.direct, connections),
+    relay: await run('a bare node:http relay (no auth, lookup or audit)', targets.relay, connections),
+    proxy: await run('`GET /proxy/items`', targets.proxy, connections),
+  });
   const reads: { floor: Row; routes: Row[] }[] = [];
-  const proxies: { direct: Row; proxy: Row }[] = [];
+  const proxies: { direct: Row; relay: Row; proxy: Row }[] = [];
   for (const connections of settings.concurrencies) {
     reads.push({
       floor: await run('floor: one SELECT by primary key', targets.floor, connections),
       routes: [
         await run('`GET /connection/:id` (seed, decrypts)', targets.get, connections),
+        await run('`GET /connection/:id`, `NANGO_CONNECTION_CACHE_SIZE=0`', targets.getUncached, connections),
         await run(`\`GET /connections\` (first page of 100, ${settings.listConnections.toLocaleString('en-US')} present)`, targets.list, connections),
       ],
     });
-    proxies.push({ direct: await run('upstream called directly', targets.direct, connections), proxy: await run('`GET /proxy/items`', targets.proxy, connections) });
+    proxies.push(await proxyRuns(connections));
   }
   // One connection: what the proxy adds to a single request, with no queueing behind other requests.
-  const unloaded = { direct: await run('upstream called directly', targets.direct, 1), proxy: await run('`GET /proxy/items`', targets.proxy, 1) };
+  const unloaded = await proxyRuns(1);
 
   const readRows = reads.flatMap(({ floor, routes }) => [
     [floor.name, String(floor.result.connections), rate(floor.result.requestsPerSecond), ms(floor.result.p50Ms), ms(floor.result.p99Ms), '100 % (floor)', String(floor.result.failures)],
@@ -91,18 +102,18 @@ export async function benchmarkReads(settings: BenchSettings, cleanup: Cleanup):
       String(result.failures),
     ]),
   ]);
-  const proxyRows = [...proxies, unloaded].flatMap(({ direct, proxy }) => [
+  const proxyRows = [...proxies, unloaded].flatMap(({ direct, relay, proxy }) => [
     [direct.name, String(direct.result.connections), rate(direct.result.requestsPerSecond), ms(direct.result.p50Ms), ms(direct.result.p99Ms), '100 % (floor)', '–', String(direct.result.failures)],
-    [
-      proxy.name,
-      String(proxy.result.connections),
-      rate(proxy.result.requestsPerSecond),
-      ms(proxy.result.p50Ms),
-      ms(proxy.result.p99Ms),
-      percent(proxy.result.requestsPerSecond / direct.result.requestsPerSecond),
-      ms(proxy.result.p50Ms - direct.result.p50Ms),
-      String(proxy.result.failures),
-    ],
+    ...[relay, proxy].map(({ name, result }) => [
+      name,
+      String(result.connections),
+      rate(result.requestsPerSecond),
+      ms(result.p50Ms),
+      ms(result.p99Ms),
+      percent(result.requestsPerSecond / direct.result.requestsPerSecond),
+      ms(result.p50Ms - direct.result.p50Ms),
+      String(result.failures),
+    ]),
   ]);
 
   const readVerdicts = reads.flatMap(({ floor, routes }) =>
@@ -111,9 +122,10 @@ export async function benchmarkReads(settings: BenchSettings, cleanup: Cleanup):
       return `${name} at ${result.connections}: ${percent(ratio)} ${verdict(ratio >= READS_TARGET)}`;
     }),
   );
-  const proxyVerdicts = [...proxies, unloaded].map(({ direct, proxy }) => {
+  const proxyVerdicts = [...proxies, unloaded].map(({ direct, relay, proxy }) => {
     const added = proxy.result.p50Ms - direct.result.p50Ms;
-    return `at ${proxy.result.connections} connection${proxy.result.connections === 1 ? '' : 's'}: +${ms(added)} ms ${verdict(added < PROXY_TARGET_MS)}`;
+    const relayAdded = relay.result.p50Ms - direct.result.p50Ms;
+    return `at ${proxy.result.connections} connection${proxy.result.connections === 1 ? '' : 's'}: +${ms(added)} ms ${verdict(added < PROXY_TARGET_MS)} (the bare relay: +${ms(relayAdded)} ms)`;
   });
 
   return [
@@ -141,10 +153,12 @@ export async function benchmarkReads(settings: BenchSettings, cleanup: Cleanup):
       'Under a closed-loop load every connection waits for its previous answer, so at 10 and 50 connections the p50 mostly measures queueing ' +
       '(connections ÷ throughput); the 1-connection row is the latency the proxy adds to a lone request.',
     '',
-    'What the server does per request, beside the floor\'s one statement: `GET /connection/:id` and the proxy read the connection and its integration ' +
-      '(one prepared statement), decrypt the credentials and the client secret, check the secret key, and record an audit-trail entry: committed before ' +
+    'What the server does per request, beside the floor\'s one statement: `GET /connection/:id` and the proxy find the connection and its integration ' +
+      'in the process\'s connection cache (`NANGO_CONNECTION_CACHE_SIZE`; the first read of a connection, and every read in the `=0` row, runs one prepared ' +
+      'statement instead), decrypt the credentials and the client secret, check the secret key, and record an audit-trail entry: committed before ' +
       '`GET /connection/:id` answers (concurrent requests share one insert), written beside the answer for the proxy, which then calls the upstream over a ' +
-      'kept-alive socket. `GET /connections` reads the newest page of 100 joined with their integrations and returns them all (100 rows against the floor\'s one).',
+      'kept-alive socket. `GET /connections` reads the newest page of 100 joined with their integrations and returns them all (100 rows against the floor\'s one). ' +
+      'The bare relay shows what one more hop through a Node.js process costs on this machine, before any of the proxy\'s own work.',
   ].join('\n');
 }
 

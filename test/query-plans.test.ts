@@ -21,7 +21,8 @@ interface CapturedQuery {
 
 beforeAll(async () => {
   database = await createTestDatabase();
-  test = await buildTestApp(database, { NANGO_SECRET_KEY: 'sk-plans' });
+  // Without the connection cache: every read must reach the database for its statements to be seen.
+  test = await buildTestApp(database, { NANGO_SECRET_KEY: 'sk-plans', NANGO_CONNECTION_CACHE_SIZE: '0' });
   const create = await test.app.inject({
     method: 'POST',
     url: '/config',
