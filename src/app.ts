@@ -44,7 +44,7 @@ import { AuditLogStore } from './store/audit-log-store.js';
 import { ConfigsStore } from './store/configs-store.js';
 import { ConnectSessionsStore } from './store/connect-sessions-store.js';
 import { ConnectionCache } from './store/connection-cache.js';
-import { ConnectionsStore, type JoinedConnectionRow } from './store/connections-store.js';
+import { ConnectionsStore, type SealedConnection } from './store/connections-store.js';
 import { OAuthSessionsStore } from './store/oauth-sessions-store.js';
 import { authWebhookSignals } from './webhooks/auth-webhook-signals.js';
 import { WebhookSender } from './webhooks/webhook-sender.js';
@@ -143,7 +143,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // One LISTEN connection for the process: OAuth results from other processes, and changes to connections.
   const notifications = new NotificationListener(deps.databaseConnection, deps.logger);
   app.decorate('databaseNotifications', notifications);
-  const connectionCache = new ConnectionCache<JoinedConnectionRow>(deps.config.connectionCacheSize);
+  const connectionCache = new ConnectionCache<SealedConnection>(deps.config.connectionCacheSize);
   connectionCache.follow(notifications);
   const configs = new ConfigsStore(deps.knex, deps.cipher, connectionCache);
   const connectionsStore = new ConnectionsStore(deps.knex, deps.cipher, connectionCache);
@@ -190,6 +190,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     clearInterval(pruneTimer);
     delivery.close();
     await notifications.close();
+    // The proxy's audit entries still gathering go in before the database is closed.
+    await auditLog.flush();
     // close, not drain: a dead receiver must not hold the shutdown for the whole retry schedule.
     await webhooks.close();
   });

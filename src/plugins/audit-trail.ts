@@ -19,7 +19,8 @@ export function audit(
     /**
      * Hold the answer until the entry is committed (the default): a credential handed to the caller is never
      * without a trace. The proxy passes false: the caller never sees the credential, its use upstream has already
-     * happened, and holding the upstream's answer back would only add a database round trip to every call.
+     * happened, and holding the upstream's answer back would only add a database round trip to every call. Such
+     * entries are inserted together a moment later (AuditLogStore.recordLater), and at the latest when the app closes.
      */
     beforeAnswer?: boolean;
   } = {},
@@ -62,7 +63,7 @@ export function registerAuditTrail(app: FastifyInstance, store: AuditLogStore, s
       entries.filter((entry) => entry.beforeAnswer === beforeAnswer).map(({ evenOnError: _evenOnError, beforeAnswer: _beforeAnswer, ...entry }) => ({ ...entry, route, principal }));
     const later = rows(false);
     if (later.length > 0) {
-      void store.record(later).catch((error: unknown) => request.log.error({ err: error }, `Could not write the audit trail of ${route} (${principal}).`));
+      void store.recordLater(later).catch((error: unknown) => request.log.error({ err: error }, `Could not write the audit trail of ${route} (${principal}).`));
     }
     await store.record(rows(true));
     return payload;

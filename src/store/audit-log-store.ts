@@ -76,6 +76,9 @@ interface Waiting {
   settle: (error?: unknown) => void;
 }
 
+/** How long entries nobody waits for gather before they are inserted together. */
+const LATER_INSERT_DELAY_MS = 100;
+
 /** Rows per group insert: a bound on one statement's size, not a PostgreSQL limit (the rows travel as arrays). */
 const MOST_ROWS_PER_INSERT = 1_000;
 
@@ -89,6 +92,9 @@ const INSERT_ENTRIES: PreparedStatement = {
 export class AuditLogStore {
   private waiting: Waiting[] = [];
   private inserting = false;
+  /** Entries for `recordLater`, with the outcome their callers share. */
+  private later: { entries: AuditEntry[]; done: Promise<void>; settle: (error?: unknown) => void } | undefined;
+  private laterTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly knex: Knex) {}
 
@@ -114,6 +120,37 @@ export class AuditLogStore {
       // share it; a lone request loses nothing measurable.
       setImmediate(() => void this.insertWaiting());
     });
+  }
+
+  /**
+   * For entries no answer waits for (the proxy's): they gather for up to LATER_INSERT_DELAY_MS and go in as one
+   * insert, so a busy proxy costs the database a statement per tenth of a second rather than one per call.
+   * Resolves (or fails) when they are committed; `flush` writes them at once (at shutdown).
+   */
+  recordLater(entries: AuditEntry[]): Promise<void> {
+    if (entries.length === 0) return Promise.resolve();
+    if (!this.later) {
+      let settle: (error?: unknown) => void = () => undefined;
+      const done = new Promise<void>((resolve, reject) => (settle = (error) => (error === undefined ? resolve() : reject(error))));
+      this.later = { entries: [], done, settle };
+      this.laterTimer = setTimeout(() => void this.flush(), LATER_INSERT_DELAY_MS);
+    }
+    const later = this.later;
+    later.entries.push(...entries);
+    if (later.entries.length >= MOST_ROWS_PER_INSERT) void this.flush();
+    return later.done;
+  }
+
+  /** Inserts the entries `recordLater` is holding, now. */
+  async flush(): Promise<void> {
+    const later = this.later;
+    if (!later) return;
+    this.later = undefined;
+    clearTimeout(this.laterTimer);
+    await this.record(later.entries).then(
+      () => later.settle(),
+      (error: unknown) => later.settle(error),
+    );
   }
 
   private async insertWaiting(): Promise<void> {
