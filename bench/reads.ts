@@ -56,6 +56,7 @@ export async function benchmarkReads(settings: BenchSettings, cleanup: Cleanup):
   const auth = api.authorization;
   const targets = {
     floor: { url: `${floor.origin}/connections/${rowId}` },
+    listFloor: { url: `${floor.origin}/connections` },
     get: { url: `${server.baseUrl}/connection/${READER}?provider_config_key=${KEY}`, headers: auth },
     getUncached: { url: `${uncached.server.baseUrl}/connection/${READER}?provider_config_key=${KEY}`, headers: auth },
     list: { url: `${server.baseUrl}/connections`, headers: auth },
@@ -74,7 +75,7 @@ export async function benchmarkReads(settings: BenchSettings, cleanup: Cleanup):
     relay: await run('a bare node:http relay (no auth, lookup or audit)', targets.relay, connections),
     proxy: await run('`GET /proxy/items`', targets.proxy, connections),
   });
-  const reads: { floor: Row; routes: Row[] }[] = [];
+  const reads: { floor: Row; routes: Row[]; listFloor: Row; list: Row }[] = [];
   const proxies: { direct: Row; relay: Row; proxy: Row }[] = [];
   for (const connections of settings.concurrencies) {
     reads.push({
@@ -82,17 +83,18 @@ export async function benchmarkReads(settings: BenchSettings, cleanup: Cleanup):
       routes: [
         await run('`GET /connection/:id` (seed, decrypts)', targets.get, connections),
         await run('`GET /connection/:id`, `NANGO_CONNECTION_CACHE_SIZE=0`', targets.getUncached, connections),
-        await run(`\`GET /connections\` (first page of 100, ${settings.listConnections.toLocaleString('en-US')} present)`, targets.list, connections),
       ],
+      listFloor: await run('floor: the same page of 100, one SELECT', targets.listFloor, connections),
+      list: await run(`\`GET /connections\` (first page of 100, ${settings.listConnections.toLocaleString('en-US')} present)`, targets.list, connections),
     });
     proxies.push(await proxyRuns(connections));
   }
   // One connection: what the proxy adds to a single request, with no queueing behind other requests.
   const unloaded = await proxyRuns(1);
 
-  const readRows = reads.flatMap(({ floor, routes }) => [
+  const readRows = reads.flatMap(({ floor, routes, list }) => [
     [floor.name, String(floor.result.connections), rate(floor.result.requestsPerSecond), ms(floor.result.p50Ms), ms(floor.result.p99Ms), '100 % (floor)', String(floor.result.failures)],
-    ...routes.map(({ name, result }) => [
+    ...[...routes, list].map(({ name, result }) => [
       name,
       String(result.connections),
       rate(result.requestsPerSecond),
@@ -101,6 +103,10 @@ export async function benchmarkReads(settings: BenchSettings, cleanup: Cleanup):
       percent(result.requestsPerSecond / floor.result.requestsPerSecond),
       String(result.failures),
     ]),
+  ]);
+  const listRows = reads.flatMap(({ listFloor, list }) => [
+    [listFloor.name, String(listFloor.result.connections), rate(listFloor.result.requestsPerSecond), ms(listFloor.result.p50Ms), ms(listFloor.result.p99Ms), '100 % (floor)', String(listFloor.result.failures)],
+    [list.name, String(list.result.connections), rate(list.result.requestsPerSecond), ms(list.result.p50Ms), ms(list.result.p99Ms), percent(list.result.requestsPerSecond / listFloor.result.requestsPerSecond), String(list.result.failures)],
   ]);
   const proxyRows = [...proxies, unloaded].flatMap(({ direct, relay, proxy }) => [
     [direct.name, String(direct.result.connections), rate(direct.result.requestsPerSecond), ms(direct.result.p50Ms), ms(direct.result.p99Ms), '100 % (floor)', '–', String(direct.result.failures)],
@@ -116,8 +122,8 @@ export async function benchmarkReads(settings: BenchSettings, cleanup: Cleanup):
     ]),
   ]);
 
-  const readVerdicts = reads.flatMap(({ floor, routes }) =>
-    routes.map(({ name, result }) => {
+  const readVerdicts = reads.flatMap(({ floor, routes, list }) =>
+    [...routes, list].map(({ name, result }) => {
       const ratio = result.requestsPerSecond / floor.result.requestsPerSecond;
       return `${name} at ${result.connections}: ${percent(ratio)} ${verdict(ratio >= READS_TARGET)}`;
     }),
@@ -144,6 +150,14 @@ export async function benchmarkReads(settings: BenchSettings, cleanup: Cleanup):
     table(['Route', 'Connections', 'Requests/s', 'p50 (ms)', 'p99 (ms)', 'Throughput vs floor', 'Failures'], readRows),
     '',
     `Target: reads at ≥ ${percent(READS_TARGET)} of the floor's throughput. ${readVerdicts.join('; ')}.`,
+    '',
+    '### The list, against the same page read bare',
+    '',
+    'The floor above returns one row; the list returns 100. Here the floor process reads the same page (the same columns and join, one `SELECT`) and returns it as JSON.',
+    '',
+    table(['Route', 'Connections', 'Requests/s', 'p50 (ms)', 'p99 (ms)', 'Throughput vs floor', 'Failures'], listRows),
+    '',
+    `The list against the bare page: ${reads.map(({ listFloor, list }) => `${percent(list.result.requestsPerSecond / listFloor.result.requestsPerSecond)} at ${list.result.connections}`).join(', ')}.`,
     '',
     '### The proxy, against the upstream called directly',
     '',

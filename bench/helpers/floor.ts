@@ -4,7 +4,8 @@ import pg from 'pg';
 /**
  * The floor: the least a credential read can cost on this machine. A bare Fastify process, one route, one
  * `SELECT` by primary key on the same PostgreSQL, with a pool as large as the server's default. The server's
- * read routes are compared with it.
+ * read routes are compared with it. A second route reads the list's page the same bare way, so the list can also
+ * be compared with the least a page of 100 costs.
  */
 const databaseUrl = process.env['FLOOR_DATABASE_URL'];
 const poolMax = Number(process.env['FLOOR_POOL_MAX']);
@@ -17,6 +18,16 @@ app.get<{ Params: { id: string } }>('/connections/:id', async (request, reply) =
   const { rows } = await pool.query('SELECT * FROM nango._nango_connections WHERE id = $1', [Number(request.params.id)]);
   const row: unknown = rows[0];
   return row === undefined ? reply.status(404).send({ error: 'not found' }) : row;
+});
+
+// The list's floor: the same page the server's list reads (the newest 100, with each integration's provider), returned as it comes.
+app.get('/connections', async () => {
+  const { rows } = await pool.query(
+    `SELECT c.id, c.connection_id, c.provider_config_key, k.provider, c.end_user, c.tags, c.metadata, c.created_at, c.last_refresh_failure, c.refresh_attempts
+       FROM nango._nango_connections c LEFT JOIN nango._nango_configs k ON k.unique_key = c.provider_config_key AND k.account_id = c.account_id
+      WHERE c.account_id = 0 ORDER BY c.created_at DESC, c.id DESC LIMIT 100`,
+  );
+  return { connections: rows };
 });
 
 await app.listen({ port: 0, host: '127.0.0.1' });

@@ -124,6 +124,17 @@ export const CONFIG_COLUMNS = [
 
 /** A stored config row with its client secret in clear. */
 export function openConfig(cipher: Cipher | undefined, row: ConfigRecord): ConfigRecord {
-  const secret = openText(cipher, { value: row.oauth_client_secret, iv: row.oauth_client_secret_iv, tag: row.oauth_client_secret_tag });
-  return { ...row, oauth_client_secret: secret };
+  const sealed = { value: row.oauth_client_secret, iv: row.oauth_client_secret_iv, tag: row.oauth_client_secret_tag };
+  const config = { ...row };
+  if (sealed.value === null || !sealed.iv || !sealed.tag) return config;
+  // Decrypted when first read: every credential read and proxy call carries its integration, and only a
+  // refresh, an OAuth flow or an OAuth 1.0a signature needs the secret.
+  let opened: string | null | undefined;
+  Object.defineProperty(config, 'oauth_client_secret', {
+    enumerable: true,
+    configurable: true,
+    get: () => (opened ??= openText(cipher, sealed)),
+    set: (value: string | null) => (opened = value),
+  });
+  return config;
 }

@@ -22,6 +22,9 @@ export function connectionCacheKey(providerConfigKey: string, connectionId: stri
  * once, so a process reads its own writes. Another process's change is seen once its notification arrives
  * (milliseconds). While the listener is down the cache is emptied and bypassed.
  *
+ * Kept rows are shared by every read that finds them: the store builds a new record from one on every read, and
+ * nothing changes the nested objects (metadata, connection config) it hands out.
+ *
  * A read that started before a change and ends after its notification must not put the old row back: every
  * eviction advances an epoch, and a row is kept only if no eviction happened while it was being read.
  */

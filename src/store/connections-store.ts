@@ -110,15 +110,45 @@ const FIND_WITH_INTEGRATION: PreparedStatement = {
     LIMIT 1`,
 };
 
-/** A row of FIND_WITH_INTEGRATION as the database returns it: sealed, config columns prefixed. */
-export type JoinedConnectionRow = Record<string, unknown>;
+/** A connection and its integration as stored (sealed), as FIND_WITH_INTEGRATION reads them and the cache keeps them. */
+export interface SealedConnection {
+  connection: ConnectionRow;
+  config: ConfigRecord | undefined;
+}
+
+/** Config columns come prefixed in the joined row; all of them are null when the integration is missing. */
+function splitJoinedRow(row: Record<string, unknown>): SealedConnection {
+  const connection: Record<string, unknown> = {};
+  const config: Record<string, unknown> = {};
+  for (const [column, value] of Object.entries(row)) {
+    if (column.startsWith(CONFIG_PREFIX)) config[column.slice(CONFIG_PREFIX.length)] = value;
+    else connection[column] = value;
+  }
+  return { connection: connection as unknown as ConnectionRow, config: config['id'] === null ? undefined : (config as unknown as ConfigRecord) };
+}
+
+/** Columns of a list item, in the list's order of preference; the joined integration gives `provider`. */
+const LIST_COLUMNS = ['c.id', 'c.connection_id', 'c.provider_config_key', 'k.provider', 'c.end_user', 'c.tags', 'c.metadata', 'c.created_at', 'c.last_refresh_failure', 'c.refresh_attempts'];
+
+/** The unfiltered page, the list most callers ask for (the SDKs' listConnections without arguments). */
+const LIST_NEWEST: PreparedStatement = {
+  name: 'custody_list_newest_connections',
+  text: `SELECT ${LIST_COLUMNS.join(', ')}
+    FROM ${SCHEMA}.${TABLE} c
+    LEFT JOIN ${SCHEMA}._nango_configs k ON k.unique_key = c.provider_config_key AND k.account_id = c.account_id
+    WHERE c.account_id = $1
+    ORDER BY c.created_at DESC, c.id DESC
+    LIMIT $2 OFFSET $3`,
+};
+
+type ListRow = Omit<ConnectionListItem, 'tags' | 'metadata'> & { tags: Record<string, string> | null; metadata: Record<string, unknown> | null };
 
 export class ConnectionsStore {
   constructor(
     private readonly knex: Knex,
     private readonly cipher: Cipher | undefined,
     /** Rows read by findWithIntegration, kept between requests; this store evicts what it writes. */
-    private readonly cache?: ConnectionCache<JoinedConnectionRow>,
+    private readonly cache?: ConnectionCache<SealedConnection>,
   ) {}
 
   async count(): Promise<number> {
@@ -139,22 +169,16 @@ export class ConnectionsStore {
    * request's database time.
    */
   async findWithIntegration(providerConfigKey: string, connectionId: string): Promise<{ connection: ConnectionRecord; config: ConfigRecord | undefined } | undefined> {
-    const load = async (): Promise<JoinedConnectionRow | undefined> => (await runPrepared<JoinedConnectionRow>(this.knex, FIND_WITH_INTEGRATION, [providerConfigKey, connectionId, ACCOUNT_ID]))[0];
-    const row = this.cache
-      ? // A connection whose integration is missing is not kept: creating the integration announces nothing.
-        await this.cache.read(connectionCacheKey(providerConfigKey, connectionId), load, (found) => found[`${CONFIG_PREFIX}id`] !== null)
-      : await load();
-    if (!row) return undefined;
-    const connectionRow: Record<string, unknown> = {};
-    const configRow: Record<string, unknown> = {};
-    for (const [column, value] of Object.entries(row)) {
-      if (column.startsWith(CONFIG_PREFIX)) configRow[column.slice(CONFIG_PREFIX.length)] = value;
-      else connectionRow[column] = value;
-    }
-    return {
-      connection: this.open(connectionRow as unknown as ConnectionRow),
-      config: configRow['id'] === null ? undefined : openConfig(this.cipher, configRow as unknown as ConfigRecord),
+    const load = async (): Promise<SealedConnection | undefined> => {
+      const [row] = await runPrepared<Record<string, unknown>>(this.knex, FIND_WITH_INTEGRATION, [providerConfigKey, connectionId, ACCOUNT_ID]);
+      return row ? splitJoinedRow(row) : undefined;
     };
+    const found = this.cache
+      ? // A connection whose integration is missing is not kept: creating the integration announces nothing.
+        await this.cache.read(connectionCacheKey(providerConfigKey, connectionId), load, (sealed) => sealed.config !== undefined)
+      : await load();
+    if (!found) return undefined;
+    return { connection: this.open(found.connection), config: found.config && openConfig(this.cipher, found.config) };
   }
 
   /** Reads the row inside a transaction and locks it until the transaction ends (token refresh). */
@@ -242,11 +266,18 @@ export class ConnectionsStore {
 
   /** The modern list: filters, search, one page, newest first, with the integration's provider. */
   async listDetailed(filter: ConnectionListFilter): Promise<ConnectionListItem[]> {
+    const unfiltered = filter.connectionId === undefined && !filter.integrationIds?.length && filter.endUserId === undefined &&
+      filter.endUserOrganizationId === undefined && Object.keys(filter.tags ?? {}).length === 0 && !filter.search;
+    const rows = unfiltered ? await runPrepared<ListRow>(this.knex, LIST_NEWEST, [ACCOUNT_ID, filter.limit, filter.offset]) : await this.listFiltered(filter);
+    return rows.map((row) => ({ ...row, tags: row.tags ?? {}, metadata: row.metadata ?? {} }));
+  }
+
+  private async listFiltered(filter: ConnectionListFilter): Promise<ListRow[]> {
     const query = this.knex(`${TABLE} as c`)
       .leftJoin('_nango_configs as k', function joinConfig() {
         this.on('k.unique_key', '=', 'c.provider_config_key').andOn('k.account_id', '=', 'c.account_id');
       })
-      .select('c.id', 'c.connection_id', 'c.provider_config_key', 'k.provider', 'c.end_user', 'c.tags', 'c.metadata', 'c.created_at', 'c.last_refresh_failure', 'c.refresh_attempts')
+      .select(...LIST_COLUMNS)
       .where('c.account_id', ACCOUNT_ID)
       .orderBy('c.created_at', 'desc')
       .orderBy('c.id', 'desc')
@@ -267,8 +298,7 @@ export class ConnectionsStore {
           .orWhereRaw(`c.end_user->>'id' ILIKE ?`, [pattern]),
       );
     }
-    const rows = (await query) as (Omit<ConnectionListItem, 'tags' | 'metadata'> & { tags: Record<string, string> | null; metadata: Record<string, unknown> | null })[];
-    return rows.map((row) => ({ ...row, tags: row.tags ?? {}, metadata: row.metadata ?? {} }));
+    return (await query) as ListRow[];
   }
 
   /** Replaces or shallow-merges the metadata of several connections at once; returns the ids that were not found. */
