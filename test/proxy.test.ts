@@ -500,6 +500,35 @@ describe('timeouts and unreachable upstreams', () => {
     expect(json(answer)).toMatchObject({ type: 'upstream_unreachable' });
   });
 
+  it('answers 502 when a small body breaks before its declared length arrives', async () => {
+    api.answer = (_request, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' });
+      res.write('{"partial":');
+      setTimeout(() => res.socket?.destroy(), 20);
+    };
+    const answer = await send('/proxy/half', { headers: proxyHeaders('oauth2') });
+    expect(answer.status).toBe(502);
+    expect(json(answer)).toMatchObject({ type: 'upstream_unreachable' });
+  });
+
+  it('answers 504 when a small body stalls before its declared length arrives', async () => {
+    api.answer = (_request, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' });
+      res.write('{"partial":');
+    };
+    const answer = await send('/proxy/half-stalled', { headers: proxyHeaders('oauth2') });
+    expect(answer.status).toBe(504);
+    expect(json(answer)).toMatchObject({ type: 'upstream_timeout' });
+  });
+
+  it('relays a small answer whole, with its own length and type', async () => {
+    api.answer = (_request, res) => res.writeHead(201, { 'content-type': 'application/vnd.api+json', 'content-length': '11', 'x-request-id': 'r-1' }).end('{"ok":true}');
+    const answer = await send('/proxy/small', { headers: proxyHeaders('oauth2') });
+    expect(answer.status).toBe(201);
+    expect(answer.body.toString()).toBe('{"ok":true}');
+    expect(answer.headers).toMatchObject({ 'content-type': 'application/vnd.api+json', 'content-length': '11', 'x-request-id': 'r-1' });
+  });
+
   it('answers 502 when a body it was asked to decompress is not what its encoding says', async () => {
     api.answer = (_request, res) => res.writeHead(200, { 'content-type': 'text/plain', 'content-encoding': 'gzip' }).end('this is not gzip');
     const answer = await send('/proxy/garbled', { headers: proxyHeaders('oauth2', 'u1', { decompress: 'true' }) });

@@ -98,3 +98,55 @@ export function relayBody(response: IncomingMessage, decoder: Transform | undefi
   });
   return out;
 }
+
+/** Bodies up to this size, with a declared length, are read whole and sent in one piece. */
+export const WHOLE_BODY_LIMIT_BYTES = 64 * 1024;
+
+/**
+ * The declared length of an undecoded body small enough to be sent in one piece, or undefined. Most API answers
+ * are a few kilobytes: reading them whole (they have usually arrived with the headers) and answering with one
+ * write saves the stream plumbing a large body needs, and a body that breaks is still answered 502.
+ */
+export function wholeBodyLength(response: IncomingMessage): number | undefined {
+  const declared = response.headers['content-length'];
+  if (declared === undefined || !/^\d{1,6}$/.test(declared)) return undefined;
+  const length = Number(declared);
+  return length <= WHOLE_BODY_LIMIT_BYTES ? length : undefined;
+}
+
+/** Reads a body of the declared length, with the same inactivity limit and error mapping as relayBody. */
+export function readWholeBody(response: IncomingMessage, length: number, idleMs: number, controller: AbortController): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let received = 0;
+    let idle: NodeJS.Timeout | undefined;
+    const arm = (): void => {
+      clearTimeout(idle);
+      idle = setTimeout(() => controller.abort(new UpstreamAbort('idle')), idleMs);
+    };
+    const done = (error?: unknown): void => {
+      clearTimeout(idle);
+      controller.signal.removeEventListener('abort', aborted);
+      if (error === undefined) return resolve(Buffer.concat(chunks, received));
+      response.destroy();
+      reject(
+        controller.signal.aborted
+          ? abortError(controller.signal.reason, idleMs)
+          : proxyError('upstream_unreachable', 'The upstream API broke its connection while sending the response.'),
+      );
+    };
+    const aborted = (): void => done(controller.signal.reason ?? new Error('aborted'));
+    controller.signal.addEventListener('abort', aborted, { once: true });
+    arm();
+    response.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+      chunks.push(chunk);
+      arm();
+    });
+    response.once('end', () => (received === length && response.complete ? done() : done(new Error('length mismatch'))));
+    response.once('error', (error) => done(error));
+    response.once('close', () => {
+      if (!response.complete) done(new Error('closed early'));
+    });
+  });
+}

@@ -9,7 +9,7 @@ import { isAllowedHost } from '../../proxy/allowed-hosts.js';
 import { proxyError, renderProxyError } from '../../proxy/proxy-errors.js';
 import { readProxyOptions } from '../../proxy/proxy-options.js';
 import { bufferUpTo, readAll, type UpstreamBody } from '../../proxy/request-body.js';
-import { decoderFor, relayBody, relayedHeaders } from '../../proxy/response-relay.js';
+import { decoderFor, readWholeBody, relayBody, relayedHeaders, wholeBodyLength } from '../../proxy/response-relay.js';
 import { DEFAULT_RETRY_TIMING } from '../../proxy/retry-policy.js';
 import { describe, exchange, UpstreamAbort } from '../../proxy/upstream-client.js';
 import { parseHttpUrl, planUpstream } from '../../proxy/upstream-target.js';
@@ -143,6 +143,9 @@ async function proxy(request: FastifyRequest, reply: FastifyReply, deps: ProxyRo
 
   const hasBody = method !== 'HEAD' && status !== 204 && status !== 304 && !(status >= 100 && status < 200);
   const decoder = decompress && hasBody ? decoderFor(headerValue(response.headers['content-encoding'])) : undefined;
+  const wholeLength = hasBody && !decoder ? wholeBodyLength(response) : undefined;
+  // Read before the status and headers are set, so a body that breaks is answered with the proxy's own error.
+  const whole = wholeLength === undefined ? undefined : await readWholeBody(response, wholeLength, deps.timeoutMs, controller);
   reply.status(status);
   for (const [name, value] of Object.entries(relayedHeaders(response, decoder !== undefined))) reply.header(name, value);
   if (!hasBody) {
@@ -150,7 +153,7 @@ async function proxy(request: FastifyRequest, reply: FastifyReply, deps: ProxyRo
     response.resume();
     return reply.send();
   }
-  return reply.send(relayBody(response, decoder, deps.timeoutMs, controller));
+  return reply.send(whole ?? relayBody(response, decoder, deps.timeoutMs, controller));
 }
 
 /** The raw path after `/proxy` and the raw query string (`?…` or empty), exactly as the client sent them. */
