@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { serveHelper } from '../support/serve-helper.js';
 
 /**
  * The proxy's own floor: the least any relay in Node.js adds on this machine. A bare node:http server that
@@ -25,14 +26,4 @@ const server = http.createServer((request, response) => {
   });
   request.pipe(outgoing);
 });
-server.keepAliveTimeout = 30_000;
-
-server.listen(0, '127.0.0.1', () => {
-  const address = server.address();
-  process.stdout.write(`LISTENING ${typeof address === 'object' && address ? address.port : 0}\n`);
-});
-
-process.once('SIGTERM', () => {
-  server.closeAllConnections();
-  server.close(() => process.exit(0));
-});
+serveHelper(server);

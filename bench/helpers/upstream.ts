@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { serveHelper } from '../support/serve-helper.js';
 
 /**
  * A provider's API played by a local server: a small JSON answer, at once. Measured directly it is the
@@ -14,15 +15,4 @@ const server = http.createServer((request, response) => {
     response.end(body);
   });
 });
-// Longer than the proxy's agent keeps idle sockets, so the upstream never closes one the proxy is about to reuse.
-server.keepAliveTimeout = 30_000;
-
-server.listen(0, '127.0.0.1', () => {
-  const address = server.address();
-  process.stdout.write(`LISTENING ${typeof address === 'object' && address ? address.port : 0}\n`);
-});
-
-process.once('SIGTERM', () => {
-  server.closeAllConnections();
-  server.close(() => process.exit(0));
-});
+serveHelper(server);

@@ -51,39 +51,33 @@ export function relayBody(response: IncomingMessage, decoder: Transform | undefi
   // Fastify attaches its own listeners only once the onSend hooks have run; an error before that must not be
   // an unhandled 'error' event. Fastify still sees it: it checks the stream's errored state when it starts.
   out.on('error', () => undefined);
-  let idle: NodeJS.Timeout | undefined;
-  const arm = (): void => {
-    clearTimeout(idle);
-    idle = setTimeout(() => controller.abort(new UpstreamAbort('idle')), idleMs);
-  };
+  const idle = idleWatch(controller, idleMs);
   let failed = false;
   const fail = (error: unknown, stage: 'upstream' | 'decoder'): void => {
     if (failed) return;
     failed = true;
-    clearTimeout(idle);
-    const reason: unknown = controller.signal.reason;
-    const mapped = controller.signal.aborted
-      ? abortError(reason, idleMs)
-      : stage === 'decoder'
+    idle.stop();
+    const mapped =
+      stage === 'decoder' && !controller.signal.aborted
         ? proxyError('upstream_unreachable', `The upstream response could not be decompressed (${(error as Error).message}).`)
-        : proxyError('upstream_unreachable', 'The upstream API broke its connection while sending the response.');
+        : bodyFailure(controller, idleMs);
     response.destroy();
     decoder?.destroy();
     out.destroy(mapped);
   };
   const watch = new Transform({
     transform(chunk: Buffer, _encoding, callback) {
-      arm();
+      idle.arm();
       callback(null, chunk);
     },
   });
-  arm();
+  idle.arm();
   response.on('error', (error) => fail(error, 'upstream'));
   response.on('close', () => {
     if (!response.complete) fail(new Error('closed early'), 'upstream');
   });
   watch.on('error', (error) => fail(error, 'upstream'));
-  watch.on('end', () => clearTimeout(idle));
+  watch.on('end', () => idle.stop());
   response.pipe(watch);
   if (decoder) {
     decoder.on('error', (error) => fail(error, 'decoder'));
@@ -92,7 +86,7 @@ export function relayBody(response: IncomingMessage, decoder: Transform | undefi
     watch.pipe(out);
   }
   out.on('close', () => {
-    clearTimeout(idle);
+    idle.stop();
     // The client went away (or Fastify dropped the payload): stop reading the upstream.
     if (!response.complete) response.destroy();
   });
@@ -119,29 +113,21 @@ export function readWholeBody(response: IncomingMessage, length: number, idleMs:
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let received = 0;
-    let idle: NodeJS.Timeout | undefined;
-    const arm = (): void => {
-      clearTimeout(idle);
-      idle = setTimeout(() => controller.abort(new UpstreamAbort('idle')), idleMs);
-    };
+    const idle = idleWatch(controller, idleMs);
     const done = (error?: unknown): void => {
-      clearTimeout(idle);
+      idle.stop();
       controller.signal.removeEventListener('abort', aborted);
       if (error === undefined) return resolve(Buffer.concat(chunks, received));
       response.destroy();
-      reject(
-        controller.signal.aborted
-          ? abortError(controller.signal.reason, idleMs)
-          : proxyError('upstream_unreachable', 'The upstream API broke its connection while sending the response.'),
-      );
+      reject(bodyFailure(controller, idleMs));
     };
     const aborted = (): void => done(controller.signal.reason ?? new Error('aborted'));
     controller.signal.addEventListener('abort', aborted, { once: true });
-    arm();
+    idle.arm();
     response.on('data', (chunk: Buffer) => {
       received += chunk.length;
       chunks.push(chunk);
-      arm();
+      idle.arm();
     });
     response.once('end', () => (received === length && response.complete ? done() : done(new Error('length mismatch'))));
     response.once('error', (error) => done(error));
@@ -149,4 +135,23 @@ export function readWholeBody(response: IncomingMessage, length: number, idleMs:
       if (!response.complete) done(new Error('closed early'));
     });
   });
+}
+
+/** The inactivity limit on an upstream body: `arm` at the start and at every chunk; silence for `idleMs` aborts the exchange. */
+function idleWatch(controller: AbortController, idleMs: number): { arm(): void; stop(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  return {
+    arm: () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => controller.abort(new UpstreamAbort('idle')), idleMs);
+    },
+    stop: () => clearTimeout(timer),
+  };
+}
+
+/** What a body that did not arrive whole is answered with: the abort's reason (timeout, client gone), or a broken upstream. */
+function bodyFailure(controller: AbortController, idleMs: number): Error {
+  return controller.signal.aborted
+    ? abortError(controller.signal.reason, idleMs)
+    : proxyError('upstream_unreachable', 'The upstream API broke its connection while sending the response.');
 }

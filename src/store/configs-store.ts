@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { Cipher } from '../crypto/aes-gcm.js';
 import type { ConnectionCache } from './connection-cache.js';
-import { openText, sealText } from './sealing.js';
+import { isSealedText, openText, sealText } from './sealing.js';
 
 /** A row of `_nango_configs` with the client secret in clear; the wire shape of the seed API. */
 export interface ConfigRecord {
@@ -126,7 +126,7 @@ export const CONFIG_COLUMNS = [
 export function openConfig(cipher: Cipher | undefined, row: ConfigRecord): ConfigRecord {
   const sealed = { value: row.oauth_client_secret, iv: row.oauth_client_secret_iv, tag: row.oauth_client_secret_tag };
   const config = { ...row };
-  if (sealed.value === null || !sealed.iv || !sealed.tag) return config;
+  if (!isSealedText(sealed)) return config;
   // Decrypted when first read: every credential read and proxy call carries its integration, and only a
   // refresh, an OAuth flow or an OAuth 1.0a signature needs the secret.
   let opened: string | null | undefined;

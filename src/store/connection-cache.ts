@@ -62,7 +62,8 @@ export class ConnectionCache<Row> {
   }
 
   evict(providerConfigKey: string, connectionId: string): void {
-    this.evictKey(connectionCacheKey(providerConfigKey, connectionId));
+    this.epoch++;
+    this.entries.delete(connectionCacheKey(providerConfigKey, connectionId));
   }
 
   clear(): void {
@@ -84,11 +85,6 @@ export class ConnectionCache<Row> {
       // Not ours to understand: forget everything rather than keep a row that may have changed.
     }
     this.clear();
-  }
-
-  private evictKey(key: string): void {
-    this.epoch++;
-    this.entries.delete(key);
   }
 
   private store(key: string, row: Row): void {

@@ -16,8 +16,13 @@ export function sealText(cipher: Cipher | undefined, plaintext: string | null): 
   return { value: sealed.ciphertext, iv: sealed.iv, tag: sealed.tag };
 }
 
+/** False for a value stored in clear (no key was set when it was written), which opens as it is. */
+export function isSealedText(stored: SealedText): stored is { value: string; iv: string; tag: string } {
+  return stored.value !== null && Boolean(stored.iv) && Boolean(stored.tag);
+}
+
 export function openText(cipher: Cipher | undefined, stored: SealedText): string | null {
-  if (stored.value === null || !stored.iv || !stored.tag) return stored.value;
+  if (!isSealedText(stored)) return stored.value;
   return requireCipher(cipher).open({ ciphertext: stored.value, iv: stored.iv, tag: stored.tag });
 }
 
