@@ -12,6 +12,8 @@ export interface BenchSettings {
   warmupSeconds: number;
   /** autocannon connection counts for the read benchmark. */
   concurrencies: number[];
+  /** Requests per second of the paced (open-loop) proxy runs, spread over each of `concurrencies`. */
+  pacedRate: number;
   /** Connections present while `GET /connections` is measured. */
   listConnections: number;
   /** Connections present for the scale benchmark. */
@@ -35,6 +37,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): BenchSetting
     durationSeconds,
     warmupSeconds: integer(env, 'BENCH_WARMUP_SECONDS', Math.min(2, durationSeconds), 0),
     concurrencies: integerList(env, 'BENCH_CONCURRENCIES', [10, 50]),
+    pacedRate: integer(env, 'BENCH_PACED_RATE', 500, 1),
     listConnections: integer(env, 'BENCH_LIST_CONNECTIONS', 10_000, 1),
     scaleConnections: integer(env, 'BENCH_SCALE_CONNECTIONS', 100_000, 1),
     refreshReaders: integer(env, 'BENCH_REFRESH_READERS', 200, 2),

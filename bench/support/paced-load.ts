@@ -1,0 +1,81 @@
+import http from 'node:http';
+import { performance } from 'node:perf_hooks';
+import type { LoadResult, LoadTarget } from './load.js';
+import { percentile } from './percentile.js';
+
+/**
+ * An open-loop load: requests leave at a steady pace whatever the answers do, spread round-robin over
+ * `connections` kept-alive connections (one socket each, like that many clients). Under autocannon's
+ * closed loop every connection sends its next request the moment an answer arrives, so once the server
+ * is busy the p50 is mostly time spent queueing; at a pace the server keeps up with, the p50 is the time
+ * a request takes, which is what "the proxy adds under 1 ms" is about. autocannon's own rate limit is no
+ * substitute: it sends each second's quota as one burst.
+ *
+ * Latency runs from the moment a request is handed to node:http (a late timer is not counted: the
+ * generator's timer resolution, about 1 ms, would otherwise swamp what is measured) to its last byte. A
+ * request whose connection is still busy waits for it, and that wait is counted.
+ */
+export async function runPaced(target: LoadTarget, connections: number, ratePerSecond: number, durationSeconds: number): Promise<LoadResult> {
+  const agents = Array.from({ length: connections }, () => new http.Agent({ keepAlive: true, maxSockets: 1 }));
+  const latencies: number[] = [];
+  let failures = 0;
+  const pending = new Set<Promise<void>>();
+  const send = (agent: http.Agent): Promise<void> =>
+    new Promise((resolve) => {
+      const started = performance.now();
+      const request = http.get(target.url, { agent, headers: target.headers ?? {} }, (response) => {
+        response.resume();
+        response.once('end', () => {
+          const status = response.statusCode ?? 0;
+          if (status >= 200 && status < 300) latencies.push(performance.now() - started);
+          else failures++;
+          resolve();
+        });
+        response.once('error', () => {
+          failures++;
+          resolve();
+        });
+      });
+      request.setTimeout(30_000, () => request.destroy(new Error('timed out')));
+      request.once('error', () => {
+        failures++;
+        resolve();
+      });
+    });
+
+  const intervalMs = 1000 / ratePerSecond;
+  const total = Math.round(ratePerSecond * durationSeconds);
+  const begin = performance.now();
+  try {
+    for (let sent = 0; sent < total; sent++) {
+      const due = begin + sent * intervalMs;
+      const wait = due - performance.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      const exchange = send(agents[sent % connections]!);
+      pending.add(exchange);
+      void exchange.then(() => pending.delete(exchange));
+    }
+    await Promise.all(pending);
+  } finally {
+    for (const agent of agents) agent.destroy();
+  }
+  const elapsedSeconds = (performance.now() - begin) / 1000;
+  const sorted = Float64Array.from(latencies).sort();
+  return {
+    connections,
+    durationSeconds: elapsedSeconds,
+    requestsPerSecond: latencies.length / elapsedSeconds,
+    p50Ms: percentile(sorted, 50),
+    p99Ms: percentile(sorted, 99),
+    failures,
+  };
+}
+
+/** A paced warm-up whose figures are thrown away, then the measured paced run. */
+export async function measurePaced(target: LoadTarget, connections: number, ratePerSecond: number, durationSeconds: number, warmupSeconds: number): Promise<LoadResult> {
+  if (warmupSeconds > 0) {
+    const warmup = await runPaced(target, connections, ratePerSecond, warmupSeconds);
+    if (warmup.requestsPerSecond === 0) throw new Error(`Every paced warm-up request to ${target.url} failed.`);
+  }
+  return runPaced(target, connections, ratePerSecond, durationSeconds);
+}
