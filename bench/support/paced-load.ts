@@ -23,24 +23,23 @@ export async function runPaced(target: LoadTarget, connections: number, ratePerS
   const send = (agent: http.Agent): Promise<void> =>
     new Promise((resolve) => {
       const started = performance.now();
+      let settled = false;
+      // A request that fails after its answer began can report both a response and a request error: count it once.
+      const settle = (ok: boolean): void => {
+        if (settled) return;
+        settled = true;
+        if (ok) latencies.push(performance.now() - started);
+        else failures++;
+        resolve();
+      };
       const request = http.get(target.url, { agent, headers: target.headers ?? {} }, (response) => {
+        const status = response.statusCode ?? 0;
         response.resume();
-        response.once('end', () => {
-          const status = response.statusCode ?? 0;
-          if (status >= 200 && status < 300) latencies.push(performance.now() - started);
-          else failures++;
-          resolve();
-        });
-        response.once('error', () => {
-          failures++;
-          resolve();
-        });
+        response.once('end', () => settle(status >= 200 && status < 300));
+        response.on('error', () => settle(false));
       });
       request.setTimeout(30_000, () => request.destroy(new Error('timed out')));
-      request.once('error', () => {
-        failures++;
-        resolve();
-      });
+      request.on('error', () => settle(false));
     });
 
   const intervalMs = 1000 / ratePerSecond;
