@@ -193,8 +193,8 @@ export async function benchmarkReads(settings: BenchSettings, cleanup: Cleanup):
     '',
     `Target: the proxy adds < ${PROXY_TARGET_MS} ms at p50. Closed loop, ${proxyVerdicts.join('; ')}. ` +
       'Under a closed-loop load every connection waits for its previous answer, so at 10 and 50 connections the p50 mostly measures queueing ' +
-      '(connections ÷ throughput), and even the bare relay, which does nothing but forward, adds more than 1 ms there; ' +
-      'the 1-connection row is the latency the proxy adds to a lone request, and the paced runs below what it adds under load.',
+      '(connections ÷ throughput), which the bare relay, doing nothing but forward, pays as well (its rows); ' +
+      'the 1-connection row is the latency the proxy adds to a lone request, and the paced runs below show what it adds under load.',
     '',
     `### The proxy at a steady ${rate(settings.pacedRate)} requests/s`,
     '',
