@@ -32,6 +32,30 @@ interface Row {
   result: LoadResult;
 }
 
+/** The upstream called directly, the bare relay and the proxy, at one connection count. */
+interface ProxyRuns {
+  direct: Row;
+  relay: Row;
+  proxy: Row;
+}
+
+/** Table rows for proxy runs: the direct call as the floor, then the relay and the proxy with the p50 each adds (and, closed loop, their share of its throughput). */
+function proxyTableRows(runs: ProxyRuns[], { throughput }: { throughput: boolean }): string[][] {
+  return runs.flatMap(({ direct, relay, proxy }) => [
+    [direct.name, String(direct.result.connections), rate(direct.result.requestsPerSecond), ms(direct.result.p50Ms), ms(direct.result.p99Ms), ...(throughput ? ['100 % (floor)'] : []), '–', String(direct.result.failures)],
+    ...[relay, proxy].map(({ name, result }) => [
+      name,
+      String(result.connections),
+      rate(result.requestsPerSecond),
+      ms(result.p50Ms),
+      ms(result.p99Ms),
+      ...(throughput ? [percent(result.requestsPerSecond / direct.result.requestsPerSecond)] : []),
+      ms(result.p50Ms - direct.result.p50Ms),
+      String(result.failures),
+    ]),
+  ]);
+}
+
 export async function benchmarkReads(settings: BenchSettings, cleanup: Cleanup): Promise<string> {
   const context = machineContext();
   const dir = makeTempDir('reads', cleanup);
@@ -71,13 +95,13 @@ export async function benchmarkReads(settings: BenchSettings, cleanup: Cleanup):
     progress(`reads: ${name} at ${connections} connections`);
     return { name, result: await measure(target, connections, settings.durationSeconds, settings.warmupSeconds) };
   };
-  const proxyRuns = async (connections: number): Promise<{ direct: Row; relay: Row; proxy: Row }> => ({
+  const proxyRuns = async (connections: number): Promise<ProxyRuns> => ({
     direct: await run('upstream called directly', targets.direct, connections),
     relay: await run('a bare node:http relay (no auth, lookup or audit)', targets.relay, connections),
     proxy: await run('`GET /proxy/items`', targets.proxy, connections),
   });
   const reads: { floor: Row; routes: Row[]; listFloor: Row; list: Row }[] = [];
-  const proxies: { direct: Row; relay: Row; proxy: Row }[] = [];
+  const proxies: ProxyRuns[] = [];
   for (const connections of settings.concurrencies) {
     reads.push({
       floor: await run('floor: one SELECT by primary key', targets.floor, connections),
@@ -97,7 +121,7 @@ export async function benchmarkReads(settings: BenchSettings, cleanup: Cleanup):
     progress(`reads: ${name} paced at ${settings.pacedRate}/s over ${connections} connections`);
     return { name, result: await measurePaced(target, connections, settings.pacedRate, settings.durationSeconds, settings.warmupSeconds) };
   };
-  const pacedProxies: { direct: Row; relay: Row; proxy: Row }[] = [];
+  const pacedProxies: ProxyRuns[] = [];
   for (const connections of settings.concurrencies) {
     pacedProxies.push({
       direct: await paced('upstream called directly', targets.direct, connections),
@@ -122,31 +146,8 @@ export async function benchmarkReads(settings: BenchSettings, cleanup: Cleanup):
     [listFloor.name, String(listFloor.result.connections), rate(listFloor.result.requestsPerSecond), ms(listFloor.result.p50Ms), ms(listFloor.result.p99Ms), '100 % (floor)', String(listFloor.result.failures)],
     [list.name, String(list.result.connections), rate(list.result.requestsPerSecond), ms(list.result.p50Ms), ms(list.result.p99Ms), percent(list.result.requestsPerSecond / listFloor.result.requestsPerSecond), String(list.result.failures)],
   ]);
-  const proxyRows = [...proxies, unloaded].flatMap(({ direct, relay, proxy }) => [
-    [direct.name, String(direct.result.connections), rate(direct.result.requestsPerSecond), ms(direct.result.p50Ms), ms(direct.result.p99Ms), '100 % (floor)', '–', String(direct.result.failures)],
-    ...[relay, proxy].map(({ name, result }) => [
-      name,
-      String(result.connections),
-      rate(result.requestsPerSecond),
-      ms(result.p50Ms),
-      ms(result.p99Ms),
-      percent(result.requestsPerSecond / direct.result.requestsPerSecond),
-      ms(result.p50Ms - direct.result.p50Ms),
-      String(result.failures),
-    ]),
-  ]);
-  const pacedRows = pacedProxies.flatMap(({ direct, relay, proxy }) => [
-    [direct.name, String(direct.result.connections), rate(direct.result.requestsPerSecond), ms(direct.result.p50Ms), ms(direct.result.p99Ms), '–', String(direct.result.failures)],
-    ...[relay, proxy].map(({ name, result }) => [
-      name,
-      String(result.connections),
-      rate(result.requestsPerSecond),
-      ms(result.p50Ms),
-      ms(result.p99Ms),
-      ms(result.p50Ms - direct.result.p50Ms),
-      String(result.failures),
-    ]),
-  ]);
+  const proxyRows = proxyTableRows([...proxies, unloaded], { throughput: true });
+  const pacedRows = proxyTableRows(pacedProxies, { throughput: false });
 
   const readVerdicts = reads.flatMap(({ floor, routes, list }) =>
     [...routes, list].map(({ name, result }) => {
@@ -154,7 +155,7 @@ export async function benchmarkReads(settings: BenchSettings, cleanup: Cleanup):
       return `${name} at ${result.connections}: ${percent(ratio)} ${verdict(ratio >= READS_TARGET)}`;
     }),
   );
-  const proxyVerdict = ({ direct, relay, proxy }: { direct: Row; relay: Row; proxy: Row }): string => {
+  const proxyVerdict = ({ direct, relay, proxy }: ProxyRuns): string => {
     const added = proxy.result.p50Ms - direct.result.p50Ms;
     const relayAdded = relay.result.p50Ms - direct.result.p50Ms;
     return `at ${proxy.result.connections} connection${proxy.result.connections === 1 ? '' : 's'}: +${ms(added)} ms ${verdict(added < PROXY_TARGET_MS)} (the bare relay: +${ms(relayAdded)} ms)`;

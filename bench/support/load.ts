@@ -38,13 +38,11 @@ export function runLoad(target: LoadTarget, connections: number, durationSeconds
       },
       (error, result) => {
         if (error) return reject(error);
-        const sorted = Float64Array.from(latencies).sort();
         resolve({
           connections,
           durationSeconds: result.duration,
           requestsPerSecond: result['2xx'] / result.duration,
-          p50Ms: percentile(sorted, 50),
-          p99Ms: percentile(sorted, 99),
+          ...latencyPercentiles(latencies),
           failures: result.non2xx + result.errors + result.timeouts,
         });
       },
@@ -56,11 +54,22 @@ export function runLoad(target: LoadTarget, connections: number, durationSeconds
 }
 
 /** A warm-up run whose figures are thrown away, then the measured run. */
-export async function measure(target: LoadTarget, connections: number, durationSeconds: number, warmupSeconds: number): Promise<LoadResult> {
+export function measure(target: LoadTarget, connections: number, durationSeconds: number, warmupSeconds: number): Promise<LoadResult> {
+  return afterWarmup(target, durationSeconds, warmupSeconds, (seconds) => runLoad(target, connections, seconds));
+}
+
+/** `run` for `warmupSeconds`, figures thrown away (JIT, pools and kept-alive sockets warm up), then for `durationSeconds`. */
+export async function afterWarmup(target: LoadTarget, durationSeconds: number, warmupSeconds: number, run: (seconds: number) => Promise<LoadResult>): Promise<LoadResult> {
   if (warmupSeconds > 0) {
-    const warmup = await runLoad(target, connections, warmupSeconds);
+    const warmup = await run(warmupSeconds);
     // A setup mistake (wrong key, unknown connection) shows up here, before a whole run is wasted on it.
     if (warmup.requestsPerSecond === 0) throw new Error(`Every warm-up request to ${target.url} failed.`);
   }
-  return runLoad(target, connections, durationSeconds);
+  return run(durationSeconds);
+}
+
+/** p50 and p99 of the 2xx responses' own latencies, in fractional milliseconds. */
+export function latencyPercentiles(latencies: number[]): { p50Ms: number; p99Ms: number } {
+  const sorted = Float64Array.from(latencies).sort();
+  return { p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99) };
 }

@@ -1,7 +1,6 @@
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
-import type { LoadResult, LoadTarget } from './load.js';
-import { percentile } from './percentile.js';
+import { afterWarmup, latencyPercentiles, type LoadResult, type LoadTarget } from './load.js';
 
 /**
  * An open-loop load: requests leave at a steady pace whatever the answers do, spread round-robin over
@@ -59,22 +58,10 @@ export async function runPaced(target: LoadTarget, connections: number, ratePerS
     for (const agent of agents) agent.destroy();
   }
   const elapsedSeconds = (performance.now() - begin) / 1000;
-  const sorted = Float64Array.from(latencies).sort();
-  return {
-    connections,
-    durationSeconds: elapsedSeconds,
-    requestsPerSecond: latencies.length / elapsedSeconds,
-    p50Ms: percentile(sorted, 50),
-    p99Ms: percentile(sorted, 99),
-    failures,
-  };
+  return { connections, durationSeconds: elapsedSeconds, requestsPerSecond: latencies.length / elapsedSeconds, ...latencyPercentiles(latencies), failures };
 }
 
 /** A paced warm-up whose figures are thrown away, then the measured paced run. */
-export async function measurePaced(target: LoadTarget, connections: number, ratePerSecond: number, durationSeconds: number, warmupSeconds: number): Promise<LoadResult> {
-  if (warmupSeconds > 0) {
-    const warmup = await runPaced(target, connections, ratePerSecond, warmupSeconds);
-    if (warmup.requestsPerSecond === 0) throw new Error(`Every paced warm-up request to ${target.url} failed.`);
-  }
-  return runPaced(target, connections, ratePerSecond, durationSeconds);
+export function measurePaced(target: LoadTarget, connections: number, ratePerSecond: number, durationSeconds: number, warmupSeconds: number): Promise<LoadResult> {
+  return afterWarmup(target, durationSeconds, warmupSeconds, (seconds) => runPaced(target, connections, ratePerSecond, seconds));
 }
