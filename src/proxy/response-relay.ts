@@ -108,7 +108,11 @@ export function wholeBodyLength(response: IncomingMessage): number | undefined {
   return length <= WHOLE_BODY_LIMIT_BYTES ? length : undefined;
 }
 
-/** Reads a body of the declared length, with the same inactivity limit and error mapping as relayBody. */
+/**
+ * Reads a body of the declared length, with the same inactivity limit and error mapping as relayBody. Like
+ * relayBody it needs no abort listener of its own: an abort (idle, deadline, client gone) destroys the upstream
+ * request the controller's signal was given to, and the response then closes incomplete.
+ */
 export function readWholeBody(response: IncomingMessage, length: number, idleMs: number, controller: AbortController): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -116,13 +120,10 @@ export function readWholeBody(response: IncomingMessage, length: number, idleMs:
     const idle = idleWatch(controller, idleMs);
     const done = (error?: unknown): void => {
       idle.stop();
-      controller.signal.removeEventListener('abort', aborted);
       if (error === undefined) return resolve(Buffer.concat(chunks, received));
       response.destroy();
       reject(bodyFailure(controller, idleMs));
     };
-    const aborted = (): void => done(controller.signal.reason ?? new Error('aborted'));
-    controller.signal.addEventListener('abort', aborted, { once: true });
     idle.arm();
     response.on('data', (chunk: Buffer) => {
       received += chunk.length;
