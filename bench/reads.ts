@@ -39,21 +39,30 @@ interface ProxyRuns {
   proxy: Row;
 }
 
-/** Table rows for proxy runs: the direct call as the floor, then the relay and the proxy with the p50 each adds (and, closed loop, their share of its throughput). */
+/**
+ * A floor's row, then each measured row beside it: its share of the floor's throughput (when `throughput`) and
+ * the p50 it adds to the floor's (when `added`). Every table of this section is built from these rows.
+ */
+function rowsAgainstFloor(floor: Row, measured: Row[], columns: { throughput: boolean; added: boolean }): string[][] {
+  const row = ({ name, result }: Row, share: string, added: string): string[] => [
+    name,
+    String(result.connections),
+    rate(result.requestsPerSecond),
+    ms(result.p50Ms),
+    ms(result.p99Ms),
+    ...(columns.throughput ? [share] : []),
+    ...(columns.added ? [added] : []),
+    String(result.failures),
+  ];
+  return [
+    row(floor, '100 % (floor)', '–'),
+    ...measured.map((other) => row(other, percent(other.result.requestsPerSecond / floor.result.requestsPerSecond), ms(other.result.p50Ms - floor.result.p50Ms))),
+  ];
+}
+
+/** Proxy runs: the direct call as the floor, then the relay and the proxy with the p50 each adds (and, closed loop, their share of its throughput). */
 function proxyTableRows(runs: ProxyRuns[], { throughput }: { throughput: boolean }): string[][] {
-  return runs.flatMap(({ direct, relay, proxy }) => [
-    [direct.name, String(direct.result.connections), rate(direct.result.requestsPerSecond), ms(direct.result.p50Ms), ms(direct.result.p99Ms), ...(throughput ? ['100 % (floor)'] : []), '–', String(direct.result.failures)],
-    ...[relay, proxy].map(({ name, result }) => [
-      name,
-      String(result.connections),
-      rate(result.requestsPerSecond),
-      ms(result.p50Ms),
-      ms(result.p99Ms),
-      ...(throughput ? [percent(result.requestsPerSecond / direct.result.requestsPerSecond)] : []),
-      ms(result.p50Ms - direct.result.p50Ms),
-      String(result.failures),
-    ]),
-  ]);
+  return runs.flatMap(({ direct, relay, proxy }) => rowsAgainstFloor(direct, [relay, proxy], { throughput, added: true }));
 }
 
 export async function benchmarkReads(settings: BenchSettings, cleanup: Cleanup): Promise<string> {
@@ -130,22 +139,8 @@ export async function benchmarkReads(settings: BenchSettings, cleanup: Cleanup):
     });
   }
 
-  const readRows = reads.flatMap(({ floor, routes, list }) => [
-    [floor.name, String(floor.result.connections), rate(floor.result.requestsPerSecond), ms(floor.result.p50Ms), ms(floor.result.p99Ms), '100 % (floor)', String(floor.result.failures)],
-    ...[...routes, list].map(({ name, result }) => [
-      name,
-      String(result.connections),
-      rate(result.requestsPerSecond),
-      ms(result.p50Ms),
-      ms(result.p99Ms),
-      percent(result.requestsPerSecond / floor.result.requestsPerSecond),
-      String(result.failures),
-    ]),
-  ]);
-  const listRows = reads.flatMap(({ listFloor, list }) => [
-    [listFloor.name, String(listFloor.result.connections), rate(listFloor.result.requestsPerSecond), ms(listFloor.result.p50Ms), ms(listFloor.result.p99Ms), '100 % (floor)', String(listFloor.result.failures)],
-    [list.name, String(list.result.connections), rate(list.result.requestsPerSecond), ms(list.result.p50Ms), ms(list.result.p99Ms), percent(list.result.requestsPerSecond / listFloor.result.requestsPerSecond), String(list.result.failures)],
-  ]);
+  const readRows = reads.flatMap(({ floor, routes, list }) => rowsAgainstFloor(floor, [...routes, list], { throughput: true, added: false }));
+  const listRows = reads.flatMap(({ listFloor, list }) => rowsAgainstFloor(listFloor, [list], { throughput: true, added: false }));
   const proxyRows = proxyTableRows([...proxies, unloaded], { throughput: true });
   const pacedRows = proxyTableRows(pacedProxies, { throughput: false });
 
