@@ -4,6 +4,8 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.js';
+import { databaseSettings } from '../src/routes/dashboard/database-settings.js';
 import { registerStaticWeb, WEB_ROOT } from '../src/routes/static-web.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import type { TestApp } from './support/test-app.js';
@@ -134,6 +136,46 @@ describe('account, user, settings', () => {
     expect(JSON.stringify(settings)).not.toContain('sk-test');
     const lockedSettings = (await locked.app.inject({ method: 'GET', url: '/api/v1/settings', headers: { authorization: ADMIN } })).json().settings;
     expect(lockedSettings).toMatchObject({ webhookUrl: 'https://hooks.example.com/nango', secretKeyConfigured: false, dashboardAuth: true });
+  });
+
+  it('says telemetry is on but sends nothing while NANGO_TELEMETRY_ENDPOINT is unset', async () => {
+    const settings = (await open.app.inject({ method: 'GET', url: '/api/v1/settings' })).json().settings;
+    expect(settings).toMatchObject({ telemetry: true, telemetryEndpointSet: false });
+  });
+
+  it('names the database variables in use, with where they point and never the password', async () => {
+    const settings = (await open.app.inject({ method: 'GET', url: '/api/v1/settings' })).json().settings;
+    const url = new URL(database.url);
+    expect(settings.database).toBe('external');
+    expect(settings.databaseSettings).toEqual([
+      { variable: 'NANGO_DATABASE_URL', value: `${url.hostname}:${url.port}${url.pathname} as ${url.username}` },
+      { variable: 'NANGO_DB_SSL', value: 'off' },
+      { variable: 'NANGO_DB_POOL_MIN', value: '2' },
+      { variable: 'NANGO_DB_POOL_MAX', value: '7' },
+    ]);
+    if (url.password) expect(JSON.stringify(settings)).not.toContain(url.password);
+  });
+});
+
+describe('the database settings the Settings page names', () => {
+  it('names the discrete NANGO_DB_* variables when they are used, hiding the password', () => {
+    const { database: config } = loadConfig({ NANGO_DB_HOST: 'db.internal', NANGO_DB_PASSWORD: 'hunter2-password', NANGO_DB_SSL: 'true' });
+    const settings = databaseSettings(config);
+    expect(settings.map((setting) => setting.variable)).toEqual(['NANGO_DB_HOST', 'NANGO_DB_PORT', 'NANGO_DB_NAME', 'NANGO_DB_USER', 'NANGO_DB_PASSWORD', 'NANGO_DB_SSL', 'NANGO_DB_POOL_MIN', 'NANGO_DB_POOL_MAX']);
+    expect(settings).toContainEqual({ variable: 'NANGO_DB_HOST', value: 'db.internal' });
+    expect(settings).toContainEqual({ variable: 'NANGO_DB_SSL', value: 'on' });
+    expect(JSON.stringify(settings)).not.toContain('hunter2-password');
+  });
+
+  it('shows a connection string without its password or query', () => {
+    const { database: config } = loadConfig({ NANGO_DATABASE_URL: 'postgres://app:s3cr3t-pass@db.internal:6543/custody?sslmode=require&password=other-secret' });
+    expect(databaseSettings(config)[0]).toEqual({ variable: 'NANGO_DATABASE_URL', value: 'db.internal:6543/custody as app' });
+    expect(JSON.stringify(databaseSettings(config))).not.toMatch(/s3cr3t-pass|other-secret/);
+  });
+
+  it('names the data directory of the embedded database', () => {
+    const { database: config } = loadConfig({ NANGO_DATA_DIR: 'some-data' });
+    expect(databaseSettings(config)[0]).toEqual({ variable: 'NANGO_DATA_DIR', value: path.resolve('some-data') });
   });
 });
 

@@ -20,6 +20,7 @@ import { identifier, isJsonObject, parseRequestPart } from '../request-parsing.j
 import { logoUrl } from '../modern/wire-format.js';
 import { registerDashboardAuditLogRoutes } from './dashboard-audit-log-routes.js';
 import { registerDashboardConnectionRoutes } from './dashboard-connection-routes.js';
+import { databaseSettings } from './database-settings.js';
 import { READS_QUERY } from '../../plugins/query-guard.js';
 
 export interface DashboardDeps {
@@ -127,9 +128,11 @@ function registerAccountRoutes(app: FastifyInstance, context: DashboardContext):
       webhookSigned: config.webhook.url !== undefined && config.webhook.signingKey !== undefined,
       dashboardAuth: config.dashboard !== undefined,
       database: config.database.kind,
+      databaseSettings: databaseSettings(config.database),
       providersFile: config.providersFile ?? null,
       auditRetentionDays: config.auditRetentionDays,
       telemetry: config.telemetry,
+      telemetryEndpointSet: config.telemetryEndpoint !== undefined,
     },
   }));
 
