@@ -1,8 +1,6 @@
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PACKAGE_ROOT } from '../src/package-root.js';
+import { checkState, type StateOptions } from './support/accessibility.js';
 import { startAuthorizationServer, type AuthorizationServer } from './support/authorization-server.js';
 import { hasChromium, launchBrowser, type Browser } from './support/browser.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
@@ -13,7 +11,16 @@ import { catalogWith, oidcTestProvider } from './support/test-providers.js';
 import { buildWebTestApp } from './support/web-app.js';
 import { ensureWebBuild } from './support/web-build.js';
 
-const SCREENSHOTS = path.join(PACKAGE_ROOT, 'test-output', 'screenshots');
+/** The Connect UI inside openConnectUI's iframe: the operator's page around it is not ours to audit. */
+const IN_FRAME: StateOptions = {
+  fullPage: false,
+  frame: (page) => {
+    const frame = page.frames().find((each) => each.parentFrame() !== null && each.url().includes('/connect'));
+    if (!frame) throw new Error('The Connect UI frame is not on the page.');
+    return frame;
+  },
+};
+const STANDALONE: StateOptions = { fullPage: false };
 
 interface ConnectEvent {
   type: string;
@@ -34,7 +41,6 @@ describe.skipIf(!hasChromium)('the Connect UI in a browser', () => {
 
   beforeAll(async () => {
     ensureWebBuild();
-    mkdirSync(SCREENSHOTS, { recursive: true });
     const port = await freePort();
     serverUrl = `http://127.0.0.1:${port}`;
     database = await createTestDatabase();
@@ -123,17 +129,17 @@ document.getElementById('open').addEventListener('click', () => {
     await frame.getByText('Grace, choose the service to connect.').waitFor();
     const options = frame.getByRole('list', { name: 'Integrations' }).getByRole('button');
     await expect(options.allTextContents()).resolves.toEqual(['Local OIDC test provider', 'Key Test']);
-    await page.screenshot({ path: path.join(SCREENSHOTS, 'connect-iframe-pick.png') });
+    await checkState(page, 'connect-iframe-pick', IN_FRAME);
 
     await frame.getByRole('button', { name: 'Local OIDC test provider' }).click();
     await frame.getByRole('heading', { name: 'Connect Local OIDC test provider' }).waitFor();
-    await page.screenshot({ path: path.join(SCREENSHOTS, 'connect-iframe-oauth.png') });
+    await checkState(page, 'connect-iframe-oauth', IN_FRAME);
     const popupOpened = page.context().waitForEvent('page');
     await frame.getByRole('button', { name: 'Connect Local OIDC test provider' }).click();
     const popup = await popupOpened;
     await popup.waitForEvent('close', { timeout: 20_000 });
     await frame.getByRole('heading', { name: 'Local OIDC test provider is connected' }).waitFor({ timeout: 20_000 });
-    await page.screenshot({ path: path.join(SCREENSHOTS, 'connect-iframe-success.png') });
+    await checkState(page, 'connect-iframe-success', IN_FRAME);
 
     const received = await events();
     expect(received.map((event) => event.type)).toEqual(['ready', 'connect']);
@@ -164,7 +170,7 @@ document.getElementById('open').addEventListener('click', () => {
     const popup = await popupOpened;
     await frame.getByText('Access was not granted.').waitFor({ timeout: 20_000 });
     await expect(frame.getByRole('alert').textContent()).resolves.toContain('try again and approve the access it asks for');
-    await page.screenshot({ path: path.join(SCREENSHOTS, 'connect-iframe-declined.png') });
+    await checkState(page, 'connect-iframe-declined', IN_FRAME);
     const error = (await events()).find((event) => event.type === 'error');
     expect(error?.payload).toMatchObject({ errorType: 'callback_err', errorMessage: expect.stringContaining('access_denied') });
     if (!popup.isClosed()) await popup.close();
@@ -193,12 +199,12 @@ document.getElementById('open').addEventListener('click', () => {
     await page.getByRole('button', { name: 'Connect Key Test' }).click();
     await page.getByText('API key is required.').waitFor();
     await expect(page.getByLabel('API key', { exact: true }).getAttribute('aria-invalid')).resolves.toBe('true');
-    await page.screenshot({ path: path.join(SCREENSHOTS, 'connect-link-form.png') });
+    await checkState(page, 'connect-link-form', STANDALONE);
     await page.getByLabel('API key', { exact: true }).fill('sk_live_123456');
     await page.getByRole('button', { name: 'Connect Key Test' }).click();
     await page.getByRole('heading', { name: 'Key Test is connected' }).waitFor();
     await page.getByText('You can close this tab and go back to the application.').waitFor();
-    await page.screenshot({ path: path.join(SCREENSHOTS, 'connect-link-success.png') });
+    await checkState(page, 'connect-link-success', STANDALONE);
 
     const list = await fetch(`${serverUrl}/connections?endUserId=end-user-2`, { headers: { authorization: 'Bearer secret' } }).then((response) => response.json());
     const connectionId = (list as { connections: { connection_id: string }[] }).connections[0]?.connection_id ?? '';
@@ -208,7 +214,7 @@ document.getElementById('open').addEventListener('click', () => {
     await page.goto((await session(['apikey', 'oidc'])).connect_link);
     await page.getByRole('button', { name: 'Key Test' }).click();
     await page.getByLabel('API key', { exact: true }).waitFor();
-    await page.screenshot({ path: path.join(SCREENSHOTS, 'connect-link-narrow.png') });
+    await checkState(page, 'connect-link-narrow', STANDALONE);
     // Back to the list from the form, with the keyboard.
     await page.getByRole('button', { name: 'Back to the list of integrations' }).focus();
     await page.keyboard.press('Enter');
@@ -223,10 +229,11 @@ document.getElementById('open').addEventListener('click', () => {
     await page.goto(`${serverUrl}/connect/?session_token=nango_connect_session_${'0'.repeat(64)}`);
     await page.getByRole('heading', { name: 'This link has expired' }).waitFor();
     await page.getByText('Go back to the application and start connecting again').waitFor();
-    await page.screenshot({ path: path.join(SCREENSHOTS, 'connect-link-expired.png') });
+    await checkState(page, 'connect-link-expired', STANDALONE);
 
     await page.goto(`${serverUrl}/connect`);
     await page.getByRole('heading', { name: 'This page needs a connect link' }).waitFor();
+    await checkState(page, 'connect-link-missing', STANDALONE);
     await page.close();
   });
 });

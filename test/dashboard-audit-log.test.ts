@@ -1,6 +1,7 @@
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hasChromium, launchBrowser, openPage, screenshot, type Browser } from './support/browser.js';
+import { checkState } from './support/accessibility.js';
+import { hasChromium, launchBrowser, openPage, type Browser } from './support/browser.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { freePort } from './support/free-port.js';
 import type { TestApp } from './support/test-app.js';
@@ -219,7 +220,7 @@ describe.skipIf(!hasChromium)('the audit log page in a browser', () => {
     await expect(page.getByRole('link', { name: 'Audit log' }).getAttribute('aria-current')).resolves.toBe('page');
     await page.getByText('50 entries, newest first · kept 90 days').waitFor();
     await expect(bodyRows(page).count()).resolves.toBe(50);
-    await screenshot(page, 'audit-log');
+    await checkState(page, 'audit-log');
 
     // Pages with the keyboard: the buttons are real buttons.
     await expect(page.getByRole('button', { name: 'Newer entries' }).isDisabled()).resolves.toBe(true);
@@ -245,7 +246,7 @@ describe.skipIf(!hasChromium)('the audit log page in a browser', () => {
     await page.getByLabel('Principal').fill('secret_key');
     await expect.poll(rows).toEqual([expect.stringMatching(/Integration created.*secret_key.*slack-prod/)]);
     expect(Object.fromEntries(new URL(page.url()).searchParams)).toEqual({ integration: 'slack-prod', principal: 'secret_key' });
-    await screenshot(page, 'audit-log-filtered');
+    await checkState(page, 'audit-log-filtered');
 
     await page.getByLabel('Integration').selectOption('');
     await page.getByLabel('From').fill('2099-01-01T00:00');
@@ -259,8 +260,7 @@ describe.skipIf(!hasChromium)('the audit log page in a browser', () => {
     await expect.poll(() => bodyRows(page).count()).toBe(50);
     await expect(page.getByLabel('Principal').inputValue()).resolves.toBe('');
 
-    await page.setViewportSize({ width: 390, height: 844 });
-    await screenshot(page, 'audit-log-narrow');
+    await checkState(page, 'audit-log-cleared');
     await page.close();
     expect(errors).toEqual([]);
   }, 60_000);
@@ -283,7 +283,7 @@ describe.skipIf(!hasChromium)('the audit log page in a browser', () => {
     await page.getByRole('heading', { name: 'No audit entries yet' }).waitFor();
     await expect(page.getByText('Entries are kept 365 days.', { exact: false }).isVisible()).resolves.toBe(true);
     await expect(page.getByRole('link', { name: 'Go to connections' }).isVisible()).resolves.toBe(true);
-    await screenshot(page, 'audit-log-empty');
+    await checkState(page, 'audit-log-empty');
     await page.close();
     expect(errors).toEqual([]);
   });
@@ -293,7 +293,7 @@ describe.skipIf(!hasChromium)('the audit log page in a browser', () => {
     const alert = page.getByRole('alert');
     await alert.getByRole('heading', { name: 'These filters cannot be used' }).waitFor();
     await expect(alert.textContent()).resolves.toContain('since: must be an ISO 8601 date and time');
-    await screenshot(page, 'audit-log-refused-filter');
+    await checkState(page, 'audit-log-refused-filter');
     await alert.getByRole('button', { name: 'Clear the filters' }).click();
     await expect.poll(() => bodyRows(page).count()).toBe(50);
     await page.close();

@@ -3,7 +3,7 @@ import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { adviceFor, errorParts, type Advice } from '../shared/auth-errors';
 import { AlertIcon, CheckIcon, ChevronLeftIcon, ChevronRightIcon, CloseIcon, SearchIcon } from '../shared/icons';
 import { formFields, ProviderForm, runAuth, type AuthValues, type FieldSpec, type FormField } from '../shared/provider-form';
-import { Button, Logo, Spinner } from '../shared/ui';
+import { Button, keepTabInside, Logo, Spinner } from '../shared/ui';
 import { ConnectApi, placeholderParams, type ConnectSessionData, type IntegrationItem, type ProviderData } from './connect-api';
 import { ParentChannel } from './parent-channel';
 
@@ -33,6 +33,7 @@ export function ConnectApp({ apiURL, embedded, linkToken, detectClosedAuthWindow
   const [formError, setFormError] = useState<{ advice: Advice; detail: string } | null>(null);
   const callbackError = useRef<string | null>(null);
   const headingRef = useRef<HTMLHeadingElement>(null);
+  const cardRef = useRef<HTMLElement>(null);
   const api = useMemo(() => (token ? new ConnectApi(apiURL, token) : null), [apiURL, token]);
 
   // The token: from the link, or from the parent page that opened us in an iframe (`ready` → `session_token`).
@@ -147,6 +148,8 @@ export function ConnectApp({ apiURL, embedded, linkToken, detectClosedAuthWindow
     if (!embedded) return;
     const onKey = (event: KeyboardEvent) => {
       if (event.key === 'Escape' && !busy) close();
+      // Over the application's page the Connect UI is a modal: Tab must not reach the page behind it.
+      if (cardRef.current) keepTabInside(event, cardRef.current);
     };
     window.addEventListener('keydown', onKey);
     return () => window.removeEventListener('keydown', onKey);
@@ -181,7 +184,7 @@ export function ConnectApp({ apiURL, embedded, linkToken, detectClosedAuthWindow
 
   return (
     <div className="connect-shell">
-      <section className="connect-card" role={embedded ? 'dialog' : undefined} aria-modal={embedded ? true : undefined} aria-labelledby="connect-title">
+      <section ref={cardRef} className="connect-card" role={embedded ? 'dialog' : undefined} aria-modal={embedded ? true : undefined} aria-labelledby="connect-title">
         <header className="connect-header">
           {canGoBack ? (
             <Button variant="ghost" className="btn-icon" aria-label="Back to the list of integrations" onClick={() => setPhase({ kind: 'pick' })} disabled={busy}>

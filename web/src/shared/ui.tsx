@@ -174,6 +174,30 @@ export function Logo({ src, size = 'md', alt = '' }: { src: string | null | unde
   return src ? <img className={`logo${size === 'lg' ? ' logo-lg' : ''}`} src={src} width={px} height={px} alt={alt} /> : <span className={`logo${size === 'lg' ? ' logo-lg' : ''}`} style={{ background: 'var(--surface-2)' }} />;
 }
 
+const TABBABLE = 'a[href], button:not([disabled]), input:not([disabled]):not([type="hidden"]), select:not([disabled]), textarea:not([disabled]), summary, [tabindex]:not([tabindex="-1"])';
+
+/**
+ * Keeps Tab and Shift+Tab inside `container` (a modal): past the last control focus wraps to the first, and back.
+ * A modal <dialog> alone lets focus leave for the browser's own controls, and an iframe lets it reach the page behind.
+ */
+export function keepTabInside(event: KeyboardEvent, container: HTMLElement): void {
+  if (event.key !== 'Tab' || event.altKey || event.ctrlKey || event.metaKey) return;
+  const items = [...container.querySelectorAll<HTMLElement>(TABBABLE)].filter((item) => item.getClientRects().length > 0);
+  const first = items[0];
+  const last = items.at(-1);
+  if (!first || !last) {
+    event.preventDefault();
+    return;
+  }
+  const active = document.activeElement;
+  const inside = active !== null && container.contains(active);
+  const direction = event.shiftKey ? Node.DOCUMENT_POSITION_PRECEDING : Node.DOCUMENT_POSITION_FOLLOWING;
+  const hasNeighbour = inside && items.some((item) => item !== active && (active.compareDocumentPosition(item) & direction) !== 0);
+  if (hasNeighbour) return;
+  event.preventDefault();
+  (event.shiftKey ? last : first).focus();
+}
+
 /** A modal built on <dialog>: focus moves in and is trapped, Escape closes it, focus returns to the opener. */
 export function Dialog({ open, onClose, title, children, footer, labelledBy }: { open: boolean; onClose: () => void; title: ReactNode; children: ReactNode; footer?: ReactNode; labelledBy?: string }) {
   const ref = useRef<HTMLDialogElement>(null);
@@ -190,6 +214,7 @@ export function Dialog({ open, onClose, title, children, footer, labelledBy }: {
       ref={ref}
       className="dialog"
       aria-labelledby={titleId}
+      onKeyDown={(event) => keepTabInside(event.nativeEvent, event.currentTarget)}
       onCancel={(event) => {
         event.preventDefault();
         onClose();

@@ -131,7 +131,7 @@ export function AuditLogPage() {
         ) : (
           <>
             <div className="table-wrap">
-              <table className="table" aria-busy={list.loading}>
+              <table className="table table-cards" aria-busy={list.loading}>
                 <caption className="sr-only">Audit log, newest first</caption>
                 <thead>
                   <tr>
@@ -174,14 +174,14 @@ function AuditRow({ entry }: { entry: AuditEntry }) {
       <td className="muted" title={entry.at}>
         <time dateTime={entry.at}>{formatTimestamp(entry.at)}</time>
       </td>
-      <td>
+      <td data-label="Action">
         <strong>{auditActionLabel(entry.action)}</strong>
         {details.length > 0 ? <div className="muted small">{details.map(([key, value]) => `${key}: ${typeof value === 'string' ? value : JSON.stringify(value)}`).join(' · ')}</div> : null}
       </td>
-      <td className="mono small" style={{ overflowWrap: 'anywhere' }}>
+      <td className="mono small" style={{ overflowWrap: 'anywhere' }} data-label="Principal">
         {entry.principal}
       </td>
-      <td>
+      <td data-label="Connection">
         {entry.providerConfigKey && entry.connectionId ? (
           <>
             <Link to={paths.connection(entry.providerConfigKey, entry.connectionId)} className="mono">
@@ -195,7 +195,9 @@ function AuditRow({ entry }: { entry: AuditEntry }) {
           <span className="muted">—</span>
         )}
       </td>
-      <td className="hide-narrow muted small mono">{entry.route}</td>
+      <td className="hide-narrow muted small mono" data-label="Route">
+        {entry.route}
+      </td>
     </tr>
   );
 }

@@ -120,7 +120,7 @@ export function ConnectionsPage() {
         ) : (
           <>
             <div className="table-wrap">
-              <table className="table" aria-busy={list.loading}>
+              <table className="table table-cards" aria-busy={list.loading}>
                 <caption className="sr-only">Connections</caption>
                 <thead>
                   <tr>
@@ -144,14 +144,16 @@ export function ConnectionsPage() {
                               {row.connectionId}
                             </Link>
                           </td>
-                          <td>
+                          <td data-label="Integration">
                             <Link to={paths.integration(row.providerConfigKey)}>{row.providerConfigKey}</Link>
                           </td>
-                          <td className="hide-narrow">{row.endUser ? (row.endUser.display_name ?? row.endUser.email ?? row.endUser.id) : <span className="muted">—</span>}</td>
-                          <td title={statusSentence(row)}>
+                          <td className="hide-narrow" data-label="End user">{row.endUser ? (row.endUser.display_name ?? row.endUser.email ?? row.endUser.id) : <span className="muted">—</span>}</td>
+                          <td title={statusSentence(row)} data-label="Status">
                             <StatusBadge status={row.status} />
                           </td>
-                          <td className="hide-narrow muted">{formatDate(row.creationDate)}</td>
+                          <td className="hide-narrow muted" data-label="Created">
+                            {formatDate(row.creationDate)}
+                          </td>
                         </tr>
                       ))
                     : <SkeletonRows columns={5} />}
