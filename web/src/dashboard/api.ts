@@ -86,9 +86,12 @@ export interface Settings {
   webhookSigned: boolean;
   dashboardAuth: boolean;
   database: 'embedded' | 'external';
+  /** The variables the server reads for its database, with safe values (never a password). */
+  databaseSettings: { variable: string; value: string }[];
   providersFile: string | null;
   auditRetentionDays: number;
   telemetry: boolean;
+  telemetryEndpointSet: boolean;
 }
 
 export interface IntegrationSummary {

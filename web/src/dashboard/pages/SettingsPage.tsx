@@ -71,8 +71,18 @@ export function SettingsPage() {
           <Section title="Server">
             <dl className="facts facts-wide">
               <Fact name="Version">{settings.version}</Fact>
-              <Fact name="Database" variable={settings.database === 'embedded' ? 'NANGO_DATA_DIR' : 'NANGO_DATABASE_URL'}>
+              <Fact name="Database">
                 {settings.database === 'embedded' ? 'Embedded PostgreSQL' : 'External PostgreSQL'}
+                <div role="group" aria-label="Database settings in use">
+                  <dl className="env-values">
+                    {settings.databaseSettings.map((setting) => (
+                      <div key={setting.variable}>
+                        <dt className="mono">{setting.variable}</dt>
+                        <dd className="mono">{setting.value}</dd>
+                      </div>
+                    ))}
+                  </dl>
+                </div>
               </Fact>
               <Fact name="Provider overlay" variable="NANGO_PROVIDERS_FILE">
                 {settings.providersFile ? <code>{settings.providersFile}</code> : <span className="muted">None: the built-in catalog</span>}
@@ -81,7 +91,14 @@ export function SettingsPage() {
                 {settings.auditRetentionDays} days
               </Fact>
               <Fact name="Telemetry" variable="TELEMETRY">
-                <OnOff on={settings.telemetry} />
+                <OnOff on={settings.telemetry} />{' '}
+                <span className="muted">
+                  {!settings.telemetry
+                    ? 'Nothing is sent.'
+                    : settings.telemetryEndpointSet
+                      ? 'Anonymous counts and versions are sent to NANGO_TELEMETRY_ENDPOINT (never a key, token, URL or name).'
+                      : 'Nothing is sent until NANGO_TELEMETRY_ENDPOINT is set.'}
+                </span>
               </Fact>
             </dl>
           </Section>
