@@ -154,7 +154,7 @@ document.getElementById('open').addEventListener('click', () => {
     expect((await events()).map((event) => event.type)).toEqual(['ready', 'connect', 'close']);
     await page.close();
     expect(errors).toEqual([]);
-  });
+  }, 60_000);
 
   it('reports a declined consent inside openConnectUI as an error event and says what to do; Escape closes', async () => {
     const { token } = await session(['oidc']);
@@ -181,7 +181,7 @@ document.getElementById('open').addEventListener('click', () => {
     expect((await events()).at(-1)?.type).toBe('close');
     await page.close();
     expect(errors).toEqual([]);
-  });
+  }, 60_000);
 
   it('works standalone through a connect link: renders the API key field, checks it, stores the key', async () => {
     const { connect_link } = await session(['apikey'], { id: 'end-user-2', display_name: 'Linus' });
@@ -214,14 +214,14 @@ document.getElementById('open').addEventListener('click', () => {
     await page.goto((await session(['apikey', 'oidc'])).connect_link);
     await page.getByRole('button', { name: 'Key Test' }).click();
     await page.getByLabel('API key', { exact: true }).waitFor();
-    await checkState(page, 'connect-link-narrow', STANDALONE);
+    await checkState(page, 'connect-link-picked', STANDALONE);
     // Back to the list from the form, with the keyboard.
     await page.getByRole('button', { name: 'Back to the list of integrations' }).focus();
     await page.keyboard.press('Enter');
     await page.getByRole('list', { name: 'Integrations' }).waitFor();
     await page.close();
     expect(errors).toEqual([]);
-  });
+  }, 60_000);
 
   it('says what to do when the link is expired or missing', async () => {
     const page = await browser.context.newPage();
@@ -235,5 +235,5 @@ document.getElementById('open').addEventListener('click', () => {
     await page.getByRole('heading', { name: 'This page needs a connect link' }).waitFor();
     await checkState(page, 'connect-link-missing', STANDALONE);
     await page.close();
-  });
+  }, 60_000);
 });

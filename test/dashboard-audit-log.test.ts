@@ -263,7 +263,7 @@ describe.skipIf(!hasChromium)('the audit log page in a browser', () => {
     await checkState(page, 'audit-log-cleared');
     await page.close();
     expect(errors).toEqual([]);
-  }, 60_000);
+  }, 120_000);
 
   it('opens the audit log of one connection from its page', async () => {
     const { page, errors } = await openPage(browser, `${serverUrl}/dashboard/connections/github-prod/bob`);

@@ -42,11 +42,10 @@ const VARIANTS = [
   { suffix: '', colorScheme: 'light', width: undefined },
   { suffix: '-dark', colorScheme: 'dark', width: undefined },
   { suffix: '-narrow', colorScheme: 'light', width: 390 },
-  { suffix: '-narrow-dark', colorScheme: 'dark', width: 390 },
 ] as const;
 
 /**
- * One state of a page as a person meets it: screenshots (`name`.png, -dark, -narrow at 390 px, -narrow-dark) for
+ * One state of a page as a person meets it: screenshots (`name`.png, `name`-dark.png, `name`-narrow.png at 390 px) for
  * someone to look at, and an axe audit of each, which must find no serious or critical violation. The page is
  * left as it was found (light, same viewport).
  */
