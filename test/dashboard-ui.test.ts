@@ -1,7 +1,8 @@
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthorizationServer, type AuthorizationServer } from './support/authorization-server.js';
-import { hasChromium, launchBrowser, openPage, screenshot, type Browser } from './support/browser.js';
+import { checkState } from './support/accessibility.js';
+import { hasChromium, launchBrowser, openPage, type Browser } from './support/browser.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { freePort } from './support/free-port.js';
 import type { TestApp } from './support/test-app.js';
@@ -58,27 +59,34 @@ describe.skipIf(!hasChromium)('the operator dashboard in a browser', () => {
     await page.waitForURL(`${serverUrl}/dashboard/integrations`);
     await page.getByRole('heading', { name: 'No integrations yet' }).waitFor();
     await expect(page.getByText('This dashboard is open.').isVisible()).resolves.toBe(true);
-    await screenshot(page, 'integrations-empty');
+    await checkState(page, 'integrations-empty');
 
     await page.getByRole('link', { name: 'Connections' }).click();
     await page.getByRole('heading', { name: 'No connections yet' }).waitFor();
-    await screenshot(page, 'connections-empty');
+    await checkState(page, 'connections-empty');
 
     await page.getByRole('link', { name: 'Settings' }).click();
     await page.getByRole('heading', { name: 'Settings' }).waitFor();
     await page.getByText('Not set: no webhook is sent').waitFor();
+    await expect(page.getByRole('definition').filter({ hasText: 'Nothing is sent until NANGO_TELEMETRY_ENDPOINT is set.' }).textContent()).resolves.toMatch(/^On/);
+    // The database variables this server reads (the test database is given as NANGO_DATABASE_URL), never a password.
+    const databaseSettings = page.getByRole('group', { name: 'Database settings in use' });
+    await expect(databaseSettings.getByRole('term').allTextContents()).resolves.toEqual(['NANGO_DATABASE_URL', 'NANGO_DB_SSL', 'NANGO_DB_POOL_MIN', 'NANGO_DB_POOL_MAX']);
+    const databaseUrl = new URL(database.url);
+    await expect(databaseSettings.textContent()).resolves.toContain(`${databaseUrl.hostname}:${databaseUrl.port}${databaseUrl.pathname} as ${databaseUrl.username}`);
+    if (databaseUrl.password) await expect(page.content()).resolves.not.toContain(databaseUrl.password);
     await expect(page.getByText(`${serverUrl}/oauth/callback`).first().isVisible()).resolves.toBe(true);
     // The secret key is masked until revealed.
     await expect(page.getByText('secret', { exact: true }).count()).resolves.toBe(0);
     await page.getByRole('button', { name: 'Reveal secret key' }).click();
     await page.getByText('secret', { exact: true }).waitFor();
-    await screenshot(page, 'settings');
+    await checkState(page, 'settings');
 
     await page.goto(`${serverUrl}/dashboard/no-such-page`);
     await page.getByRole('heading', { name: 'This page does not exist' }).waitFor();
     await page.close();
     expect(errors).toEqual([]);
-  });
+  }, 60_000);
 
   it('runs the operator flow: create an integration, Try it through the consent popup, inspect, refresh and delete the connection', async () => {
     const { page, errors } = await openPage(browser, `${serverUrl}/dashboard/integrations`);
@@ -96,18 +104,21 @@ describe.skipIf(!hasChromium)('the operator dashboard in a browser', () => {
     await page.getByLabel('Client ID').fill(provider.clientId);
     await page.getByLabel('Client secret', { exact: true }).fill(provider.clientSecret);
     await expect(page.getByLabel('Scopes').inputValue()).resolves.toBe('openid,offline_access');
-    await screenshot(page, 'integration-new');
+    await checkState(page, 'integration-new');
     await page.getByRole('button', { name: 'Create integration' }).click();
 
     await page.waitForURL(`${serverUrl}/dashboard/integrations/oidc-demo`);
     await page.getByRole('heading', { name: 'Local OIDC test provider', level: 1 }).waitFor();
     await page.getByText('Integration oidc-demo created.').waitFor();
-    await screenshot(page, 'integration-detail');
+    await checkState(page, 'integration-detail');
 
     await page.getByRole('button', { name: 'Try it' }).click();
     const connectButton = page.getByRole('button', { name: 'Connect with Local OIDC test provider' });
     await connectButton.waitFor();
-    await screenshot(page, 'try-it');
+    // The other way to connect reads as the link-like action it is, not as plain text.
+    const connectUiAction = page.getByRole('button', { name: 'Open the Connect UI instead' });
+    await expect(connectUiAction.evaluate((button) => getComputedStyle(button).textDecorationLine)).resolves.toBe('underline');
+    await checkState(page, 'try-it');
     const popupOpened = page.context().waitForEvent('page');
     await connectButton.click();
     const popup = await popupOpened;
@@ -123,7 +134,7 @@ describe.skipIf(!hasChromium)('the operator dashboard in a browser', () => {
     await expect(page.getByRole('region', { name: 'End user' }).textContent()).resolves.toContain('dashboard-test');
     await expect(page.getByText('Healthy', { exact: true }).isVisible()).resolves.toBe(true);
     await page.getByRole('region', { name: 'Latest events' }).getByText('Connected').waitFor();
-    await screenshot(page, 'connection-detail');
+    await checkState(page, 'connection-detail');
 
     // The token stays masked until revealed (which reads it through the audited route).
     const stored = await fetch(`${serverUrl}/connections/${connectionId}?provider_config_key=oidc-demo`, { headers: { authorization: 'Bearer secret' } }).then((response) => response.json());
@@ -145,15 +156,18 @@ describe.skipIf(!hasChromium)('the operator dashboard in a browser', () => {
     await page.getByRole('heading', { name: 'No connection matches' }).waitFor();
     await page.getByRole('button', { name: 'Clear the filters' }).click();
     await row.waitFor();
-    await screenshot(page, 'connections');
+    await checkState(page, 'connections');
+    // On a phone each connection is a card: nothing scrolls sideways, not even inside the table.
     await page.setViewportSize({ width: 390, height: 844 });
-    await screenshot(page, 'connections-narrow');
+    await expect(page.locator('.table-wrap').evaluate((wrap) => wrap.scrollWidth - wrap.clientWidth)).resolves.toBe(0);
+    await expect(row.getByRole('link', { name: connectionId }).isVisible()).resolves.toBe(true);
+    await expect(row.getByText('Healthy').isVisible()).resolves.toBe(true);
     await page.setViewportSize({ width: 1280, height: 860 });
 
     await row.getByRole('link', { name: connectionId }).click();
     await page.getByRole('button', { name: 'Delete' }).click();
     await page.getByRole('dialog', { name: 'Delete this connection?' }).waitFor();
-    await screenshot(page, 'connection-delete');
+    await checkState(page, 'connection-delete');
     await page.getByRole('button', { name: 'Delete connection' }).click();
     await page.waitForURL(`${serverUrl}/dashboard/connections`);
     await page.getByRole('heading', { name: 'No connections yet' }).waitFor();
@@ -162,7 +176,7 @@ describe.skipIf(!hasChromium)('the operator dashboard in a browser', () => {
 
     await page.getByRole('link', { name: 'Integrations', exact: true }).click();
     await page.getByRole('link', { name: 'Local OIDC test provider', exact: true }).waitFor();
-    await screenshot(page, 'integrations');
+    await checkState(page, 'integrations');
     await page.close();
     expect(errors).toEqual([]);
   }, 120_000);
@@ -177,11 +191,11 @@ describe.skipIf(!hasChromium)('the operator dashboard in a browser', () => {
     const popup = await popupOpened;
     await page.getByText('Access was not granted.').waitFor({ timeout: 20_000 });
     await expect(page.getByRole('dialog').textContent()).resolves.toContain('try again and approve');
-    await screenshot(page, 'try-it-declined');
+    await checkState(page, 'try-it-declined');
     if (!popup.isClosed()) await popup.close();
     await page.close();
     expect(errors).toEqual([]);
-  });
+  }, 60_000);
 
   it('asks for the dashboard sign-in when one is configured, and works with it; the provider list stays open', async () => {
     // Headless Chromium cannot show the login prompt, so the refusal is checked over plain HTTP.

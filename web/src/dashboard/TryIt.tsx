@@ -1,7 +1,7 @@
 import Nango from '@nangohq/frontend';
 import { useEffect, useState } from 'react';
 import { adviceFor, errorParts, type Advice } from '../shared/auth-errors';
-import { CheckIcon } from '../shared/icons';
+import { ChevronRightIcon } from '../shared/icons';
 import { formFields, ProviderForm, runAuth, type AuthValues, type FormField } from '../shared/provider-form';
 import { Banner, Button, Dialog, Spinner } from '../shared/ui';
 import { api, type ProviderDetail } from './api';
@@ -80,10 +80,18 @@ export function TryItDialog({ target, open, onClose, onConnected }: { target: Ta
     if (state.kind !== 'ready') return;
     const nango = new Nango({ host: window.location.origin, connectSessionToken: state.token });
     onClose();
+    // The SDK appends the iframe without focusing it: keyboard users are taken into it once it is ready, and
+    // back to where they were (the Try it button) when it closes.
+    let returnTo: HTMLElement | null = null;
     nango.openConnectUI({
       baseURL: config.connectUrl,
       apiURL: window.location.origin,
       onEvent: (event) => {
+        if (event.type === 'ready') {
+          returnTo = document.activeElement instanceof HTMLElement ? document.activeElement : null;
+          document.getElementById('connect-ui')?.focus();
+        }
+        if (event.type === 'close') returnTo?.focus();
         if (event.type === 'connect') onConnected(event.payload.connectionId);
       },
     });
@@ -97,8 +105,9 @@ export function TryItDialog({ target, open, onClose, onConnected }: { target: Ta
       footer={
         <>
           {state.kind === 'ready' ? (
-            <Button variant="ghost" onClick={openConnectUi}>
+            <Button variant="link" onClick={openConnectUi}>
               Open the Connect UI instead
+              <ChevronRightIcon size={15} />
             </Button>
           ) : null}
           <span className="spacer" />

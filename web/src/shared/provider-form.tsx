@@ -1,4 +1,5 @@
 import type Nango from '@nangohq/frontend';
+import type { AuthOptions, ConnectionConfig } from '@nangohq/frontend';
 import { useId, useState, type FormEvent, type ReactNode } from 'react';
 import { Button, Banner } from './ui';
 
@@ -83,25 +84,36 @@ export interface AuthValues {
   credentials: Record<string, string>;
 }
 
-/** How the SDK is called for each auth mode: a popup for OAuth, a POST to `/api-auth/*` or `/oauth2/auth` for the others. */
-export function runAuth(nango: Nango, integration: string, authMode: string, values: AuthValues, options: { detectClosedAuthWindow?: boolean } = {}) {
+/** What the frontend SDK is called with for one auth mode: `create` (no authentication) or `auth`, and its options. */
+export type AuthCall = { method: 'create'; options: ConnectionConfig } | { method: 'auth'; options: AuthOptions };
+
+/**
+ * How the SDK is called for each auth mode: a popup for OAuth, a POST to `/api-auth/*` or `/oauth2/auth` for the
+ * others. The one place that knows it: connecting (runAuth) and the integration page's code snippet both use it.
+ */
+export function authCall(authMode: string, values: AuthValues, options: { detectClosedAuthWindow?: boolean } = {}): AuthCall {
   const params = values.params;
   switch (authMode) {
     case 'NONE':
-      return nango.create(integration, { params });
+      return { method: 'create', options: { params } };
     case 'API_KEY':
-      return nango.auth(integration, { params, credentials: { apiKey: values.credentials['apiKey'] ?? '' } });
+      return { method: 'auth', options: { params, credentials: { apiKey: values.credentials['apiKey'] ?? '' } } };
     case 'BASIC':
-      return nango.auth(integration, { params, credentials: { username: values.credentials['username'] ?? '', password: values.credentials['password'] ?? '' } });
+      return { method: 'auth', options: { params, credentials: { username: values.credentials['username'] ?? '', password: values.credentials['password'] ?? '' } } };
     case 'OAUTH2_CC':
       // Without end-user credentials the integration's own client id and secret are used (keys present, values undefined: an empty body).
-      return nango.auth(integration, {
-        params,
-        credentials: { client_id: values.credentials['client_id'] || (undefined as unknown as string), client_secret: values.credentials['client_secret'] || undefined },
-      });
+      return {
+        method: 'auth',
+        options: { params, credentials: { client_id: values.credentials['client_id'] || (undefined as unknown as string), client_secret: values.credentials['client_secret'] || undefined } },
+      };
     default:
-      return nango.auth(integration, { params, ...(options.detectClosedAuthWindow ? { detectClosedAuthWindow: true } : {}) });
+      return { method: 'auth', options: { params, ...(options.detectClosedAuthWindow ? { detectClosedAuthWindow: true } : {}) } };
   }
+}
+
+export function runAuth(nango: Nango, integration: string, authMode: string, values: AuthValues, options: { detectClosedAuthWindow?: boolean } = {}) {
+  const call = authCall(authMode, values, options);
+  return call.method === 'create' ? nango.create(integration, call.options) : nango.auth(integration, call.options);
 }
 
 /**

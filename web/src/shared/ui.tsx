@@ -1,7 +1,7 @@
 import { useEffect, useId, useRef, useState, type ButtonHTMLAttributes, type ReactNode } from 'react';
 import { AlertIcon, CheckIcon, CopyIcon, EyeIcon, EyeOffIcon, InfoIcon, SearchIcon } from './icons';
 
-type Variant = 'primary' | 'secondary' | 'danger' | 'danger-outline' | 'ghost';
+type Variant = 'primary' | 'secondary' | 'danger' | 'danger-outline' | 'ghost' | 'link';
 
 export function Button({
   variant = 'secondary',

@@ -5,6 +5,7 @@ import { Banner, Button, CopyBox, Dialog, EmptyState, ErrorState, Logo, SecretVa
 import { api, DashboardApiError, useResource, type IntegrationDetail } from '../api';
 import { useToast } from '../App';
 import { Link, navigate, paths } from '../router';
+import { IntegrationSnippets } from '../IntegrationSnippets';
 import { TryItDialog } from '../TryIt';
 import { Section } from './parts';
 
@@ -83,7 +84,7 @@ export function IntegrationPage({ uniqueKey }: { uniqueKey: string }) {
                 <>
                   {' · '}
                   <a href={integration.docs} target="_blank" rel="noreferrer noopener">
-                    docs <ExternalIcon size={12} />
+                    docs<ExternalIcon size={12} className="link-icon" />
                   </a>
                 </>
               ) : null}
@@ -142,6 +143,8 @@ export function IntegrationPage({ uniqueKey }: { uniqueKey: string }) {
             )}
           </Section>
         ) : null}
+
+        <IntegrationSnippets integration={integration.uniqueKey} provider={integration.provider} authMode={integration.authMode} />
       </div>
 
       <TryItDialog

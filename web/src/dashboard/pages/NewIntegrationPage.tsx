@@ -154,7 +154,7 @@ export function NewIntegrationPage() {
               <h2 id={`${id}-step2`}>2. Configure {detail?.displayName ?? selected}</h2>
               {detail ? (
                 <a href={detail.docs} target="_blank" rel="noreferrer noopener" className="small row">
-                  Provider docs <ExternalIcon size={14} />
+                  Provider docs<ExternalIcon size={14} className="link-icon" />
                 </a>
               ) : null}
             </div>
