@@ -286,7 +286,7 @@ describe.skipIf(!hasChromium)('the audit log page in a browser', () => {
     await checkState(page, 'audit-log-empty');
     await page.close();
     expect(errors).toEqual([]);
-  });
+  }, 60_000);
 
   it('explains a filter the server refuses and offers to clear it', async () => {
     const { page, errors } = await openPage(browser, `${serverUrl}/dashboard/audit-log?since=yesterday`);
