@@ -18,7 +18,24 @@ const SIMPLE_PLACEHOLDER = /\$\{([A-Za-z_][\w.-]*)\}/g;
 const BASE64_PLACEHOLDER = /\$\{base64\(([^()]*)\)\}/g;
 const CONNECTION_CONFIG_PREFIXES = ['connectionConfig.params.', 'connectionConfig.'];
 
+/**
+ * `A || B` (Nango's spelling) tries each alternative in turn and takes the first whose placeholders all have
+ * values: `https://api.${connectionConfig.region}.intercom.io || https://api.intercom.io`.
+ */
 export function interpolate(template: string, values: InterpolationValues): Interpolated {
+  const alternatives = template.split(ALTERNATIVE_SEPARATOR);
+  let result = interpolateOne(alternatives[0] ?? '', values);
+  for (const alternative of alternatives.slice(1)) {
+    if (result.missing.length === 0) break;
+    const next = interpolateOne(alternative, values);
+    result = next.missing.length === 0 ? next : { value: next.value, missing: [...new Set([...result.missing, ...next.missing])] };
+  }
+  return result;
+}
+
+const ALTERNATIVE_SEPARATOR = /\s+\|\|\s+/;
+
+function interpolateOne(template: string, values: InterpolationValues): Interpolated {
   const missing: string[] = [];
   const substituted = template.replace(SIMPLE_PLACEHOLDER, (whole, name: string) => {
     const value = lookup(name, values);
@@ -71,4 +88,33 @@ function asText(value: unknown): string | undefined {
   if (typeof value === 'string') return value === '' ? undefined : value;
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
   return undefined;
+}
+
+export interface InterpolatedParams {
+  params: Record<string, string>;
+  /** Connection parameters that a required entry needs and that have no value. */
+  missing: string[];
+}
+
+/**
+ * Fills `${connectionConfig.*}` placeholders into a template's authorization, token or refresh parameters
+ * (Auth0's `audience`). An entry whose placeholders name only optional connection parameters is left out when
+ * they are empty, so a template can offer a parameter the provider does not require (Auth0's `organization`).
+ */
+export function interpolateParams(params: Record<string, string> | undefined, values: InterpolationValues, optional: (name: string) => boolean): InterpolatedParams {
+  const filled: Record<string, string> = {};
+  const missing = new Set<string>();
+  for (const [key, template] of Object.entries(params ?? {})) {
+    const { value, missing: absent } = interpolate(template, values);
+    const names = absent.map(placeholderName);
+    if (names.length === 0) filled[key] = value;
+    else for (const name of names.filter((candidate) => !optional(candidate))) missing.add(name);
+  }
+  return { params: filled, missing: [...missing] };
+}
+
+/** `connectionConfig.params.audience` → `audience`: the name a caller passes as `params[audience]`. */
+export function placeholderName(placeholder: string): string {
+  const prefix = CONNECTION_CONFIG_PREFIXES.find((candidate) => placeholder.startsWith(candidate));
+  return prefix ? placeholder.slice(prefix.length) : placeholder;
 }

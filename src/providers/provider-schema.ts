@@ -26,8 +26,16 @@ export const FieldSchema = z
     prefix: z.string().optional(),
     suffix: z.string().optional(),
     doc_section: z.string().optional(),
+    /** A closed set of values (a region, an environment): the only values accepted, whatever `pattern` says. */
+    enum: z.array(z.string().min(1)).min(1).optional(),
   })
-  .strict();
+  .strict()
+  .transform((field) => (field.enum ? { ...field, pattern: enumPattern(field.enum) } : field));
+
+/** The anchored regular expression that matches exactly the values of a closed set. */
+export function enumPattern(values: string[]): string {
+  return `^(?:${values.map((value) => value.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})$`;
+}
 
 export const ProxySchema = z
   .object({
@@ -46,7 +54,8 @@ const templateShape = {
   display_name: z.string().min(1),
   categories: z.array(z.string().min(1)).optional(),
   auth_mode: z.enum(AUTH_MODES),
-  docs: z.url(),
+  /** The provider's own documentation; the built-in catalog always has it (the catalog check refuses an entry without). */
+  docs: z.url().optional(),
   docs_connect: z.url().optional(),
   authorization_url: z.string().min(1).optional(),
   token_url: z.string().min(1).optional(),

@@ -1,5 +1,6 @@
 import { ApiError } from '../errors.js';
 import { signer } from '../oauth/oauth1-client.js';
+import { connectionParameterProblem } from '../providers/connection-parameters.js';
 import { interpolate, type InterpolationValues } from '../providers/interpolation.js';
 import type { ProviderTemplate } from '../providers/provider-schema.js';
 import type { ConfigRecord } from '../store/configs-store.js';
@@ -96,6 +97,9 @@ function templateBaseUrl(template: ProviderTemplate, provider: string, connectio
       `The provider "${provider}" has no proxy base URL: add "proxy.base_url" to its template (NANGO_PROVIDERS_FILE), or send Base-Url-Override to a host the operator allows.`,
     );
   }
+  // A closed-set parameter (a region) picks the host: a stored value outside the set never reaches a URL.
+  const problem = connectionParameterProblem(template, values.connectionConfig, true);
+  if (problem) throw new ApiError('bad_request', `${problem} Fix the connection_config of the connection "${connectionId}".`);
   const { value, missing } = interpolate(raw, values);
   if (missing.length > 0) {
     const names = missing.map((name) => name.replace(/^connectionConfig\.(params\.)?/, ''));

@@ -2,6 +2,8 @@ import { ApiError, isErrorCode, type ErrorCode } from '../errors.js';
 import { ProviderError, requestToken } from '../oauth/token-endpoint.js';
 import { interpolate } from '../providers/interpolation.js';
 import type { ProviderCatalog } from '../providers/provider-catalog.js';
+import { connectionParameterProblem } from '../providers/connection-parameters.js';
+import { missingParamsMessage, templateParams } from '../providers/template-params.js';
 import type { ProviderTemplate } from '../providers/provider-schema.js';
 import type { AuditLogStore } from '../store/audit-log-store.js';
 import type { ConfigsStore } from '../store/configs-store.js';
@@ -48,6 +50,8 @@ export class CredentialConnectService {
       throw new ApiError('invalid_body', `The integration "${config.unique_key}" uses ${template.auth_mode}, not ${input.mode}; use the matching route.`);
     }
     const connectionConfig: Record<string, unknown> = { ...(grant.defaults.connection_config ?? {}), ...params };
+    const problem = connectionParameterProblem(template, connectionConfig);
+    if (problem) throw new ApiError('invalid_query_params', problem);
     const credentials = await this.credentialsFor(input, template, connectionConfig, config.oauth_client_id, config.oauth_client_secret, config.oauth_scopes);
     const existed = (await this.deps.connections.find(config.unique_key, grant.connectionId)) !== undefined;
     await this.deps.connections.upsert({
@@ -104,7 +108,9 @@ export class CredentialConnectService {
         if (!clientId || !clientSecret) throw new ApiError('invalid_body', 'client_id and client_secret are required (in the body or on the integration).');
         const { value: url, missing } = interpolate(template.token_url ?? '', { connectionConfig });
         if (missing.length > 0) throw new ApiError('invalid_query_params', `The token URL needs the connection parameters ${missing.join(', ')}; pass them as params[...].`);
-        return fetchClientCredentialsToken({ url, clientId, clientSecret, scopes, extraParams: template.token_params ?? {}, template, timeoutMs: this.deps.providerTimeoutMs, now: this.deps.now() }).catch((error: unknown) => {
+        const tokenParams = templateParams(template, 'token_params', connectionConfig);
+        if (tokenParams.missing.length > 0) throw new ApiError('invalid_query_params', missingParamsMessage('token_params', tokenParams.missing));
+        return fetchClientCredentialsToken({ url, clientId, clientSecret, scopes, extraParams: tokenParams.params, template, timeoutMs: this.deps.providerTimeoutMs, now: this.deps.now() }).catch((error: unknown) => {
           if (error instanceof ProviderError) throw new ApiError('connection_test_failed', error.message);
           throw error;
         });

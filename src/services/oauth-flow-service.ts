@@ -7,6 +7,7 @@ import { oauth2CredentialsFrom, ProviderError, requestToken } from '../oauth/tok
 import { interpolate } from '../providers/interpolation.js';
 import type { ProviderCatalog } from '../providers/provider-catalog.js';
 import type { ProviderTemplate } from '../providers/provider-schema.js';
+import { missingParamsMessage, templateParams, type TemplateParamsKey } from '../providers/template-params.js';
 import type { AuditLogStore } from '../store/audit-log-store.js';
 import type { ConfigRecord, ConfigsStore } from '../store/configs-store.js';
 import type { ConnectionsStore } from '../store/connections-store.js';
@@ -128,6 +129,8 @@ export class OAuthFlowService {
     const authorizationUrl = this.interpolateUrl(template.authorization_url ?? '', 'authorization_url', connectionConfig);
     // Checked now, so a missing parameter fails before the user is sent to the provider.
     this.interpolateUrl(template.token_url ?? '', 'token_url', connectionConfig);
+    const authorizationParams = this.filledParams(template, 'authorization_params', connectionConfig);
+    this.filledParams(template, 'token_params', connectionConfig);
     this.deps.signals.oauthFlowStarted(config.provider);
     this.deps.log.info(
       `OAuth request - mode: ${template.auth_mode}, provider: ${config.provider}, key: ${providerConfigKey}, connection ID: ${connectionId}, auth URL: ${authorizationUrl}, callback URL: ${this.deps.config.callbackUrl}`,
@@ -167,7 +170,7 @@ export class OAuthFlowService {
       const userScopes = [...new Set([...splitScopes(grant.defaults.user_scopes ?? null), ...request.userScopes])];
       if (userScopes.length > 0) query['user_scope'] = userScopes.join(separator);
       query['state'] = session.id;
-      Object.assign(query, template.authorization_params ?? {}, grant.defaults.authorization_params ?? {}, request.authorizationParams);
+      Object.assign(query, authorizationParams, grant.defaults.authorization_params ?? {}, request.authorizationParams);
       if (pkce) Object.assign(query, { code_challenge: pkce.challenge, code_challenge_method: 'S256' });
       for (const [key, value] of Object.entries(query)) url.searchParams.set(key, value);
       return url.toString();
@@ -193,7 +196,7 @@ export class OAuthFlowService {
     url.searchParams.set('oauth_token', pair.oauth_token);
     const scopes = splitScopes(config.oauth_scopes);
     if (scopes.length > 0) url.searchParams.set('scope', scopes.join(template.scope_separator ?? ' '));
-    for (const [key, value] of Object.entries({ ...(template.authorization_params ?? {}), ...request.authorizationParams })) url.searchParams.set(key, value);
+    for (const [key, value] of Object.entries({ ...authorizationParams, ...request.authorizationParams })) url.searchParams.set(key, value);
     return url.toString();
   }
 
@@ -311,7 +314,7 @@ export class OAuthFlowService {
       grant_type: 'authorization_code',
       code,
       redirect_uri: session.callbackUrl,
-      ...(template.token_params ?? {}),
+      ...this.filledParams(template, 'token_params', session.connectionConfig),
     };
     if (session.codeVerifier) params['code_verifier'] = session.codeVerifier;
     const client = session.clientOverride ?? { clientId: config.oauth_client_id ?? '', clientSecret: config.oauth_client_secret ?? '' };
@@ -379,6 +382,13 @@ export class OAuthFlowService {
     } catch {
       throw new FlowError('url_param_err', `The provider's ${key} is not a valid URL once filled in.`);
     }
+  }
+
+  /** Authorization or token parameters of the template, filled in; a missing connection parameter is named. */
+  private filledParams(template: ProviderTemplate, key: TemplateParamsKey, connectionConfig: Record<string, unknown>): Record<string, string> {
+    const { params, missing } = templateParams(template, key, connectionConfig);
+    if (missing.length > 0) throw new FlowError('url_param_err', missingParamsMessage(key, missing));
+    return params;
   }
 
   private warnWithAdvice(error: ProviderError, config: ConfigRecord, template: ProviderTemplate): void {

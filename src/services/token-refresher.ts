@@ -4,6 +4,7 @@ import type { Logger } from '../logger.js';
 import { oauth2CredentialsFrom, ProviderError, requestToken, type OAuth2Credentials } from '../oauth/token-endpoint.js';
 import { interpolate } from '../providers/interpolation.js';
 import type { ProviderCatalog } from '../providers/provider-catalog.js';
+import { missingParamsMessage, templateParams, type TemplateParamsKey } from '../providers/template-params.js';
 import type { AuditLogStore } from '../store/audit-log-store.js';
 import type { ConfigRecord } from '../store/configs-store.js';
 import type { ServerSignals } from './server-signals.js';
@@ -109,7 +110,7 @@ export class TokenRefresher {
         clientId: String(connection.credentials['client_id'] ?? ''),
         clientSecret: String(connection.credentials['client_secret'] ?? ''),
         scopes: config.oauth_scopes,
-        extraParams: template.token_params ?? {},
+        extraParams: filledOrRefused(template, 'token_params', connection.connection_config),
         template,
         timeoutMs: this.deps.providerTimeoutMs,
         now: this.now(),
@@ -119,11 +120,11 @@ export class TokenRefresher {
     const { value: url, missing } = interpolate(template.refresh_url ?? template.token_url ?? '', { connectionConfig: connection.connection_config });
     if (missing.length > 0) throw new ProviderError('garbage', `The refresh URL needs connection parameters that are missing: ${missing.join(', ')}.`);
     // Refresh parameters, or the token parameters without an authorization-code grant (which would break refresh).
-    const { grant_type: _ignored, ...tokenParams } = template.token_params ?? {};
+    const { grant_type: _ignored, ...tokenParams } = filledOrRefused(template, template.refresh_params ? 'refresh_params' : 'token_params', connection.connection_config);
     const params: Record<string, string> = {
       grant_type: 'refresh_token',
       refresh_token: previous.refresh_token ?? '',
-      ...(template.refresh_params ?? tokenParams),
+      ...tokenParams,
     };
     const raw = await requestToken({
       url,
@@ -136,4 +137,11 @@ export class TokenRefresher {
     });
     return oauth2CredentialsFrom(raw, this.now(), previous);
   }
+}
+
+/** A template's token or refresh parameters for a stored connection; one it cannot fill fails the refresh, saying which. */
+function filledOrRefused(template: Parameters<typeof templateParams>[0], key: TemplateParamsKey, connectionConfig: Record<string, unknown>): Record<string, string> {
+  const { params, missing } = templateParams(template, key, connectionConfig);
+  if (missing.length > 0) throw new ProviderError('garbage', `${missingParamsMessage(key, missing)} Reconnect with it.`);
+  return params;
 }
