@@ -138,7 +138,7 @@ describe('the built-in provider catalog', () => {
       const urls: [string, string][] = [
         ...URL_KEYS.flatMap((key): [string, string][] => (template[key] ? [[key, template[key]]] : [])),
         ...(template.proxy ? [['proxy.base_url', template.proxy.base_url] as [string, string]] : []),
-        ['docs', template.docs],
+        ['docs', template.docs ?? '(none)'],
         ...(template.docs_connect ? [['docs_connect', template.docs_connect] as [string, string]] : []),
       ];
       for (const [key, raw] of urls) {

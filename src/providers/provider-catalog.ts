@@ -24,7 +24,7 @@ export function loadProviderCatalog(overlayFile?: string, builtInFile: string = 
   const fromOverlay = new Set<string>();
   if (overlayFile) {
     for (const [name, overlay] of Object.entries(readCatalogFile(overlayFile))) {
-      entries[name] = { ...entries[name], ...overlay };
+      entries[name] = mergeOverlay(entries[name], overlay);
       fromOverlay.add(name);
     }
   }
@@ -38,7 +38,8 @@ export function loadProviderCatalog(overlayFile?: string, builtInFile: string = 
     } catch (error) {
       throw new ProviderCatalogError(`${where}${(error as Error).message}`);
     }
-    const parsed = ProviderTemplateSchema.safeParse(merged);
+    // A new overlay entry may leave out its name and docs: it is shown by its key, without a docs link.
+    const parsed = ProviderTemplateSchema.safeParse({ display_name: name, ...merged });
     if (!parsed.success) throw new ProviderCatalogError(`${where}Provider "${name}" is invalid: ${describeIssues(parsed.error)}`);
     resolved.set(name, parsed.data);
   }
@@ -74,6 +75,25 @@ function resolveAlias(name: string, entries: Record<string, RawEntry>, seen: str
   const { alias, ...own } = entry;
   if (!alias) return own;
   return { ...resolveAlias(alias, entries, [...seen, name]), ...own };
+}
+
+/**
+ * An overlay entry laid over the built-in one: objects (proxy, connection_config, a field, token_params) merge
+ * key by key, so overriding one key of one field needs nothing else; lists and values replace.
+ */
+function mergeOverlay(base: RawEntry | undefined, overlay: RawEntry): RawEntry {
+  return base ? (deepMerge(base, overlay) as RawEntry) : overlay;
+}
+
+function deepMerge(base: unknown, overlay: unknown): unknown {
+  if (!isPlainObject(base) || !isPlainObject(overlay)) return overlay;
+  const merged: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(overlay)) merged[key] = deepMerge(base[key], value);
+  return merged;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function describeIssues(error: z.ZodError): string {
