@@ -1,0 +1,160 @@
+import { readFileSync } from 'node:fs';
+import { isMap, isScalar, parseDocument } from 'yaml';
+import { loadProviderCatalog, ProviderCatalogError } from './provider-catalog.js';
+import { RawCatalogSchema, type ProviderTemplate, type RawEntry } from './provider-schema.js';
+
+/**
+ * What `npm run catalog:check` checks in a catalog file, without the network: every entry loads, has a name
+ * and the provider's docs, declares every placeholder it uses, describes every field, and writes URLs of the
+ * right shape. Each problem names the provider and the key to fix.
+ */
+export const CATEGORIES = [
+  'crm', 'support', 'productivity', 'dev-tools', 'communication', 'accounting', 'payments', 'marketing', 'hr',
+  'storage', 'e-commerce', 'analytics', 'design', 'project-management', 'social', 'video', 'other',
+] as const;
+
+const URL_KEYS = ['authorization_url', 'token_url', 'refresh_url', 'request_url', 'base_api_url'] as const;
+/** Fixed user names or passwords some providers' docs prescribe inside HTTP Basic (Freshdesk `X`, Mailgun `api`, Zendesk `/token`). */
+const LITERALS_INSIDE_BASE64 = new Set(['X', 'x', 'api', 'token']);
+const PLACEHOLDER = /\$\{([^}]*)\}/g;
+const ALTERNATIVES = /\s+\|\|\s+/;
+
+export function checkCatalogFile(file: string): string[] {
+  const problems = duplicateKeys(readFileSync(file, 'utf8'));
+  if (problems.length > 0) return problems;
+  let catalog;
+  try {
+    catalog = loadProviderCatalog(undefined, file);
+  } catch (error) {
+    if (error instanceof ProviderCatalogError) return [error.message];
+    throw error;
+  }
+  const raw = RawCatalogSchema.parse(parseDocument(readFileSync(file, 'utf8')).toJS() ?? {});
+  for (const { name, template } of catalog.list()) problems.push(...checkEntry(name, template, resolvedRaw(name, raw)));
+  return problems;
+}
+
+/** The keys an entry writes itself or takes through its alias chain (before defaults are applied). */
+function resolvedRaw(name: string, raw: Record<string, RawEntry>): RawEntry {
+  const entry = raw[name] ?? {};
+  return entry.alias ? { ...resolvedRaw(entry.alias, raw), ...entry } : entry;
+}
+
+/** A YAML parser keeps the last of two equal keys silently in some modes: the text is read for them here. */
+function duplicateKeys(text: string): string[] {
+  const document = parseDocument(text, { uniqueKeys: false });
+  if (!isMap(document.contents)) return [];
+  const seen = new Set<string>();
+  const problems: string[] = [];
+  for (const pair of document.contents.items) {
+    const key = isScalar(pair.key) ? String(pair.key.value) : '';
+    if (seen.has(key)) problems.push(`Provider "${key}" is written twice; keep one entry.`);
+    seen.add(key);
+  }
+  return problems;
+}
+
+export function checkEntry(name: string, template: ProviderTemplate, raw: RawEntry): string[] {
+  const problems: string[] = [];
+  const problem = (text: string) => problems.push(`${name}: ${text}`);
+  if (!raw.display_name) problem('display_name is missing.');
+  if (!raw.docs) problem("docs is missing: link the provider's own documentation of how to authenticate.");
+  const categories = template.categories ?? [];
+  if (categories.length === 0) problem(`categories is missing: one or more of ${CATEGORIES.join(', ')}.`);
+  for (const category of categories) if (!(CATEGORIES as readonly string[]).includes(category)) problem(`category "${category}" is not one of ${CATEGORIES.join(', ')}.`);
+
+  for (const [where, text] of templatedStrings(template)) {
+    for (const placeholder of undeclaredPlaceholders(text, template)) problem(`${where} uses \${${placeholder}}, which is declared under neither connection_config nor credentials.`);
+  }
+  for (const [where, text] of urls(template)) {
+    for (const alternative of text.split(ALTERNATIVES)) {
+      const filled = withExamples(alternative, template);
+      let url: URL | undefined;
+      try {
+        url = new URL(filled);
+      } catch {
+        url = undefined;
+      }
+      if (!url || url.protocol !== 'https:') problem(`${where} "${alternative}" is not an https:// URL once its parameters hold their examples ("${filled}").`);
+      else if (where === 'proxy.base_url' && (url.search || url.hash)) problem(`proxy.base_url "${alternative}" has a query or fragment; put query parameters under proxy.query.`);
+    }
+  }
+  for (const [group, fields] of [['connection_config', template.connection_config], ['credentials', template.credentials]] as const) {
+    for (const [field, definition] of Object.entries(fields ?? {})) {
+      if (!definition.description?.trim()) problem(`${group}.${field} has no description: say what the value is and where the user finds it.`);
+      if (definition.pattern !== undefined) {
+        try {
+          new RegExp(definition.pattern);
+        } catch (error) {
+          problem(`${group}.${field}.pattern does not compile: ${(error as Error).message}`);
+        }
+      }
+    }
+  }
+  for (const [field, definition] of Object.entries(template.connection_config ?? {})) {
+    const missing = (['example', 'pattern'] as const).filter((key) => !definition[key]);
+    if (missing.length > 0) problem(`connection_config.${field} has no ${missing.join(' or ')}.`);
+    else if (!new RegExp(definition.pattern ?? '').test(definition.example ?? '')) problem(`connection_config.${field}.example "${definition.example}" does not match its pattern ${definition.pattern}.`);
+  }
+  if (template.auth_mode === 'API_KEY' && !template.credentials?.['apiKey']) problem('an API_KEY provider declares credentials.apiKey.');
+  if (template.auth_mode === 'BASIC' && !(template.credentials?.['username'] && template.credentials['password'])) problem('a BASIC provider declares credentials.username and credentials.password.');
+  return problems;
+}
+
+/** Every string of a template that may hold placeholders, with where it sits. */
+export function templatedStrings(template: ProviderTemplate): [where: string, text: string][] {
+  const strings: [string, string][] = [];
+  for (const key of URL_KEYS) {
+    const value = template[key];
+    if (value) strings.push([key, value]);
+  }
+  for (const key of ['authorization_params', 'token_params', 'refresh_params'] as const) {
+    for (const [param, value] of Object.entries(template[key] ?? {})) strings.push([`${key}.${param}`, String(value)]);
+  }
+  if (template.proxy) {
+    strings.push(['proxy.base_url', template.proxy.base_url]);
+    for (const [header, value] of Object.entries(template.proxy.headers ?? {})) strings.push([`proxy.headers.${header}`, value]);
+    for (const [param, value] of Object.entries(template.proxy.query ?? {})) strings.push([`proxy.query.${param}`, value]);
+  }
+  return strings;
+}
+
+function urls(template: ProviderTemplate): [where: string, text: string][] {
+  return [
+    ...URL_KEYS.flatMap((key): [string, string][] => (template[key] ? [[key, template[key]]] : [])),
+    ...(template.proxy ? [['proxy.base_url', template.proxy.base_url] as [string, string]] : []),
+    ...(template.docs ? [['docs', template.docs] as [string, string]] : []),
+    ...(template.docs_connect ? [['docs_connect', template.docs_connect] as [string, string]] : []),
+  ];
+}
+
+function isDeclared(name: string, template: ProviderTemplate): boolean {
+  const connectionParameter = /^connectionConfig\.(?:params\.)?(.+)$/.exec(name);
+  if (connectionParameter) return Object.hasOwn(template.connection_config ?? {}, connectionParameter[1] ?? '');
+  return Object.hasOwn(template.credentials ?? {}, name);
+}
+
+function undeclaredPlaceholders(text: string, template: ProviderTemplate): string[] {
+  const undeclared: string[] = [];
+  for (const match of text.matchAll(PLACEHOLDER)) {
+    const inner = match[1] ?? '';
+    const base64 = /^base64\((.*)\)$/.exec(inner);
+    if (base64) {
+      for (const [name] of (base64[1] ?? '').matchAll(/[A-Za-z_][\w.]*/g)) {
+        if (!isDeclared(name, template) && !LITERALS_INSIDE_BASE64.has(name)) undeclared.push(`base64(${name})`);
+      }
+    } else if (!isDeclared(inner, template)) {
+      undeclared.push(inner);
+    }
+  }
+  return undeclared;
+}
+
+/** The text with each connection parameter replaced by its declared example and each credential by a stand-in. */
+export function withExamples(text: string, template: ProviderTemplate): string {
+  return text.replace(PLACEHOLDER, (_whole, inner: string) => {
+    const connectionParameter = /^connectionConfig\.(?:params\.)?(.+)$/.exec(inner);
+    if (connectionParameter) return template.connection_config?.[connectionParameter[1] ?? '']?.example ?? '';
+    return 'credential';
+  });
+}
