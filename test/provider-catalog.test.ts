@@ -5,7 +5,10 @@ import { describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { PROVIDER_DOCS_FILE, renderProviderDocs } from '../scripts/generate-provider-docs.js';
 import { BUILT_IN_CATALOG, loadProviderCatalog, ProviderCatalogError } from '../src/providers/provider-catalog.js';
-import { AUTH_MODES, ProviderTemplateSchema, RawCatalogSchema, type ProviderTemplate } from '../src/providers/provider-schema.js';
+import { checkCatalogFile } from '../src/providers/catalog-check.js';
+import { connectionParameterProblem } from '../src/providers/connection-parameters.js';
+import { interpolate } from '../src/providers/interpolation.js';
+import { AUTH_MODES, FieldSchema, ProviderTemplateSchema, RawCatalogSchema, type ProviderTemplate } from '../src/providers/provider-schema.js';
 
 const CATEGORIES = [
   'crm', 'support', 'productivity', 'dev-tools', 'communication', 'accounting', 'payments', 'marketing', 'hr',
@@ -229,6 +232,28 @@ describe('an operator overlay (NANGO_PROVIDERS_FILE)', () => {
     });
   });
 
+  it('overrides one key of one field of a built-in provider and keeps everything else of it', () => {
+    withTempDir((dir) => {
+      const overlay = path.join(dir, 'providers.yaml');
+      writeFileSync(overlay, stringify({ microsoft: { connection_config: { tenant: { example: 'contoso.onmicrosoft.com' } }, proxy: { headers: { prefer: 'outlook.timezone="UTC"' } } } }));
+      const microsoft = loadProviderCatalog(overlay).get('microsoft');
+      const builtIn = catalog.get('microsoft');
+      expect(microsoft?.connection_config?.['tenant']).toEqual({ ...builtIn?.connection_config?.['tenant'], example: 'contoso.onmicrosoft.com' });
+      expect(microsoft?.proxy).toEqual({ ...builtIn?.proxy, headers: { prefer: 'outlook.timezone="UTC"' } });
+      expect(microsoft?.token_url).toBe(builtIn?.token_url);
+    });
+  });
+
+  it('adds a provider without display_name or docs, shown by its key and without a docs link', () => {
+    withTempDir((dir) => {
+      const overlay = path.join(dir, 'providers.yaml');
+      writeFileSync(overlay, stringify({ 'internal-api': { auth_mode: 'API_KEY', credentials: { apiKey: { title: 'API key', secret: true } }, proxy: { base_url: 'https://api.internal.example' } } }));
+      const added = loadProviderCatalog(overlay).get('internal-api');
+      expect(added?.display_name).toBe('internal-api');
+      expect(added?.docs).toBeUndefined();
+    });
+  });
+
   it('with a broken entry fails to load with a message naming that provider', () => {
     withTempDir((dir) => {
       const overlay = path.join(dir, 'providers.yaml');
@@ -247,5 +272,65 @@ describe('a catalog whose alias points nowhere', () => {
       expect(() => loadProviderCatalog(undefined, file)).toThrow(ProviderCatalogError);
       expect(() => loadProviderCatalog(undefined, file)).toThrow('Provider "orphan" is an alias of "nowhere", which does not exist.');
     });
+  });
+});
+
+describe('npm run catalog:check', () => {
+  it('finds no problem in the built-in catalog', () => {
+    expect(checkCatalogFile(BUILT_IN_CATALOG)).toEqual([]);
+  });
+
+  it('gives every credential and connection parameter of every provider a description', () => {
+    const undescribed = providers.flatMap(({ name, template }) =>
+      [...Object.entries(template.credentials ?? {}), ...Object.entries(template.connection_config ?? {})].filter(([, field]) => !field.description?.trim()).map(([field]) => `${name}.${field}`),
+    );
+    expect(undescribed).toEqual([]);
+  });
+
+  it('refuses a field without a description, naming the provider and the field', () => {
+    withTempDir((dir) => {
+      const file = path.join(dir, 'providers.yaml');
+      writeFileSync(file, stringify({ 'acme-keys': { display_name: 'Acme', categories: ['other'], auth_mode: 'API_KEY', credentials: { apiKey: { title: 'API key', secret: true } }, proxy: { base_url: 'https://api.acme.example' }, docs: 'https://docs.acme.example/auth' } }));
+      expect(checkCatalogFile(file)).toEqual([expect.stringMatching(/^acme-keys: credentials\.apiKey has no description/)]);
+    });
+  });
+
+  it('refuses a provider written twice', () => {
+    withTempDir((dir) => {
+      const file = path.join(dir, 'providers.yaml');
+      const entry = '  display_name: Acme\n  categories: [other]\n  auth_mode: NONE\n  proxy:\n    base_url: https://api.acme.example\n  docs: https://docs.acme.example\n';
+      writeFileSync(file, `acme:\n${entry}acme:\n${entry}`);
+      expect(checkCatalogFile(file)).toEqual(['Provider "acme" is written twice; keep one entry.']);
+    });
+  });
+
+  it('refuses an entry without docs, an undeclared placeholder and a URL that is not https', () => {
+    withTempDir((dir) => {
+      const file = path.join(dir, 'providers.yaml');
+      writeFileSync(file, stringify({ acme: { display_name: 'Acme', categories: ['other'], auth_mode: 'OAUTH2', authorization_url: 'http://acme.example/authorize', token_url: 'https://${connectionConfig.tenant}.acme.example/token', proxy: { base_url: 'https://api.acme.example' } } }));
+      expect(checkCatalogFile(file)).toEqual([
+        expect.stringContaining('acme: docs is missing'),
+        expect.stringContaining('acme: token_url uses ${connectionConfig.tenant}, which is declared under neither'),
+        expect.stringContaining('acme: authorization_url "http://acme.example/authorize" is not an https:// URL'),
+      ]);
+    });
+  });
+});
+
+describe('a connection parameter with a closed set of values (enum)', () => {
+  it('accepts only the listed values, whatever else a pattern would allow', () => {
+    const field = FieldSchema.parse({ title: 'Region', description: 'Where the account lives', enum: ['eu', 'au'], pattern: '^.*$' });
+    const template = { connection_config: { region: field } };
+    expect(connectionParameterProblem(template, { region: 'eu' })).toBeUndefined();
+    expect(connectionParameterProblem(template, { region: 'evil.example/x' })).toBe('The connection parameter "region" must be one of "eu", "au".');
+    expect(new RegExp(field.pattern ?? '').test('eux')).toBe(false);
+  });
+});
+
+describe('template fallbacks (A || B)', () => {
+  it('take the first alternative whose connection parameters are all set', () => {
+    const template = 'https://api.${connectionConfig.region}.intercom.io || https://api.intercom.io';
+    expect(interpolate(template, { connectionConfig: { region: 'eu' } })).toEqual({ value: 'https://api.eu.intercom.io', missing: [] });
+    expect(interpolate(template, { connectionConfig: {} })).toEqual({ value: 'https://api.intercom.io', missing: [] });
   });
 });

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { PACKAGE_ROOT } from '../package-root.js';
-import { ProviderTemplateSchema, RawCatalogSchema, type ProviderTemplate, type RawEntry } from './provider-schema.js';
+import { ProviderNameSchema, ProviderTemplateSchema, RawCatalogSchema, type ProviderTemplate, type RawEntry } from './provider-schema.js';
 
 export const BUILT_IN_CATALOG = path.join(PACKAGE_ROOT, 'providers.yaml');
 
@@ -23,7 +23,7 @@ export function loadProviderCatalog(overlayFile?: string, builtInFile: string = 
   const entries = readCatalogFile(builtInFile);
   const fromOverlay = new Set<string>();
   if (overlayFile) {
-    for (const [name, overlay] of Object.entries(readCatalogFile(overlayFile))) {
+    for (const [name, overlay] of Object.entries(readCatalogFile(overlayFile, OverlayCatalogSchema))) {
       entries[name] = mergeOverlay(entries[name], overlay);
       fromOverlay.add(name);
     }
@@ -50,7 +50,13 @@ export function loadProviderCatalog(overlayFile?: string, builtInFile: string = 
   };
 }
 
-function readCatalogFile(file: string): Record<string, RawEntry> {
+/**
+ * An overlay's entries are only checked for their shape here: one that overrides a single key of a built-in
+ * field or of `proxy` is incomplete on its own, and is checked whole once merged.
+ */
+const OverlayCatalogSchema = z.record(ProviderNameSchema, z.record(z.string(), z.unknown()));
+
+function readCatalogFile(file: string, schema: z.ZodType<Record<string, object>> = RawCatalogSchema): Record<string, RawEntry> {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -63,9 +69,9 @@ function readCatalogFile(file: string): Record<string, RawEntry> {
   } catch (error) {
     throw new ProviderCatalogError(`The provider catalog ${file} is not valid YAML: ${(error as Error).message.split('\n')[0]}`);
   }
-  const parsed = RawCatalogSchema.safeParse(document ?? {});
+  const parsed = schema.safeParse(document ?? {});
   if (!parsed.success) throw new ProviderCatalogError(`The provider catalog ${file} is invalid: ${describeIssues(parsed.error)}`);
-  return parsed.data;
+  return parsed.data as Record<string, RawEntry>;
 }
 
 function resolveAlias(name: string, entries: Record<string, RawEntry>, seen: string[]): Omit<RawEntry, 'alias'> {

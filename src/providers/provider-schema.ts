@@ -106,4 +106,6 @@ export type ProviderTemplate = z.infer<typeof ProviderTemplateSchema>;
 export const RawEntrySchema = z.object({ ...templateShape, alias: z.string().min(1) }).partial().strict();
 export type RawEntry = z.infer<typeof RawEntrySchema>;
 
-export const RawCatalogSchema = z.record(z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'provider names are lower-case letters, digits, ".", "_" and "-"'), RawEntrySchema);
+export const ProviderNameSchema = z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'provider names are lower-case letters, digits, ".", "_" and "-"');
+
+export const RawCatalogSchema = z.record(ProviderNameSchema, RawEntrySchema);
