@@ -144,7 +144,8 @@ describe('the built-in provider catalog', () => {
         ['docs', template.docs ?? '(none)'],
         ...(template.docs_connect ? [['docs_connect', template.docs_connect] as [string, string]] : []),
       ];
-      for (const [key, raw] of urls) {
+      // A template may offer fallbacks (`A || B`): each alternative is a URL of its own.
+      for (const [key, raw] of urls.flatMap(([key, text]) => text.split(/\s+\|\|\s+/).map((alternative): [string, string] => [key, alternative]))) {
         const filled = withExamples(raw, template);
         let protocol: string | undefined;
         try {
@@ -332,5 +333,56 @@ describe('template fallbacks (A || B)', () => {
     const template = 'https://api.${connectionConfig.region}.intercom.io || https://api.intercom.io';
     expect(interpolate(template, { connectionConfig: { region: 'eu' } })).toEqual({ value: 'https://api.eu.intercom.io', missing: [] });
     expect(interpolate(template, { connectionConfig: {} })).toEqual({ value: 'https://api.intercom.io', missing: [] });
+  });
+});
+
+describe('drop-in compatibility with proxy calls written for Nango', () => {
+  /** The API root Nango's catalog uses for the same provider: callers put the version path in the endpoint. */
+  const NANGO_PROXY_ROOTS: Record<string, string> = {
+    aircall: 'https://api.aircall.io', amplitude: 'https://amplitude.com', asana: 'https://app.asana.com', bitbucket: 'https://api.bitbucket.org',
+    canva: 'https://api.canva.com', clickup: 'https://api.clickup.com', close: 'https://api.close.com/api', cloudflare: 'https://api.cloudflare.com/client',
+    confluence: 'https://api.atlassian.com', 'constant-contact': 'https://api.cc.email', copper: 'https://api.copper.com/developer_api',
+    deel: 'https://api.letsdeel.com', discord: 'https://discord.com', 'docusign-sandbox': 'https://demo.docusign.net', 'dropbox-sign': 'https://api.hellosign.com',
+    easypost: 'https://api.easypost.com', eventbrite: 'https://www.eventbriteapi.com', freeagent: 'https://api.freeagent.com', gitlab: 'https://gitlab.com',
+    hibob: 'https://api.hibob.com', jira: 'https://api.atlassian.com', keap: 'https://api.infusionsoft.com', lever: 'https://api.lever.co',
+    mixpanel: 'https://mixpanel.com', mollie: 'https://api.mollie.com', monday: 'https://api.monday.com', outreach: 'https://api.outreach.io',
+    personio: 'https://api.personio.de/v1', pinterest: 'https://api.pinterest.com', ramp: 'https://api.ramp.com', razorpay: 'https://api.razorpay.com',
+    'sage-accounting': 'https://api.accounting.sage.com', salesloft: 'https://api.salesloft.com', shortcut: 'https://api.app.shortcut.com',
+    strava: 'https://www.strava.com', surveymonkey: 'https://api.surveymonkey.com', 'toggl-track': 'https://api.track.toggl.com', twitch: 'https://api.twitch.tv',
+    webex: 'https://webexapis.com', webflow: 'https://api.webflow.com',
+    auth0: 'https://${connectionConfig.domain}', chargebee: 'https://${connectionConfig.site}.chargebee.com', datadog: 'https://api.${connectionConfig.site}/api',
+    egnyte: 'https://${connectionConfig.subdomain}.egnyte.com/pubapi', freshdesk: 'https://${connectionConfig.subdomain}.freshdesk.com',
+    freshservice: 'https://${connectionConfig.subdomain}.freshservice.com', gorgias: 'https://${connectionConfig.subdomain}.gorgias.com',
+    mailchimp: 'https://${connectionConfig.dc}.api.mailchimp.com', mattermost: 'https://${connectionConfig.host}/api', metabase: 'https://${connectionConfig.host}',
+    netsuite: 'https://${connectionConfig.accountId}.suitetalk.api.netsuite.com/services/rest/record/v1', nextcloud: 'https://${connectionConfig.host}/ocs/v1.php',
+    woocommerce: 'https://${connectionConfig.host}', workable: 'https://${connectionConfig.subdomain}.workable.com',
+    'zoho-books': 'https://www.zohoapis.${connectionConfig.extension}', 'zoho-crm': 'https://www.zohoapis.${connectionConfig.extension}',
+  };
+  /** Nango's name for a provider we also have under another name. */
+  const NANGO_NAMES: Record<string, string> = {
+    'google-mail': 'gmail', squareup: 'square', 'squareup-sandbox': 'square-sandbox', 'auth0-cc': 'auth0', 'aircall-basic': 'aircall',
+    'copper-api-key': 'copper', 'datadog-oauth': 'datadog', 'hibob-service-user': 'hibob', 'next-cloud-ocs': 'nextcloud', sage: 'sage-accounting',
+    'survey-monkey': 'surveymonkey', toggl: 'toggl-track', 'google-sheet': 'google-sheets', 'one-drive': 'onedrive', 'active-campaign': 'activecampaign',
+  };
+
+  it('puts the same origin and root in proxy.base_url as Nango does', () => {
+    const differing = Object.entries(NANGO_PROXY_ROOTS)
+      .filter(([name, root]) => catalog.get(name)?.proxy?.base_url !== root)
+      .map(([name, root]) => `${name}: ${catalog.get(name)?.proxy?.base_url} (Nango: ${root})`);
+    expect(differing).toEqual([]);
+  });
+
+  it("knows Nango's names, each the same provider (auth mode and API) as ours", () => {
+    for (const [nangoName, ours] of Object.entries(NANGO_NAMES)) {
+      const theirs = catalog.get(nangoName);
+      expect(theirs, nangoName).toBeDefined();
+      expect(theirs?.auth_mode, nangoName).toBe(catalog.get(ours)?.auth_mode);
+      expect(new URL(withExamples(theirs?.proxy?.base_url ?? '', theirs as ProviderTemplate)).origin, nangoName).toBe(new URL(withExamples(catalog.get(ours)?.proxy?.base_url ?? '', catalog.get(ours) as ProviderTemplate)).origin);
+    }
+  });
+
+  it('turns PKCE off for Square, whose PKCE grants get single-use refresh tokens', () => {
+    expect(catalog.get('square')?.disable_pkce).toBe(true);
+    expect(catalog.get('squareup')?.disable_pkce).toBe(true);
   });
 });
