@@ -33,7 +33,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund --no-update-notifier \
  && rm -rf /root/.npm /tmp/*
 COPY --from=build /app/dist ./dist
-COPY providers.yaml ./
+COPY providers.yaml provider-logos.json ./
 USER node
 EXPOSE 3003
 # No curl in the slim image: Node's own fetch. SERVER_PORT (or PORT) as the server reads them.

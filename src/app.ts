@@ -22,7 +22,7 @@ import { registerIntegrationRoutes, type ModernRouteContext } from './routes/mod
 import { registerNotSupportedRoutes } from './routes/modern/not-supported-routes.js';
 import { registerProviderRoutes } from './routes/modern/provider-routes.js';
 import { registerOAuthRoutes } from './routes/oauth/oauth-routes.js';
-import { renderLogo } from './routes/logo.js';
+import { LogoRenderer } from './routes/logo.js';
 import { registerProxyRoutes } from './routes/proxy/proxy-routes.js';
 import { registerDashboardRoutes } from './routes/dashboard/dashboard-routes.js';
 import { registerStaticWeb } from './routes/static-web.js';
@@ -216,9 +216,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   // A load balancer's probe or a cache-busting `?v=` must not fail: these two ignore their query.
   app.get('/health', READS_QUERY, async () => ({ result: 'ok' }));
+  const logos = new LogoRenderer(deps.providers);
   app.get('/logos/:file', READS_QUERY, async (request, reply) => {
     const { file } = request.params as { file: string };
-    return reply.header('content-type', 'image/svg+xml').header('cache-control', 'public, max-age=86400').send(renderLogo(file.replace(/\.svg$/, ''), deps.providers));
+    return reply.header('content-type', 'image/svg+xml').header('cache-control', 'public, max-age=86400').send(logos.render(file.replace(/\.svg$/, '')));
   });
   registerOAuthRoutes(app, flows);
 
