@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { PROVIDER_DOCS_FILE, renderProviderDocs } from '../scripts/generate-provider-docs.js';
 import { BUILT_IN_CATALOG, loadProviderCatalog, ProviderCatalogError } from '../src/providers/provider-catalog.js';
-import { checkCatalogFile } from '../src/providers/catalog-check.js';
+import { checkCatalogFile, checkOverlayFile } from '../src/providers/catalog-check.js';
 import { connectionParameterProblem } from '../src/providers/connection-parameters.js';
 import { interpolate } from '../src/providers/interpolation.js';
 import { AUTH_MODES, FieldSchema, ProviderTemplateSchema, RawCatalogSchema, type ProviderTemplate } from '../src/providers/provider-schema.js';
@@ -384,5 +384,15 @@ describe('drop-in compatibility with proxy calls written for Nango', () => {
   it('turns PKCE off for Square, whose PKCE grants get single-use refresh tokens', () => {
     expect(catalog.get('square')?.disable_pkce).toBe(true);
     expect(catalog.get('squareup')?.disable_pkce).toBe(true);
+  });
+});
+
+describe('npm run catalog:check -- --overlay', () => {
+  it('checks an overlay merged over the built-in catalog, allowing a new entry without name, docs or categories', () => {
+    withTempDir((dir) => {
+      const file = path.join(dir, 'overlay.yaml');
+      writeFileSync(file, stringify({ github: { proxy: { base_url: 'http://github.example.com' } }, acme: { auth_mode: 'API_KEY', credentials: { apiKey: { title: 'Key', description: 'The key', secret: true } }, proxy: { base_url: 'https://api.acme.example' } } }));
+      expect(checkOverlayFile(file)).toEqual([expect.stringMatching(/^github: proxy\.base_url "http:\/\/github\.example\.com" is not an https:\/\/ URL/)]);
+    });
   });
 });

@@ -34,6 +34,28 @@ export function checkCatalogFile(file: string): string[] {
   return problems;
 }
 
+/**
+ * An operator's overlay (NANGO_PROVIDERS_FILE) as the server would load it over the built-in catalog: each of
+ * its entries is checked once merged; a new entry may leave out display_name and docs.
+ */
+export function checkOverlayFile(file: string, builtInFile?: string): string[] {
+  const problems = duplicateKeys(readFileSync(file, 'utf8'));
+  if (problems.length > 0) return problems;
+  let catalog;
+  try {
+    catalog = loadProviderCatalog(file, builtInFile);
+  } catch (error) {
+    if (error instanceof ProviderCatalogError) return [error.message];
+    throw error;
+  }
+  const names = Object.keys((parseDocument(readFileSync(file, 'utf8')).toJS() as Record<string, unknown> | null) ?? {});
+  for (const name of names) {
+    const template = catalog.get(name);
+    if (template) problems.push(...checkEntry(name, template, {}, { overlay: true }));
+  }
+  return problems;
+}
+
 /** The keys an entry writes itself or takes through its alias chain (before defaults are applied). */
 function resolvedRaw(name: string, raw: Record<string, RawEntry>): RawEntry {
   const entry = raw[name] ?? {};
@@ -54,13 +76,14 @@ function duplicateKeys(text: string): string[] {
   return problems;
 }
 
-export function checkEntry(name: string, template: ProviderTemplate, raw: RawEntry): string[] {
+/** `overlay`: an operator's entry, which may leave out display_name, docs and categories (the server has defaults). */
+export function checkEntry(name: string, template: ProviderTemplate, raw: RawEntry, options: { overlay?: boolean } = {}): string[] {
   const problems: string[] = [];
   const problem = (text: string) => problems.push(`${name}: ${text}`);
-  if (!raw.display_name) problem('display_name is missing.');
-  if (!raw.docs) problem("docs is missing: link the provider's own documentation of how to authenticate.");
+  if (!raw.display_name && !options.overlay) problem('display_name is missing.');
+  if (!raw.docs && !options.overlay) problem("docs is missing: link the provider's own documentation of how to authenticate.");
   const categories = template.categories ?? [];
-  if (categories.length === 0) problem(`categories is missing: one or more of ${CATEGORIES.join(', ')}.`);
+  if (categories.length === 0 && !options.overlay) problem(`categories is missing: one or more of ${CATEGORIES.join(', ')}.`);
   for (const category of categories) if (!(CATEGORIES as readonly string[]).includes(category)) problem(`category "${category}" is not one of ${CATEGORIES.join(', ')}.`);
 
   for (const [where, text] of templatedStrings(template)) {
