@@ -168,7 +168,7 @@ function providerDetails(name: string, template: ProviderTemplate, context: Dash
     displayName: template.display_name,
     authMode: template.auth_mode,
     categories: template.categories ?? [],
-    docs: template.docs,
+    docs: template.docs ?? null,
     docsConnect: template.docs_connect ?? null,
     defaultScopes: template.default_scopes ?? [],
     scopeSeparator: template.scope_separator ?? ' ',

@@ -33,7 +33,8 @@ export function integrationBody(config: ConfigRecord, template: ProviderTemplate
 }
 
 export function providerBody(name: string, template: ProviderTemplate, serverUrl: string) {
-  return { name, ...template, logo_url: logoUrl(serverUrl, name) };
+  // Nango's provider type always has docs; an operator's entry may have none, and reads as an empty link.
+  return { name, ...template, docs: template.docs ?? '', logo_url: logoUrl(serverUrl, name) };
 }
 
 export function endUserBody(endUser: EndUser | null) {

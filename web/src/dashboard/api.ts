@@ -131,7 +131,7 @@ export interface ProviderSummary {
 }
 
 export interface ProviderDetail extends ProviderSummary {
-  docs: string;
+  docs: string | null;
   docsConnect: string | null;
   scopeSeparator: string;
   connectionConfig: Record<string, import('../shared/provider-form').FieldSpec>;

@@ -17,6 +17,8 @@ export interface FieldSpec {
   order?: number;
   prefix?: string;
   suffix?: string;
+  /** A closed set of values (a region): offered as a choice instead of free text. */
+  enum?: string[];
 }
 
 export type AuthMode = 'OAUTH2' | 'OAUTH1' | 'OAUTH2_CC' | 'API_KEY' | 'BASIC' | 'NONE';
@@ -172,7 +174,29 @@ export function ProviderForm({
             const id = `${formId}-${key}`;
             const hintId = `${id}-hint`;
             const errorId = `${id}-error`;
-            const input = (
+            const describedBy = [field.description ? hintId : '', errors[key] ? errorId : ''].filter(Boolean).join(' ') || undefined;
+            const input = field.enum ? (
+              <select
+                id={id}
+                name={key}
+                className="input"
+                value={values[key] ?? ''}
+                aria-invalid={errors[key] ? true : undefined}
+                aria-describedby={describedBy}
+                required={!field.optional}
+                onChange={(event) => {
+                  setValues((current) => ({ ...current, [key]: event.target.value }));
+                  if (errors[key]) setErrors((current) => ({ ...current, [key]: '' }));
+                }}
+              >
+                <option value="">{field.optional ? '(default)' : 'Choose…'}</option>
+                {field.enum.map((option) => (
+                  <option key={option} value={option}>
+                    {option}
+                  </option>
+                ))}
+              </select>
+            ) : (
               <input
                 id={id}
                 name={key}

@@ -152,7 +152,7 @@ export function NewIntegrationPage() {
           <form className="card" onSubmit={(event) => void submit(event)} noValidate aria-labelledby={`${id}-step2`}>
             <div className="card-header">
               <h2 id={`${id}-step2`}>2. Configure {detail?.displayName ?? selected}</h2>
-              {detail ? (
+              {detail?.docs ? (
                 <a href={detail.docs} target="_blank" rel="noreferrer noopener" className="small row">
                   Provider docs<ExternalIcon size={14} className="link-icon" />
                 </a>
