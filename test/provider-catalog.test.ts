@@ -7,6 +7,7 @@ import { PROVIDER_DOCS_FILE, renderProviderDocs } from '../scripts/generate-prov
 import { BUILT_IN_CATALOG, loadProviderCatalog, ProviderCatalogError } from '../src/providers/provider-catalog.js';
 import { checkCatalogFile, checkOverlayFile } from '../src/providers/catalog-check.js';
 import { connectionParameterProblem } from '../src/providers/connection-parameters.js';
+import { compareWithDiscovery, DISCOVERY_ISSUERS } from '../src/providers/discovery-check.js';
 import { interpolate } from '../src/providers/interpolation.js';
 import { AUTH_MODES, FieldSchema, ProviderTemplateSchema, RawCatalogSchema, type ProviderTemplate } from '../src/providers/provider-schema.js';
 
@@ -394,5 +395,23 @@ describe('npm run catalog:check -- --overlay', () => {
       writeFileSync(file, stringify({ github: { proxy: { base_url: 'http://github.example.com' } }, acme: { auth_mode: 'API_KEY', credentials: { apiKey: { title: 'Key', description: 'The key', secret: true } }, proxy: { base_url: 'https://api.acme.example' } } }));
       expect(checkOverlayFile(file)).toEqual([expect.stringMatching(/^github: proxy\.base_url "http:\/\/github\.example\.com" is not an https:\/\/ URL/)]);
     });
+  });
+});
+
+describe('npm run catalog:check -- --discovery (opt-in; here fed metadata, never fetched)', () => {
+  const metadataOf = (overrides: Record<string, Record<string, string>>) => async (url: string) => {
+    const issuer = url.replace('/.well-known/openid-configuration', '');
+    const provider = Object.entries(DISCOVERY_ISSUERS).find(([, candidate]) => candidate === issuer)?.[0] ?? '';
+    const template = catalog.get(provider);
+    return { authorization_endpoint: template?.authorization_url?.split(/\s+\|\|\s+/).at(-1), token_endpoint: template?.token_url?.split(/\s+\|\|\s+/).at(-1), ...overrides[provider] };
+  };
+
+  it('finds nothing when the metadata lists the endpoints the catalog has', async () => {
+    expect(await compareWithDiscovery(catalog, metadataOf({}))).toEqual([]);
+  });
+
+  it('names the provider and key whose endpoint differs from the metadata', async () => {
+    const problems = await compareWithDiscovery(catalog, metadataOf({ google: { token_endpoint: 'https://oauth2.googleapis.com/token/v2' } }));
+    expect(problems).toEqual(['google: token_url is https://oauth2.googleapis.com/token, the discovery metadata says token_endpoint https://oauth2.googleapis.com/token/v2.']);
   });
 });
