@@ -92,6 +92,16 @@ beforeAll(async () => {
       token_url: rehost(figmaTemplate?.token_url, figma.origin),
       refresh_url: rehost(figmaTemplate?.refresh_url, figma.origin),
     },
+    // A template whose popup flow sends connection parameters in the authorization and token requests.
+    'figma-with-audience': {
+      alias: 'figma',
+      authorization_url: rehost(figmaTemplate?.authorization_url, figma.origin),
+      token_url: rehost(figmaTemplate?.token_url, figma.origin),
+      refresh_url: rehost(figmaTemplate?.refresh_url, figma.origin),
+      authorization_params: { audience: '${connectionConfig.audience}' },
+      token_params: { audience: '${connectionConfig.audience}' },
+      connection_config: { audience: { title: 'Audience', description: 'The API the token is for', example: 'files', pattern: '^[a-z]+$' } },
+    },
     'dropbox-sign': {
       authorization_url: rehost(dropboxSignTemplate?.authorization_url, dropboxSign.origin),
       token_url: rehost(dropboxSignTemplate?.token_url, dropboxSign.origin),
@@ -100,7 +110,7 @@ beforeAll(async () => {
   });
   database = await createTestDatabase();
   test = await buildTestApp(database, { NANGO_SECRET_KEY: 'sk', NANGO_HMAC_ENABLED: 'true', NANGO_HMAC_KEY: 'hk', NANGO_CALLBACK_URL: CALLBACK }, { providers: catalog, providerTimeoutMs: 5_000 });
-  for (const [key, provider, standIn] of [['auth0', 'auth0', auth0], ['auth0-cc', 'auth0-cc', auth0], ['commercetools', 'commercetools', commercetools], ['figma', 'figma', figma], ['dropbox-sign', 'dropbox-sign', dropboxSign]] as const) {
+  for (const [key, provider, standIn] of [['auth0', 'auth0', auth0], ['auth0-cc', 'auth0-cc', auth0], ['commercetools', 'commercetools', commercetools], ['figma', 'figma', figma], ['figma-with-audience', 'figma-with-audience', figma], ['dropbox-sign', 'dropbox-sign', dropboxSign]] as const) {
     const response = await test.app.inject({
       method: 'POST',
       url: '/integrations',
@@ -204,6 +214,24 @@ describe('Figma', () => {
     expect(figma.requests.map((request) => request.path)).toEqual(['/v1/oauth/token', '/v1/oauth/refresh']);
     expect(figma.requests.at(-1)?.params['refresh_token']).toBe(stored.refresh_token);
     expect(refreshed.json().credentials).toMatchObject({ access_token: expect.stringMatching(/^figma-refreshed-access-/), refresh_token: stored.refresh_token });
+  });
+});
+
+describe('connection parameters in a popup flow\'s authorization and token requests', () => {
+  it('are filled in from params[...] in both requests', async () => {
+    const start = await test.app.inject({ method: 'GET', url: `/oauth/connect/figma-with-audience?connection_id=p1&hmac=${hmac('figma-with-audience', 'p1')}&params[audience]=files` });
+    expect(start.statusCode, start.body).toBe(302);
+    expect(new URL(String(start.headers.location)).searchParams.get('audience')).toBe('files');
+    const walked = await followUntil(String(start.headers.location), CALLBACK);
+    const callback = await test.app.inject({ method: 'GET', url: walked.url.slice(walked.url.indexOf('/oauth/callback')) });
+    expect(callback.statusCode, callback.body).toBe(200);
+    expect(figma.requests.at(-1)?.params).toMatchObject({ grant_type: 'authorization_code', audience: 'files' });
+  });
+
+  it('refuse to start without the parameter, naming it, before the user is sent to the provider', async () => {
+    const start = await test.app.inject({ method: 'GET', url: `/oauth/connect/figma-with-audience?connection_id=p2&hmac=${hmac('figma-with-audience', 'p2')}` });
+    expect(start.statusCode).toBe(400);
+    expect(start.body).toContain('params[audience]');
   });
 });
 
