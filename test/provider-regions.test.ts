@@ -98,12 +98,12 @@ describe('Smartsheet', () => {
   });
 });
 
-describe('Customer.io and Teamtailor (API keys)', () => {
+describe('Customer.io and Teamtailor (API keys; Teamtailor as Nango names its parameter, with the version in the endpoint)', () => {
   it('reach their EU or North American hosts with a region, and the default host without', () => {
     expect(proxyTarget('customer-io', { region: 'eu' })).toBe('https://api-eu.customer.io/v1/me');
     expect(proxyTarget('customer-io', {})).toBe('https://api.customer.io/v1/me');
-    expect(proxyTarget('teamtailor', { region: 'na' })).toBe('https://api.na.teamtailor.com/v1/me');
-    expect(proxyTarget('teamtailor', {})).toBe('https://api.teamtailor.com/v1/me');
+    expect(proxyTarget('teamtailor', { extension: 'api.na' })).toBe('https://api.na.teamtailor.com/me');
+    expect(proxyTarget('teamtailor', {})).toBe('https://api.teamtailor.com/me');
   });
 
   it('refuses to connect with a region outside the documented ones, and stores nothing', async () => {
