@@ -107,7 +107,10 @@ describe.skipIf(!hasOAuthlib())('OAuth 1.0a against oauthlib', () => {
         ['POST', '/oauth/access_token', method],
       ]);
       // Each protocol parameter once, in the Authorization header, and nothing else beside them.
-      expect(legs.map((leg) => leg.path)).toEqual(['/oauth/request_token', '/oauth/access_token']);
+      expect(legs.map((leg) => [leg.signature_type, leg.path, leg.params])).toEqual([
+        ['AUTH_HEADER', '/oauth/request_token', []],
+        ['AUTH_HEADER', '/oauth/access_token', []],
+      ]);
       expect(legs[0]?.oauth_params['oauth_callback']).toMatch(/^http:\/\/127\.0\.0\.1:9\/oauth\/callback\?state=/);
       expect(legs[1]?.oauth_params).toMatchObject({ oauth_token: expect.any(String), oauth_verifier: expect.any(String) });
     });

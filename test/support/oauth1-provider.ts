@@ -52,7 +52,7 @@ export interface ScriptedAnswer {
 
 export interface OAuth1ProviderState {
   issued: string[];
-  accepted: { method: string; path: string; oauth_params: Record<string, string>; params: [string, string][] }[];
+  accepted: { method: string; path: string; signature_type: 'AUTH_HEADER' | 'BODY' | 'QUERY'; oauth_params: Record<string, string>; params: [string, string][] }[];
   refused: { method: string; path: string; problem: string; advice: string }[];
   access_tokens: number;
 }

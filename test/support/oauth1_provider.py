@@ -203,6 +203,12 @@ def description_of(error):
     return description
 
 
+def accepted_entry(method, path, request):
+    signature_type, _, _ = RESOURCES._get_signature_type_and_params(request)
+    return {'method': method, 'path': path, 'signature_type': signature_type, 'oauth_params': request.oauth_params,
+            'params': [[name, value] for name, value in request.params if not name.startswith('oauth_')]}
+
+
 def malformed_problem(error):
     description = description_of(error) or ''
     if description.startswith('Timestamp given is invalid'):
@@ -295,8 +301,7 @@ class Handler(BaseHTTPRequestHandler):
     def token_leg(self, create_response, uri, body, headers):
         response_headers, response_body, status = create_response(uri, http_method=self.command, body=body, headers=headers)
         if status == 200:
-            STORE.accepted.append({'method': self.command, 'path': self.path, 'oauth_params': Kept.last.oauth_params,
-                                   'params': [[name, value] for name, value in Kept.last.params if not name.startswith('oauth_')]})
+            STORE.accepted.append(accepted_entry(self.command, self.path, Kept.last))
             return self.answer(200, response_body, response_headers)
         if response_body:  # an OAuth1Error: oauthlib's own error and description (400 for a malformed request)
             advice = parse_qs(response_body).get('error_description', [''])[0]
@@ -331,8 +336,7 @@ class Handler(BaseHTTPRequestHandler):
         valid, request = RESOURCES.validate_protected_resource_request(uri, http_method=self.command, body=body, headers=headers, realms=[])
         if not valid:
             return self.refuse(401, problem_of(request))
-        STORE.accepted.append({'method': self.command, 'path': self.path, 'oauth_params': request.oauth_params,
-                               'params': [[name, value] for name, value in request.params if not name.startswith('oauth_')]})
+        STORE.accepted.append(accepted_entry(self.command, self.path, request))
         scripted = STORE.scripts.get(path) or []
         if scripted:
             next_answer = scripted.pop(0)
