@@ -151,6 +151,16 @@ describe.skipIf(!hasOAuthlib())('OAuth 1.0a against oauthlib', () => {
     expect(await database.knex('_nango_connections').where({ provider_config_key: 'declined' })).toEqual([]);
   });
 
+  it('refuses an RSA-SHA1 integration whose client secret is not a PEM private key, naming what to set', async () => {
+    const response = await test.app.inject({
+      method: 'POST',
+      url: '/config',
+      payload: { provider_config_key: 'rsa-not-a-key', provider: 'oauth1-rsa', oauth_client_id: consumer.key, oauth_client_secret: 'just-a-shared-secret', oauth_scopes: 'read' },
+    });
+    expect(response.statusCode).toBe(400);
+    expect(response.json().error).toContain('PEM of the consumer\'s RSA private key');
+  });
+
   it('explains a provider that cannot be reached', async () => {
     await createIntegration('down', 'oauth1-down', consumer.secret);
     const { start } = await connect('down', 'user-4');
