@@ -94,7 +94,7 @@ export async function startRotatingTokenEndpoint(options: RotatingTokenEndpointO
       const notForm = formContentTypeRefusal(req.headers['content-type']);
       if (notForm) return answer(notForm.status, notForm.body, 0);
       const params = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
-      const refusal = clientAuthRefusal(req.headers.authorization, params, clientAuth, clientId, clientSecret);
+      const refusal = clientAuthRefusal(req.headers.authorization, params, clientAuth, { [clientId]: clientSecret });
       if (refusal) return answer(refusal.status, refusal.body, 0, '', refusal.headers);
       if (!params.get('grant_type')) return answer(400, { error: 'invalid_request', error_description: 'grant_type is missing.' }, 0);
       if (params.get('grant_type') !== 'refresh_token') return answer(400, { error: 'unsupported_grant_type' }, 0);

@@ -17,7 +17,9 @@ export function formContentTypeRefusal(contentType: string | undefined): Refusal
   return { status: 400, body: { error: 'invalid_request', error_description: 'The token request must be application/x-www-form-urlencoded (RFC 6749 §3.2).' } };
 }
 
-export function clientAuthRefusal(authorization: string | undefined, params: URLSearchParams, method: ClientAuthMethod, clientId: string, clientSecret: string): Refusal | undefined {
+/** `clients` maps each registered client id to its secret. */
+export function clientAuthRefusal(authorization: string | undefined, params: URLSearchParams, method: ClientAuthMethod, clients: Record<string, string>): Refusal | undefined {
+  const known = (id: string | null | undefined, secret: string | null | undefined): boolean => id !== null && id !== undefined && Object.hasOwn(clients, id) && clients[id] === secret;
   const basic = /^Basic ([A-Za-z0-9+/=]+)$/i.exec(authorization ?? '');
   if (basic && params.has('client_secret')) {
     return { status: 400, body: { error: 'invalid_request', error_description: 'The client used more than one authentication method (RFC 6749 §2.3).' } };
@@ -27,11 +29,11 @@ export function clientAuthRefusal(authorization: string | undefined, params: URL
   if (method === 'basic') {
     if (!basic) return failed('This client authenticates with HTTP Basic.', challenge);
     const [id, secret] = basicCredentials(basic[1] ?? '');
-    if (id !== clientId || secret !== clientSecret || (params.has('client_id') && params.get('client_id') !== clientId)) return failed('Client authentication failed.', challenge);
+    if (!known(id, secret) || (params.has('client_id') && params.get('client_id') !== id)) return failed('Client authentication failed.', challenge);
     return undefined;
   }
   if (basic) return failed('This client authenticates with client_id and client_secret in the body.', challenge);
-  if (params.get('client_id') !== clientId || params.get('client_secret') !== clientSecret) return failed('Client authentication failed.');
+  if (!known(params.get('client_id'), params.get('client_secret'))) return failed('Client authentication failed.');
   return undefined;
 }
 
