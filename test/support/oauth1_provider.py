@@ -1,20 +1,15 @@
 """An OAuth 1.0a provider for the tests, built on oauthlib (Debian's python3-oauthlib), not on our own code.
 
-It serves the three legs of RFC 5849 (request token, authorization, access token) and a protected API on
-127.0.0.1, each through oauthlib's own endpoint class, with oauthlib's default request checks left on: protocol
-parameters in exactly one place (section 3.5), a timestamp within 600 seconds of now, a nonce used only once
-(per consumer, timestamp and token), oauthlib's formats for keys, tokens, nonces and verifiers, and HMAC-SHA1,
-RSA-SHA1 and PLAINTEXT signatures. The only default changed is `enforce_ssl`, as the tests speak plain HTTP on
-loopback. The user at the authorization step approves at once (or declines, when told to).
+The three legs of RFC 5849 and a protected API on 127.0.0.1, each served by oauthlib's own endpoint class with
+its default checks on: protocol parameters in exactly one place (section 3.5), a timestamp within 600 s, a nonce
+used once (per consumer, timestamp and token), oauthlib's formats for keys, tokens, nonces and verifiers, and
+HMAC-SHA1, RSA-SHA1 and PLAINTEXT signatures. Only `enforce_ssl` is off (plain HTTP on loopback). The user at
+the authorization step approves at once, or declines when told to.
 
-Started by test/support/oauth1-provider.ts: the first line on stdin is the JSON configuration
-({"clients": [{"key", "secret", "rsa_public_key"?, "callback"?}], "access_tokens": [{"client", "token",
-"secret"}]}); the provider answers with one JSON line {"port": N} on stdout, and exits when stdin closes, so it
-never outlives the test that started it.
-
-Paths: /oauth/request_token, /oauth/authorize, /oauth/access_token; /__provider/state (what it issued, accepted
-and refused) and POST /__provider/script (answers to give a path's next signed calls) are the test's own;
-every other path is the protected API, which echoes what it received once oauthlib has verified the request.
+Started by test/support/oauth1-provider.ts: stdin's first line is the JSON configuration (clients, already
+issued access tokens); it answers {"port": N} on stdout and exits when stdin closes. Paths: /oauth/request_token,
+/oauth/authorize, /oauth/access_token; /__provider/* are the test's own (state, script, decline-next); any
+other path is the protected API, which echoes what it received once oauthlib has verified the request.
 """
 import hmac
 import json
@@ -42,9 +37,8 @@ def throwaway_public_key():
 class Store:
     def __init__(self, config):
         self.clients = {client['key']: client for client in config.get('clients', [])}
-        self.request_tokens = {}  # token -> {client, secret, callback, realms, verifier}
-        self.access_tokens = {entry['token']: {'client': entry['client'], 'secret': entry['secret'], 'realms': []}
-                              for entry in config.get('access_tokens', [])}
+        self.request_tokens = {}  # token -> {client, secret, callback, verifier}
+        self.access_tokens = {entry['token']: {'client': entry['client'], 'secret': entry['secret']} for entry in config.get('access_tokens', [])}
         self.nonces = set()
         self.issued = []  # every secret this provider handed out or was given, for the suite's log search
         self.accepted = []
@@ -103,8 +97,7 @@ class Validator(RequestValidator):
         return urlsplit(redirect_uri)._replace(query='').geturl() == registered
 
     def save_request_token(self, token, request):
-        STORE.request_tokens[token['oauth_token']] = {'client': request.client_key, 'secret': token['oauth_token_secret'],
-                                                      'callback': request.redirect_uri, 'realms': [], 'verifier': None}
+        STORE.request_tokens[token['oauth_token']] = {'client': request.client_key, 'secret': token['oauth_token_secret'], 'callback': request.redirect_uri, 'verifier': None}
         STORE.issued.append(token['oauth_token_secret'])
 
     def verify_request_token(self, token, request):
@@ -112,8 +105,7 @@ class Validator(RequestValidator):
         return entry is not None and entry['verifier'] is None
 
     def get_realms(self, token, request):
-        entry = STORE.request_tokens.get(token) or STORE.access_tokens.get(token)
-        return entry['realms'] if entry else []
+        return []  # this provider has no realms (scopes)
 
     def verify_realms(self, token, realms, request):
         return not realms
@@ -141,7 +133,7 @@ class Validator(RequestValidator):
         STORE.request_tokens.pop(request_token, None)
 
     def save_access_token(self, token, request):
-        STORE.access_tokens[token['oauth_token']] = {'client': request.client_key, 'secret': token['oauth_token_secret'], 'realms': []}
+        STORE.access_tokens[token['oauth_token']] = {'client': request.client_key, 'secret': token['oauth_token_secret']}
         STORE.issued.append(token['oauth_token_secret'])
 
     def validate_access_token(self, client_key, token, request):
@@ -209,13 +201,10 @@ def accepted_entry(method, path, request):
             'params': [[name, value] for name, value in request.params if not name.startswith('oauth_')]}
 
 
-def malformed_problem(error):
-    description = description_of(error) or ''
-    if description.startswith('Timestamp given is invalid'):
+def malformed_problem(description, error=None):
+    if (description or '').startswith('Timestamp given is invalid'):
         return 'timestamp_refused'
-    if isinstance(error, errors.InvalidSignatureMethodError):
-        return 'signature_method_rejected'
-    return 'parameter_rejected'
+    return 'signature_method_rejected' if isinstance(error, errors.InvalidSignatureMethodError) else 'parameter_rejected'
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -275,9 +264,9 @@ class Handler(BaseHTTPRequestHandler):
         except UnicodeDecodeError:
             body = ''
         if path == '/__provider/state':
-            return self.answer(200, json.dumps({'issued': STORE.issued, 'accepted': STORE.accepted, 'refused': STORE.refused,
-                                                'access_tokens': len(STORE.access_tokens) - len(CONFIG.get('access_tokens', []))}),
-                               {'Content-Type': 'application/json'})
+            state = {'issued': STORE.issued, 'accepted': STORE.accepted, 'refused': STORE.refused,
+                     'access_tokens': len(STORE.access_tokens) - len(CONFIG.get('access_tokens', []))}
+            return self.answer(200, json.dumps(state), {'Content-Type': 'application/json'})
         if path == '/__provider/script' and self.command == 'POST':
             script = json.loads(body)
             STORE.scripts[script['path']] = script['answers']
@@ -305,8 +294,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.answer(200, response_body, response_headers)
         if response_body:  # an OAuth1Error: oauthlib's own error and description (400 for a malformed request)
             advice = parse_qs(response_body).get('error_description', [''])[0]
-            problem = 'timestamp_refused' if advice.startswith('Timestamp given is invalid') else 'parameter_rejected'
-            STORE.refused.append({'method': self.command, 'path': self.path, 'problem': problem, 'advice': advice})
+            STORE.refused.append({'method': self.command, 'path': self.path, 'problem': malformed_problem(advice), 'advice': advice})
             return self.answer(status, response_body, response_headers)
         self.refuse(status, problem_of(Kept.last))
 
@@ -330,7 +318,7 @@ class Handler(BaseHTTPRequestHandler):
             parsed = RESOURCES._create_request(uri, self.command, body, headers)
             RESOURCES._check_mandatory_parameters(parsed)
         except errors.OAuth1Error as error:
-            return self.refuse(400, malformed_problem(error), description_of(error))
+            return self.refuse(400, malformed_problem(description_of(error), error), description_of(error))
         except ValueError as error:
             return self.refuse(400, 'parameter_rejected', str(error))
         valid, request = RESOURCES.validate_protected_resource_request(uri, http_method=self.command, body=body, headers=headers, realms=[])
@@ -341,16 +329,10 @@ class Handler(BaseHTTPRequestHandler):
         if scripted:
             next_answer = scripted.pop(0)
             return self.answer(next_answer['status'], next_answer.get('body', ''), next_answer.get('headers', {}))
-        self.answer(200, json.dumps({
-            'method': self.command,
-            'url': self.path,
-            'content_type': self.headers.get('Content-Type'),
-            'body': body,
-            'params': [[name, value] for name, value in request.params if not name.startswith('oauth_')],
-            'signature_method': request.signature_method,
-            'consumer_key': request.client_key,
-            'token': request.resource_owner_key,
-        }), {'Content-Type': 'application/json'})
+        echo = {'method': self.command, 'url': self.path, 'content_type': self.headers.get('Content-Type'), 'body': body,
+                'params': accepted_entry(self.command, self.path, request)['params'], 'signature_method': request.signature_method,
+                'consumer_key': request.client_key, 'token': request.resource_owner_key}
+        self.answer(200, json.dumps(echo), {'Content-Type': 'application/json'})
 
 
 def exit_when_stdin_closes():
