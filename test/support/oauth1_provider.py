@@ -11,6 +11,7 @@ issued access tokens); it answers {"port": N} on stdout and exits when stdin clo
 /oauth/authorize, /oauth/access_token; /__provider/* are the test's own (state, script, decline-next); any
 other path is the protected API, which echoes what it received once oauthlib has verified the request.
 """
+import functools
 import hmac
 import json
 import sys
@@ -29,7 +30,9 @@ CONFIG = json.loads(sys.stdin.readline())
 LOCK = threading.Lock()
 
 
+@functools.cache
 def throwaway_public_key():
+    # For RSA-SHA1 requests of an unknown consumer: oauthlib verifies against some key either way (no timing leak).
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     return key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 
@@ -50,7 +53,6 @@ class Store:
 STORE = Store(CONFIG)
 DUMMY_CLIENT = 'dummyclientkey0000000000'
 DUMMY_TOKEN = 'dummytoken00000000000000'
-DUMMY_RSA_KEY = throwaway_public_key()
 
 
 class Validator(RequestValidator):
@@ -73,7 +75,7 @@ class Validator(RequestValidator):
         return STORE.clients.get(client_key, {}).get('secret', 'dummy-secret')
 
     def get_rsa_key(self, client_key, request):
-        return STORE.clients.get(client_key, {}).get('rsa_public_key') or DUMMY_RSA_KEY
+        return STORE.clients.get(client_key, {}).get('rsa_public_key') or throwaway_public_key()
 
     def validate_timestamp_and_nonce(self, client_key, timestamp, nonce, request, request_token=None, access_token=None):
         seen = (client_key, timestamp, nonce, request_token or access_token)
