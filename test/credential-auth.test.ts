@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { buildTestApp, type TestApp } from './support/test-app.js';
+import { clientAuthRefusal, formContentTypeRefusal } from './support/token-request-rules.js';
 import { catalogWith } from './support/test-providers.js';
 
 /** Connections without a popup: API key, basic, client credentials, none (the routes @nangohq/frontend posts to). */
@@ -22,9 +23,10 @@ beforeAll(async () => {
     req.on('data', (chunk: Buffer) => (body += chunk.toString()));
     req.on('end', () => {
       const form = new URLSearchParams(body);
-      if (form.get('grant_type') !== 'client_credentials' || form.get('client_secret') !== 'cc-secret') {
-        return void res.writeHead(401, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'invalid_client' }));
-      }
+      // RFC 6749 §4.4: a form-encoded POST, the client authenticated as the template declares (body fields).
+      const refusal = formContentTypeRefusal(req.headers['content-type']) ?? clientAuthRefusal(req.headers.authorization, form, 'body', { 'cc-client': 'cc-secret' });
+      if (refusal) return void res.writeHead(refusal.status, { 'content-type': 'application/json', ...refusal.headers }).end(JSON.stringify(refusal.body));
+      if (form.get('grant_type') !== 'client_credentials') return void res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'unsupported_grant_type' }));
       issued++;
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ access_token: `cc-token-${issued}`, expires_in: 3600, token_type: 'Bearer' }));
     });

@@ -13,6 +13,7 @@ import { catalogWith } from './support/test-providers.js';
 import { buildWebTestApp, dashboardAuth } from './support/web-app.js';
 import { scratchDir } from './support/scratch.js';
 import { ensureWebBuild } from './support/web-build.js';
+import { clientAuthRefusal, formContentTypeRefusal } from './support/token-request-rules.js';
 
 /** The dashboard API (`/api/v1/*`, Nango v0.16's camelCase shapes), dashboard HTTP Basic, and the static web UI. */
 let database: TestDatabase;
@@ -30,6 +31,9 @@ beforeAll(async () => {
     req.on('data', (chunk: Buffer) => (body += chunk.toString()));
     req.on('end', () => {
       const form = new URLSearchParams(body);
+      // RFC 6749 §6: a form-encoded POST from a registered client (the integration's app, before and after its PUT).
+      const refusal = formContentTypeRefusal(req.headers['content-type']) ?? clientAuthRefusal(req.headers.authorization, form, 'body', { 'client-1': 'secret-1', 'client-2': 'secret-2' });
+      if (refusal) return void res.writeHead(refusal.status, { 'content-type': 'application/json', ...refusal.headers }).end(JSON.stringify(refusal.body));
       if (form.get('grant_type') === 'refresh_token' && form.get('refresh_token') === 'good') {
         return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ access_token: 'renewed-token', refresh_token: 'good', expires_in: 3600, token_type: 'Bearer', scope: 'read write' }));
       }

@@ -5,6 +5,7 @@ import { openPopupSocket, type PopupSocket } from './support/popup-socket.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { noteSecrets } from './support/secret-watch.js';
 import { buildTestApp, type TestApp } from './support/test-app.js';
+import { clientAuthRefusal, formContentTypeRefusal } from './support/token-request-rules.js';
 import { catalogWith, oidcTestProvider } from './support/test-providers.js';
 
 /**
@@ -30,6 +31,9 @@ beforeAll(async () => {
     req.on('data', (chunk: Buffer) => (body += chunk.toString()));
     req.on('end', () => {
       tokenRequests.push({ body: new URLSearchParams(body) });
+      // RFC 6749 §4.1.3: a form-encoded POST from a registered client (the operator's app or the end user's own).
+      const refusal = formContentTypeRefusal(req.headers['content-type']) ?? clientAuthRefusal(req.headers.authorization, new URLSearchParams(body), 'body', { [OPERATOR_APP.id]: OPERATOR_APP.secret, [END_USER_APP.id]: END_USER_APP.secret });
+      if (refusal) return void res.writeHead(refusal.status, { 'content-type': 'application/json', ...refusal.headers }).end(JSON.stringify(refusal.body));
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ access_token: `at-${tokenRequests.length}`, refresh_token: 'rt-1', expires_in: 3600 }));
     });
   });

@@ -1,5 +1,5 @@
 import { Nango } from '@nangohq/node';
-import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import http, { type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
@@ -40,7 +40,6 @@ beforeAll(async () => {
     'proxy-nobase': { ...oauth2 },
     'proxy-ratelimited': { ...oauth2, proxy: { base_url: api.origin, retry: { error_code: 403, remaining: 'x-ratelimit-remaining', at: 'x-ratelimit-reset' } } },
     'proxy-dead': { ...oauth2, proxy: { base_url: `http://127.0.0.1:${deadPort}` } },
-    'proxy-oauth1': { display_name: 'Proxy OAuth1', auth_mode: 'OAUTH1', authorization_url: `${api.origin}/authorize`, token_url: `${api.origin}/access_token`, request_url: `${api.origin}/request_token`, docs, proxy: { base_url: `${api.origin}/1.1` } },
     'proxy-key-header': { display_name: 'Key in a header', auth_mode: 'API_KEY', docs, proxy: { base_url: api.origin, headers: { 'X-Api-Key': '${apiKey}' } } },
     'proxy-key-query': { display_name: 'Key in the query', auth_mode: 'API_KEY', docs, proxy: { base_url: api.origin, query: { api_key: '${apiKey}' } } },
     'proxy-key-plain': { display_name: 'Key, no template headers', auth_mode: 'API_KEY', docs, proxy: { base_url: api.origin } },
@@ -53,7 +52,7 @@ beforeAll(async () => {
   host = `http://127.0.0.1:${(test.app.server.address() as AddressInfo).port}`;
 
   const configs = new ConfigsStore(database.knex, undefined);
-  for (const [key, provider] of [['oauth2', 'proxy-oauth2'], ['legacy', 'proxy-legacy'], ['nobase', 'proxy-nobase'], ['dead', 'proxy-dead'], ['ratelimited', 'proxy-ratelimited'], ['oauth1', 'proxy-oauth1']]) {
+  for (const [key, provider] of [['oauth2', 'proxy-oauth2'], ['legacy', 'proxy-legacy'], ['nobase', 'proxy-nobase'], ['dead', 'proxy-dead'], ['ratelimited', 'proxy-ratelimited']]) {
     const created = await send('/config', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ provider_config_key: key, provider, oauth_client_id: 'consumer-key', oauth_client_secret: 'consumer-secret', oauth_scopes: 'read' }) });
     expect(created.status).toBe(200);
   }
@@ -61,7 +60,6 @@ beforeAll(async () => {
     await configs.insert(key, { provider, oauth_client_id: null, oauth_client_secret: null, oauth_scopes: null });
   }
   for (const key of ['oauth2', 'legacy', 'nobase', 'dead', 'ratelimited']) await importOAuth2(key, 'u1', { access_token: `token-${key}` });
-  expect((await send('/connection', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ connection_id: 'u1', provider_config_key: 'oauth1', type: 'OAUTH1', oauth_token: 'user-token', oauth_token_secret: 'user-token-secret' }) })).status).toBe(201);
   const connections = new ConnectionsStore(database.knex, undefined);
   const stored: [string, object, Record<string, unknown>][] = [
     ['key-header', { type: 'API_KEY', apiKey: 'key-123' }, {}],
@@ -330,19 +328,6 @@ describe('credentials per auth mode', () => {
     expect(none?.url).toBe('/tenants/acme/public');
     expect(none?.headers['x-tenant']).toBe('acme');
     expect(none?.headers.authorization).toBeUndefined();
-  });
-
-  it('OAUTH1: an HMAC-SHA1 signature over method, URL, query and form body that the API can verify', async () => {
-    await send('/proxy/statuses/home_timeline.json?count=5&screen_name=a%20b', { headers: proxyHeaders('oauth1') });
-    await send('/proxy/statuses/update.json?trim=1', { method: 'POST', headers: proxyHeaders('oauth1', 'u1', { 'content-type': 'application/x-www-form-urlencoded' }), body: 'status=Hello+Ladies+%2B+Gentlemen%2C+a+signed+OAuth+request%21' });
-    expect(api.requests).toHaveLength(2);
-    for (const request of api.requests) {
-      expect(request.headers.authorization).toMatch(/^OAuth /);
-      expect(verifyOAuth1(request, 'consumer-secret', 'user-token-secret')).toBe(true);
-    }
-    const params = oauthParams(api.requests[1]?.headers.authorization ?? '');
-    expect(params).toMatchObject({ oauth_consumer_key: 'consumer-key', oauth_token: 'user-token', oauth_signature_method: 'HMAC-SHA1' });
-    expect(api.requests[1]?.body.toString()).toBe('status=Hello+Ladies+%2B+Gentlemen%2C+a+signed+OAuth+request%21');
   });
 });
 
@@ -724,30 +709,3 @@ describe('the SDKs', () => {
     expect(failure.response.data).toMatchObject({ type: 'unkown_connection', payload: {} });
   });
 });
-
-/** Checks an OAuth 1.0a HMAC-SHA1 signature the way a provider does (RFC 5849 §3.4), independently of the server. */
-function verifyOAuth1(request: SeenRequest, consumerSecret: string, tokenSecret: string): boolean {
-  const url = new URL(request.url, 'http://placeholder');
-  const { oauth_signature: signature, ...oauth } = oauthParams(request.headers.authorization ?? '');
-  const params: [string, string][] = [...url.searchParams, ...Object.entries(oauth)];
-  if (String(request.headers['content-type']).startsWith('application/x-www-form-urlencoded')) params.push(...new URLSearchParams(request.body.toString()));
-  const normalized = params
-    .map(([name, value]) => [encode(name), encode(value)] as const)
-    .sort(([a, av], [b, bv]) => (a === b ? (av < bv ? -1 : 1) : a < b ? -1 : 1))
-    .map(([name, value]) => `${name}=${value}`)
-    .join('&');
-  const base = [request.method, encode(`${api.origin}${url.pathname}`), encode(normalized)].join('&');
-  return signature === createHmac('sha1', `${encode(consumerSecret)}&${encode(tokenSecret)}`).update(base).digest('base64');
-}
-
-function oauthParams(header: string): Record<string, string> {
-  const result: Record<string, string> = {};
-  for (const match of header.replace(/^OAuth /, '').matchAll(/(\w+)="([^"]*)"/g)) {
-    if (match[1] !== 'realm') result[match[1] ?? ''] = decodeURIComponent(match[2] ?? '');
-  }
-  return result;
-}
-
-function encode(text: string): string {
-  return encodeURIComponent(text).replace(/[!'()*]/g, (char) => `%${char.charCodeAt(0).toString(16).toUpperCase()}`);
-}

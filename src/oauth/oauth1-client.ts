@@ -1,6 +1,5 @@
-import { createHmac, createSign } from 'node:crypto';
-import OAuth from 'oauth-1.0a';
 import type { ProviderTemplate } from '../providers/provider-schema.js';
+import { isProtocolParameter, oauth1Authorization, type OAuth1Consumer } from './oauth1-signature.js';
 import { ProviderError } from './token-endpoint.js';
 
 /**
@@ -20,43 +19,39 @@ export interface OAuth1TokenPair {
   raw: Record<string, string>;
 }
 
-export function signer(client: Pick<OAuth1Client, 'clientId' | 'clientSecret' | 'template'>): OAuth {
-  const method = client.template.signature_method ?? 'HMAC-SHA1';
-  return new OAuth({
-    consumer: { key: client.clientId, secret: client.clientSecret },
-    signature_method: method,
-    hash_function: (base, key) => {
-      if (method === 'PLAINTEXT') return key;
-      if (method === 'RSA-SHA1') return createSign('RSA-SHA1').update(base).sign(client.clientSecret, 'base64');
-      return createHmac('sha1', key).update(base).digest('base64');
-    },
-  });
+export function oauth1Consumer(client: Pick<OAuth1Client, 'clientId' | 'clientSecret' | 'template'>): OAuth1Consumer {
+  return { key: client.clientId, secret: client.clientSecret, method: client.template.signature_method ?? 'HMAC-SHA1' };
 }
 
+/**
+ * The template's `request_params` go where its provider documents them: `oauth_`-prefixed ones are protocol
+ * parameters and join the others in the Authorization header; the rest (Twitter's `x_auth_access_type`) go
+ * in the query string. `oauth_callback` is always ours.
+ */
 export async function fetchRequestToken(client: OAuth1Client, url: string, callbackUrl: string): Promise<OAuth1TokenPair> {
-  const params = { ...(client.template.request_params ?? {}), oauth_callback: callbackUrl };
-  return signedTokenCall(client, url, client.template.request_http_method ?? 'POST', params, undefined);
+  const templateParams = Object.entries(client.template.request_params ?? {});
+  const protocolParams = Object.fromEntries(templateParams.filter(([name]) => isProtocolParameter(name)));
+  const target = new URL(url);
+  for (const [name, value] of templateParams) if (!isProtocolParameter(name)) target.searchParams.set(name, value);
+  return signedTokenCall(client, target, client.template.request_http_method ?? 'POST', { ...protocolParams, oauth_callback: callbackUrl }, undefined);
 }
 
 export async function fetchAccessToken(client: OAuth1Client, url: string, requestToken: string, requestTokenSecret: string, verifier: string): Promise<OAuth1TokenPair> {
-  return signedTokenCall(client, url, client.template.token_http_method ?? 'POST', { oauth_verifier: verifier }, { key: requestToken, secret: requestTokenSecret });
+  return signedTokenCall(client, new URL(url), client.template.token_http_method ?? 'POST', { oauth_verifier: verifier }, { key: requestToken, secret: requestTokenSecret });
 }
 
+/** One token call; its protocol parameters travel only in the Authorization header (RFC 5849 §3.5). */
 async function signedTokenCall(
   client: OAuth1Client,
-  url: string,
+  target: URL,
   method: string,
-  params: Record<string, string>,
-  token: OAuth.Token | undefined,
+  protocolParams: Record<string, string>,
+  token: { key: string; secret: string } | undefined,
 ): Promise<OAuth1TokenPair> {
-  const oauth = signer(client);
-  const authorization = oauth.toHeader(oauth.authorize({ url, method, data: params }, token));
-  const target = new URL(url);
-  // Parameters travel in the query string; the signature covers them wherever they are.
-  for (const [key, value] of Object.entries(params)) target.searchParams.set(key, value);
+  const authorization = oauth1Authorization(oauth1Consumer(client), { method, url: target, token, protocolParams });
   let response: Response;
   try {
-    response = await fetch(target, { method, headers: { ...authorization, accept: 'application/x-www-form-urlencoded, application/json' }, signal: AbortSignal.timeout(client.timeoutMs) });
+    response = await fetch(target, { method, headers: { authorization, accept: 'application/x-www-form-urlencoded, application/json' }, signal: AbortSignal.timeout(client.timeoutMs) });
   } catch (error) {
     const name = (error as Error).name;
     if (name === 'TimeoutError' || name === 'AbortError') throw new ProviderError('timeout', `The provider did not answer within ${Math.round(client.timeoutMs / 1000)} s.`);
@@ -65,8 +60,13 @@ async function signedTokenCall(
   const text = (await response.text()).trim();
   const raw = parseOAuth1Body(text);
   if (!response.ok || !raw['oauth_token'] || !raw['oauth_token_secret']) {
+    // OAuth Problem Reporting (oauth_problem, oauth_problem_advice), or OAuth 2-style error and error_description.
     const problem = raw['oauth_problem'] ?? raw['error'] ?? (text.slice(0, 120) || `HTTP ${response.status}`);
-    throw new ProviderError('rejected', `The provider refused the OAuth 1.0a token request: ${problem}.`, { status: response.status, ...(raw['oauth_problem'] ? { error: raw['oauth_problem'] } : {}) });
+    const advice = raw['oauth_problem_advice'] ?? raw['error_description'];
+    throw new ProviderError('rejected', `The provider refused the OAuth 1.0a token request: ${problem}${advice ? ` (${advice.slice(0, 200)})` : ''}.`, {
+      status: response.status,
+      ...(raw['oauth_problem'] ? { error: raw['oauth_problem'] } : {}),
+    });
   }
   return { oauth_token: raw['oauth_token'], oauth_token_secret: raw['oauth_token_secret'], raw };
 }

@@ -1,5 +1,6 @@
 import { ApiError } from '../errors.js';
-import { signer } from '../oauth/oauth1-client.js';
+import { oauth1Consumer } from '../oauth/oauth1-client.js';
+import { isProtocolParameter, oauth1Authorization } from '../oauth/oauth1-signature.js';
 import { connectionParameterProblem } from '../providers/connection-parameters.js';
 import { interpolate, type InterpolationValues } from '../providers/interpolation.js';
 import type { ProviderTemplate } from '../providers/provider-schema.js';
@@ -187,7 +188,10 @@ function staticAuthHeaders(authMode: string, credentials: Record<string, unknown
 
 type OAuth1Sign = (method: string, url: URL, formParams: URLSearchParams | undefined) => string;
 
-/** An `Authorization: OAuth …` header over method, URL (query included) and form-encoded body parameters. */
+/**
+ * An `Authorization: OAuth …` header over method, URL (query included) and form-encoded body parameters. The
+ * protocol parameters go in that header only, so the caller's query and body must not carry any (RFC 5849 §3.5).
+ */
 function oauth1Signer(template: ProviderTemplate, config: ConfigRecord, credentials: Record<string, unknown>, connectionId: string): OAuth1Sign {
   const key = credentials['oauth_token'];
   const secret = credentials['oauth_token_secret'];
@@ -196,16 +200,15 @@ function oauth1Signer(template: ProviderTemplate, config: ConfigRecord, credenti
   }
   if (!config.oauth_client_id) throw new ApiError('missing_client_id', `The integration "${config.unique_key}" has no client id (consumer key) to sign with.`);
   if (!config.oauth_client_secret) throw new ApiError('missing_client_secret', `The integration "${config.unique_key}" has no client secret (consumer secret) to sign with.`);
-  const oauth = signer({ clientId: config.oauth_client_id, clientSecret: config.oauth_client_secret, template });
+  const consumer = oauth1Consumer({ clientId: config.oauth_client_id, clientSecret: config.oauth_client_secret, template });
   return (method, url, formParams) => {
-    const data: Record<string, string | string[]> = {};
-    const add = (name: string, value: string): void => {
-      const current = data[name];
-      data[name] = current === undefined ? value : Array.isArray(current) ? [...current, value] : [current, value];
-    };
-    for (const [name, value] of url.searchParams) add(name, value);
-    for (const [name, value] of formParams ?? []) add(name, value);
-    const authorized = oauth.authorize({ url: `${url.origin}${url.pathname}`, method: method.toUpperCase(), data }, { key, secret });
-    return oauth.toHeader(authorized).Authorization;
+    const reserved = [...url.searchParams.keys(), ...(formParams?.keys() ?? [])].find(isProtocolParameter);
+    if (reserved !== undefined) {
+      throw new ApiError(
+        'bad_request',
+        `The proxied request carries "${reserved}" in its query string or form body. OAuth 1.0a protocol parameters travel only in the Authorization header the proxy signs (RFC 5849 §3.5): leave oauth_* parameters out.`,
+      );
+    }
+    return oauth1Authorization(consumer, { method, url, formParams, token: { key, secret } });
   };
 }

@@ -1,3 +1,4 @@
+import { createPrivateKey } from 'node:crypto';
 import { ApiError } from '../errors.js';
 import type { ProviderCatalog } from '../providers/provider-catalog.js';
 import type { ConfigRecord, ConfigsStore } from '../store/configs-store.js';
@@ -48,9 +49,23 @@ export class IntegrationService {
     }
   }
 
+  /** An OAuth 1.0a provider that signs with RSA-SHA1 takes the consumer's private key as the client secret. */
+  private assertUsableSecret(provider: string, clientSecret: string | null): void {
+    if (!clientSecret || this.providers.get(provider)?.signature_method !== 'RSA-SHA1') return;
+    try {
+      createPrivateKey(clientSecret);
+    } catch {
+      throw new ApiError(
+        'bad_request',
+        `The provider "${provider}" signs with RSA-SHA1, so the client secret must be the PEM of the consumer's RSA private key ("-----BEGIN PRIVATE KEY-----…"), whose public key is registered with the provider; this one is not a private key.`,
+      );
+    }
+  }
+
   /** Creates the integration; scopes are normalised to a comma-joined list. Returns the new id. */
   async create(input: IntegrationInput): Promise<number> {
     this.assertKnownProvider(input.provider);
+    this.assertUsableSecret(input.provider, input.clientSecret);
     const id = await this.configs.insert(input.uniqueKey, {
       provider: input.provider,
       oauth_client_id: input.clientId,
@@ -67,6 +82,7 @@ export class IntegrationService {
   /** Replaces the integration's fields; scopes are stored as given, as the seed server does. */
   async update(input: IntegrationInput): Promise<void> {
     this.assertKnownProvider(input.provider);
+    this.assertUsableSecret(input.provider, input.clientSecret);
     const found = await this.configs.update(input.uniqueKey, {
       provider: input.provider,
       oauth_client_id: input.clientId,
@@ -79,6 +95,7 @@ export class IntegrationService {
   /** Applies a partial change; renaming the key moves its connections along. */
   async patch(uniqueKey: string, changes: IntegrationChanges): Promise<ConfigRecord> {
     const current = await this.get(uniqueKey);
+    if (changes.clientSecret !== undefined) this.assertUsableSecret(current.provider, changes.clientSecret);
     const newKey = changes.uniqueKey && changes.uniqueKey !== uniqueKey ? changes.uniqueKey : undefined;
     if (newKey && (await this.configs.find(newKey))) throw duplicateIntegration(newKey);
     await this.configs.update(

@@ -11,7 +11,12 @@
 //   GET  /test/state  what it issued and what it refused, so the test can compare tokens (test-only)
 //   GET  /health      readiness
 //
-// Settings (environment): CLIENT_ID, CLIENT_SECRET, REDIRECT_URI (exact match), PORT (default 8080).
+// Token requests must be form-encoded POSTs (RFC 6749 §3.2) and authenticate the client by exactly one method,
+// the one the provider template declares (§2.3): CLIENT_AUTH=body (client_id and client_secret fields, the
+// default, as the deploy template declares no authorization_method) or basic. Refresh tokens rotate; presenting
+// a spent one is refused and also revokes the live token of its grant (reuse detection, as rotating providers do).
+//
+// Settings (environment): CLIENT_ID, CLIENT_SECRET, REDIRECT_URI (exact match), CLIENT_AUTH, PORT (default 8080).
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 
@@ -27,6 +32,11 @@ const CLIENT_ID = required('CLIENT_ID');
 const CLIENT_SECRET = required('CLIENT_SECRET');
 const REDIRECT_URI = required('REDIRECT_URI');
 const PORT = Number(process.env.PORT || 8080);
+const CLIENT_AUTH = process.env.CLIENT_AUTH || 'body';
+if (CLIENT_AUTH !== 'body' && CLIENT_AUTH !== 'basic') {
+  console.error('oauth-provider: CLIENT_AUTH must be body or basic');
+  process.exit(2);
+}
 const CODE_LIFETIME_MS = 60_000;
 const TOKEN_LIFETIME_S = 3600;
 
@@ -34,6 +44,8 @@ const TOKEN_LIFETIME_S = 3600;
 const codes = new Map();
 /** Live refresh tokens only: a rotated-out one is deleted, so presenting it again is refused. */
 const refreshTokens = new Map();
+/** Rotated-out refresh token → its grant, to recognise a reuse. */
+const spentRefreshTokens = new Map();
 const issued = [];
 const refused = [];
 
@@ -92,30 +104,50 @@ function authorize(res, query) {
   send(res, 302, '', { location: back.toString() });
 }
 
-function issue(grant, scope) {
+function issue(grant, scope, family = token('grant')) {
   const pair = { grant, access_token: token('at'), refresh_token: token('rt') };
-  refreshTokens.set(pair.refresh_token, { scope });
+  refreshTokens.set(pair.refresh_token, { scope, family });
   issued.push(pair);
   return { access_token: pair.access_token, token_type: 'Bearer', expires_in: TOKEN_LIFETIME_S, refresh_token: pair.refresh_token, scope };
 }
 
-function tokenRequest(req, res, params) {
-  // Client authentication: HTTP Basic (RFC 6749 §2.3.1, form-encoded parts) or the body, not both.
-  let [id, secret] = [params.get('client_id'), params.get('client_secret')];
-  const basic = /^Basic (.+)$/i.exec(req.headers.authorization ?? '');
-  if (basic) {
-    const [user, ...rest] = Buffer.from(basic[1], 'base64').toString().split(':');
-    [id, secret] = [decodeURIComponent(user), decodeURIComponent(rest.join(':'))];
+/** RFC 6749 §2.3.1: the parts of HTTP Basic are form-encoded before they are joined; undefined when malformed. */
+function basicCredentials(header) {
+  const match = /^Basic ([A-Za-z0-9+/=]+)$/i.exec(header ?? '');
+  if (!match) return undefined;
+  const decoded = Buffer.from(match[1], 'base64').toString();
+  const colon = decoded.indexOf(':');
+  if (colon < 0) return undefined;
+  try {
+    const formDecode = (text) => decodeURIComponent(text.replace(/\+/g, ' '));
+    return [formDecode(decoded.slice(0, colon)), formDecode(decoded.slice(colon + 1))];
+  } catch {
+    return undefined;
   }
-  if (id !== CLIENT_ID || !sameText(secret ?? '', CLIENT_SECRET)) {
-    return refuse(res, 'token', 401, 'invalid_client', 'client authentication failed', { 'www-authenticate': 'Basic realm="deploy-test"' });
+}
+
+function tokenRequest(req, res, params) {
+  // Client authentication: exactly one method (RFC 6749 §2.3), the one the template declares.
+  const challenge = { 'www-authenticate': 'Basic realm="deploy-test"' };
+  const hasBasic = /^Basic /i.test(req.headers.authorization ?? '');
+  if (hasBasic && params.has('client_secret')) return refuse(res, 'token', 400, 'invalid_request', 'the client used more than one authentication method');
+  if (CLIENT_AUTH === 'basic' ? !hasBasic : hasBasic) {
+    return refuse(res, 'token', 401, 'invalid_client', `this client authenticates with ${CLIENT_AUTH === 'basic' ? 'HTTP Basic' : 'client_id and client_secret in the body'}`, challenge);
+  }
+  const [id, secret] = CLIENT_AUTH === 'basic' ? (basicCredentials(req.headers.authorization) ?? []) : [params.get('client_id'), params.get('client_secret')];
+  if (id !== CLIENT_ID || !sameText(secret ?? '', CLIENT_SECRET) || (params.has('client_id') && params.get('client_id') !== CLIENT_ID)) {
+    return refuse(res, 'token', 401, 'invalid_client', 'client authentication failed', challenge);
   }
   const grantType = params.get('grant_type');
   if (grantType === 'authorization_code') {
     const code = params.get('code') ?? '';
     const entry = codes.get(code);
     if (!entry) return refuse(res, 'token', 400, 'invalid_grant', 'unknown authorization code');
-    if (entry.used) return refuse(res, 'token', 400, 'invalid_grant', 'authorization code already used');
+    if (entry.used) {
+      // RFC 6749 §4.1.2: a code used twice is refused, and what it issued is revoked.
+      for (const [live, issuedEntry] of refreshTokens) if (issuedEntry.family === entry.family) refreshTokens.delete(live);
+      return refuse(res, 'token', 400, 'invalid_grant', 'authorization code already used; its tokens are revoked');
+    }
     if (Date.now() > entry.expiresAt) return refuse(res, 'token', 400, 'invalid_grant', 'authorization code expired');
     if (params.get('redirect_uri') !== entry.redirectUri) return refuse(res, 'token', 400, 'invalid_grant', 'redirect_uri differs from the authorize request');
     const verifier = params.get('code_verifier') ?? '';
@@ -123,14 +155,25 @@ function tokenRequest(req, res, params) {
       return refuse(res, 'token', 400, 'invalid_grant', 'PKCE verification failed');
     }
     entry.used = true;
-    return send(res, 200, issue('authorization_code', entry.scope));
+    entry.family = token('grant');
+    return send(res, 200, issue('authorization_code', entry.scope, entry.family));
   }
   if (grantType === 'refresh_token') {
     const presented = params.get('refresh_token') ?? '';
+    if (!presented) return refuse(res, 'token', 400, 'invalid_request', 'refresh_token is missing');
+    const spentBy = spentRefreshTokens.get(presented);
+    if (spentBy) {
+      for (const [live, entry] of refreshTokens) if (entry.family === spentBy) refreshTokens.delete(live);
+      return refuse(res, 'token', 400, 'invalid_grant', 'refresh token already used; the grant is revoked');
+    }
     const entry = refreshTokens.get(presented);
-    if (!entry) return refuse(res, 'token', 400, 'invalid_grant', 'unknown or already rotated refresh token');
+    if (!entry) return refuse(res, 'token', 400, 'invalid_grant', 'unknown refresh token');
+    const scope = params.get('scope');
+    // RFC 6749 §6: a refresh may narrow the scope, never widen it.
+    if (scope && !scope.split(' ').every((one) => entry.scope.split(' ').includes(one))) return refuse(res, 'token', 400, 'invalid_scope', `scope "${scope}" exceeds the grant's "${entry.scope}"`);
     refreshTokens.delete(presented);
-    return send(res, 200, issue('refresh_token', entry.scope));
+    spentRefreshTokens.set(presented, entry.family);
+    return send(res, 200, issue('refresh_token', scope || entry.scope, entry.family));
   }
   refuse(res, 'token', 400, 'unsupported_grant_type', `grant_type "${grantType}" is not supported`);
 }
@@ -156,11 +199,12 @@ const server = http.createServer(async (req, res) => {
     if (req.method === 'GET' && url.pathname === '/health') return send(res, 200, { ok: true });
     if (req.method === 'GET' && url.pathname === '/test/state') return send(res, 200, { issued, refused });
     if (req.method === 'GET' && url.pathname === '/authorize') return authorize(res, url.searchParams);
-    if (req.method === 'POST' && url.pathname === '/token') {
+    if (url.pathname === '/token') {
+      if (req.method !== 'POST') return refuse(res, 'token', 405, 'invalid_request', 'the token endpoint takes POST only');
       const text = await readBody(req);
-      const type = req.headers['content-type'] ?? '';
-      const params = type.includes('json') ? new URLSearchParams(Object.entries(JSON.parse(text)).map(([k, v]) => [k, String(v)])) : new URLSearchParams(text);
-      return tokenRequest(req, res, params);
+      const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+      if (type !== 'application/x-www-form-urlencoded') return refuse(res, 'token', 400, 'invalid_request', `the token request must be application/x-www-form-urlencoded, not "${type}"`);
+      return tokenRequest(req, res, new URLSearchParams(text));
     }
     send(res, 404, { error: 'not_found' });
   } catch (error) {

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { clientAuthRefusal, formContentTypeRefusal } from './token-request-rules.js';
 
 /**
  * A provider's token endpoint on 127.0.0.1 that rotates the refresh token on every refresh, for crash tests.
@@ -15,6 +16,10 @@ import type { AddressInfo } from 'node:net';
  * as a stale use, which a correct client never makes.
  *
  * Each grant (one end user's authorisation; one connection) has its own chain of tokens.
+ *
+ * Like a provider that follows RFC 6749, it takes only form-encoded POSTs (§3.2), authenticates the client by
+ * the one method the template declares (§2.3: body fields by default, HTTP Basic with `clientAuth: 'basic'`;
+ * never both), and answers errors as §5.2 spells them.
  */
 export interface RotatingTokenEndpoint {
   tokenUrl: string;
@@ -52,7 +57,13 @@ interface Grant {
   rotations: number;
 }
 
-export async function startRotatingTokenEndpoint(): Promise<RotatingTokenEndpoint> {
+export interface RotatingTokenEndpointOptions {
+  /** How the template makes the client authenticate: `body` (client_id and client_secret fields, the default) or `basic`. */
+  clientAuth?: 'body' | 'basic';
+}
+
+export async function startRotatingTokenEndpoint(options: RotatingTokenEndpointOptions = {}): Promise<RotatingTokenEndpoint> {
+  const clientAuth = options.clientAuth ?? 'body';
   const clientId = `rotating-client-${randomBytes(4).toString('hex')}`;
   const clientSecret = `rotating-secret-${randomBytes(12).toString('hex')}`;
   const grants = new Map<string, Grant>();
@@ -72,17 +83,23 @@ export async function startRotatingTokenEndpoint(): Promise<RotatingTokenEndpoin
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
-      const answer = (status: number, body: Record<string, unknown>, delayMs: number, grantName = ''): void => {
+      const answer = (status: number, body: Record<string, unknown>, delayMs: number, grantName = '', headers: Record<string, string> = {}): void => {
         setTimeout(() => {
-          res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+          res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', pragma: 'no-cache', ...headers });
           res.end(JSON.stringify(body), () => events.emit('answered', grantName));
         }, delayMs);
       };
-      if (req.method !== 'POST' || req.url !== '/token') return answer(404, { error: 'not_found' }, 0);
+      if (req.url !== '/token') return answer(404, { error: 'not_found' }, 0);
+      if (req.method !== 'POST') return answer(405, { error: 'invalid_request', error_description: 'The token endpoint takes POST only (RFC 6749 §3.2).' }, 0);
+      const notForm = formContentTypeRefusal(req.headers['content-type']);
+      if (notForm) return answer(notForm.status, notForm.body, 0);
       const params = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
-      if (params.get('client_id') !== clientId || params.get('client_secret') !== clientSecret) return answer(401, { error: 'invalid_client' }, 0);
+      const refusal = clientAuthRefusal(req.headers.authorization, params, clientAuth, { [clientId]: clientSecret });
+      if (refusal) return answer(refusal.status, refusal.body, 0, '', refusal.headers);
+      if (!params.get('grant_type')) return answer(400, { error: 'invalid_request', error_description: 'grant_type is missing.' }, 0);
       if (params.get('grant_type') !== 'refresh_token') return answer(400, { error: 'unsupported_grant_type' }, 0);
       const presented = params.get('refresh_token');
+      if (!presented) return answer(400, { error: 'invalid_request', error_description: 'refresh_token is missing.' }, 0);
       const found = honouring(presented);
       if (!found) {
         stale++;
