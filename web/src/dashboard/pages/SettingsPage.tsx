@@ -63,8 +63,19 @@ export function SettingsPage() {
               <Fact name="HMAC on connect" variable="NANGO_HMAC_ENABLED">
                 <OnOff on={settings.hmac.enabled} onText={`On (${settings.hmac.algorithm ?? 'sha256'})`} />
               </Fact>
-              <Fact name="Dashboard sign-in" variable="NANGO_DASHBOARD_USERNAME">
-                <OnOff on={settings.dashboardAuth} onText="On (HTTP Basic)" offText="Off: the dashboard is open" />
+              <Fact name="Public connect" variable="NANGO_PUBLIC_CONNECT">
+                <OnOff
+                  on={!settings.publicConnect || settings.hmac.enabled}
+                  onText={settings.publicConnect ? 'Guarded by HMAC' : 'Off: connect sessions only'}
+                  offText="On: anyone may create or replace a connection by its id"
+                />
+              </Fact>
+              <Fact name="Dashboard sign-in" variable={settings.dashboardSignIn === 'secret_key' ? 'NANGO_SECRET_KEY' : 'NANGO_DASHBOARD_USERNAME'}>
+                <OnOff
+                  on={settings.dashboardSignIn !== 'none'}
+                  onText={settings.dashboardSignIn === 'secret_key' ? 'On (HTTP Basic, the secret key as the password)' : 'On (HTTP Basic)'}
+                  offText="Off: the dashboard is open"
+                />
               </Fact>
             </dl>
           </Section>
