@@ -31,6 +31,7 @@ const STATUS_BY_CODE = {
   missing_hmac: 401,
   invalid_hmac: 401,
   invalid_public_key: 401,
+  public_connect_disabled: 403,
   // request shape
   missing_body: 400,
   invalid_json: 400,
