@@ -60,6 +60,7 @@ const STATUS_BY_CODE = {
   unkown_connection: 400,
   unknown_provider_template: 400,
   duplicate_provider_config: 400,
+  invalid_provider_config_key: 400,
   not_found: 404,
   unknown_connection: 404,
   not_supported: 501,
