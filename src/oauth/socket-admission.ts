@@ -8,9 +8,10 @@ export const POLICY_VIOLATION = 1008;
 /**
  * Who may hold the popup's WebSocket. Browsers send `Origin` with every handshake: once NANGO_ALLOWED_ORIGINS
  * lists the operator's app origins, a page of any other origin is refused before the upgrade (this server's own
- * origin and the Connect UI's are always allowed). Unset, every origin is accepted, as the frontend SDK runs
- * on the operator's own pages, whose origin this server cannot guess. A handshake without `Origin` comes from
- * no browser and is not judged by it. Each client address may hold at most `perAddress` sockets at once.
+ * origin, the Connect UI's and the host the handshake came to always pass). Unset, every origin is accepted, as
+ * the frontend SDK runs on the operator's own pages, whose origin this server cannot guess. A handshake without
+ * `Origin` comes from no browser and is not judged by it. Each client address may hold at most `perAddress`
+ * sockets at once.
  */
 export class SocketAdmission {
   private readonly origins: Set<string> | undefined;
@@ -31,7 +32,7 @@ export class SocketAdmission {
   /** Why the handshake is refused, or undefined when its origin may connect. */
   originRefusal(request: IncomingMessage): string | undefined {
     const origin = request.headers.origin;
-    if (!this.origins || origin === undefined || this.origins.has(origin)) return undefined;
+    if (!this.origins || origin === undefined || this.origins.has(origin) || isSameHost(origin, request.headers.host)) return undefined;
     return `WebSockets from the origin ${origin.slice(0, 100)} are refused: add it to NANGO_ALLOWED_ORIGINS to allow pages of that origin to connect.`;
   }
 
@@ -65,6 +66,11 @@ export class SocketAdmission {
   get limit(): number {
     return this.perAddress;
   }
+}
+
+/** A page served by this server under the address the browser used for it (NANGO_SERVER_URL may name another). */
+function isSameHost(origin: string, host: string | undefined): boolean {
+  return host !== undefined && URL.canParse(origin) && new URL(origin).host === host.toLowerCase();
 }
 
 /** The check Fastify makes for NANGO_TRUST_PROXY, so a socket's client address is the one its requests have. */
