@@ -14,6 +14,7 @@ import { secretKeyGuard } from './plugins/secret-key-auth.js';
 import type { ProviderCatalog } from './providers/provider-catalog.js';
 import { NotificationListener } from './db/notification-listener.js';
 import { ResultDelivery } from './oauth/result-delivery.js';
+import { SocketAdmission } from './oauth/socket-admission.js';
 import { registerAuditLogRoutes } from './routes/modern/audit-log-routes.js';
 import { registerConnectSessionRoutes } from './routes/modern/connect-session-routes.js';
 import { registerConnectionRoutes } from './routes/modern/connection-routes.js';
@@ -176,7 +177,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const connections = new ConnectionService(connectionsStore, configs, refresher);
   const connectSessions = new ConnectSessionsStore(deps.knex);
   const authorizer = new ConnectAuthorizer(deps.config, connectSessions, new AccountsStore(deps.knex), deps.now ?? (() => new Date()));
-  const delivery = new ResultDelivery(deps.knex, notifications, deps.logger);
+  const delivery = new ResultDelivery(deps.knex, notifications, deps.logger, new SocketAdmission(deps.config));
   delivery.attach(app.server);
   app.addHook('onReady', async () => {
     notifications.start();

@@ -9,6 +9,10 @@ import { parseAllowedHosts } from './proxy/allowed-hosts.js';
  */
 export interface Config {
   port: number;
+  /** The address to listen on: SERVER_HOST or HOST, else all interfaces with a secret key and 127.0.0.1 without one. */
+  host: string;
+  /** Which variable chose `host`; null when the default did. */
+  hostSetBy: 'SERVER_HOST' | 'HOST' | null;
   serverUrl: string;
   callbackUrl: string;
   /** Where end users open the Connect UI; connect links point here. */
@@ -20,6 +24,10 @@ export interface Config {
   /** NANGO_ENCRYPTION_KEY_PREVIOUS: the key to rotate away from (rows are re-encrypted while serving). */
   previousEncryptionKey: string | undefined;
   hmac: { enabled: false } | { enabled: true; key: string; algorithm: string };
+  /** NANGO_PUBLIC_CONNECT: whether a browser may create or replace a connection by its id alone (no connect session, no HMAC). */
+  publicConnect: boolean;
+  /** What browsers may do: extra origins for the popup's WebSocket (NANGO_ALLOWED_ORIGINS; undefined = any), sockets per client address (0 = no cap). */
+  browsers: { allowedOrigins: string[] | undefined; webSocketsPerAddress: number };
   database: ExternalDatabaseConfig | EmbeddedDatabaseConfig;
   providersFile: string | undefined;
   /** Audit entries older than this many days are deleted (NANGO_AUDIT_RETENTION_DAYS). */
@@ -193,6 +201,31 @@ function readHmac(env: NodeJS.ProcessEnv): Config['hmac'] {
   return { enabled: true, key, algorithm };
 }
 
+/** An IP address or a host name; IPv6 may come in brackets. */
+function readHost(env: NodeJS.ProcessEnv, secretKey: string | undefined): Pick<Config, 'host' | 'hostSetBy'> {
+  const setBy = nonEmpty(env['SERVER_HOST']) !== undefined ? 'SERVER_HOST' : nonEmpty(env['HOST']) !== undefined ? 'HOST' : null;
+  // Without a secret key the API and the dashboard are open: only this machine may reach them unless the operator says otherwise.
+  if (setBy === null) return { host: secretKey ? '0.0.0.0' : '127.0.0.1', hostSetBy: null };
+  const raw = nonEmpty(env[setBy]) ?? '';
+  const host = raw.replace(/^\[(.*)\]$/, '$1');
+  if (host.length > 253 || !(/^[A-Za-z0-9.-]+$/.test(host) || /^[0-9A-Fa-f:.]+$/.test(host))) {
+    throw new ConfigError(`${setBy} must be an IP address or a host name to listen on, such as 127.0.0.1 or 0.0.0.0 (got "${raw}").`);
+  }
+  return { host, hostSetBy: setBy };
+}
+
+/** Comma-separated origins (`https://app.example.com`, `http://localhost:5173`): scheme, host and port only. */
+function readAllowedOrigins(env: NodeJS.ProcessEnv): string[] | undefined {
+  const raw = nonEmpty(env['NANGO_ALLOWED_ORIGINS']);
+  if (raw === undefined) return undefined;
+  return raw.split(',').map((entry) => entry.trim()).filter(Boolean).map((entry) => {
+    if (!/^https?:\/\/[^/?#@\s]+\/?$/i.test(entry) || !URL.canParse(entry)) {
+      throw new ConfigError(`NANGO_ALLOWED_ORIGINS must list origins such as https://app.example.com or http://localhost:5173, comma-separated, without paths (got "${entry}").`);
+    }
+    return new URL(entry).origin;
+  });
+}
+
 function readDashboard(env: NodeJS.ProcessEnv): Config['dashboard'] {
   const username = nonEmpty(env['NANGO_DASHBOARD_USERNAME']);
   const password = nonEmpty(env['NANGO_DASHBOARD_PASSWORD']);
@@ -240,16 +273,24 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   const serverUrl = readUrl(env, 'NANGO_SERVER_URL', `http://localhost:${port === 0 ? 3003 : port}`);
   const callbackUrl = readUrl(env, 'NANGO_CALLBACK_URL', `${serverUrl}/oauth/callback`);
   const providersFile = nonEmpty(env['NANGO_PROVIDERS_FILE']);
+  const secretKey = nonEmpty(env['NANGO_SECRET_KEY']);
   return {
     port,
+    ...readHost(env, secretKey),
     serverUrl,
     callbackUrl,
     publicConnectUrl: readUrl(env, 'NANGO_PUBLIC_CONNECT_URL', `${serverUrl}/connect`),
-    secretKey: nonEmpty(env['NANGO_SECRET_KEY']),
+    secretKey,
     dashboard: readDashboard(env),
     encryptionKey: readEncryptionKey(env),
     previousEncryptionKey: readPreviousEncryptionKey(env),
     hmac: readHmac(env),
+    // Allowed by default, as seed clients reconnect by calling auth() again; new installs set it to false.
+    publicConnect: readBoolean(env, 'NANGO_PUBLIC_CONNECT', true),
+    browsers: {
+      allowedOrigins: readAllowedOrigins(env),
+      webSocketsPerAddress: readInteger(env, 'NANGO_WEBSOCKETS_PER_ADDRESS', 50, 0, 1_000_000),
+    },
     database: readDatabase(env),
     providersFile: providersFile ? path.resolve(providersFile) : undefined,
     auditRetentionDays: readInteger(env, 'NANGO_AUDIT_RETENTION_DAYS', 365, 1, 36_500),

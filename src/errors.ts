@@ -31,6 +31,7 @@ const STATUS_BY_CODE = {
   missing_hmac: 401,
   invalid_hmac: 401,
   invalid_public_key: 401,
+  public_connect_disabled: 403,
   // request shape
   missing_body: 400,
   invalid_json: 400,
@@ -59,6 +60,7 @@ const STATUS_BY_CODE = {
   unkown_connection: 400,
   unknown_provider_template: 400,
   duplicate_provider_config: 400,
+  invalid_provider_config_key: 400,
   not_found: 404,
   unknown_connection: 404,
   not_supported: 501,

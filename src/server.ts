@@ -8,6 +8,7 @@ import { migrateToLatest } from './db/migrate.js';
 import { LOCK_IDS, withSessionLock, withSessionLockIfFree } from './db/session-lock.js';
 import { createLogger, type Logger } from './logger.js';
 import { drainHttpServer, ServerShutdown } from './server-shutdown.js';
+import { securityNotices } from './startup-notices.js';
 import { isDatabaseUnavailable } from './plugins/error-rendering.js';
 import { loadProviderCatalog } from './providers/provider-catalog.js';
 import { EncryptionStateStore } from './store/encryption-state-store.js';
@@ -54,9 +55,7 @@ async function main(): Promise<void> {
     throw error;
   }
 
-  if (!config.secretKey) {
-    log.warn('NANGO_SECRET_KEY is not set: the API (/config, /connection, /proxy) is open to anyone who can reach this server. Set a secret key before exposing it.');
-  }
+  for (const notice of securityNotices(config)) log[notice.level](notice.message);
   const telemetry = new Telemetry({
     enabled: config.telemetry,
     endpoint: config.telemetryEndpoint,
@@ -76,7 +75,7 @@ async function main(): Promise<void> {
   });
   await shutdown.step(
     'http server',
-    () => app.listen({ port: config.port, host: '0.0.0.0' }),
+    () => app.listen({ port: config.port, host: config.host }),
     async () => {
       await drainHttpServer(app, DRAIN_GRACE_MS, log);
       await telemetry.drain();

@@ -17,11 +17,15 @@ import { clientAuthRefusal, formContentTypeRefusal } from './support/token-reque
 
 /** The dashboard API (`/api/v1/*`, Nango v0.16's camelCase shapes), dashboard HTTP Basic, and the static web UI. */
 let database: TestDatabase;
+/** A server without a secret key: its dashboard is open, as on a developer's machine. */
 let open: TestApp;
+/** A server with a secret key and no dashboard login of its own: the key signs in. */
+let keyed: TestApp;
 let locked: TestApp;
 let tokenServer: http.Server;
 const SERVER_URL = 'http://custody.test';
 const ADMIN = dashboardAuth('admin', 'correct horse');
+const KEY_SIGN_IN = dashboardAuth('admin', 'sk-test');
 
 beforeAll(async () => {
   ensureWebBuild();
@@ -56,12 +60,14 @@ beforeAll(async () => {
     'key-test': { display_name: 'Key Test', categories: ['other'], auth_mode: 'API_KEY', docs: 'https://example.com/docs', credentials: { apiKey: { title: 'API key', secret: true } } },
   });
   database = await createTestDatabase();
-  open = await buildWebTestApp(database, { NANGO_SERVER_URL: SERVER_URL, NANGO_SECRET_KEY: 'sk-test' }, { providers: catalog });
+  open = await buildWebTestApp(database, { NANGO_SERVER_URL: SERVER_URL }, { providers: catalog });
+  keyed = await buildWebTestApp(database, { NANGO_SERVER_URL: SERVER_URL, NANGO_SECRET_KEY: 'sk-test' }, { providers: catalog });
   locked = await buildWebTestApp(database, { NANGO_SERVER_URL: SERVER_URL, NANGO_DASHBOARD_USERNAME: 'admin', NANGO_DASHBOARD_PASSWORD: 'correct horse', NANGO_WEBHOOK_URL: 'https://hooks.example.com/nango' }, { providers: catalog });
 });
 
 afterAll(async () => {
   await open?.close();
+  await keyed?.close();
   await locked?.close();
   await database?.drop();
   tokenServer?.closeAllConnections();
@@ -118,7 +124,7 @@ describe('dashboard HTTP Basic', () => {
 
 describe('account, user, settings', () => {
   it('answers the account as self-hosted Nango does: the configured secret key, the global callback URL, the server URL', async () => {
-    const response = (await open.app.inject({ method: 'GET', url: '/api/v1/account' })).json();
+    const response = (await keyed.app.inject({ method: 'GET', url: '/api/v1/account', headers: { authorization: KEY_SIGN_IN } })).json();
     expect(response.account).toMatchObject({ id: 0, secret_key: 'sk-test', public_key: expect.stringMatching(/^[0-9a-f-]{36}$/), callback_url: `${SERVER_URL}/oauth/callback`, host: SERVER_URL, name: 'My Organization' });
     const noKey = (await locked.app.inject({ method: 'GET', url: '/api/v1/account', headers: { authorization: ADMIN } })).json();
     expect(noKey.account.secret_key).toBe('(none)');
@@ -126,7 +132,7 @@ describe('account, user, settings', () => {
   });
 
   it('reports what is switched on, and the webhook URL or its absence', async () => {
-    const settings = (await open.app.inject({ method: 'GET', url: '/api/v1/settings' })).json().settings;
+    const settings = (await keyed.app.inject({ method: 'GET', url: '/api/v1/settings', headers: { authorization: KEY_SIGN_IN } })).json().settings;
     expect(settings).toMatchObject({
       serverUrl: SERVER_URL,
       callbackUrl: `${SERVER_URL}/oauth/callback`,
@@ -245,7 +251,7 @@ describe('integrations', () => {
 describe('connections', () => {
   const minutes = (n: number) => new Date(Date.now() + n * 60_000).toISOString();
   const importConnection = async (connectionId: string, credentials: Record<string, unknown>, extra: Record<string, unknown> = {}) => {
-    const response = await open.app.inject({
+    const response = await keyed.app.inject({
       method: 'POST',
       url: '/connections',
       headers: { authorization: 'Bearer sk-test' },

@@ -18,7 +18,10 @@ const ALICE_READS = 55;
 const DAY = 24 * 60 * 60 * 1000;
 
 let database: TestDatabase;
+/** The dashboard of a server without a secret key (open), on the database that `keyed` writes to. */
 let test: TestApp;
+/** The same server with a secret key, for the API calls that the trail records as the secret key's. */
+let keyed: TestApp;
 let locked: TestApp;
 let serverUrl: string;
 
@@ -44,13 +47,14 @@ beforeAll(async () => {
   database = await createTestDatabase();
   const port = await freePort();
   serverUrl = `http://127.0.0.1:${port}`;
-  test = await buildWebTestApp(database, { NANGO_SERVER_URL: serverUrl, NANGO_SECRET_KEY: 'sk-audit', NANGO_AUDIT_RETENTION_DAYS: '90' });
+  test = await buildWebTestApp(database, { NANGO_SERVER_URL: serverUrl, NANGO_AUDIT_RETENTION_DAYS: '90' });
+  keyed = await buildWebTestApp(database, { NANGO_SERVER_URL: serverUrl, NANGO_SECRET_KEY: 'sk-audit', NANGO_AUDIT_RETENTION_DAYS: '90' });
   await test.app.listen({ port, host: '127.0.0.1' });
   locked = await buildWebTestApp(database, { NANGO_DASHBOARD_USERNAME: 'admin', NANGO_DASHBOARD_PASSWORD: 'pw' });
 
   // Every entry below is written by the request that describes it, oldest first.
   const send = async (method: 'GET' | 'POST', url: string, headers: Record<string, string>, payload?: object) => {
-    const response = await test.app.inject({ method, url, headers, ...(payload ? { payload } : {}) });
+    const response = await (url.startsWith('/api/v1') ? test : keyed).app.inject({ method, url, headers, ...(payload ? { payload } : {}) });
     expect(response.statusCode, `${method} ${url}: ${response.body.slice(0, 200)}`).toBeLessThan(300);
   };
   await send('POST', '/api/v1/integration', {}, { provider_config_key: 'github-prod', provider: 'github', client_id: 'cid', client_secret: 'csecret', scopes: 'repo' });
@@ -66,6 +70,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await locked?.close();
+  await keyed?.close();
   await test?.close();
   await database?.drop();
 });
@@ -155,7 +160,7 @@ describe('GET /api/v1/audit-log', () => {
   it('keeps an older page the same while new entries are written', async () => {
     const first = await auditLog('?limit=10');
     const second = await auditLog(`?limit=10&before=${first.olderCursor}`);
-    await test.app.inject({ method: 'GET', url: '/connection/bob?provider_config_key=github-prod', headers: SECRET });
+    await keyed.app.inject({ method: 'GET', url: '/connection/bob?provider_config_key=github-prod', headers: SECRET });
     expect(await auditLog(`?limit=10&before=${first.olderCursor}`)).toEqual(second);
     expect((await auditLog('?limit=1')).entries[0]).toMatchObject({ connectionId: 'bob', action: 'credentials.read', principal: 'secret_key' });
   });

@@ -49,7 +49,8 @@ describe.skipIf(!hasChromium)('the dashboard and the Connect UI with the keyboar
     });
     expect(created.status).toBe(200);
     pages = await startSdkPageServer();
-    browser = await launchBrowser();
+    // The browser's login prompt answered with the secret key as the password (any user name will do).
+    browser = await launchBrowser({ httpCredentials: { username: 'admin', password: SECRET_KEY, origin: serverUrl } });
   });
 
   afterAll(async () => {

@@ -68,7 +68,8 @@ describe.skipIf(!hasChromium)('the integration code snippets', () => {
     await serverCall('POST', '/integrations', { unique_key: 'oauth-demo', provider: 'oauth-test', credentials: { type: 'OAUTH2', client_id: 'cid', client_secret: 'csecret', scopes: 'read' } });
     await serverCall('POST', '/connections', { provider_config_key: 'apikey', connection_id: CONNECTION_ID, credentials: { type: 'API_KEY', apiKey: STORED_API_KEY } });
     pages = await startSdkPageServer();
-    browser = await launchBrowser();
+    // The browser's login prompt answered with the secret key as the password (any user name will do).
+    browser = await launchBrowser({ httpCredentials: { username: 'admin', password: SECRET_KEY, origin: serverUrl } });
     await browser.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: serverUrl });
   });
 

@@ -19,8 +19,12 @@ import { ensureWebBuild } from './support/web-build.js';
 describe.skipIf(!hasChromium)('the operator dashboard in a browser', () => {
   let database: TestDatabase;
   let provider: AuthorizationServer;
+  /** A server with a secret key and no dashboard login of its own: the browser signs in with the key. */
   let test: TestApp;
   let locked: TestApp;
+  /** A server without a secret key: its dashboard is open, as on a developer's machine. */
+  let open: TestApp;
+  let openUrl: string;
   let browser: Browser;
   let serverUrl: string;
   let lockedUrl: string;
@@ -41,12 +45,18 @@ describe.skipIf(!hasChromium)('the operator dashboard in a browser', () => {
     lockedUrl = `http://127.0.0.1:${lockedPort}`;
     locked = await buildWebTestApp(database, { NANGO_SERVER_URL: lockedUrl, NANGO_DASHBOARD_USERNAME: 'admin', NANGO_DASHBOARD_PASSWORD: 'pw' }, { providers: catalog });
     await locked.app.listen({ port: lockedPort, host: '127.0.0.1' });
-    browser = await launchBrowser();
+    const openPort = await freePort();
+    openUrl = `http://127.0.0.1:${openPort}`;
+    open = await buildWebTestApp(database, { NANGO_SERVER_URL: openUrl }, { providers: catalog });
+    await open.app.listen({ port: openPort, host: '127.0.0.1' });
+    // The browser's login prompt answered with the secret key as the password (any user name will do).
+    browser = await launchBrowser({ httpCredentials: { username: 'admin', password: 'secret', origin: serverUrl } });
   });
 
   afterAll(async () => {
     await browser?.close();
     await locked?.close();
+    await open?.close();
     await test?.close();
     await provider?.close();
     await database?.drop();
@@ -58,8 +68,15 @@ describe.skipIf(!hasChromium)('the operator dashboard in a browser', () => {
     const { page, errors } = await openPage(browser, `${serverUrl}/`);
     await page.waitForURL(`${serverUrl}/dashboard/integrations`);
     await page.getByRole('heading', { name: 'No integrations yet' }).waitFor();
-    await expect(page.getByText('This dashboard is open.').isVisible()).resolves.toBe(true);
     await checkState(page, 'integrations-empty');
+    // Only a server without a secret key has an open dashboard, and says so.
+    const { page: openDashboard, errors: openErrors } = await openPage(browser, `${openUrl}/`);
+    await openDashboard.waitForURL(`${openUrl}/dashboard/integrations`);
+    await openDashboard.getByRole('heading', { name: 'No integrations yet' }).waitFor();
+    await expect(openDashboard.getByText('This dashboard is open.').isVisible()).resolves.toBe(true);
+    await checkState(openDashboard, 'integrations-empty-open-dashboard');
+    await openDashboard.close();
+    expect(openErrors).toEqual([]);
 
     await page.getByRole('link', { name: 'Connections' }).click();
     await page.getByRole('heading', { name: 'No connections yet' }).waitFor();

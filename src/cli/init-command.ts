@@ -14,6 +14,7 @@ import { formatJson } from './output.js';
 /** Test-only: the folder to copy the files from instead of the package root. */
 export const INIT_SOURCE_ENV = 'CUSTODY_INIT_SOURCE_DIR';
 const DEFAULT_DIRECTORY = 'nango';
+const DASHBOARD_USERNAME = 'admin';
 
 interface InitFile {
   name: string;
@@ -27,8 +28,10 @@ export const initCommand: CommandSpec = {
   group: 'Setup',
   summary: `Write docker-compose.yml, nginx.conf and a .env with new secrets into a folder (default ./${DEFAULT_DIRECTORY})`,
   description:
-    'The .env gets a new NANGO_SECRET_KEY (32 random bytes, hex) and NANGO_ENCRYPTION_KEY (32 random bytes, base64) ' +
-    'and is readable by its owner only (mode 0600). The compose file keeps building the image from this package ' +
+    'The .env gets a new NANGO_SECRET_KEY (32 random bytes, hex), NANGO_ENCRYPTION_KEY (32 random bytes, base64) and ' +
+    `dashboard login (NANGO_DASHBOARD_USERNAME=${DASHBOARD_USERNAME}, NANGO_DASHBOARD_PASSWORD: 18 random bytes, base64url), sets ` +
+    'NANGO_PUBLIC_CONNECT=false (connections through connect sessions) and is readable by its owner only (mode 0600). ' +
+    'Secrets are not printed: the output says how to read them from the .env. The compose file keeps building the image from this package ' +
     '(its build context is made absolute). Existing files are not overwritten unless --force is given.',
   args: [{ name: 'dir', description: `The folder to write to, created if missing (default ./${DEFAULT_DIRECTORY})`, optional: true }],
   options: ['force'],
@@ -38,7 +41,14 @@ export const initCommand: CommandSpec = {
     const shownDirectory = context.args[0] ?? DEFAULT_DIRECTORY;
     const directory = path.resolve(context.cwd, shownDirectory);
     const sourceDirectory = context.env[INIT_SOURCE_ENV] || PACKAGE_ROOT;
-    const secrets = { NANGO_SECRET_KEY: randomBytes(32).toString('hex'), NANGO_ENCRYPTION_KEY: randomBytes(32).toString('base64') };
+    const secrets = {
+      NANGO_SECRET_KEY: randomBytes(32).toString('hex'),
+      NANGO_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+      NANGO_DASHBOARD_USERNAME: DASHBOARD_USERNAME,
+      NANGO_DASHBOARD_PASSWORD: randomBytes(18).toString('base64url'),
+      // Not a secret, but a new install's setting: nobody may replace a connection by naming its id.
+      NANGO_PUBLIC_CONNECT: 'false',
+    };
     const files: InitFile[] = [
       { name: 'docker-compose.yml', source: 'docker-compose.yml', mode: 0o644, render: (template) => absoluteBuildContext(template, sourceDirectory) },
       { name: 'nginx.conf', source: 'nginx.conf', mode: 0o644 },
@@ -83,13 +93,17 @@ export const initCommand: CommandSpec = {
     context.out.line(
       [
         `Wrote ${written.map((target) => display(context, target)).join(', ')}.`,
-        `The .env holds a new NANGO_SECRET_KEY and NANGO_ENCRYPTION_KEY and is readable by you only (mode 0600).`,
+        `The .env holds a new NANGO_SECRET_KEY, NANGO_ENCRYPTION_KEY and dashboard login, and is readable by you only (mode 0600).`,
+        'It sets NANGO_PUBLIC_CONNECT=false: end users connect through connect sessions your backend creates (see docs/security.md).',
         '',
         'Next steps:',
         `  cd ${cd} && docker compose up -d`,
         `  export NANGO_SECRET_KEY="$(sed -n 's/^NANGO_SECRET_KEY=//p' ${envFile})"`,
         `  export NANGO_HOSTPORT=http://localhost    # where nginx answers (its port is NGINX_PORT, default 80)`,
         `  ${context.programName} config:list`,
+        '',
+        `The dashboard is at http://localhost: sign in as "${DASHBOARD_USERNAME}" with the password this prints:`,
+        `  sed -n 's/^NANGO_DASHBOARD_PASSWORD=//p' ${envFile}`,
         '',
         'Set NANGO_SERVER_URL in the .env to the public URL before registering OAuth apps with providers.',
         '',

@@ -5,6 +5,7 @@ import type { Knex } from 'knex';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { NotificationListener } from '../db/notification-listener.js';
 import type { Logger } from '../logger.js';
+import { POLICY_VIOLATION, type SocketAdmission } from './socket-admission.js';
 
 /** What the frontend SDKs wait for on their WebSocket (both generations read these fields). */
 export type FlowMessage =
@@ -32,14 +33,30 @@ export class ResultDelivery {
     private readonly knex: Knex,
     notifications: NotificationListener,
     private readonly log: Logger,
+    private readonly admission: SocketAdmission,
   ) {
     notifications.on(CHANNEL, (payload) => this.deliverNotified(payload));
   }
 
-  /** Accepts WebSocket upgrades on any path of the server, as the seed server did. */
+  /** Accepts WebSocket upgrades on any path of the server, as the seed server did, from the origins and within the per-address limit that SocketAdmission allows. */
   attach(server: Server): void {
     server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
-      this.wss.handleUpgrade(request, socket, head, (ws) => this.register(ws));
+      const refusal = this.admission.originRefusal(request);
+      if (refusal !== undefined) return refuseHandshake(socket, refusal);
+      this.wss.handleUpgrade(request, socket, head, (ws) => {
+        const address = this.admission.clientAddress(request);
+        const admitted = this.admission.take(address);
+        if (admitted !== 'admitted') {
+          if (admitted === 'first_refusal') {
+            this.log.warn(
+              `Refused WebSockets from ${address}: it already holds ${this.admission.limit}. If many users share that address, raise NANGO_WEBSOCKETS_PER_ADDRESS (or set NANGO_TRUST_PROXY for the proxy in front).`,
+            );
+          }
+          return ws.close(POLICY_VIOLATION, this.admission.limitReason);
+        }
+        ws.once('close', () => this.admission.release(address));
+        this.register(ws);
+      });
     });
     this.pingTimer = setInterval(() => {
       for (const ws of this.sockets.values()) ws.ping();
@@ -83,4 +100,10 @@ export class ResultDelivery {
       this.log.warn('Ignored a malformed OAuth result notification.');
     }
   }
+}
+
+/** Answers a handshake with a plain 403 instead of upgrading it: a browser's WebSocket then fails at once. */
+function refuseHandshake(socket: Duplex, message: string): void {
+  const body = `${message}\n`;
+  socket.end(`HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }

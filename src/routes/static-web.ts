@@ -5,7 +5,7 @@ import type { Config } from '../config.js';
 import { ApiError } from '../errors.js';
 import { shortPath } from '../logger.js';
 import { PACKAGE_ROOT } from '../package-root.js';
-import { dashboardGuard } from '../plugins/dashboard-auth.js';
+import { dashboardGuard, dashboardSignIn } from '../plugins/dashboard-auth.js';
 import { renderSeedError } from '../plugins/error-rendering.js';
 import { READS_QUERY } from '../plugins/query-guard.js';
 
@@ -13,7 +13,7 @@ import { READS_QUERY } from '../plugins/query-guard.js';
 export const WEB_ROOT = path.join(PACKAGE_ROOT, 'dist', 'web');
 
 export interface StaticWebOptions {
-  config: Pick<Config, 'serverUrl' | 'publicConnectUrl' | 'callbackUrl' | 'dashboard'>;
+  config: Pick<Config, 'serverUrl' | 'publicConnectUrl' | 'callbackUrl' | 'dashboard'> & Partial<Pick<Config, 'secretKey'>>;
   /** The built web UI (default `dist/web`). */
   root?: string;
 }
@@ -44,14 +44,14 @@ const CONTENT_TYPES: Record<string, string> = {
 
 /**
  * Serves the built web UI: the operator dashboard (a single-page app at `/`, every unknown non-API GET
- * path falls back to its index.html, behind dashboard HTTP Basic when configured) and the end users'
+ * path falls back to its index.html, behind dashboard HTTP Basic unless the server has no secret key) and the end users'
  * Connect UI at the path of NANGO_PUBLIC_CONNECT_URL (always also at `/connect`; never behind the dashboard
  * login). Hashed assets are cached for a year; HTML is revalidated on every load. No CDN: everything the
  * pages load comes from this server.
  */
 export async function registerStaticWeb(app: FastifyInstance, options: StaticWebOptions): Promise<void> {
   const root = path.resolve(options.root ?? WEB_ROOT);
-  const guard = dashboardGuard(options.config.dashboard);
+  const guard = dashboardGuard(options.config);
   const pages = new PageCache(root);
   const { paths: connectPaths, atRoot: connectAtRoot } = connectUiPaths(options.config);
   const serverOrigin = new URL(options.config.serverUrl).origin;
@@ -61,6 +61,7 @@ export async function registerStaticWeb(app: FastifyInstance, options: StaticWeb
     connectUrl: options.config.publicConnectUrl,
     callbackUrl: options.config.callbackUrl,
     dashboardAuth: options.config.dashboard !== undefined,
+    dashboardSignIn: dashboardSignIn(options.config),
   };
   const connectConfig = { serverUrl: options.config.serverUrl };
 

@@ -28,11 +28,12 @@ export interface ConnectGrant {
 /**
  * Decides whether a browser may start a connection: with a connect session token (modern: the integration
  * must be allowed, the connection id is the server's), or with a connection id (seed), checked against
- * the HMAC gate when it is on and the server's public key when one is sent.
+ * the HMAC gate when it is on and the server's public key when one is sent. A connection id alone, with HMAC
+ * off, lets anyone create or replace that connection: NANGO_PUBLIC_CONNECT=false refuses it.
  */
 export class ConnectAuthorizer {
   constructor(
-    private readonly config: Pick<Config, 'hmac'>,
+    private readonly config: Pick<Config, 'hmac' | 'publicConnect'>,
     private readonly sessions: ConnectSessionsStore,
     private readonly accounts: AccountsStore,
     private readonly now: () => Date,
@@ -40,6 +41,13 @@ export class ConnectAuthorizer {
 
   async authorize(input: ConnectCredentials): Promise<ConnectGrant> {
     if (input.connectSessionToken !== undefined) return this.authorizeSession(input);
+    if (!this.config.publicConnect && !this.config.hmac.enabled) {
+      throw new FlowError(
+        'public_connect_disabled',
+        'This server accepts new or renewed connections only through a connect session (NANGO_PUBLIC_CONNECT=false): the application must create one (POST /connect/sessions) and pass its token, or sign the request with HMAC (NANGO_HMAC_ENABLED).',
+        403,
+      );
+    }
     if (!input.connectionId) throw new FlowError('missing_connection_id', 'The connection_id query parameter is required.');
     this.checkHmac(input.providerConfigKey, input.connectionId, input.hmac);
     if (input.publicKey !== undefined && input.publicKey !== (await this.accounts.publicKey())) {

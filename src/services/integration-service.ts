@@ -64,6 +64,7 @@ export class IntegrationService {
 
   /** Creates the integration; scopes are normalised to a comma-joined list. Returns the new id. */
   async create(input: IntegrationInput): Promise<number> {
+    assertNewKeyAllowed(input.uniqueKey);
     this.assertKnownProvider(input.provider);
     this.assertUsableSecret(input.provider, input.clientSecret);
     const id = await this.configs.insert(input.uniqueKey, {
@@ -97,6 +98,7 @@ export class IntegrationService {
     const current = await this.get(uniqueKey);
     if (changes.clientSecret !== undefined) this.assertUsableSecret(current.provider, changes.clientSecret);
     const newKey = changes.uniqueKey && changes.uniqueKey !== uniqueKey ? changes.uniqueKey : undefined;
+    if (newKey) assertNewKeyAllowed(newKey);
     if (newKey && (await this.configs.find(newKey))) throw duplicateIntegration(newKey);
     await this.configs.update(
       uniqueKey,
@@ -126,6 +128,20 @@ export function normaliseScopes(scopes: string | string[]): string {
 
 export function unknownIntegration(uniqueKey: string): ApiError {
   return new ApiError('unknown_provider_config', `No integration has the key "${uniqueKey}".`);
+}
+
+/**
+ * A new key may not contain ":": the connect HMAC signs "<integration key>:<connection id>", so with a ":" in the
+ * key the digest of one pair (`a:b` + `c`) would also be the digest of another (`a` + `b:c`). Keys that already
+ * exist keep working; only creating or renaming to such a key is refused.
+ */
+function assertNewKeyAllowed(uniqueKey: string): void {
+  if (uniqueKey.includes(':')) {
+    throw new ApiError(
+      'invalid_provider_config_key',
+      `The integration key "${uniqueKey.slice(0, 100)}" contains ":", which new keys may not: the HMAC on connect signs "<integration key>:<connection id>", and a ":" in the key makes that ambiguous. Choose a key without ":".`,
+    );
+  }
 }
 
 function duplicateIntegration(uniqueKey: string): ApiError {

@@ -175,8 +175,11 @@ cp "$repo/docker-compose.yml" "$repo/docker-compose.scale.yml" "$repo/nginx.conf
 sed -i -e "s|^\(\s*context:\s*\)\.\s*$|\1$repo|" -e "s|^\(\s*image:\s*\)custody-server:local\s*$|\1$image|" "$work/docker-compose.yml"
 grep -q "context: $repo" "$work/docker-compose.yml" && grep -q "image: $image" "$work/docker-compose.yml" \
   || abort "compose copy" "docker-compose.yml no longer has 'context: .' and 'image: custody-server:local' lines to point at this run"
+# The OAuth flow below starts connections by connection id alone, as seed-era apps do: the old setting, set
+# explicitly (new installs get NANGO_PUBLIC_CONNECT=false; test/connection-overwrite.test.ts covers it).
 write_env() {
   cat >"$work/.env" <<EOF
+NANGO_PUBLIC_CONNECT=true
 NANGO_SECRET_KEY=$secret_key
 NANGO_ENCRYPTION_KEY=$1
 NANGO_SERVER_URL=$base
@@ -254,6 +257,8 @@ uid=$(podman exec "$server1" id -u 2>/dev/null)
 [[ $uid == 1000 ]] && pass "runs as the non-root node user" "uid $uid" || fail "runs as the non-root node user" "uid '$uid'"
 env_in=$(podman exec "$server1" printenv NODE_ENV NANGO_DB_HOST 2>/dev/null | tr '\n' ' ')
 [[ $env_in == "production db " ]] && pass "container environment" "NODE_ENV=production, NANGO_DB_HOST=db" || fail "container environment" "NODE_ENV, NANGO_DB_HOST = $env_in"
+host_in=$(podman exec "$server1" printenv SERVER_HOST 2>/dev/null)
+[[ $host_in == 0.0.0.0 ]] && pass "listens on every interface inside the container" "SERVER_HOST=0.0.0.0 from the compose file" || fail "listens on every interface inside the container" "SERVER_HOST = '$host_in'"
 published=$(podman port "$db" 2>/dev/null)
 [[ -z $published ]] && pass "db port not published" || fail "db port not published" "$published"
 

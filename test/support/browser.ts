@@ -13,11 +13,13 @@ export interface Browser {
   close(): Promise<void>;
 }
 
-export async function launchBrowser(): Promise<Browser> {
+/** `httpCredentials` answers a server's HTTP Basic challenge, as a person typing into the browser's login prompt. */
+export async function launchBrowser(options: { httpCredentials?: { username: string; password: string; origin: string } } = {}): Promise<Browser> {
   const profile = mkdtempSync(path.join(os.tmpdir(), 'custody-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
+    ...(options.httpCredentials ? { httpCredentials: options.httpCredentials } : {}),
     // Background networking off: this machine reaches nothing but loopback, and Chromium must not try.
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });

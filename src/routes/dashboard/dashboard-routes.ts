@@ -5,8 +5,9 @@ import type { Config } from '../../config.js';
 import type { Cipher } from '../../crypto/aes-gcm.js';
 import { ApiError, type ErrorCode } from '../../errors.js';
 import { audit } from '../../plugins/audit-trail.js';
-import { dashboardGuard } from '../../plugins/dashboard-auth.js';
+import { dashboardGuard, dashboardSignIn } from '../../plugins/dashboard-auth.js';
 import { renderSeedError } from '../../plugins/error-rendering.js';
+import { sameOriginMutationGuard } from '../../plugins/same-origin-mutations.js';
 import { connectionConfigNames } from '../../providers/interpolation.js';
 import type { ProviderCatalog } from '../../providers/provider-catalog.js';
 import type { ProviderTemplate } from '../../providers/provider-schema.js';
@@ -44,8 +45,9 @@ export interface DashboardContext extends DashboardDeps {
 /**
  * The operator dashboard's API, `/api/v1/*`: Nango v0.16's dashboard routes with their camelCase bodies
  * (§1.9), plus what the pages need (connection details with refresh state, a connect session for "Try it",
- * settings, the audit log). Behind dashboard HTTP Basic when NANGO_DASHBOARD_USERNAME/PASSWORD are set, except the
- * provider list; errors are the seed body `{error, type, payload}`.
+ * settings, the audit log). Behind dashboard HTTP Basic (NANGO_DASHBOARD_USERNAME/PASSWORD, else the secret key) except
+ * the provider list, and open only on a server without a secret key; changes are accepted from this origin only.
+ * Errors are the seed body `{error, type, payload}`.
  */
 export async function registerDashboardRoutes(app: FastifyInstance, deps: DashboardDeps): Promise<void> {
   const context: DashboardContext = { ...deps, store: new DashboardStore(deps.knex, deps.cipher), now: deps.now ?? (() => new Date()) };
@@ -55,7 +57,8 @@ export async function registerDashboardRoutes(app: FastifyInstance, deps: Dashbo
   });
   await app.register(async (dashboard) => {
     dashboard.setErrorHandler(renderSeedError);
-    dashboard.addHook('onRequest', dashboardGuard(deps.config.dashboard));
+    dashboard.addHook('onRequest', sameOriginMutationGuard(deps.config.serverUrl));
+    dashboard.addHook('onRequest', dashboardGuard(deps.config));
     registerAccountRoutes(dashboard, context);
     registerIntegrationRoutes(dashboard, context);
     registerDashboardConnectionRoutes(dashboard, context);
@@ -127,6 +130,8 @@ function registerAccountRoutes(app: FastifyInstance, context: DashboardContext):
       webhookUrl: config.webhook.url ?? null,
       webhookSigned: config.webhook.url !== undefined && config.webhook.signingKey !== undefined,
       dashboardAuth: config.dashboard !== undefined,
+      dashboardSignIn: dashboardSignIn(config),
+      publicConnect: config.publicConnect,
       database: config.database.kind,
       databaseSettings: databaseSettings(config.database),
       providersFile: config.providersFile ?? null,

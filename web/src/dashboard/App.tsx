@@ -15,10 +15,13 @@ export interface DashboardConfig {
   serverUrl: string;
   connectUrl: string;
   callbackUrl: string;
+  /** NANGO_DASHBOARD_USERNAME/PASSWORD are set. */
   dashboardAuth: boolean;
+  /** How the dashboard is entered; 'none' only on a server without a secret key. */
+  dashboardSignIn: 'dashboard_password' | 'secret_key' | 'none';
 }
 
-const ConfigContext = createContext<DashboardConfig>({ serverUrl: '', connectUrl: '', callbackUrl: '', dashboardAuth: true });
+const ConfigContext = createContext<DashboardConfig>({ serverUrl: '', connectUrl: '', callbackUrl: '', dashboardAuth: true, dashboardSignIn: 'dashboard_password' });
 export const useDashboardConfig = () => useContext(ConfigContext);
 
 type Toast = { id: number; tone: 'success' | 'error'; text: string };
@@ -90,9 +93,9 @@ export function App({ config }: { config: DashboardConfig }) {
             <div className="sidebar-footer">OAuth credential server</div>
           </aside>
           <div className="main">
-            {!config.dashboardAuth ? (
+            {config.dashboardSignIn === 'none' ? (
               <Banner tone="warning" title="This dashboard is open.">
-                Anyone who can reach this server can manage integrations and read tokens. Set NANGO_DASHBOARD_USERNAME and NANGO_DASHBOARD_PASSWORD to require a sign-in.
+                The server has no secret key, so anyone who can reach it can manage integrations and read tokens; it listens on this machine only unless SERVER_HOST says otherwise. Set NANGO_SECRET_KEY (and NANGO_DASHBOARD_USERNAME and NANGO_DASHBOARD_PASSWORD) to require a sign-in.
               </Banner>
             ) : null}
             <main id="main" className="content" tabIndex={-1}>

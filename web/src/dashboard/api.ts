@@ -85,6 +85,8 @@ export interface Settings {
   webhookUrl: string | null;
   webhookSigned: boolean;
   dashboardAuth: boolean;
+  dashboardSignIn: 'dashboard_password' | 'secret_key' | 'none';
+  publicConnect: boolean;
   database: 'embedded' | 'external';
   /** The variables the server reads for its database, with safe values (never a password). */
   databaseSettings: { variable: string; value: string }[];

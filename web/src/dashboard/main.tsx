@@ -9,6 +9,7 @@ const config = pageConfig<DashboardConfig>({
   connectUrl: `${window.location.origin}/connect`,
   callbackUrl: `${window.location.origin}/oauth/callback`,
   dashboardAuth: true,
+  dashboardSignIn: 'dashboard_password',
 });
 
 createRoot(document.getElementById('root')!).render(

@@ -63,8 +63,15 @@ export function SettingsPage() {
               <Fact name="HMAC on connect" variable="NANGO_HMAC_ENABLED">
                 <OnOff on={settings.hmac.enabled} onText={`On (${settings.hmac.algorithm ?? 'sha256'})`} />
               </Fact>
-              <Fact name="Dashboard sign-in" variable="NANGO_DASHBOARD_USERNAME">
-                <OnOff on={settings.dashboardAuth} onText="On (HTTP Basic)" offText="Off: the dashboard is open" />
+              <Fact name="Public connect" variable="NANGO_PUBLIC_CONNECT">
+                <OnOff on={!settings.publicConnect || settings.hmac.enabled} onText={settings.publicConnect ? 'Guarded by HMAC' : 'Off: connect sessions only'} offText="On" />
+                {settings.publicConnect && !settings.hmac.enabled ? (
+                  <span className="hint">Anyone can create a connection, or replace one, by naming its ID. Set NANGO_PUBLIC_CONNECT=false to require connect sessions.</span>
+                ) : null}
+              </Fact>
+              <Fact name="Dashboard sign-in" variable={settings.dashboardSignIn === 'secret_key' ? 'NANGO_SECRET_KEY' : 'NANGO_DASHBOARD_USERNAME'}>
+                <OnOff on={settings.dashboardSignIn !== 'none'} onText={settings.dashboardSignIn === 'secret_key' ? 'On (the secret key)' : 'On (HTTP Basic)'} offText="Off: the dashboard is open" />
+                {settings.dashboardSignIn === 'secret_key' ? <span className="hint">Any user name, the secret key as the password. Set NANGO_DASHBOARD_USERNAME and NANGO_DASHBOARD_PASSWORD for a login of its own.</span> : null}
               </Fact>
             </dl>
           </Section>
