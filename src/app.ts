@@ -28,6 +28,7 @@ import { registerDashboardRoutes } from './routes/dashboard/dashboard-routes.js'
 import { registerStaticWeb } from './routes/static-web.js';
 import { registerCors } from './plugins/cors.js';
 import { registerAuthFailureLimit } from './plugins/auth-failure-limit.js';
+import { trustProxyOption } from './plugins/trust-proxy.js';
 import { registerSeedConfigRoutes } from './routes/seed/config-routes.js';
 import { registerSeedConnectionRoutes } from './routes/seed/connection-routes.js';
 import { ConnectionService } from './services/connection-service.js';
@@ -77,11 +78,6 @@ declare module 'fastify' {
 /** Largest request body accepted (JSON); larger bodies get a 413 before they are buffered whole. */
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 
-/** Fastify's types take no hop count, so a count becomes the check proxy-addr would make for it. */
-function trustProxyOption(setting: Config['trustProxy']): boolean | string[] | ((address: string, hop: number) => boolean) {
-  return typeof setting === 'number' ? (_address, hop) => hop < setting : setting;
-}
-
 /** Builds the whole HTTP app; no I/O happens here, so tests build as many apps as they like. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
@@ -130,7 +126,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   registerCors(app);
-  registerAuthFailureLimit(app, deps.config.authFailureLimit);
+  registerAuthFailureLimit(app, deps.config.authFailureLimit, { secretKey: deps.config.secretKey });
   app.addHook('onResponse', async (request, reply) => {
     request.log.info(
       { method: request.method, url: redactUrl(request.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
