@@ -9,6 +9,7 @@ import { LOCK_IDS, withSessionLock, withSessionLockIfFree } from './db/session-l
 import { createLogger, type Logger } from './logger.js';
 import { drainHttpServer, ServerShutdown } from './server-shutdown.js';
 import { isDatabaseUnavailable } from './plugins/error-rendering.js';
+import { trustProxyWarning } from './plugins/trust-proxy.js';
 import { loadProviderCatalog } from './providers/provider-catalog.js';
 import { EncryptionStateStore } from './store/encryption-state-store.js';
 import { ConfigsStore } from './store/configs-store.js';
@@ -57,6 +58,8 @@ async function main(): Promise<void> {
   if (!config.secretKey) {
     log.warn('NANGO_SECRET_KEY is not set: the API (/config, /connection, /proxy) is open to anyone who can reach this server. Set a secret key before exposing it.');
   }
+  const trustWarning = trustProxyWarning(config.trustProxy);
+  if (trustWarning) log.warn(trustWarning);
   const telemetry = new Telemetry({
     enabled: config.telemetry,
     endpoint: config.telemetryEndpoint,
