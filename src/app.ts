@@ -23,6 +23,8 @@ import { registerNotSupportedRoutes } from './routes/modern/not-supported-routes
 import { registerProviderRoutes } from './routes/modern/provider-routes.js';
 import { registerOAuthRoutes } from './routes/oauth/oauth-routes.js';
 import { LogoRenderer } from './routes/logo.js';
+import { registerHealthRoutes } from './routes/health-routes.js';
+import { DatabaseProbe } from './db/database-probe.js';
 import { registerProxyRoutes } from './routes/proxy/proxy-routes.js';
 import { registerDashboardRoutes } from './routes/dashboard/dashboard-routes.js';
 import { registerStaticWeb } from './routes/static-web.js';
@@ -167,6 +169,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     log: deps.logger,
     callbackUrl: deps.config.callbackUrl,
     providerTimeoutMs,
+    databaseTimeouts: deps.config.databaseTimeouts,
     ...(deps.now ? { now: deps.now } : {}),
   });
   const connections = new ConnectionService(connectionsStore, configs, refresher);
@@ -210,8 +213,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const sessionService = new ConnectSessionService(connectSessions, configs, connectionsStore, deps.config.publicConnectUrl, now);
   const credentialConnect = new CredentialConnectService({ providers: deps.providers, configs, connections: connectionsStore, authorizer, signals, audit: auditLog, providerTimeoutMs, now });
 
-  // A load balancer's probe or a cache-busting `?v=` must not fail: these two ignore their query.
-  app.get('/health', READS_QUERY, async () => ({ result: 'ok' }));
+  registerHealthRoutes(app, new DatabaseProbe(deps.databaseConnection ? { connection: deps.databaseConnection } : { knex: deps.knex }));
+  // A cache-busting `?v=` must not fail: the logos ignore their query.
   const logos = new LogoRenderer(deps.providers);
   app.get('/logos/:file', READS_QUERY, async (request, reply) => {
     const { file } = request.params as { file: string };

@@ -34,8 +34,9 @@ async function main(): Promise<void> {
 
   const providers = loadProviderCatalog(config.providersFile);
   const cipher = config.encryptionKey ? new Cipher(config.encryptionKey, config.previousEncryptionKey ? [config.previousEncryptionKey] : []) : undefined;
-  const database = await shutdown.step('database', () => openDatabase(config.database, log), (opened) => opened.close());
-  const encryptionState = new EncryptionStateStore(database.knex);
+  const database = await shutdown.step('database', () => openDatabase(config.database, config.databaseTimeouts, log), (opened) => opened.close());
+  // Migrations, encrypting existing rows and rotation may take long: the pool without statement limits.
+  const encryptionState = new EncryptionStateStore(database.maintenanceKnex);
   let rotationPending = false;
   try {
     await shutdown.step(
@@ -43,7 +44,7 @@ async function main(): Promise<void> {
       () =>
         retryWhileUnreachable(log, () =>
           withSessionLock(database.connection, LOCK_IDS.startup, async () => {
-            const applied = await migrateToLatest(database.knex);
+            const applied = await migrateToLatest(database.maintenanceKnex);
             if (applied.length > 0) log.info(`Database migrated: ${applied.join(', ')}.`);
             ({ rotationPending } = await reconcileEncryption(encryptionState, { cipher, previousKey: config.previousEncryptionKey }, log));
           }),

@@ -35,7 +35,9 @@ export function toApiError(error: unknown, request: FastifyRequest): ApiError {
   return new ApiError('server_error', 'An unexpected error occurred on the server; see its log for details.');
 }
 
-const CONNECTION_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006']);
+// 57014: a statement cancelled by the statement timeout (NANGO_DB_STATEMENT_TIMEOUT_MS); ETIMEDOUT is also the
+// client-side query deadline's (src/db/query-timeouts.ts).
+const CONNECTION_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', '57014', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006']);
 
 export function isDatabaseUnavailable(error: unknown): boolean {
   const candidate = error as { name?: string; code?: string; message?: string };
