@@ -34,7 +34,7 @@ async function main(): Promise<void> {
 
   const providers = loadProviderCatalog(config.providersFile);
   const cipher = config.encryptionKey ? new Cipher(config.encryptionKey, config.previousEncryptionKey ? [config.previousEncryptionKey] : []) : undefined;
-  const database = await shutdown.step('database', () => openDatabase(config.database, config.databaseTimeouts, log), (opened) => opened.close());
+  const database = await shutdown.step('database', () => openDatabase(config.database, config.databaseTimeouts, log, (error) => void shutdown.fail(error.message)), (opened) => opened.close());
   // Migrations, encrypting existing rows and rotation may take long: the pool without statement limits.
   const encryptionState = new EncryptionStateStore(database.maintenanceKnex);
   let rotationPending = false;

@@ -193,6 +193,91 @@ describe('a frozen PostgreSQL (SIGSTOP: connections open, no answers)', () => {
   }, 40_000);
 });
 
+describe('the embedded PostgreSQL killed with SIGKILL', () => {
+  let root: string;
+  let dataDir: string;
+  let server: ServerProcess | undefined;
+  const postmasters = new Set<number>();
+
+  const pidNow = (): number => {
+    const pid = postmasterPid(dataDir);
+    postmasters.add(pid);
+    return pid;
+  };
+
+  beforeAll(async () => {
+    ({ root, dataDir } = newDataDir('custody-killed-'));
+    // No database variables: the embedded default, as `npm start` runs it.
+    server = await startServerProcess({ NANGO_DATA_DIR: dataDir, NANGO_SECRET_KEY: SECRET, TELEMETRY: 'false' }, 110_000);
+    const created = await call('create', `${server.baseUrl}/config`, { method: 'POST', headers, body: JSON.stringify({ provider_config_key: KEY, provider: 'github', oauth_client_id: 'client-k', oauth_client_secret: 'secret-k', oauth_scopes: 'repo' }) });
+    expect(created.status).toBe(200);
+  }, 120_000);
+
+  afterAll(async () => {
+    await server?.stop('SIGTERM');
+    if (existsSync(path.join(dataDir, 'postgres', 'postmaster.pid'))) pidNow();
+    for (const pid of postmasters) {
+      if (isRunning(pid)) {
+        process.kill(pid, 'SIGKILL');
+        await waitFor(() => !isRunning(pid), 5_000);
+      }
+    }
+    if (root) rmSync(root, { recursive: true, force: true });
+  }, 60_000);
+
+  const restartsLogged = (running: ServerProcess): number => running.output().match(/The embedded PostgreSQL is running again/g)?.length ?? 0;
+
+  it('is started again in place, says so in the log, and the data is still there; /health stays 200 throughout', async () => {
+    const running = server as ServerProcess;
+    const killed = pidNow();
+    process.kill(killed, 'SIGKILL');
+    const answers: Answer[] = [];
+    const back = await waitFor(async () => {
+      answers.push(await call('health', `${running.baseUrl}/health`));
+      answers.push(await call('ready', `${running.baseUrl}/ready`));
+      return restartsLogged(running) === 1;
+    }, 30_000);
+    expect(back).toBe(true);
+    expect(running.output()).toMatch(new RegExp(`embedded PostgreSQL \\(pid ${killed}\\) was killed \\(SIGKILL\\); starting it again`));
+    expect(answers.filter((answer) => answer.what === 'health').every((answer) => answer.status === 200)).toBe(true);
+    // /ready said 503 while the database was down, and nothing else than that or 200: never an error or a hang.
+    expect(answers.filter((answer) => answer.what === 'ready' && answer.status !== 200 && answer.status !== 503)).toEqual([]);
+    expect(Math.max(...answers.map((answer) => answer.ms))).toBeLessThan(2_000 + SLACK_MS);
+    expect(await waitFor(async () => (await call('ready', `${running.baseUrl}/ready`)).status === 200, 10_000)).toBe(true);
+    const restarted = pidNow();
+    expect(restarted).not.toBe(killed);
+    expect(isRunning(restarted)).toBe(true);
+    const read = await call('read', `${running.baseUrl}/config/${KEY}`, { headers });
+    expect(read.status).toBe(200);
+    expect((read.body as { config: unknown }).config).toMatchObject({ unique_key: KEY, oauth_client_secret: 'secret-k' });
+  }, 60_000);
+
+  it('answers requests made while it is down with 503 database_unavailable, never a hang', async () => {
+    const running = server as ServerProcess;
+    process.kill(pidNow(), 'SIGKILL');
+    const answers = await Promise.all(Array.from({ length: 6 }, () => call('read', `${running.baseUrl}/config/${KEY}`, { headers })));
+    expect(answers.filter((answer) => answer.status !== 200 && answer.status !== 503)).toEqual([]);
+    expect(answers.filter((answer) => answer.ms > ANSWER_BOUND_MS + SLACK_MS)).toEqual([]);
+    expect(await waitFor(() => restartsLogged(running) === 2, 30_000)).toBe(true);
+    expect(await waitFor(async () => (await call('read', `${running.baseUrl}/config/${KEY}`, { headers })).status === 200, 10_000)).toBe(true);
+  }, 60_000);
+
+  it('that keeps dying stops the server with exit code 1 and a plain reason, so a supervisor starts it afresh', async () => {
+    const running = server as ServerProcess;
+    const exited = new Promise<number | null>((resolve) => running.child.once('exit', (code) => resolve(code)));
+    // Two deaths so far; three more are restarted, the sixth within ten minutes is a crash loop.
+    for (let death = 3; death <= 5; death++) {
+      process.kill(pidNow(), 'SIGKILL');
+      expect(await waitFor(() => restartsLogged(running) === death, 30_000)).toBe(true);
+    }
+    process.kill(pidNow(), 'SIGKILL');
+    expect(await exited).toBe(1);
+    server = undefined;
+    expect(running.output()).toMatch(/its 6th death within 10 minutes; not starting it again/);
+    expect(running.output()).toMatch(/The server stops now \(exit code 1\)/);
+  }, 120_000);
+});
+
 describe('NANGO_DB_STATEMENT_TIMEOUT_MS and NANGO_DB_QUERY_TIMEOUT_MS', () => {
   it('default to 5 s on the database and 7 s on the server, the query timeout following the statement timeout', () => {
     expect(loadConfig({}).databaseTimeouts).toEqual({ statementMs: 5_000, queryMs: 7_000 });

@@ -25,9 +25,13 @@ export interface Database {
 
 const CONNECT_ATTEMPTS = 30;
 
-export async function openDatabase(config: Config['database'], timeouts: QueryTimeouts, log: Logger): Promise<Database> {
+/**
+ * `onLost`: the embedded database died and could not be started again (an external one is never "lost": its
+ * own supervisor restarts it, and requests answer 503 meanwhile).
+ */
+export async function openDatabase(config: Config['database'], timeouts: QueryTimeouts, log: Logger, onLost?: (error: Error) => void): Promise<Database> {
   if (config.kind === 'embedded') {
-    const cluster = await startEmbeddedPostgres(config.dataDir, log);
+    const cluster = await startEmbeddedPostgres(config.dataDir, log, onLost ? { onLost } : {});
     try {
       const knex = createKnex(cluster.connection, config.poolMin, config.poolMax, log, timeouts);
       const maintenanceKnex = createKnex(cluster.connection, 0, 2, log);
