@@ -36,6 +36,9 @@ COPY --from=build /app/dist ./dist
 COPY providers.yaml provider-logos.json ./
 USER node
 EXPOSE 3003
+# Liveness, for restart decisions: /health answers whenever the process does, and never looks at the
+# database (restarting the server would not bring a database back). Traffic decisions (a load balancer,
+# Kubernetes' readinessProbe) use GET /ready instead; see docs/security.md.
 # No curl in the slim image: Node's own fetch. SERVER_PORT (or PORT) as the server reads them.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.SERVER_PORT||process.env.PORT||3003)+'/health').then(r=>process.exit(r.ok?0:1)).catch(()=>process.exit(1))"]

@@ -24,11 +24,14 @@ import { registerNotSupportedRoutes } from './routes/modern/not-supported-routes
 import { registerProviderRoutes } from './routes/modern/provider-routes.js';
 import { registerOAuthRoutes } from './routes/oauth/oauth-routes.js';
 import { LogoRenderer } from './routes/logo.js';
+import { registerHealthRoutes } from './routes/health-routes.js';
+import { DatabaseProbe } from './db/database-probe.js';
 import { registerProxyRoutes } from './routes/proxy/proxy-routes.js';
 import { registerDashboardRoutes } from './routes/dashboard/dashboard-routes.js';
 import { registerStaticWeb } from './routes/static-web.js';
 import { registerCors } from './plugins/cors.js';
 import { registerAuthFailureLimit } from './plugins/auth-failure-limit.js';
+import { trustProxyOption } from './plugins/trust-proxy.js';
 import { registerSeedConfigRoutes } from './routes/seed/config-routes.js';
 import { registerSeedConnectionRoutes } from './routes/seed/connection-routes.js';
 import { ConnectionService } from './services/connection-service.js';
@@ -78,11 +81,6 @@ declare module 'fastify' {
 /** Largest request body accepted (JSON); larger bodies get a 413 before they are buffered whole. */
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 
-/** Fastify's types take no hop count, so a count becomes the check proxy-addr would make for it. */
-function trustProxyOption(setting: Config['trustProxy']): boolean | string[] | ((address: string, hop: number) => boolean) {
-  return typeof setting === 'number' ? (_address, hop) => hop < setting : setting;
-}
-
 /** Builds the whole HTTP app; no I/O happens here, so tests build as many apps as they like. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
@@ -131,7 +129,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   registerCors(app);
-  registerAuthFailureLimit(app, deps.config.authFailureLimit);
+  registerAuthFailureLimit(app, deps.config.authFailureLimit, { secretKey: deps.config.secretKey });
   app.addHook('onResponse', async (request, reply) => {
     request.log.info(
       { method: request.method, url: redactUrl(request.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
@@ -172,6 +170,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     log: deps.logger,
     callbackUrl: deps.config.callbackUrl,
     providerTimeoutMs,
+    databaseTimeouts: deps.config.databaseTimeouts,
     ...(deps.now ? { now: deps.now } : {}),
   });
   const connections = new ConnectionService(connectionsStore, configs, refresher);
@@ -215,8 +214,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const sessionService = new ConnectSessionService(connectSessions, configs, connectionsStore, deps.config.publicConnectUrl, now);
   const credentialConnect = new CredentialConnectService({ providers: deps.providers, configs, connections: connectionsStore, authorizer, signals, audit: auditLog, providerTimeoutMs, now });
 
-  // A load balancer's probe or a cache-busting `?v=` must not fail: these two ignore their query.
-  app.get('/health', READS_QUERY, async () => ({ result: 'ok' }));
+  registerHealthRoutes(app, new DatabaseProbe(deps.databaseConnection ? { connection: deps.databaseConnection } : { knex: deps.knex }));
+  // A cache-busting `?v=` must not fail: the logos ignore their query.
   const logos = new LogoRenderer(deps.providers);
   app.get('/logos/:file', READS_QUERY, async (request, reply) => {
     const { file } = request.params as { file: string };

@@ -29,6 +29,8 @@ export interface Config {
   /** What browsers may do: extra origins for the popup's WebSocket (NANGO_ALLOWED_ORIGINS; undefined = any), sockets per client address (0 = no cap). */
   browsers: { allowedOrigins: string[] | undefined; webSocketsPerAddress: number };
   database: ExternalDatabaseConfig | EmbeddedDatabaseConfig;
+  /** How long the serving pool lets a statement run (NANGO_DB_STATEMENT_TIMEOUT_MS, NANGO_DB_QUERY_TIMEOUT_MS; src/db/query-timeouts.ts). */
+  databaseTimeouts: QueryTimeouts;
   providersFile: string | undefined;
   /** Audit entries older than this many days are deleted (NANGO_AUDIT_RETENTION_DAYS). */
   auditRetentionDays: number;
@@ -67,6 +69,14 @@ export interface EmbeddedDatabaseConfig {
   dataDir: string;
   poolMin: number;
   poolMax: number;
+}
+
+/** Milliseconds; 0 turns a limit off. */
+export interface QueryTimeouts {
+  /** PostgreSQL cancels a statement running longer (statement_timeout). */
+  statementMs: number;
+  /** The server gives up on a query without an answer for this long and closes its connection. */
+  queryMs: number;
 }
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -237,6 +247,18 @@ function readDashboard(env: NodeJS.ProcessEnv): Config['dashboard'] {
   return { username, password };
 }
 
+/** The server-side limit, and the client-side one a little above it so a live database cancels a slow statement first. */
+function readQueryTimeouts(env: NodeJS.ProcessEnv): QueryTimeouts {
+  const statementMs = readInteger(env, 'NANGO_DB_STATEMENT_TIMEOUT_MS', 5_000, 0, 3_600_000);
+  const queryMs = readInteger(env, 'NANGO_DB_QUERY_TIMEOUT_MS', statementMs === 0 ? 7_000 : statementMs + 2_000, 0, 3_600_000);
+  if (statementMs > 0 && queryMs > 0 && queryMs <= statementMs) {
+    throw new ConfigError(
+      `NANGO_DB_QUERY_TIMEOUT_MS (${queryMs}) must be larger than NANGO_DB_STATEMENT_TIMEOUT_MS (${statementMs}), so that a live database cancels a slow statement itself before the server gives up on the connection; leave NANGO_DB_QUERY_TIMEOUT_MS unset to get ${statementMs + 2_000}.`,
+    );
+  }
+  return { statementMs, queryMs };
+}
+
 function readDatabase(env: NodeJS.ProcessEnv): Config['database'] {
   const poolMin = readInteger(env, 'NANGO_DB_POOL_MIN', 2, 0, 1000);
   const poolMax = readInteger(env, 'NANGO_DB_POOL_MAX', 7, 1, 1000);
@@ -292,6 +314,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       webSocketsPerAddress: readInteger(env, 'NANGO_WEBSOCKETS_PER_ADDRESS', 50, 0, 1_000_000),
     },
     database: readDatabase(env),
+    databaseTimeouts: readQueryTimeouts(env),
     providersFile: providersFile ? path.resolve(providersFile) : undefined,
     auditRetentionDays: readInteger(env, 'NANGO_AUDIT_RETENTION_DAYS', 365, 1, 36_500),
     connectionCacheSize: readInteger(env, 'NANGO_CONNECTION_CACHE_SIZE', 10_000, 0, 10_000_000),

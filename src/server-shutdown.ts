@@ -37,16 +37,27 @@ export class ServerShutdown {
     }
   }
 
-  private async stop(signal: NodeJS.Signals): Promise<void> {
+  /**
+   * Something the server cannot do without is gone for good (the embedded database died again and again):
+   * stop as for SIGTERM, but exit with code 1, so a supervisor (systemd, Docker's restart policy) starts the
+   * process afresh and `npm start` users see that it stopped.
+   */
+  async fail(reason: string): Promise<void> {
+    if (this.stopping) return;
+    this.log.fatal(`${reason} The server stops now (exit code 1); start it again once the cause is fixed.`);
+    await this.stop(undefined);
+  }
+
+  private async stop(signal: NodeJS.Signals | undefined): Promise<void> {
     if (this.stopping) {
-      this.log.warn(`${signal} received again; exiting without waiting.`);
+      this.log.warn(`${signal ?? 'A stop'} received again; exiting without waiting.`);
       this.exit(1);
       return;
     }
     this.stopping = true;
-    this.log.info(`${signal} received: finishing in-flight requests, then stopping.`);
+    if (signal) this.log.info(`${signal} received: finishing in-flight requests, then stopping.`);
     if (this.steps.size > 0) await this.waitForSteps();
-    let code = 0;
+    let code = signal ? 0 : 1;
     for (const { name, undo } of this.undos.reverse()) {
       try {
         await undo();
@@ -56,6 +67,7 @@ export class ServerShutdown {
       }
     }
     if (code === 0) this.log.info('Stopped cleanly.');
+    else if (!signal) this.log.info('Stopped.');
     this.exit(code);
   }
 

@@ -10,6 +10,7 @@ import { createLogger, type Logger } from './logger.js';
 import { drainHttpServer, ServerShutdown } from './server-shutdown.js';
 import { securityNotices } from './startup-notices.js';
 import { isDatabaseUnavailable } from './plugins/error-rendering.js';
+import { trustProxyWarning } from './plugins/trust-proxy.js';
 import { loadProviderCatalog } from './providers/provider-catalog.js';
 import { EncryptionStateStore } from './store/encryption-state-store.js';
 import { ConfigsStore } from './store/configs-store.js';
@@ -34,8 +35,9 @@ async function main(): Promise<void> {
 
   const providers = loadProviderCatalog(config.providersFile);
   const cipher = config.encryptionKey ? new Cipher(config.encryptionKey, config.previousEncryptionKey ? [config.previousEncryptionKey] : []) : undefined;
-  const database = await shutdown.step('database', () => openDatabase(config.database, log), (opened) => opened.close());
-  const encryptionState = new EncryptionStateStore(database.knex);
+  const database = await shutdown.step('database', () => openDatabase(config.database, config.databaseTimeouts, log, (error) => void shutdown.fail(error.message)), (opened) => opened.close());
+  // Migrations, encrypting existing rows and rotation may take long: the pool without statement limits.
+  const encryptionState = new EncryptionStateStore(database.maintenanceKnex);
   let rotationPending = false;
   try {
     await shutdown.step(
@@ -43,7 +45,7 @@ async function main(): Promise<void> {
       () =>
         retryWhileUnreachable(log, () =>
           withSessionLock(database.connection, LOCK_IDS.startup, async () => {
-            const applied = await migrateToLatest(database.knex);
+            const applied = await migrateToLatest(database.maintenanceKnex);
             if (applied.length > 0) log.info(`Database migrated: ${applied.join(', ')}.`);
             ({ rotationPending } = await reconcileEncryption(encryptionState, { cipher, previousKey: config.previousEncryptionKey }, log));
           }),
@@ -56,6 +58,8 @@ async function main(): Promise<void> {
   }
 
   for (const notice of securityNotices(config)) log[notice.level](notice.message);
+  const trustWarning = trustProxyWarning(config.trustProxy);
+  if (trustWarning) log.warn(trustWarning);
   const telemetry = new Telemetry({
     enabled: config.telemetry,
     endpoint: config.telemetryEndpoint,

@@ -1,14 +1,21 @@
 import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
-import type { Config } from '../config.js';
+import type { Config, QueryTimeouts } from '../config.js';
 import type { Logger } from '../logger.js';
 import { startEmbeddedPostgres } from './embedded-postgres.js';
+import { boundedConnection, enforceQueryDeadline } from './query-timeouts.js';
 
 /** Nango keeps its tables in this schema; an existing Nango database is adopted in place. */
 export const SCHEMA = 'nango';
 
 export interface Database {
+  /** The serving pool: every statement under NANGO_DB_STATEMENT_TIMEOUT_MS and NANGO_DB_QUERY_TIMEOUT_MS. */
   knex: Knex;
+  /**
+   * A small pool without those limits, for long legitimate work: migrations, encrypting existing rows, key
+   * rotation. Its connections close when idle.
+   */
+  maintenanceKnex: Knex;
   /** For the few places that need a client of their own (session locks, LISTEN). */
   connection: pg.ClientConfig;
   /** Where the data lives, for the start-up log; never includes a password. */
@@ -18,17 +25,23 @@ export interface Database {
 
 const CONNECT_ATTEMPTS = 30;
 
-export async function openDatabase(config: Config['database'], log: Logger): Promise<Database> {
+/**
+ * `onLost`: the embedded database died and could not be started again (an external one is never "lost": its
+ * own supervisor restarts it, and requests answer 503 meanwhile).
+ */
+export async function openDatabase(config: Config['database'], timeouts: QueryTimeouts, log: Logger, onLost?: (error: Error) => void): Promise<Database> {
   if (config.kind === 'embedded') {
-    const cluster = await startEmbeddedPostgres(config.dataDir, log);
+    const cluster = await startEmbeddedPostgres(config.dataDir, log, onLost ? { onLost } : {});
     try {
-      const knex = createKnex(cluster.connection, config.poolMin, config.poolMax, log);
+      const knex = createKnex(cluster.connection, config.poolMin, config.poolMax, log, timeouts);
+      const maintenanceKnex = createKnex(cluster.connection, 0, 2, log);
       return {
         knex,
+        maintenanceKnex,
         connection: cluster.connection,
         description: `embedded PostgreSQL (data in ${config.dataDir})`,
         close: async () => {
-          await knex.destroy();
+          await Promise.all([knex.destroy(), maintenanceKnex.destroy()]);
           await cluster.stop();
         },
       };
@@ -43,17 +56,38 @@ export async function openDatabase(config: Config['database'], log: Logger): Pro
   if (config.ssl) connection.ssl = { rejectUnauthorized: false };
   const description = config.url ? `PostgreSQL at ${redactConnectionString(config.url)}` : `PostgreSQL at ${config.host}:${config.port}/${config.name}`;
   await waitForServer(connection, description, log);
-  const knex = createKnex(connection, config.poolMin, config.poolMax, log);
-  return { knex, connection, description, close: () => knex.destroy() };
+  const knex = createKnex(connection, config.poolMin, config.poolMax, log, timeouts);
+  const maintenanceKnex = createKnex(connection, 0, 2, log);
+  return {
+    knex,
+    maintenanceKnex,
+    connection,
+    description,
+    close: async () => {
+      await Promise.all([knex.destroy(), maintenanceKnex.destroy()]);
+    },
+  };
 }
 
-export function createKnex(connection: pg.ClientConfig, poolMin: number, poolMax: number, log?: Logger): Knex {
+/** A knex pool; with `timeouts`, every statement on it is bounded (src/db/query-timeouts.ts). */
+export function createKnex(connection: pg.ClientConfig, poolMin: number, poolMax: number, log?: Logger, timeouts?: QueryTimeouts): Knex {
   return knexFactory({
     client: 'pg',
     ...(log ? { log: knexLog(log) } : {}),
-    connection: connection as Knex.PgConnectionConfig,
+    connection: (timeouts ? boundedConnection(connection, timeouts) : connection) as Knex.PgConnectionConfig,
     searchPath: [SCHEMA, 'public'],
-    pool: { min: poolMin, max: poolMax },
+    pool: {
+      min: poolMin,
+      max: poolMax,
+      ...(timeouts && timeouts.queryMs > 0
+        ? {
+            afterCreate: (client: pg.Client, done: (error: Error | null, client: pg.Client) => void) => {
+              enforceQueryDeadline(client, timeouts.queryMs);
+              done(null, client);
+            },
+          }
+        : {}),
+    },
     // A request waits at most this long for a connection, then answers 503 instead of hanging.
     acquireConnectionTimeout: 5_000,
   });

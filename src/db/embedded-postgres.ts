@@ -36,7 +36,18 @@ export class EmbeddedPostgresError extends Error {
 export interface EmbeddedPostgresOptions {
   /** Listen on this loopback port instead of a free one (a restart that clients must find at the same address). */
   port?: number;
+  /**
+   * The database died and could not be started again (see RESTARTS_ALLOWED): the caller should stop, with a
+   * non-zero exit code, so that whatever supervises it starts it afresh.
+   */
+  onLost?: (error: EmbeddedPostgresError) => void;
 }
+
+/** A postmaster that dies unexpectedly is started again; more deaths than this within RESTART_PERIOD_MS is a crash loop. */
+const RESTARTS_ALLOWED = 5;
+const RESTART_PERIOD_MS = 10 * 60 * 1000;
+/** Attempts at one restart: after a SIGKILL the old backends may hold the shared memory for a moment. */
+const RESTART_ATTEMPTS = 10;
 
 export async function startEmbeddedPostgres(dataDir: string, log: Logger, options: EmbeddedPostgresOptions = {}): Promise<EmbeddedCluster> {
   const binaries = await loadBinaries();
@@ -56,26 +67,86 @@ export async function startEmbeddedPostgres(dataDir: string, log: Logger, option
   await stopOrphanedPostmaster(clusterDir, ownerPath, log);
 
   const port = options.port ?? (await freeLoopbackPort());
-  const logFd = openSync(logPath, 'a');
-  if (ids) await chown(logPath, ids.uid, ids.gid);
-  const child = spawn(
-    binaries.postgres,
-    ['-D', clusterDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=200'],
-    // Own process group: a Ctrl-C in the terminal reaches the server, which drains and then stops the database itself.
-    { ...(ids ?? {}), cwd: clusterDir, detached: true, stdio: ['ignore', logFd, logFd] },
-  );
-  closeSync(logFd);
   const connection: pg.ClientConfig = { host: '127.0.0.1', port, user: credentials.user, password: credentials.password, database: DATABASE };
-  await waitUntilAccepting(child, { ...connection, database: 'postgres' }, logPath);
-  await writeFile(ownerPath, `${process.pid}\n${child.pid}\n`);
+  const launch = async (): Promise<ChildProcess> => {
+    const logFd = openSync(logPath, 'a');
+    if (ids) await chown(logPath, ids.uid, ids.gid);
+    const child = spawn(
+      binaries.postgres,
+      ['-D', clusterDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=200'],
+      // Own process group: a Ctrl-C in the terminal reaches the server, which drains and then stops the database itself.
+      { ...(ids ?? {}), cwd: clusterDir, detached: true, stdio: ['ignore', logFd, logFd] },
+    );
+    closeSync(logFd);
+    await waitUntilAccepting(child, { ...connection, database: 'postgres' }, logPath);
+    await writeFile(ownerPath, `${process.pid}\n${child.pid}\n`);
+    return child;
+  };
+  let child = await launch();
   await ensureDatabase({ ...connection, database: 'postgres' }, DATABASE);
   log.info(`Embedded PostgreSQL is running on 127.0.0.1:${port} with its data in ${clusterDir}.`);
 
+  // The data directory is ours, so a postmaster that dies (killed, out of memory) is started again in place,
+  // on the same port: the pools reconnect by themselves, and /ready says 503 meanwhile.
   let stopping: Promise<void> | undefined;
+  let restarting: Promise<void> | undefined;
+  const restarts: number[] = [];
+  const supervise = (running: ChildProcess): void => {
+    running.once('exit', (code, signal) => {
+      if (stopping) return;
+      const how = signal ? `was killed (${signal})` : `exited with code ${code}`;
+      restarts.push(Date.now());
+      while ((restarts[0] ?? Infinity) < Date.now() - RESTART_PERIOD_MS) restarts.shift();
+      if (restarts.length > RESTARTS_ALLOWED) {
+        const error = new EmbeddedPostgresError(
+          `The embedded PostgreSQL ${how}, its ${restarts.length}th death within ${RESTART_PERIOD_MS / 60_000} minutes; not starting it again. Its log is ${logPath}.`,
+        );
+        log.error(error.message);
+        options.onLost?.(error);
+        return;
+      }
+      log.error(`The embedded PostgreSQL (pid ${String(running.pid)}) ${how}; starting it again on 127.0.0.1:${port}. Requests that need the database get 503 until it is back.`);
+      restarting = restartPostmaster(launch, log, logPath, () => stopping !== undefined).then(
+        (next) => {
+          child = next;
+          supervise(next);
+          log.info(`The embedded PostgreSQL is running again (pid ${String(next.pid)}) with its data in ${clusterDir}.`);
+        },
+        (error: unknown) => {
+          if (stopping) return;
+          const lost = error instanceof EmbeddedPostgresError ? error : new EmbeddedPostgresError(String(error));
+          log.error(lost.message);
+          options.onLost?.(lost);
+        },
+      );
+    });
+  };
+  supervise(child);
   return {
     connection,
-    stop: () => (stopping ??= stopPostmaster(child).then(() => rm(ownerPath, { force: true }))),
+    stop: () =>
+      (stopping ??= (async () => {
+        await restarting?.catch(() => undefined);
+        await stopPostmaster(child);
+        await rm(ownerPath, { force: true });
+      })()),
   };
+}
+
+async function restartPostmaster(launch: () => Promise<ChildProcess>, log: Logger, logPath: string, stopping: () => boolean): Promise<ChildProcess> {
+  let last: unknown;
+  for (let attempt = 1; attempt <= RESTART_ATTEMPTS; attempt++) {
+    // The dead postmaster's backends notice and exit within moments; until then they hold its shared memory.
+    await delay(attempt === 1 ? 250 : 1_000);
+    if (stopping()) throw new EmbeddedPostgresError('stopping');
+    try {
+      return await launch();
+    } catch (error) {
+      last = error;
+      log.warn(`Starting the embedded PostgreSQL again failed (attempt ${attempt} of ${RESTART_ATTEMPTS}): ${(error as Error).message}`);
+    }
+  }
+  throw new EmbeddedPostgresError(`The embedded PostgreSQL could not be started again (${(last as Error).message}); stopping the server. Its log is ${logPath}.`);
 }
 
 async function loadBinaries(): Promise<z.infer<typeof BinariesModule>> {

@@ -1,71 +1,96 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from '../errors.js';
-import { renderErrorForPath } from './error-rendering.js';
+import { AuthFailureCounter, clientKey, type AuthFailureLimit } from './auth-failure-counter.js';
+import { errorBodyForPath, renderErrorForPath } from './error-rendering.js';
+import { matchesSecretKey, presentedSecretKey, secretKeyDigest } from './secret-key-auth.js';
 
-export interface AuthFailureLimit {
-  /** Failed authentications a client address may make per window before it is refused; 0 turns the limit off. */
-  failures: number;
-  windowSeconds: number;
-}
-
-/** Addresses remembered at most: a spray from many addresses cannot grow the table without bound. */
-const MAX_TRACKED_CLIENTS = 10_000;
-
-interface Window {
-  startedAt: number;
-  failures: number;
-}
+export type { AuthFailureLimit } from './auth-failure-counter.js';
 
 /**
- * Failed authentications counted per client address in fixed windows. Memory only, per process: with several
- * replicas a client may make `failures` guesses per window on each, which still keeps a 256-bit key or a
- * dashboard password out of reach of online guessing.
+ * Online guessing of the secret key, an HMAC digest, a connect session token or the dashboard password is
+ * cut off per client address, without ever refusing the right credentials:
+ *
+ * - After `failures` 401 answers to one address within the window, that address is locked out until the
+ *   window ends: a wrong credential from it is answered 429 `too_many_requests` (with Retry-After) instead of
+ *   the 401 that says which part was wrong. A request with valid credentials is served as always, so an
+ *   attacker who shares an address with the real backend (or forges one) cannot lock the backend out.
+ * - Since the right answer still comes back, a locked-out address would keep an oracle at full speed. For the
+ *   secret key, HMAC digests and session tokens (256-bit or random) that is worth nothing. A password a person
+ *   chose is guessable, so the password checks of a locked-out address run one at a time at the limit's average
+ *   rate (window / failures); the right password is served when its turn comes. Only when that address
+ *   already has `failures` checks waiting is a further one refused with 429 unchecked.
+ *
+ * Behind a reverse proxy, NANGO_TRUST_PROXY makes the address the real client's (docs/security.md says which
+ * settings cannot be forged).
  */
-export class AuthFailureCounter {
-  private readonly windows = new Map<string, Window>();
+export function registerAuthFailureLimit(app: FastifyInstance, limit: AuthFailureLimit, options: { secretKey: string | undefined }): void {
+  if (limit.failures <= 0) return;
+  const counter = new AuthFailureCounter(limit);
+  const secretKey = options.secretKey === undefined ? undefined : secretKeyDigest(options.secretKey);
+  const waiting = new Set<{ timer: NodeJS.Timeout; resolve: () => void }>();
 
-  constructor(
-    private readonly limit: AuthFailureLimit,
-    private readonly now: () => number = Date.now,
-  ) {}
-
-  /** Seconds until the client may try again, or 0 when it is not locked out. */
-  retryAfterSeconds(client: string): number {
-    const window = this.current(client);
-    if (!window || window.failures < this.limit.failures) return 0;
-    return Math.max(1, Math.ceil((window.startedAt + this.limit.windowSeconds * 1000 - this.now()) / 1000));
-  }
-
-  recordFailure(client: string): void {
-    const window = this.current(client);
-    if (window) {
-      window.failures += 1;
-      return;
+  app.addHook('onRequest', async (request, reply) => {
+    if (!presentsPassword(request, secretKey)) return;
+    const client = clientKey(request.ip);
+    const booking = counter.bookPacedCheck(client);
+    if (booking === undefined) return;
+    if (booking === 'full') {
+      await refuse(request, reply, counter.retryAfterSeconds(client));
+      return reply;
     }
-    if (this.windows.size >= MAX_TRACKED_CLIENTS) this.forgetExpired();
-    // Still full of live windows: drop the oldest entry (Map keeps insertion order) rather than grow.
-    if (this.windows.size >= MAX_TRACKED_CLIENTS) this.windows.delete(this.windows.keys().next().value as string);
-    this.windows.set(client, { startedAt: this.now(), failures: 1 });
-  }
-
-  private current(client: string): Window | undefined {
-    const window = this.windows.get(client);
-    if (window && this.now() - window.startedAt >= this.limit.windowSeconds * 1000) {
-      this.windows.delete(client);
-      return undefined;
+    try {
+      if (booking.waitMs > 0) await pause(booking.waitMs, waiting);
+    } finally {
+      booking.release();
     }
-    return window;
-  }
+  });
 
-  private forgetExpired(): void {
-    for (const client of [...this.windows.keys()]) this.current(client);
-  }
+  // A closing app does not keep requests waiting for their turn: they are checked at once.
+  app.addHook('onClose', async () => {
+    for (const entry of waiting) {
+      clearTimeout(entry.timer);
+      entry.resolve();
+    }
+  });
+
+  app.addHook('onSend', async (request, reply, payload) => {
+    if (reply.statusCode !== 401 || !presentsCredentials(request)) return payload;
+    const client = clientKey(request.ip);
+    const lockedOut = counter.retryAfterSeconds(client) > 0;
+    counter.recordFailure(client);
+    if (!lockedOut) return payload;
+    const { status, body } = errorBodyForPath(tooManyFailures(counter.retryAfterSeconds(client)), request);
+    reply.status(status).header('retry-after', String(counter.retryAfterSeconds(client))).header('content-type', 'application/json; charset=utf-8').removeHeader('www-authenticate');
+    return JSON.stringify(body);
+  });
+}
+
+function tooManyFailures(retryAfter: number): ApiError {
+  return new ApiError('too_many_requests', `Too many failed authentication attempts from this address; try again in ${retryAfter} seconds.`);
+}
+
+async function refuse(request: FastifyRequest, reply: FastifyReply, retryAfter: number): Promise<void> {
+  reply.header('retry-after', String(retryAfter));
+  await renderErrorForPath(tooManyFailures(retryAfter), request, reply);
+}
+
+function pause(ms: number, waiting: Set<{ timer: NodeJS.Timeout; resolve: () => void }>): Promise<void> {
+  return new Promise((resolve) => {
+    const entry = {
+      resolve: () => {
+        waiting.delete(entry);
+        resolve();
+      },
+      timer: setTimeout(() => entry.resolve(), ms),
+    };
+    waiting.add(entry);
+  });
 }
 
 /**
  * Whether a request tries to authenticate: a key or password in Authorization, or the query credentials of
- * the auth routes (HMAC digest, connect session token, public key). Only such requests are counted and, once
- * a client is locked out, refused; health checks, pages and assets stay reachable.
+ * the auth routes (HMAC digest, connect session token, public key). Only such requests are counted;
+ * health checks, pages and assets are never touched.
  */
 function presentsCredentials(request: FastifyRequest): boolean {
   if (request.headers.authorization !== undefined) return true;
@@ -74,27 +99,21 @@ function presentsCredentials(request: FastifyRequest): boolean {
 }
 
 /**
- * Rate limiting of failed authentications, so a secret key, HMAC digest or dashboard password cannot be guessed
- * online: after `failures` 401 answers to one client address within the window, every credentialed request from
- * it is answered 429 `too_many_requests` (with Retry-After) until the window ends, whether or not the guess was
- * right, so a lockout tells nothing. Behind a reverse proxy, NANGO_TRUST_PROXY makes the address the real client's.
+ * Whether the credential is one a person may have chosen: HTTP Basic with a password (the dashboard's
+ * login), unless that password or user name is the secret key itself. The seed scheme (Basic with the key
+ * as user name and no password), Bearer keys and session tokens are machine-made and never paced.
  */
-export function registerAuthFailureLimit(app: FastifyInstance, limit: AuthFailureLimit): void {
-  if (limit.failures <= 0) return;
-  const counter = new AuthFailureCounter(limit);
-  app.addHook('onRequest', async (request, reply) => {
-    if (!presentsCredentials(request)) return;
-    const retryAfter = counter.retryAfterSeconds(request.ip);
-    if (retryAfter === 0) return;
-    reply.header('retry-after', String(retryAfter));
-    await renderErrorForPath(
-      new ApiError('too_many_requests', `Too many failed authentication attempts from this address; try again in ${retryAfter} seconds.`),
-      request,
-      reply,
-    );
-    return reply;
-  });
-  app.addHook('onResponse', async (request, reply) => {
-    if (reply.statusCode === 401 && presentsCredentials(request)) counter.recordFailure(request.ip);
-  });
+function presentsPassword(request: FastifyRequest, secretKey: Buffer | undefined): boolean {
+  const [scheme, value, ...rest] = (request.headers.authorization ?? '').trim().split(/\s+/);
+  if (scheme?.toLowerCase() !== 'basic' || !value || rest.length > 0) return false;
+  const decoded = Buffer.from(value, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  const password = colon === -1 ? '' : decoded.slice(colon + 1);
+  if (password === '') return false;
+  if (!secretKey) return true;
+  const user = presentedSecretKey(request.headers.authorization ?? '') ?? '';
+  // Both compared every time, so timing tells nothing about which one matched.
+  const userIsKey = matchesSecretKey(user, secretKey);
+  const passwordIsKey = matchesSecretKey(password, secretKey);
+  return !(userIsKey || passwordIsKey);
 }

@@ -35,7 +35,9 @@ export function toApiError(error: unknown, request: FastifyRequest): ApiError {
   return new ApiError('server_error', 'An unexpected error occurred on the server; see its log for details.');
 }
 
-const CONNECTION_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006']);
+// 57014: a statement cancelled by the statement timeout (NANGO_DB_STATEMENT_TIMEOUT_MS); ETIMEDOUT is also the
+// client-side query deadline's (src/db/query-timeouts.ts).
+const CONNECTION_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', '57014', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006']);
 
 export function isDatabaseUnavailable(error: unknown): boolean {
   const candidate = error as { name?: string; code?: string; message?: string };
@@ -49,7 +51,11 @@ export function isDatabaseUnavailable(error: unknown): boolean {
 /** Seed-era body: `{error, type, payload}`. */
 export async function renderSeedError(error: unknown, request: FastifyRequest, reply: FastifyReply): Promise<void> {
   const apiError = toApiError(error, request);
-  await reply.status(apiError.status).send({ error: apiError.message, type: apiError.code, payload: apiError.payload });
+  await reply.status(apiError.status).send(seedErrorBody(apiError));
+}
+
+function seedErrorBody(apiError: ApiError): unknown {
+  return { error: apiError.message, type: apiError.code, payload: apiError.payload };
 }
 
 /** Where the modern server names or answers a condition differently from the seed one. */
@@ -60,17 +66,22 @@ const MODERN_CODES: Partial<Record<ErrorCode, ErrorCode>> = {
 
 /** Modern body: `{error: {code, message, errors?, payload?}}`. */
 export async function renderModernError(error: unknown, request: FastifyRequest, reply: FastifyReply): Promise<void> {
-  const apiError = toApiError(error, request);
+  const { status, body } = modernErrorBody(toApiError(error, request));
+  await reply.status(status).send(body);
+}
+
+function modernErrorBody(apiError: ApiError): { status: number; body: unknown } {
   const code = MODERN_CODES[apiError.code] ?? apiError.code;
   const { errors, ...payload } = apiError.payload as { errors?: unknown };
-  await reply.status(statusOf(code)).send({
+  const body = {
     error: {
       code,
       message: apiError.message,
       ...(errors !== undefined ? { errors } : {}),
       ...(Object.keys(payload).length > 0 ? { payload } : {}),
     },
-  });
+  };
+  return { status: statusOf(code), body };
 }
 
 /**
@@ -90,8 +101,17 @@ export function isModernClient(request: FastifyRequest): boolean {
 const MODERN_PREFIXES = ['/connections', '/integrations', '/providers', '/connect/', '/audit-log', '/api-auth/', '/auth/', '/oauth2/', '/sync', '/records', '/action'];
 
 export async function renderErrorForPath(error: unknown, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  return isModernPath(request) ? renderModernError(error, request, reply) : renderErrorForClient(error, request, reply);
+}
+
+/** The status and body renderErrorForPath would send, for a hook that replaces a payload rather than sending one. */
+export function errorBodyForPath(apiError: ApiError, request: FastifyRequest): { status: number; body: unknown } {
+  return isModernPath(request) || isModernClient(request) ? modernErrorBody(apiError) : { status: apiError.status, body: seedErrorBody(apiError) };
+}
+
+function isModernPath(request: FastifyRequest): boolean {
   const path = request.url.split('?')[0] ?? '';
-  return MODERN_PREFIXES.some((prefix) => path.startsWith(prefix)) ? renderModernError(error, request, reply) : renderErrorForClient(error, request, reply);
+  return MODERN_PREFIXES.some((prefix) => path.startsWith(prefix));
 }
 
 const MAX_JSON_DEPTH = 64;

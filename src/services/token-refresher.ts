@@ -1,4 +1,6 @@
 import type { Knex } from 'knex';
+import type { QueryTimeouts } from '../config.js';
+import { runWaitingStatement } from '../db/query-timeouts.js';
 import { ApiError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { oauth2CredentialsFrom, ProviderError, requestToken, type OAuth2Credentials } from '../oauth/token-endpoint.js';
@@ -24,6 +26,8 @@ export interface TokenRefresherDeps {
   signals: ServerSignals;
   callbackUrl: string;
   providerTimeoutMs: number;
+  /** The pool's statement limits: waiting for another process's refresh may take up to its provider's timeout. */
+  databaseTimeouts: QueryTimeouts;
   now?: () => Date;
 }
 
@@ -63,7 +67,8 @@ export class TokenRefresher {
 
   private async refreshUnderLock(connection: ConnectionRecord, config: ConfigRecord, force: boolean, requestedAt: Date): Promise<ConnectionRecord> {
     const outcome = await this.deps.knex.transaction(async (trx) => {
-      await trx.raw('SELECT pg_advisory_xact_lock(hashtext(?), hashtext(?))', [connection.provider_config_key, connection.connection_id]);
+      // Another process may hold this lock across its provider's answer (up to providerTimeoutMs): not a fault to cut short.
+      await runWaitingStatement(trx, this.deps.databaseTimeouts, this.deps.providerTimeoutMs, 'SELECT pg_advisory_xact_lock(hashtext(?), hashtext(?))', [connection.provider_config_key, connection.connection_id]);
       const current = await this.deps.connections.findForUpdate(trx, connection.provider_config_key, connection.connection_id);
       if (!current) return { connection };
       // Another caller refreshed while we waited for the lock: its token is what we want.

@@ -226,10 +226,21 @@ export class AuditLogStore {
     return query;
   }
 
+  /** In batches, so each statement stays short (under the statement timeout) however much has built up. */
   async deleteOlderThan(cutoff: Date): Promise<number> {
-    return this.knex(TABLE).where('at', '<', cutoff).delete();
+    let total = 0;
+    for (;;) {
+      const deleted = await this.knex(TABLE)
+        .whereIn('id', this.knex(TABLE).select('id').where('at', '<', cutoff).orderBy('at').limit(PRUNE_BATCH))
+        .delete();
+      total += deleted;
+      if (deleted < PRUNE_BATCH) return total;
+    }
   }
 }
+
+/** Rows one pruning statement deletes at most. */
+const PRUNE_BATCH = 5_000;
 
 interface AuditRow {
   id: string;

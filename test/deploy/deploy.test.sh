@@ -239,6 +239,8 @@ done
 pass "containers created" "$db, $server1, $nginx, $provider_container (the test's OAuth provider)"
 wait_stack "first start" || abort "stack up" "the stack never answered"
 pass "db healthy (pg_isready) and /health through nginx" "$base/health → {\"result\":\"ok\"}"
+out=$(api GET /ready)
+[[ $out == 200*'"database":"ok"'* ]] && pass "readiness /ready through nginx" "GET /ready → $out" || fail "readiness /ready through nginx" "GET /ready → $out"
 
 # --- 2. the start-up line ------------------------------------------------------------------------------------
 listening=$(podman logs "$server1" 2>&1 | grep -c 'Server listening on port 3003')
