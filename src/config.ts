@@ -1,6 +1,7 @@
 import { getHashes } from 'node:crypto';
 import path from 'node:path';
 import { z } from 'zod';
+import { parseConnectionHostsAllowed, type ConnectionHostsAllowed } from './net/connection-hosts-allowed.js';
 import { parseAllowedHosts } from './proxy/allowed-hosts.js';
 
 /**
@@ -40,6 +41,8 @@ export interface Config {
   webhook: { url: string | undefined; signingKey: string | undefined };
   /** The proxy: hosts Base-Url-Override may reach (NANGO_PROXY_BASE_URL_OVERRIDE_ALLOWED_HOSTS) and the upstream timeout (NANGO_PROXY_TIMEOUT_MS). */
   proxy: { allowedBaseUrlOverrideHosts: string[]; timeoutMs: number };
+  /** Non-public hosts and ranges connections may still use (NANGO_CONNECTION_HOSTS_ALLOWED); none by default. */
+  connectionHostsAllowed: ConnectionHostsAllowed;
   /** Failed authentications one client address may make per window (NANGO_AUTH_FAILURE_LIMIT, NANGO_AUTH_FAILURE_WINDOW_SECONDS); 0 = no limit. */
   authFailureLimit: { failures: number; windowSeconds: number };
   /** Which proxies' X-Forwarded-For to believe for the client address (NANGO_TRUST_PROXY): Fastify's trustProxy value. */
@@ -177,6 +180,14 @@ function readAllowedHosts(env: NodeJS.ProcessEnv): string[] {
     return parseAllowedHosts(env['NANGO_PROXY_BASE_URL_OVERRIDE_ALLOWED_HOSTS']);
   } catch (error) {
     throw new ConfigError(`NANGO_PROXY_BASE_URL_OVERRIDE_ALLOWED_HOSTS: ${(error as Error).message}`);
+  }
+}
+
+function readConnectionHostsAllowed(env: NodeJS.ProcessEnv): ConnectionHostsAllowed {
+  try {
+    return parseConnectionHostsAllowed(env['NANGO_CONNECTION_HOSTS_ALLOWED']);
+  } catch (error) {
+    throw new ConfigError(`NANGO_CONNECTION_HOSTS_ALLOWED: ${(error as Error).message}`);
   }
 }
 
@@ -327,6 +338,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       allowedBaseUrlOverrideHosts: readAllowedHosts(env),
       timeoutMs: readInteger(env, 'NANGO_PROXY_TIMEOUT_MS', 30_000, 100, 600_000),
     },
+    connectionHostsAllowed: readConnectionHostsAllowed(env),
     authFailureLimit: {
       failures: readInteger(env, 'NANGO_AUTH_FAILURE_LIMIT', 20, 0, 1_000_000),
       windowSeconds: readInteger(env, 'NANGO_AUTH_FAILURE_WINDOW_SECONDS', 60, 1, 86_400),

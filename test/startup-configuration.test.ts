@@ -207,6 +207,14 @@ describe('loadConfig: Nango’s names and defaults', () => {
     expect(loadConfig({ NANGO_DASHBOARD_USERNAME: 'admin', NANGO_DASHBOARD_PASSWORD: 'pw' }).dashboard).toEqual({ username: 'admin', password: 'pw' });
   });
 
+  it('allows no non-public connection host by default, and reads names, suffixes and ranges', () => {
+    expect(loadConfig({}).connectionHostsAllowed.entries).toEqual([]);
+    const allowed = loadConfig({ NANGO_CONNECTION_HOSTS_ALLOWED: 'GitLab.internal, .corp.example.com *.lab.example.com,10.0.0.0/8, fd00::/8, 127.0.0.1' }).connectionHostsAllowed;
+    expect(allowed.names).toEqual(['gitlab.internal']);
+    expect(allowed.suffixes).toEqual(['.corp.example.com', '.lab.example.com']);
+    expect(allowed.ranges).toHaveLength(3);
+  });
+
   it('logs at info by default and accepts Nango’s syslog level names', () => {
     expect(loadConfig({}).logLevel).toBe('info');
     expect(loadConfig({ LOG_LEVEL: 'warning' }).logLevel).toBe('warn');
@@ -220,6 +228,8 @@ describe('loadConfig: Nango’s names and defaults', () => {
     ['NANGO_DB_SSL', { NANGO_DB_HOST: 'h', NANGO_DB_SSL: 'maybe' }],
     ['NANGO_DB_PORT', { NANGO_DB_HOST: 'h', NANGO_DB_PORT: 'five' }],
     ['LOG_LEVEL', { LOG_LEVEL: 'chatty' }],
+    ['NANGO_CONNECTION_HOSTS_ALLOWED', { NANGO_CONNECTION_HOSTS_ALLOWED: 'https://gitlab.internal/' }],
+    ['NANGO_CONNECTION_HOSTS_ALLOWED', { NANGO_CONNECTION_HOSTS_ALLOWED: 'gitlab.internal, 10.0.0.0/33' }],
   ] as const)('throws a ConfigError naming %s', (name, env) => {
     let error: unknown;
     try {
