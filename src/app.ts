@@ -13,6 +13,8 @@ import { READS_QUERY, refuseUnreadQueries } from './plugins/query-guard.js';
 import { secretKeyGuard } from './plugins/secret-key-auth.js';
 import type { ProviderCatalog } from './providers/provider-catalog.js';
 import { NotificationListener } from './db/notification-listener.js';
+import { ConnectionHosts } from './net/connection-hosts.js';
+import { OutboundHostGuard, type HostResolver } from './net/outbound-host-guard.js';
 import { ResultDelivery } from './oauth/result-delivery.js';
 import { SocketAdmission } from './oauth/socket-admission.js';
 import { registerAuditLogRoutes } from './routes/modern/audit-log-routes.js';
@@ -66,6 +68,8 @@ export interface AppDeps {
   now?: () => Date;
   /** More listeners for what services announce (telemetry); metrics and auth webhooks the app wires itself. */
   signals?: Partial<ServerSignals>;
+  /** What host names of connections resolve to (default: the operating system's resolver); tests decide it here. */
+  hostResolver?: HostResolver;
 }
 
 declare module 'fastify' {
@@ -152,6 +156,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const signals = fanOut([metrics, webhookSignals, ...(deps.signals ? [deps.signals] : [])]);
   registerMetrics(app, metrics, secretKeyGuard(deps.config.secretKey));
 
+  // Every call to a host a connection chose goes through this guard (NANGO_CONNECTION_HOSTS_ALLOWED).
+  const hosts = new ConnectionHosts(new OutboundHostGuard(deps.config.connectionHostsAllowed, deps.hostResolver, deps.logger), deps.logger);
+  if (deps.config.connectionHostsAllowed.entries.length > 0) {
+    deps.logger.info({ hosts: deps.config.connectionHostsAllowed.entries }, 'Connections may use these non-public hosts (NANGO_CONNECTION_HOSTS_ALLOWED).');
+  }
   const sessions = new OAuthSessionsStore(deps.knex, deps.cipher);
   const integrations = new IntegrationService(configs, deps.providers, signals);
   const auditLog = new AuditLogStore(deps.knex);
@@ -167,6 +176,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     signals,
     connections: connectionsStore,
     providers: deps.providers,
+    hosts,
     log: deps.logger,
     callbackUrl: deps.config.callbackUrl,
     providerTimeoutMs,
@@ -194,6 +204,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await auditLog.flush();
     // close, not drain: a dead receiver must not hold the shutdown for the whole retry schedule.
     await webhooks.close();
+    hosts.close();
   });
   const flows = new OAuthFlowService({
     config: deps.config,
@@ -205,6 +216,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     delivery,
     signals,
     audit: auditLog,
+    hosts,
     log: deps.logger,
     providerTimeoutMs,
     ...(deps.now ? { now: deps.now } : {}),
@@ -212,7 +224,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   const now = deps.now ?? (() => new Date());
   const sessionService = new ConnectSessionService(connectSessions, configs, connectionsStore, deps.config.publicConnectUrl, now);
-  const credentialConnect = new CredentialConnectService({ providers: deps.providers, configs, connections: connectionsStore, authorizer, signals, audit: auditLog, providerTimeoutMs, now });
+  const credentialConnect = new CredentialConnectService({
+    providers: deps.providers,
+    configs,
+    connections: connectionsStore,
+    authorizer,
+    signals,
+    audit: auditLog,
+    hosts,
+    log: deps.logger,
+    callbackUrl: deps.config.callbackUrl,
+    providerTimeoutMs,
+    now,
+  });
 
   registerHealthRoutes(app, new DatabaseProbe(deps.databaseConnection ? { connection: deps.databaseConnection } : { knex: deps.knex }));
   // A cache-busting `?v=` must not fail: the logos ignore their query.
@@ -260,6 +284,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await registerProxyRoutes(app, {
     connections,
     providers: deps.providers,
+    hosts,
     secretKey: deps.config.secretKey,
     allowedBaseUrlOverrideHosts: deps.config.proxy.allowedBaseUrlOverrideHosts,
     timeoutMs: deps.config.proxy.timeoutMs,

@@ -68,6 +68,9 @@ const STATUS_BY_CODE = {
   resource_capped: 400,
   connection_test_failed: 400,
   method_not_allowed: 405,
+  // where a connection may send its credentials
+  connection_host_not_allowed: 403,
+  connection_host_unresolvable: 400,
   // the proxy
   missing_provider_config_key: 400,
   missing_base_api_url: 400,

@@ -22,7 +22,8 @@ beforeAll(async () => {
       connection_config: { host: { title: 'Host', description: 'Where the tenant lives', example: '127.0.0.1', pattern: '^[0-9.]+$' } },
     }),
   });
-  test = await buildTestApp(database, { NANGO_CALLBACK_URL: CALLBACK }, { providers: catalog, providerTimeoutMs: 5_000 });
+  // The tenant template's host comes from the connection; the local provider is on loopback, which must be allowed.
+  test = await buildTestApp(database, { NANGO_CALLBACK_URL: CALLBACK, NANGO_CONNECTION_HOSTS_ALLOWED: '127.0.0.1' }, { providers: catalog, providerTimeoutMs: 5_000 });
 });
 
 afterAll(async () => {

@@ -1,11 +1,15 @@
 import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConnectionHosts } from '../src/net/connection-hosts.js';
+import { NO_CONNECTION_HOSTS_ALLOWED } from '../src/net/connection-hosts-allowed.js';
+import { OutboundHostGuard } from '../src/net/outbound-host-guard.js';
 import { loadProviderCatalog } from '../src/providers/provider-catalog.js';
 import { planUpstream } from '../src/proxy/upstream-target.js';
 import type { ConfigRecord } from '../src/store/configs-store.js';
 import type { ConnectionRecord } from '../src/store/connections-store.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { buildTestApp, type TestApp } from './support/test-app.js';
+import { TestResolver } from './support/test-resolver.js';
 
 /**
  * Providers whose accounts live in one of a few documented regions take the region as a connection parameter
@@ -48,6 +52,9 @@ function authorizationHost(response: { headers: Record<string, unknown> }): stri
   return new URL(String(response.headers['location'])).host;
 }
 
+/** Planning a call resolves nothing: the guard checks addresses when a socket connects. */
+const hosts = new ConnectionHosts(new OutboundHostGuard(NO_CONNECTION_HOSTS_ALLOWED, new TestResolver().resolve));
+
 function proxyTarget(provider: string, connectionConfig: Record<string, unknown>): string {
   const template = catalog.get(provider);
   if (!template) throw new Error(provider);
@@ -61,6 +68,7 @@ function proxyTarget(provider: string, connectionConfig: Record<string, unknown>
     search: '',
     forwardedHeaders: {},
     defaultHeaders: {},
+    hosts,
   });
   return plan.target.toString();
 }

@@ -1,33 +1,20 @@
+import type http from 'node:http';
+import { RequestTimeout, ResponseTooLarge, sendBoundedRequest, type BoundedResponse } from '../net/bounded-request.js';
+import { HostRefusedError } from '../net/outbound-host-guard.js';
 import type { ProviderTemplate } from '../providers/provider-schema.js';
+import { ProviderError, redactProviderAnswer, type ProviderErrorDetails } from './provider-error.js';
 
 /**
  * Talking to a provider's token endpoint: the request (client authentication and body format per template)
  * and the answer, whatever shape it comes in: JSON, form-encoded, an HTTP 200 that carries an error
- * (Slack's `{ok:false}`), or a token nested one level down.
+ * (Slack's `{ok:false}`), or a token nested one level down. Redirects are refused, never followed.
  */
-export type ProviderFailureKind = 'rejected' | 'unreachable' | 'timeout' | 'garbage';
-
-export interface ProviderErrorDetails {
-  status?: number;
-  error?: string;
-  error_description?: string;
-  error_uri?: string;
-}
-
-export class ProviderError extends Error {
-  override name = 'ProviderError';
-
-  constructor(
-    readonly kind: ProviderFailureKind,
-    message: string,
-    readonly details: ProviderErrorDetails = {},
-  ) {
-    super(message);
-  }
-}
+export { ProviderError, type ProviderErrorDetails, type ProviderFailureKind } from './provider-error.js';
 
 export interface TokenRequest {
-  url: string;
+  url: string | URL;
+  /** The outbound host guard's agent when the connection chose the host; undefined for a host the template fixes. */
+  agent?: http.Agent | undefined;
   params: Record<string, string>;
   clientId: string;
   clientSecret: string;
@@ -56,35 +43,36 @@ export async function requestToken(request: TokenRequest): Promise<Record<string
     headers['content-type'] = 'application/x-www-form-urlencoded';
     body = new URLSearchParams(params).toString();
   }
-
-  let response: Response;
-  try {
-    response = await fetch(request.url, {
-      method: request.template.token_http_method ?? 'POST',
-      headers,
-      body,
-      redirect: 'error',
-      signal: AbortSignal.timeout(request.timeoutMs),
-    });
-  } catch (error) {
-    const name = (error as Error).name;
-    if (name === 'TimeoutError' || name === 'AbortError') {
-      throw new ProviderError('timeout', `The provider's token endpoint did not answer within ${Math.round(request.timeoutMs / 1000)} s.`);
-    }
-    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-    throw new ProviderError('unreachable', `The provider's token endpoint could not be reached (${cause?.code ?? cause?.message ?? (error as Error).message}).`);
-  }
-  const parsed = await parseTokenResponse(response);
+  const response = await callProvider(
+    { url: new URL(request.url), method: request.template.token_http_method ?? 'POST', headers, body, timeoutMs: request.timeoutMs, maxResponseBytes: MAX_RESPONSE_BYTES, agent: request.agent },
+    "The provider's token endpoint",
+  );
+  const parsed = parseTokenResponse(response);
   const failure = describeProviderFailure(parsed, response.status);
-  if (failure) throw new ProviderError('rejected', failure.message, failure.details);
+  if (failure) throw new ProviderError('rejected', failure.message, failure.details, redactProviderAnswer(response.body.toString('utf8')));
   return parsed;
 }
 
-async function parseTokenResponse(response: Response): Promise<Record<string, unknown>> {
-  const buffer = Buffer.from(await response.arrayBuffer());
-  if (buffer.length > MAX_RESPONSE_BYTES) throw new ProviderError('garbage', 'The provider answered a token response larger than 1 MiB.', { status: response.status });
-  const text = buffer.toString('utf8').trim();
-  const contentType = response.headers.get('content-type') ?? '';
+/** One exchange with a provider, its failures as ProviderErrors; a refused host stays a HostRefusedError. */
+export async function callProvider(request: Parameters<typeof sendBoundedRequest>[0], what: string): Promise<BoundedResponse> {
+  let response: BoundedResponse;
+  try {
+    response = await sendBoundedRequest(request);
+  } catch (error) {
+    if (error instanceof HostRefusedError) throw error;
+    if (error instanceof RequestTimeout) throw new ProviderError('timeout', `${what} did not answer within ${Math.round(request.timeoutMs / 1000)} s.`);
+    if (error instanceof ResponseTooLarge) throw new ProviderError('garbage', `${what} answered more than ${request.maxResponseBytes / 1024 / 1024} MiB.`);
+    throw new ProviderError('unreachable', `${what} could not be reached (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}).`);
+  }
+  if (response.status >= 300 && response.status < 400) {
+    throw new ProviderError('garbage', `${what} answered with a redirect (HTTP ${response.status}), which this server does not follow; check the URL in the provider template.`, { status: response.status });
+  }
+  return response;
+}
+
+function parseTokenResponse(response: BoundedResponse): Record<string, unknown> {
+  const text = response.body.toString('utf8').trim();
+  const contentType = String(response.headers['content-type'] ?? '');
   if (contentType.includes('json') || text.startsWith('{')) {
     try {
       const value: unknown = JSON.parse(text);
@@ -95,10 +83,13 @@ async function parseTokenResponse(response: Response): Promise<Record<string, un
   } else if (/^[\w.%-]+=[^&]*(&[\w.%-]+=[^&]*)*$/.test(text)) {
     return Object.fromEntries(new URLSearchParams(text));
   }
-  const preview = text.slice(0, 120).replace(/\s+/g, ' ');
-  throw new ProviderError('garbage', `The provider answered HTTP ${response.status} with a body that is not a token response${preview ? `: "${preview}"` : ' (empty)'}.`, {
-    status: response.status,
-  });
+  // The body itself is never part of the message: it goes to the debug log, redacted.
+  throw new ProviderError(
+    'garbage',
+    `The provider answered HTTP ${response.status} with a body that is not a token response${text ? ` (${contentType.split(';')[0] || 'no content type'}, ${response.body.length} bytes)` : ' (empty)'}.`,
+    { status: response.status },
+    text ? redactProviderAnswer(text) : undefined,
+  );
 }
 
 function describeProviderFailure(body: Record<string, unknown>, status: number): { message: string; details: ProviderErrorDetails } | undefined {

@@ -2,8 +2,9 @@ import type { ProviderTemplate } from './provider-schema.js';
 
 /**
  * Why a connection parameter cannot be used, or undefined when every one can: a value that fails its
- * declared pattern, or is not one of a closed set (a region picks a host, so only the documented hosts
- * may be reached). `closedSetsOnly` checks just the closed sets, for rows written before patterns existed.
+ * declared pattern or format, or is not one of a closed set (a region picks a host, so only the documented
+ * hosts may be reached), and any value without a format that carries characters which would change which
+ * host or path a URL names. `closedSetsOnly` checks just the closed sets, for rows written before patterns existed.
  */
 export function connectionParameterProblem(template: Pick<ProviderTemplate, 'connection_config'>, values: Record<string, unknown>, closedSetsOnly = false): string | undefined {
   for (const [name, field] of Object.entries(template.connection_config ?? {})) {
@@ -14,9 +15,30 @@ export function connectionParameterProblem(template: Pick<ProviderTemplate, 'con
     if (field.enum && (text === undefined || !field.enum.includes(text))) {
       return `The connection parameter "${name}" must be one of ${field.enum.map((option) => `"${option}"`).join(', ')}.`;
     }
-    if (field.pattern && (text === undefined || !new RegExp(field.pattern).test(text))) {
+    const formatBroken = !field.pattern && text !== undefined && field.format !== undefined && !holdsFormat(field.format, text);
+    if ((field.pattern && (text === undefined || !new RegExp(field.pattern).test(text))) || formatBroken) {
       return `The connection parameter "${name}" is not valid${field.example ? ` (for example "${field.example}")` : ''}.`;
     }
   }
+  if (closedSetsOnly) return undefined;
+  for (const [name, value] of Object.entries(values)) {
+    if (typeof value === 'string' && /[\s/?#@\\]/.test(value) && !template.connection_config?.[name]?.format) {
+      return `The connection parameter "${name}" contains characters that cannot go into the provider's URL.`;
+    }
+  }
   return undefined;
+}
+
+/** Formats that decide what a URL names: a host (with an optional port, nothing else) and an http(s) URL without credentials. */
+function holdsFormat(format: string, value: string): boolean {
+  try {
+    if (format === 'hostname') return new URL(`https://${value}`).host === value.toLowerCase().replace(/:443$/, '');
+    if (format === 'uri') {
+      const url = new URL(value);
+      return (url.protocol === 'https:' || url.protocol === 'http:') && url.username === '' && url.password === '';
+    }
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -35,6 +35,11 @@ export function interpolate(template: string, values: InterpolationValues): Inte
 
 const ALTERNATIVE_SEPARATOR = /\s+\|\|\s+/;
 
+/** The alternatives of a template string (`A || B`), in the order they are tried. */
+export function templateAlternatives(template: string): string[] {
+  return template.split(ALTERNATIVE_SEPARATOR);
+}
+
 function interpolateOne(template: string, values: InterpolationValues): Interpolated {
   const missing: string[] = [];
   const substituted = template.replace(SIMPLE_PLACEHOLDER, (whole, name: string) => {

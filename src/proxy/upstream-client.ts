@@ -3,6 +3,7 @@ import https from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyBaseLogger } from 'fastify';
 import { ApiError } from '../errors.js';
+import { HostRefusedError } from '../net/outbound-host-guard.js';
 import { proxyError } from './proxy-errors.js';
 import type { UpstreamBody } from './request-body.js';
 import { backoffMs, isRetryableStatus, retryDelayMs, type RetryRules } from './retry-policy.js';
@@ -74,9 +75,10 @@ export async function exchange(input: ExchangeInput): Promise<ExchangeResult> {
       const prepared = plan.prepare(method, url, input.formParams);
       let response: IncomingMessage;
       try {
-        response = await sendOnce(prepared.url, method, prepared.headers, body, controller.signal, arm);
+        response = await sendOnce(prepared.url, method, prepared.headers, body, plan.agent, controller.signal, arm);
       } catch (error) {
         if (controller.signal.aborted) throw abortError(controller.signal.reason, input.timeoutMs);
+        if (error instanceof HostRefusedError) throw error;
         const failure = error as NodeJS.ErrnoException & { reusedSocket?: boolean };
         if (failure.code === CLIENT_BODY_ERROR) throw new ApiError('bad_request', 'The request body could not be read: the client closed the connection while sending it.');
         // A kept-alive socket the upstream had already closed: the request never reached it, send it again.
@@ -87,19 +89,19 @@ export async function exchange(input: ExchangeInput): Promise<ExchangeResult> {
         if (replayable && attempt < input.retries && TRANSIENT_ERRORS.has(failure.code ?? '')) {
           const wait = backoffMs(attempt, input.retryRules);
           if (Date.now() + wait < deadline) {
-            log.info({ upstream: describe(prepared.url), method, error: failure.code, attempt: attempt + 1, waitMs: wait }, 'Proxy: upstream unreachable, retrying.');
+            log.info({ upstream: plan.describe(prepared.url), method, error: failure.code, attempt: attempt + 1, waitMs: wait }, 'Proxy: upstream unreachable, retrying.');
             await wait_(wait, controller, input.timeoutMs);
             attempt++;
             continue;
           }
         }
-        throw proxyError('upstream_unreachable', `The upstream API at ${prepared.url.origin} could not be reached (${failure.code ?? failure.message}).`);
+        throw proxyError('upstream_unreachable', `The upstream API at ${plan.describe(prepared.url.origin)} could not be reached (${failure.code ?? failure.message}).`);
       }
       const status = response.statusCode ?? 502;
-      log.debug({ upstream: describe(prepared.url), method, status, attempt: attempt + 1 }, 'Proxy: upstream answered.');
+      log.debug({ upstream: plan.describe(prepared.url), method, status, attempt: attempt + 1 }, 'Proxy: upstream answered.');
 
       const location = response.headers.location;
-      if (REDIRECTS.has(status) && (method === 'GET' || method === 'HEAD') && location && redirects < input.maxRedirects) {
+      if (REDIRECTS.has(status) && (method === 'GET' || method === 'HEAD') && location && plan.followsRedirects && redirects < input.maxRedirects) {
         const next = resolveLocation(location, prepared.url);
         // Only redirects that stay on the credentials' origin are followed; others go back to the caller as they came.
         if (next && next.origin === plan.origin) {
@@ -113,7 +115,7 @@ export async function exchange(input: ExchangeInput): Promise<ExchangeResult> {
       if (replayable && attempt < input.retries && isRetryableStatus(status, response.headers, input.retryRules)) {
         const wait = retryDelayMs(attempt, response.headers, input.retryRules, Date.now());
         if (wait !== undefined && Date.now() + wait < deadline) {
-          log.info({ upstream: describe(prepared.url), method, status, attempt: attempt + 1, waitMs: wait }, 'Proxy: retrying the upstream call.');
+          log.info({ upstream: plan.describe(prepared.url), method, status, attempt: attempt + 1, waitMs: wait }, 'Proxy: retrying the upstream call.');
           discard(response);
           await wait_(wait, controller, input.timeoutMs);
           attempt++;
@@ -134,7 +136,15 @@ const CLIENT_BODY_ERROR = 'CUSTODY_CLIENT_BODY';
  * One HTTP request. A streamed body restarts the deadline at every chunk and at its end (`progress`), so a
  * large upload is bounded by inactivity, and the wait for the answer starts once the upload is complete.
  */
-function sendOnce(url: URL, method: string, headers: Record<string, string>, body: UpstreamBody, signal: AbortSignal, progress: () => void): Promise<IncomingMessage> {
+function sendOnce(
+  url: URL,
+  method: string,
+  headers: Record<string, string>,
+  body: UpstreamBody,
+  agent: http.Agent | undefined,
+  signal: AbortSignal,
+  progress: () => void,
+): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
     const framed: Record<string, string> = { ...headers };
     if (body.kind === 'buffer') framed['content-length'] = String(body.data.length);
@@ -143,7 +153,7 @@ function sendOnce(url: URL, method: string, headers: Record<string, string>, bod
       else framed['transfer-encoding'] = 'chunked';
     } else if (BODY_METHODS.has(method)) framed['content-length'] = '0';
     const transport = url.protocol === 'https:' ? https : http;
-    const request = transport.request(url, { method, headers: framed, signal });
+    const request = transport.request(url, { method, headers: framed, signal, ...(agent ? { agent } : {}) });
     // Persistent listener: a socket error after the response started must not become an uncaught exception.
     request.on('error', (error: Error) => reject(Object.assign(error, { reusedSocket: request.reusedSocket })));
     request.once('response', resolve);
@@ -187,9 +197,4 @@ function resolveLocation(location: string, base: URL): URL | undefined {
 function discard(response: IncomingMessage): void {
   response.on('error', () => undefined);
   response.resume();
-}
-
-/** The upstream URL as logged: origin and path, never the query (template query parameters can carry API keys). */
-export function describe(url: URL): string {
-  return `${url.origin}${url.pathname}`;
 }

@@ -1,4 +1,6 @@
+import type http from 'node:http';
 import { ApiError } from '../errors.js';
+import type { ConnectionHosts } from '../net/connection-hosts.js';
 import { oauth1Consumer } from '../oauth/oauth1-client.js';
 import { isProtocolParameter, oauth1Authorization } from '../oauth/oauth1-signature.js';
 import { connectionParameterProblem } from '../providers/connection-parameters.js';
@@ -21,6 +23,12 @@ export interface UpstreamPlan {
   authMode: string;
   /** True when the request body is form-encoded and an OAuth 1.0a signature must cover its parameters. */
   signsFormBody: boolean;
+  /** The outbound host guard's agent when the connection chose the host (undefined: Node's default agent). */
+  agent: http.Agent | undefined;
+  /** A host the connection chose is called, never redirected from. */
+  followsRedirects: boolean;
+  /** The URL as logs and the audit trail show it: origin and path (or the text given). */
+  describe(url: URL | string): string;
   /** The URL (template query added) and headers of one attempt at a URL of `origin`. */
   prepare(method: string, url: URL, formParams?: URLSearchParams): { url: URL; headers: Record<string, string> };
 }
@@ -39,6 +47,7 @@ export interface PlanInput {
   forwardedHeaders: Record<string, string>;
   /** Headers the proxy sends unless the credentials, the template or the caller set them (User-Agent…). */
   defaultHeaders: Record<string, string>;
+  hosts: Pick<ConnectionHosts, 'agentFor'>;
 }
 
 export function planUpstream(input: PlanInput): UpstreamPlan {
@@ -46,8 +55,11 @@ export function planUpstream(input: PlanInput): UpstreamPlan {
   const credentials = connection.credentials;
   const authMode = credentialType(credentials);
   const values: InterpolationValues = { connectionConfig: connection.connection_config ?? {}, credentials: interpolationCredentials(authMode, credentials) };
+  const baseTemplate = input.baseUrlOverride ? undefined : template.proxy?.base_url ?? template.base_api_url;
   const base = input.baseUrlOverride ?? templateBaseUrl(template, config.provider, connection.connection_id, values);
   const target = joinUrl(base, input.path, input.search);
+  // Checked at every call: the pinned host, and the address the socket connects to.
+  const agent = baseTemplate === undefined ? undefined : input.hosts.agentFor(template, baseTemplate, base, config);
 
   const templateHeaders = interpolateEntries(template.proxy?.headers, values);
   const templateQuery = Object.entries(interpolateEntries(template.proxy?.query, values));
@@ -61,6 +73,9 @@ export function planUpstream(input: PlanInput): UpstreamPlan {
     origin: base.origin,
     authMode,
     signsFormBody: oauth1 !== undefined && contentType === 'application/x-www-form-urlencoded',
+    agent,
+    followsRedirects: agent === undefined,
+    describe: (url) => (typeof url === 'string' ? url : `${url.origin}${url.pathname}`),
     prepare(method, url, formParams) {
       if (url.origin !== base.origin) throw new Error('Credentials are only applied on the origin of the base URL.');
       const finalUrl = withQuery(url, templateQuery);

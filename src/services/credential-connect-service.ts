@@ -1,4 +1,7 @@
+import type http from 'node:http';
 import { ApiError, isErrorCode, type ErrorCode } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { ConnectionHosts } from '../net/connection-hosts.js';
 import { ProviderError, requestToken } from '../oauth/token-endpoint.js';
 import { interpolate } from '../providers/interpolation.js';
 import type { ProviderCatalog } from '../providers/provider-catalog.js';
@@ -8,8 +11,11 @@ import type { ProviderTemplate } from '../providers/provider-schema.js';
 import type { AuditLogStore } from '../store/audit-log-store.js';
 import type { ConfigsStore } from '../store/configs-store.js';
 import type { ConnectionsStore } from '../store/connections-store.js';
+import type { ConfigRecord } from '../store/configs-store.js';
 import type { ConnectAuthorizer, ConnectCredentials } from './connect-authorizer.js';
+import { mergeConnectionParameters } from './connection-parameter-sources.js';
 import { FlowError } from './flow-error.js';
+import { logProviderFailure } from './provider-error-advice.js';
 import type { ImportedCredentials } from './connection-service.js';
 import type { ServerSignals } from './server-signals.js';
 
@@ -26,6 +32,10 @@ export interface CredentialConnectDeps {
   authorizer: ConnectAuthorizer;
   signals: ServerSignals;
   audit: AuditLogStore;
+  /** Where a connection may send its credentials (pinned host, outbound host guard). */
+  hosts: ConnectionHosts;
+  log: Logger;
+  callbackUrl: string;
   providerTimeoutMs: number;
   now: () => Date;
 }
@@ -49,10 +59,12 @@ export class CredentialConnectService {
     if (template.auth_mode !== input.mode) {
       throw new ApiError('invalid_body', `The integration "${config.unique_key}" uses ${template.auth_mode}, not ${input.mode}; use the matching route.`);
     }
-    const connectionConfig: Record<string, unknown> = { ...(grant.defaults.connection_config ?? {}), ...params };
+    const connectionConfig = mergeConnectionParameters(params, grant.defaults.connection_config, this.deps.hosts.pinnedValues(template, config));
     const problem = connectionParameterProblem(template, connectionConfig);
     if (problem) throw new ApiError('invalid_query_params', problem);
-    const credentials = await this.credentialsFor(input, template, connectionConfig, config.oauth_client_id, config.oauth_client_secret, config.oauth_scopes);
+    // The proxy's base URL gets the credentials the end user typed: its host is checked as the token URL's is.
+    await this.deps.hosts.checkNewConnection(template, config, { connectionConfig });
+    const credentials = await this.credentialsFor(input, template, connectionConfig, config);
     const existed = (await this.deps.connections.find(config.unique_key, grant.connectionId)) !== undefined;
     await this.deps.connections.upsert({
       provider_config_key: config.unique_key,
@@ -87,14 +99,7 @@ export class CredentialConnectService {
     return { providerConfigKey: config.unique_key, connectionId: grant.connectionId };
   }
 
-  private async credentialsFor(
-    input: CredentialInput,
-    template: ProviderTemplate,
-    connectionConfig: Record<string, unknown>,
-    integrationClientId: string | null,
-    integrationClientSecret: string | null,
-    scopes: string | null,
-  ): Promise<ImportedCredentials> {
+  private async credentialsFor(input: CredentialInput, template: ProviderTemplate, connectionConfig: Record<string, unknown>, config: ConfigRecord): Promise<ImportedCredentials> {
     switch (input.mode) {
       case 'API_KEY':
         return { type: 'API_KEY', apiKey: input.apiKey };
@@ -103,16 +108,20 @@ export class CredentialConnectService {
       case 'NONE':
         return { type: 'NONE' };
       case 'OAUTH2_CC': {
-        const clientId = input.clientId ?? integrationClientId;
-        const clientSecret = input.clientSecret ?? integrationClientSecret;
+        const clientId = input.clientId ?? config.oauth_client_id;
+        const clientSecret = input.clientSecret ?? config.oauth_client_secret;
         if (!clientId || !clientSecret) throw new ApiError('invalid_body', 'client_id and client_secret are required (in the body or on the integration).');
         const { value: url, missing } = interpolate(template.token_url ?? '', { connectionConfig });
         if (missing.length > 0) throw new ApiError('invalid_query_params', `The token URL needs the connection parameters ${missing.join(', ')}; pass them as params[...].`);
         const tokenParams = templateParams(template, 'token_params', connectionConfig);
         if (tokenParams.missing.length > 0) throw new ApiError('invalid_query_params', missingParamsMessage('token_params', tokenParams.missing));
-        return fetchClientCredentialsToken({ url, clientId, clientSecret, scopes, extraParams: tokenParams.params, template, timeoutMs: this.deps.providerTimeoutMs, now: this.deps.now() }).catch((error: unknown) => {
-          if (error instanceof ProviderError) throw new ApiError('connection_test_failed', error.message);
-          throw error;
+        const agent = this.deps.hosts.agentFor(template, template.token_url ?? '', parseTokenUrl(url), config);
+        const request = { url, agent, clientId, clientSecret, scopes: config.oauth_scopes, extraParams: tokenParams.params, template, timeoutMs: this.deps.providerTimeoutMs, now: this.deps.now() };
+        return fetchClientCredentialsToken(request).catch((error: unknown) => {
+          if (!(error instanceof ProviderError)) throw error;
+          logProviderFailure(this.deps.log, error, { integration: config.unique_key, provider: template.display_name, callbackUrl: this.deps.callbackUrl });
+          // The end user reads this answer: the provider's error code, never its words.
+          throw new ApiError('connection_test_failed', error.publicMessage);
         });
       }
       default:
@@ -124,6 +133,8 @@ export class CredentialConnectService {
 /** The client credentials grant (RFC 6749 §4.4); also used to renew such a token before it expires. */
 export async function fetchClientCredentialsToken(request: {
   url: string;
+  /** The outbound host guard's agent when the connection chose the token URL's host. */
+  agent?: http.Agent | undefined;
   clientId: string;
   clientSecret: string;
   scopes: string | null;
@@ -136,6 +147,7 @@ export async function fetchClientCredentialsToken(request: {
   const scope = (request.scopes ?? '').split(',').map((item) => item.trim()).filter(Boolean).join(' ');
   const raw = await requestToken({
     url: request.url,
+    agent: request.agent,
     params: { ...(request.extraParams ?? {}), grant_type: 'client_credentials', ...(scope ? { scope } : {}) },
     clientId: request.clientId,
     clientSecret: request.clientSecret,
@@ -153,6 +165,14 @@ export async function fetchClientCredentialsToken(request: {
     ...(Number.isFinite(expiresIn) && expiresIn > 0 ? { expires_at: new Date(request.now.getTime() + expiresIn * 1000).toISOString() } : {}),
     raw,
   };
+}
+
+function parseTokenUrl(url: string): URL {
+  try {
+    return new URL(url);
+  } catch {
+    throw new ApiError('invalid_query_params', 'The provider\'s token_url is not a valid URL once the connection parameters are filled in.');
+  }
 }
 
 function refusalCode(error: FlowError): ErrorCode {

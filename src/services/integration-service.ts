@@ -1,6 +1,8 @@
 import { createPrivateKey } from 'node:crypto';
 import { ApiError } from '../errors.js';
+import { normalisePinnedHost } from '../net/connection-hosts.js';
 import type { ProviderCatalog } from '../providers/provider-catalog.js';
+import { templateUrls } from '../providers/template-urls.js';
 import type { ConfigRecord, ConfigsStore } from '../store/configs-store.js';
 import { NO_SIGNALS, type ServerSignals } from './server-signals.js';
 
@@ -13,6 +15,8 @@ export interface IntegrationInput {
   scopes: string | string[] | null;
   displayName?: string | null;
   forwardWebhooks?: boolean;
+  /** The only host its connections may use; undefined leaves it as it is (seed clients never send it). */
+  pinnedHost?: string | null;
 }
 
 /** A partial change (modern PATCH): absent fields stay as they are. */
@@ -23,6 +27,7 @@ export interface IntegrationChanges {
   clientSecret?: string | null;
   scopes?: string | string[] | null;
   forwardWebhooks?: boolean;
+  pinnedHost?: string | null;
 }
 
 /** Integrations ("provider configs" in the seed API): what the operator registered with each provider. */
@@ -74,6 +79,7 @@ export class IntegrationService {
       oauth_scopes: input.scopes === null ? null : normaliseScopes(input.scopes),
       ...(input.displayName !== undefined ? { display_name: input.displayName } : {}),
       ...(input.forwardWebhooks !== undefined ? { forward_webhooks: input.forwardWebhooks } : {}),
+      ...this.pinnedHostField(input.provider, input.pinnedHost),
     });
     if (id === undefined) throw duplicateIntegration(input.uniqueKey);
     this.signals.integrationCreated(input.provider);
@@ -89,6 +95,7 @@ export class IntegrationService {
       oauth_client_id: input.clientId,
       oauth_client_secret: input.clientSecret,
       oauth_scopes: input.scopes === null ? null : Array.isArray(input.scopes) ? input.scopes.join(',') : input.scopes,
+      ...this.pinnedHostField(input.provider, input.pinnedHost),
     });
     if (!found) throw unknownIntegration(input.uniqueKey);
   }
@@ -109,10 +116,22 @@ export class IntegrationService {
         oauth_scopes: changes.scopes !== undefined ? (changes.scopes === null ? null : normaliseScopes(changes.scopes)) : current.oauth_scopes,
         ...(changes.displayName !== undefined ? { display_name: changes.displayName } : {}),
         ...(changes.forwardWebhooks !== undefined ? { forward_webhooks: changes.forwardWebhooks } : {}),
+        ...this.pinnedHostField(current.provider, changes.pinnedHost),
       },
       newKey,
     );
     return this.get(newKey ?? uniqueKey);
+  }
+
+  /** The stored form of a pinned host, refused for a provider whose URLs fix their host (a pin there would mean nothing). */
+  private pinnedHostField(provider: string, pinnedHost: string | null | undefined): { pinned_host?: string | null } {
+    if (pinnedHost === undefined) return {};
+    if (pinnedHost === null || pinnedHost.trim() === '') return { pinned_host: null };
+    const template = this.providers.get(provider);
+    if (template && !templateUrls(template).some((url) => url.hostFromConnection)) {
+      throw new ApiError('invalid_body', `pinned_host applies to providers whose URLs take their host from the connection; the URLs of "${provider}" name their host already.`);
+    }
+    return { pinned_host: normalisePinnedHost(pinnedHost) };
   }
 
   /** Deletes the integration and its connections; deleting a key that does not exist is not an error. */

@@ -1,10 +1,13 @@
 import type { Config } from '../config.js';
-import type { Logger } from '../logger.js';
-import { fetchAccessToken, fetchRequestToken } from '../oauth/oauth1-client.js';
+import { ApiError } from '../errors.js';
+import { redactUrl, type Logger } from '../logger.js';
+import type { ConnectionHosts } from '../net/connection-hosts.js';
+import { fetchAccessToken, fetchRequestToken, type OAuth1Target } from '../oauth/oauth1-client.js';
 import { createPkcePair } from '../oauth/pkce.js';
 import type { FlowMessage, ResultDelivery } from '../oauth/result-delivery.js';
 import { oauth2CredentialsFrom, ProviderError, requestToken } from '../oauth/token-endpoint.js';
 import { interpolate } from '../providers/interpolation.js';
+import { connectionParameterProblem } from '../providers/connection-parameters.js';
 import type { ProviderCatalog } from '../providers/provider-catalog.js';
 import type { ProviderTemplate } from '../providers/provider-schema.js';
 import { missingParamsMessage, templateParams, type TemplateParamsKey } from '../providers/template-params.js';
@@ -13,8 +16,9 @@ import type { ConfigRecord, ConfigsStore } from '../store/configs-store.js';
 import type { ConnectionsStore } from '../store/connections-store.js';
 import type { OAuthSession, OAuthSessionsStore } from '../store/oauth-sessions-store.js';
 import type { ConnectAuthorizer } from './connect-authorizer.js';
+import { ALLOW_CLIENT_OVERRIDE_FLAG, mergeConnectionParameters, urlValues } from './connection-parameter-sources.js';
 import { FlowError } from './flow-error.js';
-import { adviceForProviderError } from './provider-error-advice.js';
+import { logProviderFailure } from './provider-error-advice.js';
 import type { ServerSignals } from './server-signals.js';
 
 export interface ConnectRequest {
@@ -53,6 +57,8 @@ export interface OAuthFlowDeps {
   delivery: ResultDelivery;
   signals: ServerSignals;
   audit: AuditLogStore;
+  /** Where a connection may send the integration's secrets (pinned host, outbound host guard). */
+  hosts: ConnectionHosts;
   log: Logger;
   providerTimeoutMs: number;
   now?: () => Date;
@@ -61,12 +67,7 @@ export interface OAuthFlowDeps {
 /** How long a started flow may wait for the provider's callback. */
 export const OAUTH_SESSION_LIFETIME_MS = 30 * 60 * 1000;
 
-/**
- * The flag an operator sets in a connect session, per integration, to let the end user bring their own OAuth
- * app: `integrations_config_defaults.<key>.connection_config.allow_oauth_client_override = true`. It lives
- * there because that object is free-form in Nango's own session types, so typed clients can send it.
- */
-export const ALLOW_CLIENT_OVERRIDE_FLAG = 'allow_oauth_client_override';
+export { ALLOW_CLIENT_OVERRIDE_FLAG } from './connection-parameter-sources.js';
 
 const STATE_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -125,15 +126,18 @@ export class OAuthFlowService {
     if (!request.clientOverride && (!config.oauth_client_id || !config.oauth_client_secret)) {
       throw new FlowError('provider_config_err', `The integration "${providerConfigKey}" has no client id or client secret; set them first.`);
     }
-    const connectionConfig = this.checkedConnectionConfig(template, { ...stringValues(grant.defaults.connection_config), ...request.params });
+    const connectionConfig = urlValues(mergeConnectionParameters(request.params, grant.defaults.connection_config, this.deps.hosts.pinnedValues(template, config)));
+    const problem = connectionParameterProblem(template, connectionConfig);
+    if (problem) throw new FlowError('url_param_err', problem);
     const authorizationUrl = this.interpolateUrl(template.authorization_url ?? '', 'authorization_url', connectionConfig);
-    // Checked now, so a missing parameter fails before the user is sent to the provider.
+    // Checked now, so a missing parameter or a refused host fails before the user is sent to the provider.
     this.interpolateUrl(template.token_url ?? '', 'token_url', connectionConfig);
     const authorizationParams = this.filledParams(template, 'authorization_params', connectionConfig);
     this.filledParams(template, 'token_params', connectionConfig);
+    await this.deps.hosts.checkNewConnection(template, config, { connectionConfig }).catch(asFlowRefusal);
     this.deps.signals.oauthFlowStarted(config.provider);
     this.deps.log.info(
-      `OAuth request - mode: ${template.auth_mode}, provider: ${config.provider}, key: ${providerConfigKey}, connection ID: ${connectionId}, auth URL: ${authorizationUrl}, callback URL: ${this.deps.config.callbackUrl}`,
+      `OAuth request - mode: ${template.auth_mode}, provider: ${config.provider}, key: ${providerConfigKey}, connection ID: ${connectionId}, auth URL: ${redactUrl(authorizationUrl)}, callback URL: ${this.deps.config.callbackUrl}`,
     );
     const base = {
       providerConfigKey,
@@ -176,7 +180,7 @@ export class OAuthFlowService {
       return url.toString();
     }
     if (!template.request_url) throw new FlowError('provider_config_err', `The OAuth 1.0a provider "${config.provider}" has no request_url.`);
-    const requestUrl = this.interpolateUrl(template.request_url, 'request_url', connectionConfig);
+    const requestUrl = this.oauth1Target(template, template.request_url, 'request_url', connectionConfig, config);
     const session = await this.deps.sessions.create({ ...base, authMode: 'OAUTH1', codeVerifier: null, requestTokenSecret: null });
     const callback = new URL(this.deps.config.callbackUrl);
     callback.searchParams.set('state', session.id);
@@ -187,9 +191,9 @@ export class OAuthFlowService {
       await this.deps.sessions.discard(session.id);
       if (error instanceof ProviderError) {
         this.warnWithAdvice(error, config, template);
-        throw new FlowError('token_err', `Getting a request token failed: ${error.message}`, 502);
+        throw new FlowError('token_err', `Getting a request token failed: ${error.publicMessage}`, 502);
       }
-      throw error;
+      throw asFlowRefusal(error);
     }
     await this.deps.sessions.setRequestTokenSecret(session.id, pair.oauth_token_secret);
     const url = new URL(authorizationUrl);
@@ -310,6 +314,7 @@ export class OAuthFlowService {
     const code = query['code'];
     if (!code) throw new FlowError('callback_err', 'The provider sent the browser back without an authorization code.');
     const tokenUrl = this.interpolateUrl(template.token_url ?? '', 'token_url', session.connectionConfig);
+    const agent = this.agentFor(template, template.token_url ?? '', tokenUrl, config);
     const params: Record<string, string> = {
       grant_type: 'authorization_code',
       code,
@@ -319,7 +324,7 @@ export class OAuthFlowService {
     if (session.codeVerifier) params['code_verifier'] = session.codeVerifier;
     const client = session.clientOverride ?? { clientId: config.oauth_client_id ?? '', clientSecret: config.oauth_client_secret ?? '' };
     try {
-      const raw = await requestToken({ url: tokenUrl, params, ...client, template, timeoutMs: this.deps.providerTimeoutMs });
+      const raw = await requestToken({ url: tokenUrl, agent, params, ...client, template, timeoutMs: this.deps.providerTimeoutMs });
       const credentials = oauth2CredentialsFrom(raw, this.now());
       // Kept with the (encrypted) credentials: refreshing this connection needs the same app.
       return session.clientOverride
@@ -328,9 +333,9 @@ export class OAuthFlowService {
     } catch (error) {
       if (error instanceof ProviderError) {
         this.warnWithAdvice(error, config, template);
-        throw new FlowError('token_err', error.message, 502);
+        throw new FlowError('token_err', error.publicMessage, 502);
       }
-      throw error;
+      throw asFlowRefusal(error);
     }
   }
 
@@ -340,16 +345,16 @@ export class OAuthFlowService {
     if (query['denied'] || !token || !verifier) {
       throw new FlowError('callback_err', query['denied'] ? 'The user declined the authorisation.' : 'The provider sent the browser back without oauth_token and oauth_verifier.');
     }
-    const tokenUrl = this.interpolateUrl(template.token_url ?? '', 'token_url', session.connectionConfig);
+    const tokenUrl = this.oauth1Target(template, template.token_url ?? '', 'token_url', session.connectionConfig, config);
     try {
       const pair = await fetchAccessToken(this.oauth1Client(config, template), tokenUrl, token, session.requestTokenSecret ?? '', verifier);
       return { type: 'OAUTH1' as const, oauth_token: pair.oauth_token, oauth_token_secret: pair.oauth_token_secret, raw: pair.raw };
     } catch (error) {
       if (error instanceof ProviderError) {
         this.warnWithAdvice(error, config, template);
-        throw new FlowError('token_err', error.message, 502);
+        throw new FlowError('token_err', error.publicMessage, 502);
       }
-      throw error;
+      throw asFlowRefusal(error);
     }
   }
 
@@ -357,18 +362,18 @@ export class OAuthFlowService {
     return { clientId: config.oauth_client_id ?? '', clientSecret: config.oauth_client_secret ?? '', template, timeoutMs: this.deps.providerTimeoutMs };
   }
 
-  /** Connection parameters the template declares are checked against their patterns before they reach a URL. */
-  private checkedConnectionConfig(template: ProviderTemplate, params: Record<string, string>): Record<string, string> {
-    for (const [name, value] of Object.entries(params)) {
-      const field = template.connection_config?.[name];
-      if (field?.pattern && !new RegExp(field.pattern).test(value)) {
-        throw new FlowError('url_param_err', `The connection parameter "${name}" is not valid${field.example ? ` (for example "${field.example}")` : ''}.`);
-      }
-      if (/[\s/?#@\\]/.test(value) && !field?.format) {
-        throw new FlowError('url_param_err', `The connection parameter "${name}" contains characters that cannot go into the provider's URL.`);
-      }
+  /** How the server reaches one of the template's URLs: through the outbound host guard when the connection chose its host. */
+  private agentFor(template: ProviderTemplate, templateText: string, url: string, config: ConfigRecord) {
+    try {
+      return this.deps.hosts.agentFor(template, templateText, new URL(url), config);
+    } catch (error) {
+      throw asFlowRefusal(error);
     }
-    return { ...params };
+  }
+
+  private oauth1Target(template: ProviderTemplate, templateText: string, key: string, connectionConfig: Record<string, unknown>, config: ConfigRecord): OAuth1Target {
+    const url = this.interpolateUrl(templateText, key, connectionConfig);
+    return { url, agent: this.agentFor(template, templateText, url, config) };
   }
 
   private interpolateUrl(template: string, key: string, connectionConfig: Record<string, unknown>): string {
@@ -392,7 +397,7 @@ export class OAuthFlowService {
   }
 
   private warnWithAdvice(error: ProviderError, config: ConfigRecord, template: ProviderTemplate): void {
-    this.deps.log.warn(adviceForProviderError(error, { integration: config.unique_key, provider: template.display_name, callbackUrl: this.deps.config.callbackUrl }));
+    logProviderFailure(this.deps.log, error, { integration: config.unique_key, provider: template.display_name, callbackUrl: this.deps.config.callbackUrl });
   }
 
   private asFlowError(error: unknown, providerConfigKey: string): FlowError {
@@ -423,13 +428,12 @@ function protocolOf(session: OAuthSession): CallbackOutcome['protocol'] {
   return session.clientProtocol;
 }
 
-function stringValues(values: Record<string, unknown> | undefined): Record<string, string> {
-  const result: Record<string, string> = {};
-  for (const [key, value] of Object.entries(values ?? {})) {
-    // Directives for this server, not facts about the connection.
-    if (key !== 'oauth_scopes_override' && key !== ALLOW_CLIENT_OVERRIDE_FLAG && (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean')) result[key] = String(value);
+/** A refused or unresolvable host, in the flow's terms (the page and the WebSocket name the rule and the setting). */
+function asFlowRefusal(error: unknown): never {
+  if (error instanceof ApiError && (error.code === 'connection_host_not_allowed' || error.code === 'connection_host_unresolvable')) {
+    throw new FlowError(error.code, error.message, error.status);
   }
-  return result;
+  throw error;
 }
 
 function splitScopes(scopes: string | null): string[] {

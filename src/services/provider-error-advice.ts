@@ -1,13 +1,34 @@
-import type { ProviderError } from '../oauth/token-endpoint.js';
+import type { Logger } from '../logger.js';
+import type { ProviderError } from '../oauth/provider-error.js';
+
+export interface ProviderFailureContext {
+  integration: string;
+  provider: string;
+  callbackUrl: string;
+}
 
 /**
- * One plain-English warning for the operator when a provider refuses a flow: what the provider said, the
- * likely cause, and what to change. The operator reads this in the log; the end user sees the provider's words.
+ * Tells the operator why a provider refused: a warning with the advice, and the provider's answer (redacted)
+ * at debug level. The end user only ever sees the error's public message.
  */
-export function adviceForProviderError(error: ProviderError, context: { integration: string; provider: string; callbackUrl: string }): string {
+export function logProviderFailure(log: Logger, error: ProviderError, context: ProviderFailureContext): void {
+  log.warn(adviceForProviderError(error, context));
+  if (error.answer !== undefined || error.details.error_description !== undefined) {
+    log.debug(
+      { providerAnswer: error.answer, errorDescription: error.details.error_description },
+      `What ${context.provider} answered for integration "${context.integration}" (token-looking fields blanked).`,
+    );
+  }
+}
+
+/**
+ * One plain-English warning for the operator when a provider refuses a flow: the provider's error code, the
+ * likely cause, and what to change. The provider's own words go to the debug log (`logProviderFailure`).
+ */
+export function adviceForProviderError(error: ProviderError, context: ProviderFailureContext): string {
   const code = (error.details.error ?? '').toLowerCase();
   const description = error.details.error_description ?? '';
-  const said = [error.details.error, description].filter(Boolean).join(': ') || error.message;
+  const said = error.code ?? (error.details.status !== undefined ? `HTTP ${error.details.status}` : 'no error code');
   const prefix = `${context.provider} refused the authorisation for integration "${context.integration}" (${said}).`;
   if (error.kind === 'timeout' || error.kind === 'unreachable') {
     return `${context.provider} could not be reached for integration "${context.integration}": ${error.message} Check the provider's URLs in the catalog and this server's outbound network.`;

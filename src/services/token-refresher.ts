@@ -3,16 +3,18 @@ import type { QueryTimeouts } from '../config.js';
 import { runWaitingStatement } from '../db/query-timeouts.js';
 import { ApiError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import type { ConnectionHosts } from '../net/connection-hosts.js';
 import { oauth2CredentialsFrom, ProviderError, requestToken, type OAuth2Credentials } from '../oauth/token-endpoint.js';
 import { interpolate } from '../providers/interpolation.js';
 import type { ProviderCatalog } from '../providers/provider-catalog.js';
+import type { ProviderTemplate } from '../providers/provider-schema.js';
 import { missingParamsMessage, templateParams, type TemplateParamsKey } from '../providers/template-params.js';
 import type { AuditLogStore } from '../store/audit-log-store.js';
 import type { ConfigRecord } from '../store/configs-store.js';
 import type { ServerSignals } from './server-signals.js';
 import type { ConnectionRecord, ConnectionsStore } from '../store/connections-store.js';
 import { fetchClientCredentialsToken } from './credential-connect-service.js';
-import { adviceForProviderError } from './provider-error-advice.js';
+import { logProviderFailure } from './provider-error-advice.js';
 
 /** A token that expires within this margin is refreshed before it is handed out (Nango's margin). */
 export const REFRESH_MARGIN_MS = 15 * 60 * 1000;
@@ -24,6 +26,8 @@ export interface TokenRefresherDeps {
   log: Logger;
   audit: AuditLogStore;
   signals: ServerSignals;
+  /** Where a connection may send the integration's secrets (pinned host, outbound host guard). */
+  hosts: ConnectionHosts;
   callbackUrl: string;
   providerTimeoutMs: number;
   /** The pool's statement limits: waiting for another process's refresh may take up to its provider's timeout. */
@@ -90,9 +94,7 @@ export class TokenRefresher {
           { type: 'refresh_token_external_error', description: error.message },
         );
         const template = this.deps.providers.get(config.provider);
-        this.deps.log.warn(
-          adviceForProviderError(error, { integration: config.unique_key, provider: template?.display_name ?? config.provider, callbackUrl: this.deps.callbackUrl }),
-        );
+        logProviderFailure(this.deps.log, error, { integration: config.unique_key, provider: template?.display_name ?? config.provider, callbackUrl: this.deps.callbackUrl });
         return { failure: error };
       }
     });
@@ -112,6 +114,7 @@ export class TokenRefresher {
       const { value: url } = interpolate(template.token_url ?? '', { connectionConfig: connection.connection_config });
       return fetchClientCredentialsToken({
         url,
+        agent: this.agentFor(template, template.token_url ?? '', url, config),
         clientId: String(connection.credentials['client_id'] ?? ''),
         clientSecret: String(connection.credentials['client_secret'] ?? ''),
         scopes: config.oauth_scopes,
@@ -122,7 +125,8 @@ export class TokenRefresher {
       });
     }
     const previous = connection.credentials as unknown as OAuth2Credentials;
-    const { value: url, missing } = interpolate(template.refresh_url ?? template.token_url ?? '', { connectionConfig: connection.connection_config });
+    const refreshUrl = template.refresh_url ?? template.token_url ?? '';
+    const { value: url, missing } = interpolate(refreshUrl, { connectionConfig: connection.connection_config });
     if (missing.length > 0) throw new ProviderError('garbage', `The refresh URL needs connection parameters that are missing: ${missing.join(', ')}.`);
     // Refresh parameters, or the token parameters without an authorization-code grant (which would break refresh).
     const { grant_type: _ignored, ...tokenParams } = filledOrRefused(template, template.refresh_params ? 'refresh_params' : 'token_params', connection.connection_config);
@@ -133,6 +137,7 @@ export class TokenRefresher {
     };
     const raw = await requestToken({
       url,
+      agent: this.agentFor(template, refreshUrl, url, config),
       params,
       // A connection made with the end user's own OAuth app is refreshed with that app.
       clientId: previous.oauth_client_id_override ?? config.oauth_client_id ?? '',
@@ -141,6 +146,17 @@ export class TokenRefresher {
       timeoutMs: this.deps.providerTimeoutMs,
     });
     return oauth2CredentialsFrom(raw, this.now(), previous);
+  }
+
+  /** Checked at every refresh, not only when the connection was made: its host may resolve elsewhere by now. */
+  private agentFor(template: ProviderTemplate, templateText: string, url: string, config: ConfigRecord) {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new ProviderError('garbage', 'The refresh URL is not a valid URL once the connection parameters are filled in.');
+    }
+    return this.deps.hosts.agentFor(template, templateText, parsed, config);
   }
 }
 

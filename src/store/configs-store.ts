@@ -18,6 +18,8 @@ export interface ConfigRecord {
   oauth_client_secret_tag: string | null;
   display_name: string | null;
   forward_webhooks: boolean;
+  /** The only host (`host` or `host:port`) this integration's connections may use; null: any host the guard allows. */
+  pinned_host: string | null;
 }
 
 export interface ConfigFields {
@@ -28,6 +30,7 @@ export interface ConfigFields {
   /** Modern API fields; left unchanged on update when absent. */
   display_name?: string | null;
   forward_webhooks?: boolean;
+  pinned_host?: string | null;
 }
 
 const TABLE = '_nango_configs';
@@ -103,6 +106,7 @@ export class ConfigsStore {
       provider: fields.provider,
       ...(fields.display_name !== undefined ? { display_name: fields.display_name } : {}),
       ...(fields.forward_webhooks !== undefined ? { forward_webhooks: fields.forward_webhooks } : {}),
+      ...(fields.pinned_host !== undefined ? { pinned_host: fields.pinned_host } : {}),
       oauth_client_id: fields.oauth_client_id,
       oauth_scopes: fields.oauth_scopes,
       oauth_client_secret: secret.value,
@@ -120,6 +124,7 @@ export class ConfigsStore {
 export const CONFIG_COLUMNS = [
   'id', 'created_at', 'updated_at', 'unique_key', 'provider', 'oauth_client_id', 'oauth_client_secret', 'oauth_scopes',
   'account_id', 'oauth_client_secret_iv', 'oauth_client_secret_tag', 'display_name', 'forward_webhooks',
+  'pinned_host',
 ] as const satisfies readonly (keyof ConfigRecord)[];
 
 /** A stored config row with its client secret in clear. */

@@ -9,6 +9,7 @@ import { loadProviderCatalog, type ProviderCatalog } from '../../src/providers/p
 import { EncryptionStateStore } from '../../src/store/encryption-state-store.js';
 import type { TestDatabase } from './database.js';
 import { noteEnvironmentSecrets, noteLog } from './secret-watch.js';
+import { TestResolver } from './test-resolver.js';
 
 export interface TestApp {
   app: FastifyInstance;
@@ -27,7 +28,7 @@ let sharedCatalog: ProviderCatalog | undefined;
 export async function buildTestApp(
   database: TestDatabase,
   env: Record<string, string> = {},
-  options: Pick<AppDeps, 'providerTimeoutMs' | 'now'> & {
+  options: Pick<AppDeps, 'providerTimeoutMs' | 'now' | 'hostResolver'> & {
     providers?: ProviderCatalog;
     /**
      * Specs write rows with plain SQL (a reset before each test, an expired token) and then expect the server to
@@ -62,6 +63,8 @@ export async function buildTestApp(
     databaseConnection: database.connection,
     ...(options.providerTimeoutMs !== undefined ? { providerTimeoutMs: options.providerTimeoutMs } : {}),
     ...(options.now ? { now: options.now } : {}),
+    // Specs never resolve real names: only `localhost` and the names a spec sets resolve.
+    hostResolver: options.hostResolver ?? new TestResolver().resolve,
   });
   if (options.waitForChangeNotifications ?? true) app.addHook('onRequest', async () => app.databaseNotifications.sync());
   await app.ready();

@@ -11,6 +11,7 @@ import { sameOriginMutationGuard } from '../../plugins/same-origin-mutations.js'
 import { connectionConfigNames } from '../../providers/interpolation.js';
 import type { ProviderCatalog } from '../../providers/provider-catalog.js';
 import type { ProviderTemplate } from '../../providers/provider-schema.js';
+import { templateUrls } from '../../providers/template-urls.js';
 import type { ConnectSessionService } from '../../services/connect-session-service.js';
 import type { ConnectionService } from '../../services/connection-service.js';
 import type { IntegrationService } from '../../services/integration-service.js';
@@ -180,16 +181,20 @@ function providerDetails(name: string, template: ProviderTemplate, context: Dash
     connectionConfig: template.connection_config ?? {},
     credentials: template.credentials ?? {},
     connectionConfigParams: connectionConfigParams(template),
+    hostFromConnection: hostFromConnection(template),
     logoUrl: logoUrl(context.config.serverUrl, name),
   };
+}
+
+/** The template's URLs take their host from the connection, so an integration may pin it. */
+function hostFromConnection(template: ProviderTemplate): boolean {
+  return templateUrls(template).some((url) => url.hostFromConnection);
 }
 
 /** The connection parameters a template needs: declared fields, and `${connectionConfig.x}` placeholders in its URLs. */
 function connectionConfigParams(template: ProviderTemplate): string[] {
   const names = new Set(Object.keys(template.connection_config ?? {}));
-  for (const url of [template.authorization_url, template.token_url, template.refresh_url, template.request_url, template.proxy?.base_url]) {
-    for (const name of connectionConfigNames(url ?? '')) names.add(name);
-  }
+  for (const url of templateUrls(template)) for (const name of connectionConfigNames(url.text)) names.add(name);
   return [...names];
 }
 
@@ -242,7 +247,8 @@ function registerIntegrationRoutes(app: FastifyInstance, context: DashboardConte
         callbackUrl: config.callbackUrl,
         docs: template?.docs ?? null,
         logoUrl: logoUrl(config.serverUrl, integration.provider),
-        ...(template ? { connectionConfigParams: connectionConfigParams(template) } : {}),
+        ...(template ? { connectionConfigParams: connectionConfigParams(template), hostFromConnection: hostFromConnection(template) } : {}),
+        pinnedHost: integration.pinned_host ?? null,
       },
     };
   });
@@ -279,6 +285,8 @@ const IntegrationBody = z
     client_id: optionalText,
     client_secret: optionalText,
     scopes: z.union([z.string().max(4000), z.array(z.string().max(255)).max(200)]).optional(),
+    /** Empty clears the pin; absent leaves it as it is. */
+    pinned_host: z.string().trim().max(300).optional(),
   })
   .strict();
 
@@ -308,5 +316,6 @@ function parseIntegrationBody(body: unknown, context: DashboardContext) {
     clientId: parsed.client_id || null,
     clientSecret: parsed.client_secret || null,
     scopes: parsed.scopes ?? '',
+    ...(parsed.pinned_host !== undefined ? { pinnedHost: parsed.pinned_host || null } : {}),
   };
 }

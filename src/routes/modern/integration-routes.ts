@@ -43,6 +43,7 @@ export function registerIntegrationRoutes(app: FastifyInstance, integrations: In
       scopes: body.credentials?.scopes ?? null,
       displayName: body.display_name ?? null,
       ...(body.forward_webhooks !== undefined ? { forwardWebhooks: body.forward_webhooks } : {}),
+      ...(body.pinned_host !== undefined ? { pinnedHost: body.pinned_host } : {}),
     });
     const config = await integrations.get(body.unique_key);
     audit(request, 'integration.create', { providerConfigKey: body.unique_key, details: { provider: body.provider } });
@@ -57,6 +58,7 @@ export function registerIntegrationRoutes(app: FastifyInstance, integrations: In
       ...(body.unique_key !== undefined ? { uniqueKey: body.unique_key } : {}),
       ...(body.display_name !== undefined ? { displayName: body.display_name } : {}),
       ...(body.forward_webhooks !== undefined ? { forwardWebhooks: body.forward_webhooks } : {}),
+      ...(body.pinned_host !== undefined ? { pinnedHost: body.pinned_host } : {}),
       ...(body.credentials
         ? { clientId: body.credentials.client_id, clientSecret: body.credentials.client_secret, ...(body.credentials.scopes !== undefined ? { scopes: body.credentials.scopes } : {}) }
         : {}),
@@ -113,6 +115,8 @@ const OAuthCredentials = z
 /** What creation and a partial update share; `integration_config` and `custom` are accepted and not used. */
 const integrationFields = {
   display_name: z.string().max(255).optional(),
+  /** Custody's: the only host connections of this integration may use (null clears it). */
+  pinned_host: z.string().max(300).nullable().optional(),
   credentials: OAuthCredentials.optional(),
   forward_webhooks: z.boolean().optional(),
   integration_config: z.record(z.string(), z.unknown()).optional(),

@@ -18,6 +18,7 @@ export function integrationBody(config: ConfigRecord, template: ProviderTemplate
     display_name: config.display_name ?? template?.display_name ?? config.provider,
     logo: logoUrl(serverUrl, config.provider),
     forward_webhooks: config.forward_webhooks,
+    pinned_host: config.pinned_host ?? null,
     created_at: modernTimestamp(config.created_at),
     updated_at: modernTimestamp(config.updated_at),
     ...(include.includes('webhook') ? { webhook_url: null } : {}),

@@ -11,8 +11,9 @@ import { readProxyOptions } from '../../proxy/proxy-options.js';
 import { bufferUpTo, readAll, type UpstreamBody } from '../../proxy/request-body.js';
 import { decoderFor, readWholeBody, relayBody, relayedHeaders, wholeBodyLength } from '../../proxy/response-relay.js';
 import { DEFAULT_RETRY_TIMING } from '../../proxy/retry-policy.js';
-import { describe, exchange, UpstreamAbort } from '../../proxy/upstream-client.js';
+import { exchange, UpstreamAbort } from '../../proxy/upstream-client.js';
 import { parseHttpUrl, planUpstream } from '../../proxy/upstream-target.js';
+import type { ConnectionHosts } from '../../net/connection-hosts.js';
 import type { ConnectionService } from '../../services/connection-service.js';
 import { VERSION } from '../../version.js';
 import { READS_QUERY } from '../../plugins/query-guard.js';
@@ -20,6 +21,8 @@ import { READS_QUERY } from '../../plugins/query-guard.js';
 export interface ProxyRouteDeps {
   connections: ConnectionService;
   providers: ProviderCatalog;
+  /** Where a connection may send its credentials (pinned host, outbound host guard). */
+  hosts: Pick<ConnectionHosts, 'agentFor'>;
   secretKey: string | undefined;
   /** Hosts `Base-Url-Override` may point at (`host`, `host:port`, `*.domain`); empty refuses every override. */
   allowedBaseUrlOverrideHosts: string[];
@@ -86,7 +89,7 @@ async function proxy(request: FastifyRequest, reply: FastifyReply, deps: ProxyRo
   const decompress = options.decompress ?? template.proxy?.decompress ?? false;
   // When the proxy decodes the body anyway, it may as well ask for a compressed one (unless told otherwise).
   const defaultHeaders: Record<string, string> = { 'user-agent': userAgent, ...(decompress ? { 'accept-encoding': 'gzip, deflate, br' } : {}) };
-  const plan = planUpstream({ template, connection, config, baseUrlOverride: override, path, search, forwardedHeaders: options.forwardedHeaders, defaultHeaders });
+  const plan = planUpstream({ template, connection, config, baseUrlOverride: override, path, search, forwardedHeaders: options.forwardedHeaders, defaultHeaders, hosts: deps.hosts });
 
   const source = bodySource(request, method);
   let body: UpstreamBody = source ? { kind: 'stream', stream: source.stream, length: source.length } : { kind: 'none' };
@@ -136,10 +139,10 @@ async function proxy(request: FastifyRequest, reply: FastifyReply, deps: ProxyRo
     throw proxyError('upstream_unreachable', `The upstream API answered with the status ${status}, which is not an HTTP status.`);
   }
   request.log.info(
-    { upstream: describe(url), method, status, attempts, ms: Date.now() - started, providerConfigKey: options.providerConfigKey, authMode: plan.authMode },
+    { upstream: plan.describe(url), method, status, attempts, ms: Date.now() - started, providerConfigKey: options.providerConfigKey, authMode: plan.authMode },
     'Proxy: relayed a request.',
   );
-  audit(request, 'credentials.use', { providerConfigKey: options.providerConfigKey, connectionId: options.connectionId, details: { method, upstream: describe(url), status } }, { evenOnError: true, beforeAnswer: false });
+  audit(request, 'credentials.use', { providerConfigKey: options.providerConfigKey, connectionId: options.connectionId, details: { method, upstream: plan.describe(url), status } }, { evenOnError: true, beforeAnswer: false });
 
   const hasBody = method !== 'HEAD' && status !== 204 && status !== 304 && !(status >= 100 && status < 200);
   const decoder = decompress && hasBody ? decoderFor(headerValue(response.headers['content-encoding'])) : undefined;

@@ -64,6 +64,8 @@ const ConfigBody = z
     oauth_client_id: requiredText,
     oauth_client_secret: requiredText,
     oauth_scopes: scopes,
+    /** Custody's: the only host connections of this integration may use; absent leaves it unchanged, null clears it. */
+    pinned_host: z.string().max(300).nullable().optional(),
   })
   .strict();
 
@@ -83,5 +85,6 @@ function parseConfigBody(body: unknown, integrations: IntegrationService): Integ
     clientId: parsed.oauth_client_id,
     clientSecret: parsed.oauth_client_secret,
     scopes: parsed.oauth_scopes,
+    ...(parsed.pinned_host !== undefined ? { pinnedHost: parsed.pinned_host } : {}),
   };
 }

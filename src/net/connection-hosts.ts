@@ -1,0 +1,119 @@
+import type http from 'node:http';
+import { ApiError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { interpolate, templateAlternatives, type InterpolationValues } from '../providers/interpolation.js';
+import type { ProviderTemplate } from '../providers/provider-schema.js';
+import { hostFromConnection, templateUrls, wholeHostParameter } from '../providers/template-urls.js';
+import { hostnameOf, HostRefusedError, type OutboundHostGuard } from './outbound-host-guard.js';
+
+/**
+ * Where a connection may send its integration's secrets: the template's URLs whose host comes from the
+ * connection, checked against the integration's pinned host and the outbound host guard, when the connection
+ * is made and at every call.
+ */
+export interface HostPinnedIntegration {
+  unique_key: string;
+  /** `host` or `host:port`: the only host this integration's connections may use (null: any allowed host). */
+  pinned_host: string | null;
+}
+
+export class ConnectionHosts {
+  /** Integrations the operator was told to pin, once per process each. */
+  private readonly warned = new Set<string>();
+
+  constructor(
+    private readonly guard: OutboundHostGuard,
+    private readonly log?: Logger,
+  ) {}
+
+  /**
+   * When a connection is made: every URL of the template whose host the connection decides must be on the
+   * pinned host, and every such URL the server calls must pass the guard. A URL still missing a value (one the
+   * provider's answer brings, such as Salesforce's instance_url) is checked when it is called.
+   */
+  async checkNewConnection(template: ProviderTemplate, integration: HostPinnedIntegration, values: InterpolationValues): Promise<void> {
+    const checked = new Set<string>();
+    for (const entry of templateUrls(template)) {
+      if (!entry.hostFromConnection) continue;
+      const { value, missing } = interpolate(entry.text, values);
+      if (missing.length > 0) continue;
+      let url: URL;
+      try {
+        url = new URL(value);
+      } catch {
+        continue; // the flow's own interpolation names the malformed URL
+      }
+      assertPinnedHost(url, integration);
+      if (entry.calledByServer) this.suggestPin(entry.name, entry.text, integration);
+      if (entry.calledByServer && !checked.has(url.host)) {
+        checked.add(url.host);
+        await this.guard.check(url);
+      }
+    }
+  }
+
+  /**
+   * For one call to a URL made from `templateText`: the HTTP agent to send with, or undefined when the template
+   * fixes the host (Node's default agent). Throws HostRefusedError for a host off the pin or a refused address.
+   */
+  agentFor(template: Pick<ProviderTemplate, 'connection_config'>, templateText: string, url: URL, integration: HostPinnedIntegration): http.Agent | undefined {
+    if (!hostFromConnection(templateText, template)) return undefined;
+    assertPinnedHost(url, integration);
+    return this.guard.agentFor(url);
+  }
+
+  /** The pinned host as the value of each parameter that is a whole host in the template's URLs. */
+  pinnedValues(template: ProviderTemplate, integration: HostPinnedIntegration): Record<string, string> {
+    if (!integration.pinned_host) return {};
+    const values: Record<string, string> = {};
+    for (const entry of templateUrls(template)) {
+      const name = wholeHostParameter(entry.text);
+      if (name) values[name] = integration.pinned_host;
+    }
+    return values;
+  }
+
+  close(): void {
+    this.guard.close();
+  }
+
+  /** A template that takes the whole host from the connection, unpinned: any public host gets the credentials. */
+  private suggestPin(name: string, text: string, integration: HostPinnedIntegration): void {
+    const wholeHost = templateAlternatives(text).some((alternative) => /^([a-z][a-z0-9+.-]*:\/\/)?\$\{/i.test(alternative));
+    if (integration.pinned_host || this.warned.has(integration.unique_key) || !wholeHost) return;
+    this.warned.add(integration.unique_key);
+    this.log?.warn(
+      `Connections of integration "${integration.unique_key}" choose the whole host of its ${name}, so an end user can have its credentials sent to any public host they name. If the integration's app lives on one server, pin it: set the integration's pinned_host.`,
+    );
+  }
+}
+
+/** Throws HostRefusedError when the integration is pinned to a host and the URL is on another. */
+export function assertPinnedHost(url: URL, integration: HostPinnedIntegration): void {
+  const pin = integration.pinned_host;
+  if (!pin) return;
+  // Without a port the pin allows any port of its host; with one, only that port.
+  const pinPort = /:(\d+)$/.exec(pin)?.[1];
+  const pinHost = hostnameOf(new URL(`http://${pinPort ? pin.slice(0, -(pinPort.length + 1)) : pin}`));
+  const urlPort = url.port || (url.protocol === 'https:' ? '443' : '80');
+  if (pinHost === hostnameOf(url).replace(/\.$/, '') && (!pinPort || pinPort === urlPort)) return;
+  throw new HostRefusedError(
+    'connection_host_not_allowed',
+    `The integration "${integration.unique_key}" only connects to ${pin} (its pinned_host setting); "${url.host}" is refused. Use ${pin}, or ask the operator to change the integration's pinned host.`,
+  );
+}
+
+/** Checks an operator's pinned host (`host` or `host:port`, no scheme or path) and returns it lower-cased. */
+export function normalisePinnedHost(text: string): string {
+  const value = text.trim().toLowerCase();
+  let url: URL | undefined;
+  try {
+    url = new URL(`https://${value}`);
+  } catch {
+    url = undefined;
+  }
+  if (!url || url.host !== value.replace(/:443$/, '') || url.username || url.password || url.pathname !== '/' || url.search || url.hash) {
+    throw new ApiError('invalid_body', `pinned_host must be a host name or address, optionally with a port (for example gitlab.example.com or gitlab.example.com:8443), without a scheme or path (got "${text}").`);
+  }
+  return value;
+}
