@@ -5,21 +5,34 @@ export type Logger = pino.Logger;
 
 /**
  * Query parameters whose values are secrets or single-use grants. They are blanked in every logged URL,
- * because Fastify logs the request URL and OAuth callbacks carry codes in it.
+ * because Fastify logs the request URL, OAuth callbacks carry codes in it, and some APIs take their key there.
  */
 const SECRET_QUERY_PARAMS = new Set([
-  'code', 'state', 'hmac', 'connect_session_token', 'session_token', 'public_key', 'oauth_token', 'oauth_verifier',
-  'access_token', 'refresh_token', 'client_secret', 'code_verifier', 'token', 'key', 'api_key', 'apikey', 'password',
+  'code', 'state', 'hmac', 'public_key', 'oauth_verifier', 'key', 'sig', 'auth', 'authorization', 'pass', 'pwd', 'jwt',
 ]);
+/** Any name containing one of these (separators and case ignored) can carry a secret: `secret_key`, `x-api-key`, `access_token`… */
+const SECRET_NAME_PARTS = ['token', 'secret', 'password', 'passwd', 'apikey', 'accesskey', 'privatekey', 'signature', 'credential', 'session', 'assertion', 'verifier'];
+/** Names that merely end in "key" without being one. */
+const NOT_SECRET = new Set(['provider_config_key', 'unique_key']);
+
+export function isSecretQueryParameter(name: string): boolean {
+  const lower = name.toLowerCase();
+  const bare = lower.replace(/^.*\[|\]$/g, '');
+  if (lower.startsWith('credentials[')) return true;
+  return [lower, bare].some((candidate) => {
+    if (NOT_SECRET.has(candidate)) return false;
+    const squashed = candidate.replace(/[^a-z0-9]/g, '');
+    return SECRET_QUERY_PARAMS.has(candidate) || SECRET_NAME_PARTS.some((part) => squashed.includes(part)) || /[_.-]key$/.test(candidate);
+  });
+}
 
 export function redactUrl(url: string): string {
   const queryStart = url.indexOf('?');
   if (queryStart === -1) return url;
   const params = url.slice(queryStart + 1).split('&').map((pair) => {
     const eq = pair.indexOf('=');
-    const name = decodeSafely(eq === -1 ? pair : pair.slice(0, eq)).toLowerCase();
-    const bare = name.replace(/^.*\[|\]$/g, '');
-    return eq !== -1 && (SECRET_QUERY_PARAMS.has(name) || SECRET_QUERY_PARAMS.has(bare) || name.startsWith('credentials[')) ? `${pair.slice(0, eq)}=[REDACTED]` : pair;
+    const name = decodeSafely(eq === -1 ? pair : pair.slice(0, eq));
+    return eq !== -1 && isSecretQueryParameter(name) ? `${pair.slice(0, eq)}=[REDACTED]` : pair;
   });
   return `${url.slice(0, queryStart)}?${params.join('&')}`;
 }

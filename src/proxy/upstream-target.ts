@@ -27,7 +27,7 @@ export interface UpstreamPlan {
   agent: http.Agent | undefined;
   /** A host the connection chose is called, never redirected from. */
   followsRedirects: boolean;
-  /** The URL as logs and the audit trail show it: origin and path (or the text given). */
+  /** The URL as logs and the audit trail show it: origin and path (or the text given), credentials the template put in it blanked. */
   describe(url: URL | string): string;
   /** The URL (template query added) and headers of one attempt at a URL of `origin`. */
   prepare(method: string, url: URL, formParams?: URLSearchParams): { url: URL; headers: Record<string, string> };
@@ -60,6 +60,7 @@ export function planUpstream(input: PlanInput): UpstreamPlan {
   const target = joinUrl(base, input.path, input.search);
   // Checked at every call: the pinned host, and the address the socket connects to.
   const agent = baseTemplate === undefined ? undefined : input.hosts.agentFor(template, baseTemplate, base, config);
+  const secrets = interpolatedSecrets(baseTemplate, values);
 
   const templateHeaders = interpolateEntries(template.proxy?.headers, values);
   const templateQuery = Object.entries(interpolateEntries(template.proxy?.query, values));
@@ -75,7 +76,7 @@ export function planUpstream(input: PlanInput): UpstreamPlan {
     signsFormBody: oauth1 !== undefined && contentType === 'application/x-www-form-urlencoded',
     agent,
     followsRedirects: agent === undefined,
-    describe: (url) => (typeof url === 'string' ? url : `${url.origin}${url.pathname}`),
+    describe: (url) => blank(typeof url === 'string' ? url : `${url.origin}${url.pathname}`, secrets),
     prepare(method, url, formParams) {
       if (url.origin !== base.origin) throw new Error('Credentials are only applied on the origin of the base URL.');
       const finalUrl = withQuery(url, templateQuery);
@@ -103,6 +104,24 @@ function interpolationCredentials(authMode: string, credentials: Record<string, 
     values['oauthTokenSecret'] = credentials['oauth_token_secret'];
   }
   return values;
+}
+
+/**
+ * The forms in which credential values filled into the base URL (`/bot${apiKey}`) can appear in a URL's text:
+ * as they are, percent-encoded, and as the URL parser writes them into a path.
+ */
+function interpolatedSecrets(baseTemplate: string | undefined, values: InterpolationValues): string[] {
+  const forms = new Set<string>();
+  for (const match of (baseTemplate ?? '').matchAll(/\$\{([^}]+)\}/g)) {
+    const { value, missing } = interpolate(match[0], { connectionConfig: {}, ...(values.credentials ? { credentials: values.credentials } : {}) });
+    if (missing.length > 0 || value === '') continue; // a connection parameter, not a credential
+    forms.add(value).add(encodeURIComponent(value)).add(new URL(`http://x/${value}`).pathname.slice(1));
+  }
+  return [...forms].filter((form) => form.length > 0).sort((a, b) => b.length - a.length);
+}
+
+function blank(text: string, secrets: string[]): string {
+  return secrets.reduce((redacted, secret) => redacted.split(secret).join('[REDACTED]'), text);
 }
 
 function templateBaseUrl(template: ProviderTemplate, provider: string, connectionId: string, values: InterpolationValues): URL {

@@ -13,6 +13,8 @@ export const NGINX_BINARY = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((candidat
 export interface Nginx {
   port: number;
   baseUrl: string;
+  /** What the shipped access_log line wrote (to a file of the fixture instead of /var/log/nginx). */
+  accessLog(): string;
   stop(): Promise<void>;
 }
 
@@ -24,7 +26,8 @@ process.on('exit', () => {
 /**
  * Real nginx with the repository's own nginx.conf, as docker-compose.yml mounts it, in front of a server on
  * `upstreamPort`: only the upstream address (`server:3003` → 127.0.0.1) and the listen port (80 → a free
- * loopback port) are changed, so the headers the server sees are exactly the ones the shipped file sets.
+ * loopback port) are changed, and its access log goes to a file of the fixture, so the headers the server sees
+ * and the lines nginx logs are exactly what the shipped file makes them.
  */
 export async function startNginx(upstreamPort: number): Promise<Nginx> {
   if (!NGINX_BINARY) throw new Error('nginx is not installed (apt-get install nginx).');
@@ -33,9 +36,13 @@ export async function startNginx(upstreamPort: number): Promise<Nginx> {
   chmodSync(dir, 0o755);
   const port = await freePort();
   const shipped = readFileSync(path.join(PACKAGE_ROOT, 'nginx.conf'), 'utf8');
-  const site = shipped.replace(/server server:3003\b/, `server 127.0.0.1:${upstreamPort}`).replace(/listen 80 default_server;/, `listen 127.0.0.1:${port} default_server;`);
-  if (site.includes('server:3003') || !site.includes(`listen 127.0.0.1:${port}`)) {
-    throw new Error('nginx.conf no longer has the "server server:3003" upstream and "listen 80 default_server;" lines this fixture adapts.');
+  const accessLogPath = path.join(dir, 'access.log');
+  const site = shipped
+    .replace(/server server:3003\b/, `server 127.0.0.1:${upstreamPort}`)
+    .replace(/listen 80 default_server;/, `listen 127.0.0.1:${port} default_server;`)
+    .replace(/access_log \/var\/log\/nginx\/access\.log /, `access_log ${accessLogPath} `);
+  if (site.includes('server:3003') || !site.includes(`listen 127.0.0.1:${port}`) || !site.includes(accessLogPath)) {
+    throw new Error('nginx.conf no longer has the "server server:3003" upstream, "listen 80 default_server;" and access_log lines this fixture adapts.');
   }
   for (const temp of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(path.join(dir, temp), { mode: 0o777 });
   const config = [
@@ -72,6 +79,7 @@ export async function startNginx(upstreamPort: number): Promise<Nginx> {
   return {
     port,
     baseUrl: `http://127.0.0.1:${port}`,
+    accessLog: () => (existsSync(accessLogPath) ? readFileSync(accessLogPath, 'utf8') : ''),
     stop: async () => {
       if (child.exitCode !== null || child.signalCode !== null) return;
       // SIGTERM is nginx's fast shutdown.
