@@ -121,6 +121,10 @@ export interface IntegrationDetail {
   callbackUrl: string;
   docs: string | null;
   logoUrl: string;
+  /** The provider's URLs take their host from each connection (self-managed GitLab, Okta…). */
+  hostFromConnection?: boolean;
+  /** The only host its connections may use, when the operator pinned one. */
+  pinnedHost: string | null;
 }
 
 export interface ProviderSummary {
@@ -139,6 +143,7 @@ export interface ProviderDetail extends ProviderSummary {
   connectionConfig: Record<string, import('../shared/provider-form').FieldSpec>;
   credentials: Record<string, import('../shared/provider-form').FieldSpec>;
   connectionConfigParams: string[];
+  hostFromConnection: boolean;
 }
 
 export type ConnectionStatus = 'healthy' | 'expiring' | 'refresh_failed';

@@ -7,7 +7,7 @@ import { useToast } from '../App';
 import { Link, navigate, paths } from '../router';
 import { IntegrationSnippets } from '../IntegrationSnippets';
 import { TryItDialog } from '../TryIt';
-import { Section } from './parts';
+import { PinnedHostField, Section } from './parts';
 
 export function IntegrationPage({ uniqueKey }: { uniqueKey: string }) {
   const notify = useToast();
@@ -97,6 +97,15 @@ export function IntegrationPage({ uniqueKey }: { uniqueKey: string }) {
             </dd>
             <dt>Created</dt>
             <dd>{formatDate(integration.creationDate)}</dd>
+            {integration.hostFromConnection ? (
+              <>
+                <dt>Pinned host</dt>
+                <dd>
+                  {integration.pinnedHost ? <span className="mono">{integration.pinnedHost}</span> : <span className="muted">none: each connection names its own host</span>}
+                  <span className="hint">The only host this integration&apos;s connections may use (its OAuth app is registered on one server).</span>
+                </dd>
+              </>
+            ) : null}
             {oauth ? (
               <>
                 <dt>Callback URL</dt>
@@ -187,6 +196,7 @@ function EditClient({ integration, onDone }: { integration: IntegrationDetail; o
   const [clientId, setClientId] = useState(integration.clientId ?? '');
   const [clientSecret, setClientSecret] = useState(integration.clientSecret ?? '');
   const [scopes, setScopes] = useState(integration.scopes ?? '');
+  const [pinnedHost, setPinnedHost] = useState(integration.pinnedHost ?? '');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   useEffect(() => document.getElementById(`${id}-client-id`)?.focus(), [id]);
@@ -195,7 +205,14 @@ function EditClient({ integration, onDone }: { integration: IntegrationDetail; o
     setBusy(true);
     setError(null);
     try {
-      await api('PUT', '/api/v1/integration', { provider_config_key: integration.uniqueKey, provider: integration.provider, client_id: clientId.trim(), client_secret: clientSecret.trim(), scopes: scopes.trim() });
+      await api('PUT', '/api/v1/integration', {
+        provider_config_key: integration.uniqueKey,
+        provider: integration.provider,
+        client_id: clientId.trim(),
+        client_secret: clientSecret.trim(),
+        scopes: scopes.trim(),
+        ...(integration.hostFromConnection ? { pinned_host: pinnedHost.trim() } : {}),
+      });
       onDone(true);
     } catch (caught) {
       setError(caught instanceof Error ? caught.message : String(caught));
@@ -220,6 +237,7 @@ function EditClient({ integration, onDone }: { integration: IntegrationDetail; o
             Comma- or space-separated. New connections ask for these; existing ones keep what they were granted.
           </span>
         </div>
+        {integration.hostFromConnection ? <PinnedHostField id={`${id}-pinned-host`} value={pinnedHost} onChange={setPinnedHost} /> : null}
       </div>
       {error ? (
         <Banner tone="error" role="alert">

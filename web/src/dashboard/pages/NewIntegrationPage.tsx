@@ -4,6 +4,7 @@ import { Banner, Button, CopyBox, Logo } from '../../shared/ui';
 import { api, DashboardApiError, useResource, type ProviderDetail, type ProviderSummary } from '../api';
 import { useDashboardConfig, useToast } from '../App';
 import { Link, navigate, paths } from '../router';
+import { PinnedHostField } from './parts';
 
 const FIELD_OF_ERROR: Record<string, 'key' | 'clientId' | 'clientSecret' | 'scopes'> = {
   missing_provider_config: 'key',
@@ -27,6 +28,7 @@ export function NewIntegrationPage() {
   const [clientSecret, setClientSecret] = useState('');
   const [showSecret, setShowSecret] = useState(false);
   const [scopes, setScopes] = useState('');
+  const [pinnedHost, setPinnedHost] = useState('');
   const [busy, setBusy] = useState(false);
   const [errors, setErrors] = useState<Partial<Record<'key' | 'clientId' | 'clientSecret' | 'scopes' | 'form', string>>>({});
 
@@ -59,7 +61,14 @@ export function NewIntegrationPage() {
     if (first) return document.getElementById(`${id}-${first}`)?.focus();
     setBusy(true);
     try {
-      await api('POST', '/api/v1/integration', { provider_config_key: key.trim(), provider: detail.name, client_id: clientId.trim(), client_secret: clientSecret.trim(), scopes: scopes.trim() });
+      await api('POST', '/api/v1/integration', {
+        provider_config_key: key.trim(),
+        provider: detail.name,
+        client_id: clientId.trim(),
+        client_secret: clientSecret.trim(),
+        scopes: scopes.trim(),
+        ...(detail.hostFromConnection && pinnedHost.trim() ? { pinned_host: pinnedHost.trim() } : {}),
+      });
       notify(`Integration ${key.trim()} created.`);
       navigate(paths.integration(key.trim()));
     } catch (error) {
@@ -225,6 +234,7 @@ export function NewIntegrationPage() {
                         </div>
                       </>
                     ) : null}
+                    {detail.hostFromConnection ? <PinnedHostField id={`${id}-pinned-host`} value={pinnedHost} onChange={setPinnedHost} /> : null}
                   </div>
                   {errors.form ? (
                     <Banner tone="error" role="alert">

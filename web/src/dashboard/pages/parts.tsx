@@ -77,3 +77,18 @@ export function statusSentence(connection: Pick<ConnectionSummary | ConnectionDe
   };
   return reasons[connection.statusReason];
 }
+
+/** For providers whose host comes from each connection: the one host the integration's OAuth app lives on. */
+export function PinnedHostField({ id, value, onChange }: { id: string; value: string; onChange: (value: string) => void }) {
+  return (
+    <div className="field">
+      <label htmlFor={id}>
+        Pinned host <span className="optional">(optional)</span>
+      </label>
+      <input id={id} className="input mono" value={value} onChange={(event) => onChange(event.target.value)} placeholder="gitlab.example.com" autoComplete="off" spellCheck={false} aria-describedby={`${id}-hint`} />
+      <span className="hint" id={`${id}-hint`}>
+        The only host this integration&apos;s connections may use, with a port if it is not the default. Set it when the OAuth app is registered on one server: the client secret then never goes anywhere else, whatever host an end user types.
+      </span>
+    </div>
+  );
+}
