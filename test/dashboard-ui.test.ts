@@ -214,6 +214,30 @@ describe.skipIf(!hasChromium)('the operator dashboard in a browser', () => {
     expect(errors).toEqual([]);
   }, 60_000);
 
+  it('offers a pinned host for a self-managed GitLab, shows it on the integration page and removes it when emptied', async () => {
+    const { page, errors } = await openPage(browser, `${serverUrl}/dashboard/integrations/new`);
+    await page.getByLabel('Search the provider catalog').fill('gitlab self');
+    await page.getByRole('button', { name: /GitLab Self-Managed/ }).click();
+    await page.getByRole('heading', { name: /Configure GitLab Self-Managed/ }).waitFor();
+    await page.getByLabel('Integration key').fill('gitlab-pinned');
+    await page.getByLabel('Client ID').fill('gitlab-client');
+    await page.getByLabel('Client secret', { exact: true }).fill('gitlab-client-secret');
+    await page.getByLabel('Pinned host').fill('GitLab.Example.com');
+    await screenshot(page, 'integration-new-pinned-host');
+    await page.getByRole('button', { name: 'Create integration' }).click();
+
+    await page.waitForURL(`${serverUrl}/dashboard/integrations/gitlab-pinned`);
+    await page.getByText('gitlab.example.com', { exact: true }).waitFor();
+    await screenshot(page, 'integration-detail-pinned-host');
+    await page.getByRole('button', { name: 'Edit' }).click();
+    await expect(page.getByLabel('Pinned host').inputValue()).resolves.toBe('gitlab.example.com');
+    await page.getByLabel('Pinned host').fill('');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByText('none: each connection names its own host').waitFor();
+    await page.close();
+    expect(errors).toEqual([]);
+  });
+
   it('asks for the dashboard sign-in when one is configured, and works with it; the provider list stays open', async () => {
     // Headless Chromium cannot show the login prompt, so the refusal is checked over plain HTTP.
     const refused = await fetch(`${lockedUrl}/dashboard/integrations`);

@@ -97,15 +97,7 @@ export function IntegrationPage({ uniqueKey }: { uniqueKey: string }) {
             </dd>
             <dt>Created</dt>
             <dd>{formatDate(integration.creationDate)}</dd>
-            {integration.hostFromConnection ? (
-              <>
-                <dt>Pinned host</dt>
-                <dd>
-                  {integration.pinnedHost ? <span className="mono">{integration.pinnedHost}</span> : <span className="muted">none: each connection names its own host</span>}
-                  <span className="hint">The only host this integration&apos;s connections may use (its OAuth app is registered on one server).</span>
-                </dd>
-              </>
-            ) : null}
+            {integration.hostFromConnection && !(oauth || integration.clientId) ? <PinnedHostFact pinnedHost={integration.pinnedHost} /> : null}
             {oauth ? (
               <>
                 <dt>Callback URL</dt>
@@ -148,6 +140,7 @@ export function IntegrationPage({ uniqueKey }: { uniqueKey: string }) {
                 <dd>{integration.clientSecret ? <SecretValue value={integration.clientSecret} label="client secret" /> : '—'}</dd>
                 <dt>Scopes</dt>
                 <dd className="mono">{integration.scopes ? integration.scopes.split(/[\s,]+/).filter(Boolean).join(', ') : <span className="muted">none</span>}</dd>
+                {integration.hostFromConnection ? <PinnedHostFact pinnedHost={integration.pinnedHost} /> : null}
               </dl>
             )}
           </Section>
@@ -251,5 +244,17 @@ function EditClient({ integration, onDone }: { integration: IntegrationDetail; o
         <Button onClick={() => onDone(false)}>Cancel</Button>
       </div>
     </form>
+  );
+}
+
+function PinnedHostFact({ pinnedHost }: { pinnedHost: string | null }) {
+  return (
+    <>
+      <dt>Pinned host</dt>
+      <dd>
+        <div className={pinnedHost ? 'mono' : 'muted'}>{pinnedHost ?? 'none: each connection names its own host'}</div>
+        <span className="hint">The only host this integration&apos;s connections may use, when its app is registered on one server.</span>
+      </dd>
+    </>
   );
 }
