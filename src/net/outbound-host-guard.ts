@@ -102,12 +102,11 @@ export class OutboundHostGuard {
     const kind = nonPublicKind(address);
     if (!kind || allowsAddress(this.allowed, address)) return;
     const literal = address === host;
-    this.log?.warn(
-      `Refused to connect to "${host}"${literal ? '' : ` (${address})`}, a ${kind} address, for a connection. If this host is yours, add it to ${ALLOWED_HOSTS_SETTING}.`,
-    );
+    const described = `${/^[aeiou]/.test(kind) ? 'an' : 'a'} ${kind} address`;
+    this.log?.warn(`Refused to connect to "${host}"${literal ? '' : ` (${address})`}, ${described}, for a connection. If this host is yours, add it to ${ALLOWED_HOSTS_SETTING}.`);
     throw new HostRefusedError(
       'connection_host_not_allowed',
-      `The host "${host}" is not allowed: it ${literal ? 'is' : 'resolves to'} a ${kind} address, and this server sends nothing to loopback, private, link-local, multicast or other non-public addresses unless its operator lists the host in ${ALLOWED_HOSTS_SETTING}.`,
+      `The host "${host}" is not allowed: it ${literal ? 'is' : 'resolves to'} ${described}, and this server sends nothing to loopback, private, link-local, multicast or other non-public addresses unless its operator lists the host in ${ALLOWED_HOSTS_SETTING}.`,
     );
   }
 }
