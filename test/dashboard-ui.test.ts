@@ -223,12 +223,12 @@ describe.skipIf(!hasChromium)('the operator dashboard in a browser', () => {
     await page.getByLabel('Client ID').fill('gitlab-client');
     await page.getByLabel('Client secret', { exact: true }).fill('gitlab-client-secret');
     await page.getByLabel('Pinned host').fill('GitLab.Example.com');
-    await screenshot(page, 'integration-new-pinned-host');
+    await checkState(page, 'integration-new-pinned-host');
     await page.getByRole('button', { name: 'Create integration' }).click();
 
     await page.waitForURL(`${serverUrl}/dashboard/integrations/gitlab-pinned`);
     await page.getByText('gitlab.example.com', { exact: true }).waitFor();
-    await screenshot(page, 'integration-detail-pinned-host');
+    await checkState(page, 'integration-detail-pinned-host');
     await page.getByRole('button', { name: 'Edit' }).click();
     await expect(page.getByLabel('Pinned host').inputValue()).resolves.toBe('gitlab.example.com');
     await page.getByLabel('Pinned host').fill('');
@@ -236,7 +236,7 @@ describe.skipIf(!hasChromium)('the operator dashboard in a browser', () => {
     await page.getByText('none: each connection names its own host').waitFor();
     await page.close();
     expect(errors).toEqual([]);
-  });
+  }, 120_000);
 
   it('asks for the dashboard sign-in when one is configured, and works with it; the provider list stays open', async () => {
     // Headless Chromium cannot show the login prompt, so the refusal is checked over plain HTTP.
