@@ -70,7 +70,6 @@ const STATUS_BY_CODE = {
   method_not_allowed: 405,
   // where a connection may send its credentials
   connection_host_not_allowed: 403,
-  connection_host_unresolvable: 400,
   // the proxy
   missing_provider_config_key: 400,
   missing_base_api_url: 400,

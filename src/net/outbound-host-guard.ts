@@ -50,18 +50,16 @@ export class OutboundHostGuard {
     this.httpsAgent = new https.Agent({ keepAlive: true, lookup: this.lookup });
   }
 
-  /** When a connection is made: throws HostRefusedError for a refused host, ApiError for one that does not resolve. */
+  /**
+   * When a connection is made: throws HostRefusedError for a refused host. A name that does not resolve now is
+   * not refused: nothing can reach it, and the lookup of every later call decides.
+   */
   async check(url: URL): Promise<void> {
     const host = hostnameOf(url);
     if (isIP(host)) return this.checkAddress(host, host);
-    let addresses: ResolvedAddress[];
-    try {
-      addresses = await this.resolveChecked(host);
-    } catch (error) {
+    await this.resolveChecked(host).catch((error: unknown) => {
       if (error instanceof HostRefusedError) throw error;
-      throw new ApiError('connection_host_unresolvable', `The host "${host}" could not be resolved (${(error as NodeJS.ErrnoException).code ?? 'no address'}); check the connection parameters.`);
-    }
-    if (addresses.length === 0) throw new ApiError('connection_host_unresolvable', `The host "${host}" has no address; check the connection parameters.`);
+    });
   }
 
   /** For every call: the agent to send with. An address in the URL is checked here (no lookup happens for one). */

@@ -1,12 +1,14 @@
-import type { ProviderTemplate } from './provider-schema.js';
+import { connectionConfigNames } from './interpolation.js';
+import { templateUrls, type TemplateUrlFields } from './template-urls.js';
 
 /**
  * Why a connection parameter cannot be used, or undefined when every one can: a value that fails its
  * declared pattern or format, or is not one of a closed set (a region picks a host, so only the documented
- * hosts may be reached), and any value without a format that carries characters which would change which
- * host or path a URL names. `closedSetsOnly` checks just the closed sets, for rows written before patterns existed.
+ * hosts may be reached), and a value the template puts into one of its URLs that, without a declared format,
+ * carries characters which would change which host or path the URL names. `closedSetsOnly` checks just the
+ * closed sets, for rows written before patterns existed.
  */
-export function connectionParameterProblem(template: Pick<ProviderTemplate, 'connection_config'>, values: Record<string, unknown>, closedSetsOnly = false): string | undefined {
+export function connectionParameterProblem(template: TemplateUrlFields, values: Record<string, unknown>, closedSetsOnly = false): string | undefined {
   for (const [name, field] of Object.entries(template.connection_config ?? {})) {
     const value = values[name];
     if (value === undefined || value === null || value === '') continue;
@@ -21,8 +23,9 @@ export function connectionParameterProblem(template: Pick<ProviderTemplate, 'con
     }
   }
   if (closedSetsOnly) return undefined;
+  const inUrls = new Set(templateUrls(template).flatMap((url) => connectionConfigNames(url.text)));
   for (const [name, value] of Object.entries(values)) {
-    if (typeof value === 'string' && /[\s/?#@\\]/.test(value) && !template.connection_config?.[name]?.format) {
+    if (inUrls.has(name) && typeof value === 'string' && /[\s/?#@\\]/.test(value) && !template.connection_config?.[name]?.format) {
       return `The connection parameter "${name}" contains characters that cannot go into the provider's URL.`;
     }
   }

@@ -16,7 +16,10 @@ export interface TemplateUrl {
   hostFromConnection: boolean;
 }
 
-export function templateUrls(template: ProviderTemplate): TemplateUrl[] {
+/** The parts of a template that name URLs, and the connection parameters that fill them. */
+export type TemplateUrlFields = Pick<ProviderTemplate, 'authorization_url' | 'token_url' | 'refresh_url' | 'request_url' | 'proxy' | 'base_api_url' | 'connection_config'>;
+
+export function templateUrls(template: TemplateUrlFields): TemplateUrl[] {
   const entries: [TemplateUrl['name'], string | undefined, boolean][] = [
     ['authorization_url', template.authorization_url, false],
     ['token_url', template.token_url, true],

@@ -428,9 +428,9 @@ function protocolOf(session: OAuthSession): CallbackOutcome['protocol'] {
   return session.clientProtocol;
 }
 
-/** A refused or unresolvable host, in the flow's terms (the page and the WebSocket name the rule and the setting). */
+/** A refused host, in the flow's terms (the page and the WebSocket name the rule and the setting). */
 function asFlowRefusal(error: unknown): never {
-  if (error instanceof ApiError && (error.code === 'connection_host_not_allowed' || error.code === 'connection_host_unresolvable')) {
+  if (error instanceof ApiError && error.code === 'connection_host_not_allowed') {
     throw new FlowError(error.code, error.message, error.status);
   }
   throw error;
