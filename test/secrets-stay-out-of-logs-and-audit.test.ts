@@ -22,7 +22,8 @@ const QUERY_SECRETS: Record<string, string> = {
   apiKey: 'query-apikey-camel-value',
   key: 'query-plain-key-value',
   token: 'query-token-value',
-  access_token: 'query-access-token-value',
+  // Not access_token: with the Bearer header the proxy sends, RFC 6750 has the API refuse a second token.
+  refresh_token: 'query-refresh-token-value',
   password: 'query-password-value',
   client_secret: 'query-client-secret-value',
   secret: 'query-secret-value',
