@@ -340,7 +340,7 @@ describe('template fallbacks (A || B)', () => {
 describe('drop-in compatibility with proxy calls written for Nango', () => {
   /** The API root Nango's catalog uses for the same provider: callers put the version path in the endpoint. */
   const NANGO_PROXY_ROOTS: Record<string, string> = {
-    aircall: 'https://api.aircall.io', amplitude: 'https://amplitude.com', asana: 'https://app.asana.com', bitbucket: 'https://api.bitbucket.org',
+    aircall: 'https://api.aircall.io', amplitude: 'https://${connectionConfig.hostname} || https://amplitude.com', asana: 'https://app.asana.com', bitbucket: 'https://api.bitbucket.org',
     canva: 'https://api.canva.com', clickup: 'https://api.clickup.com', close: 'https://api.close.com/api', cloudflare: 'https://api.cloudflare.com/client',
     confluence: 'https://api.atlassian.com', 'constant-contact': 'https://api.cc.email', copper: 'https://api.copper.com/developer_api',
     deel: 'https://api.letsdeel.com', discord: 'https://discord.com', 'docusign-sandbox': 'https://demo.docusign.net', 'dropbox-sign': 'https://api.hellosign.com',
@@ -354,7 +354,7 @@ describe('drop-in compatibility with proxy calls written for Nango', () => {
     auth0: 'https://${connectionConfig.domain}', chargebee: 'https://${connectionConfig.site}.chargebee.com', datadog: 'https://api.${connectionConfig.site}/api',
     egnyte: 'https://${connectionConfig.subdomain}.egnyte.com/pubapi', freshdesk: 'https://${connectionConfig.subdomain}.freshdesk.com',
     freshservice: 'https://${connectionConfig.subdomain}.freshservice.com', gorgias: 'https://${connectionConfig.subdomain}.gorgias.com',
-    mailchimp: 'https://${connectionConfig.dc}.api.mailchimp.com', mattermost: 'https://${connectionConfig.host}/api', metabase: 'https://${connectionConfig.host}',
+    mailchimp: 'https://${connectionConfig.dc}.api.mailchimp.com', mattermost: 'https://${connectionConfig.host}/api', metabase: 'https://${connectionConfig.hostname}',
     netsuite: 'https://${connectionConfig.accountId}.suitetalk.api.netsuite.com/services/rest/record/v1', nextcloud: 'https://${connectionConfig.host}/ocs/v1.php',
     woocommerce: 'https://${connectionConfig.host}', workable: 'https://${connectionConfig.subdomain}.workable.com',
     'zoho-books': 'https://www.zohoapis.${connectionConfig.extension}', 'zoho-crm': 'https://www.zohoapis.${connectionConfig.extension}',
