@@ -351,7 +351,7 @@ describe('drop-in compatibility with proxy calls written for Nango', () => {
     'sage-accounting': 'https://api.accounting.sage.com', salesloft: 'https://api.salesloft.com', shortcut: 'https://api.app.shortcut.com',
     strava: 'https://www.strava.com', surveymonkey: 'https://api.surveymonkey.com', 'toggl-track': 'https://api.track.toggl.com', twitch: 'https://api.twitch.tv',
     webex: 'https://webexapis.com', webflow: 'https://api.webflow.com',
-    auth0: 'https://${connectionConfig.domain}', chargebee: 'https://${connectionConfig.site}.chargebee.com', datadog: 'https://api.${connectionConfig.site}/api',
+    auth0: 'https://${connectionConfig.domain}', chargebee: 'https://${connectionConfig.site}.chargebee.com', datadog: 'https://api.${connectionConfig.siteParameter}/api',
     egnyte: 'https://${connectionConfig.subdomain}.egnyte.com/pubapi', freshdesk: 'https://${connectionConfig.subdomain}.freshdesk.com',
     freshservice: 'https://${connectionConfig.subdomain}.freshservice.com', gorgias: 'https://${connectionConfig.subdomain}.gorgias.com',
     mailchimp: 'https://${connectionConfig.dc}.api.mailchimp.com', mattermost: 'https://${connectionConfig.hostname}/api', metabase: 'https://${connectionConfig.hostname}',
