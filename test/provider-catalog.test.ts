@@ -356,7 +356,7 @@ describe('drop-in compatibility with proxy calls written for Nango', () => {
     freshservice: 'https://${connectionConfig.subdomain}.freshservice.com', gorgias: 'https://${connectionConfig.subdomain}.gorgias.com',
     mailchimp: 'https://${connectionConfig.dc}.api.mailchimp.com', mattermost: 'https://${connectionConfig.hostname}/api', metabase: 'https://${connectionConfig.hostname}',
     netsuite: 'https://${connectionConfig.accountId}.suitetalk.api.netsuite.com/services/rest/record/v1', nextcloud: 'https://${connectionConfig.host}/ocs/v1.php',
-    woocommerce: 'https://${connectionConfig.host}', workable: 'https://${connectionConfig.subdomain}.workable.com',
+    woocommerce: 'https://${connectionConfig.storeURL}', workable: 'https://${connectionConfig.subdomain}.workable.com',
     'zoho-books': 'https://www.zohoapis.${connectionConfig.extension}', 'zoho-crm': 'https://www.zohoapis.${connectionConfig.extension}',
   };
   /** Nango's name for a provider we also have under another name. */
