@@ -351,7 +351,7 @@ describe('drop-in compatibility with proxy calls written for Nango', () => {
     'sage-accounting': 'https://api.accounting.sage.com', salesloft: 'https://api.salesloft.com', shortcut: 'https://api.app.shortcut.com',
     strava: 'https://www.strava.com', surveymonkey: 'https://api.surveymonkey.com', 'toggl-track': 'https://api.track.toggl.com', twitch: 'https://api.twitch.tv',
     webex: 'https://webexapis.com', webflow: 'https://api.webflow.com',
-    auth0: 'https://${connectionConfig.domain}', chargebee: 'https://${connectionConfig.site}.chargebee.com', datadog: 'https://api.${connectionConfig.siteParameter}/api',
+    auth0: 'https://${connectionConfig.domain}', chargebee: 'https://${connectionConfig.subdomain}.chargebee.com', datadog: 'https://api.${connectionConfig.siteParameter}/api',
     egnyte: 'https://${connectionConfig.subdomain}.egnyte.com/pubapi', freshdesk: 'https://${connectionConfig.subdomain}.freshdesk.com',
     freshservice: 'https://${connectionConfig.subdomain}.freshservice.com', gorgias: 'https://${connectionConfig.subdomain}.gorgias.com',
     mailchimp: 'https://${connectionConfig.dc}.api.mailchimp.com', mattermost: 'https://${connectionConfig.hostname}/api', metabase: 'https://${connectionConfig.hostname}',
@@ -364,7 +364,7 @@ describe('drop-in compatibility with proxy calls written for Nango', () => {
     'google-mail': 'gmail', squareup: 'square', 'squareup-sandbox': 'square-sandbox', 'auth0-cc': 'auth0', 'aircall-basic': 'aircall',
     'copper-api-key': 'copper', 'datadog-oauth': 'datadog', 'hibob-service-user': 'hibob', 'next-cloud-ocs': 'nextcloud', sage: 'sage-accounting',
     'survey-monkey': 'surveymonkey', toggl: 'toggl-track', 'google-sheet': 'google-sheets', 'one-drive': 'onedrive', 'active-campaign': 'activecampaign',
-    'wave-accounting': 'wave', 'smartrecruiters-api-key': 'smartrecruiters', 'personio-v2': 'personio', 'brevo-api-key': 'brevo',
+    'wave-accounting': 'wave', 'smartrecruiters-api-key': 'smartrecruiters', 'personio-v2': 'personio', 'brevo-api-key': 'brevo', 'strava-web': 'strava',
   };
 
   it('puts the same origin and root in proxy.base_url as Nango does', () => {
