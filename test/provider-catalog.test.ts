@@ -364,7 +364,7 @@ describe('drop-in compatibility with proxy calls written for Nango', () => {
     'google-mail': 'gmail', squareup: 'square', 'squareup-sandbox': 'square-sandbox', 'auth0-cc': 'auth0', 'aircall-basic': 'aircall',
     'copper-api-key': 'copper', 'datadog-oauth': 'datadog', 'hibob-service-user': 'hibob', 'next-cloud-ocs': 'nextcloud', sage: 'sage-accounting',
     'survey-monkey': 'surveymonkey', toggl: 'toggl-track', 'google-sheet': 'google-sheets', 'one-drive': 'onedrive', 'active-campaign': 'activecampaign',
-    'wave-accounting': 'wave', 'smartrecruiters-api-key': 'smartrecruiters', 'personio-v2': 'personio', 'brevo-api-key': 'brevo', 'strava-web': 'strava',
+    'wave-accounting': 'wave', 'smartrecruiters-api-key': 'smartrecruiters', 'personio-v2': 'personio', 'brevo-api-key': 'brevo', 'strava-web': 'strava', 'cal-com-v2': 'cal-com', 'one-note': 'microsoft-onenote',
   };
 
   it('puts the same origin and root in proxy.base_url as Nango does', () => {
