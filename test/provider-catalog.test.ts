@@ -355,7 +355,7 @@ describe('drop-in compatibility with proxy calls written for Nango', () => {
     egnyte: 'https://${connectionConfig.subdomain}.egnyte.com/pubapi', freshdesk: 'https://${connectionConfig.subdomain}.freshdesk.com',
     freshservice: 'https://${connectionConfig.subdomain}.freshservice.com', gorgias: 'https://${connectionConfig.subdomain}.gorgias.com',
     mailchimp: 'https://${connectionConfig.dc}.api.mailchimp.com', mattermost: 'https://${connectionConfig.hostname}/api', metabase: 'https://${connectionConfig.hostname}',
-    netsuite: 'https://${connectionConfig.accountId}.suitetalk.api.netsuite.com/services/rest/record/v1', nextcloud: 'https://${connectionConfig.host}/ocs/v1.php',
+    netsuite: 'https://${connectionConfig.accountId}.suitetalk.api.netsuite.com/services/rest/record/v1', nextcloud: 'https://${connectionConfig.domain}/ocs/v1.php',
     woocommerce: 'https://${connectionConfig.storeURL}', workable: 'https://${connectionConfig.subdomain}.workable.com',
     'zoho-books': 'https://www.zohoapis.${connectionConfig.extension}', 'zoho-crm': 'https://www.zohoapis.${connectionConfig.extension}',
   };
@@ -364,7 +364,7 @@ describe('drop-in compatibility with proxy calls written for Nango', () => {
     'google-mail': 'gmail', squareup: 'square', 'squareup-sandbox': 'square-sandbox', 'auth0-cc': 'auth0', 'aircall-basic': 'aircall',
     'copper-api-key': 'copper', 'datadog-oauth': 'datadog', 'hibob-service-user': 'hibob', 'next-cloud-ocs': 'nextcloud', sage: 'sage-accounting',
     'survey-monkey': 'surveymonkey', toggl: 'toggl-track', 'google-sheet': 'google-sheets', 'one-drive': 'onedrive', 'active-campaign': 'activecampaign',
-    'wave-accounting': 'wave', 'smartrecruiters-api-key': 'smartrecruiters', 'personio-v2': 'personio', 'brevo-api-key': 'brevo', 'strava-web': 'strava', 'cal-com-v2': 'cal-com', 'one-note': 'microsoft-onenote',
+    'wave-accounting': 'wave', 'smartrecruiters-api-key': 'smartrecruiters', 'personio-v2': 'personio', 'brevo-api-key': 'brevo', 'strava-web': 'strava', 'cal-com-v2': 'cal-com', 'one-note': 'microsoft-onenote', 'zendesk-api-key': 'zendesk-api-token',
   };
 
   it('puts the same origin and root in proxy.base_url as Nango does', () => {
