@@ -57,7 +57,7 @@ export function brandLogos(catalog: ProviderCatalog, icons: SimpleIcon[]): Recor
 /** The icon named like the provider (its key, or the key of the product family before the first `-`), when its title is the provider's brand. */
 function candidateSlug(name: string, displayName: string, bySlug: Map<string, SimpleIcon>): string | undefined {
   const brand = normalise(displayName);
-  for (const slug of [name.replace(/[-_.]/g, ''), name.replace(/-(sandbox|cc|basic|oauth|api-token|app|custom-app|self-managed|enterprise|demo)$/, '').replace(/[-_.]/g, '')]) {
+  for (const slug of [name.replace(/[-_.]/g, ''), name.replace(/-(sandbox|cc|basic|oauth|api-token|api-key|app|custom-app|self-managed|enterprise|demo)$/, '').replace(/[-_.]/g, '')]) {
     const icon = bySlug.get(slug);
     if (icon && brand.startsWith(normalise(icon.title))) return slug;
   }

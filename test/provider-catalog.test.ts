@@ -340,7 +340,7 @@ describe('template fallbacks (A || B)', () => {
 describe('drop-in compatibility with proxy calls written for Nango', () => {
   /** The API root Nango's catalog uses for the same provider: callers put the version path in the endpoint. */
   const NANGO_PROXY_ROOTS: Record<string, string> = {
-    aircall: 'https://api.aircall.io', amplitude: 'https://amplitude.com', asana: 'https://app.asana.com', bitbucket: 'https://api.bitbucket.org',
+    aircall: 'https://api.aircall.io', amplitude: 'https://${connectionConfig.hostname} || https://amplitude.com', asana: 'https://app.asana.com', bitbucket: 'https://api.bitbucket.org',
     canva: 'https://api.canva.com', clickup: 'https://api.clickup.com', close: 'https://api.close.com/api', cloudflare: 'https://api.cloudflare.com/client',
     confluence: 'https://api.atlassian.com', 'constant-contact': 'https://api.cc.email', copper: 'https://api.copper.com/developer_api',
     deel: 'https://api.letsdeel.com', discord: 'https://discord.com', 'docusign-sandbox': 'https://demo.docusign.net', 'dropbox-sign': 'https://api.hellosign.com',
@@ -351,12 +351,12 @@ describe('drop-in compatibility with proxy calls written for Nango', () => {
     'sage-accounting': 'https://api.accounting.sage.com', salesloft: 'https://api.salesloft.com', shortcut: 'https://api.app.shortcut.com',
     strava: 'https://www.strava.com', surveymonkey: 'https://api.surveymonkey.com', 'toggl-track': 'https://api.track.toggl.com', twitch: 'https://api.twitch.tv',
     webex: 'https://webexapis.com', webflow: 'https://api.webflow.com',
-    auth0: 'https://${connectionConfig.domain}', chargebee: 'https://${connectionConfig.site}.chargebee.com', datadog: 'https://api.${connectionConfig.site}/api',
+    auth0: 'https://${connectionConfig.domain}', chargebee: 'https://${connectionConfig.subdomain}.chargebee.com', datadog: 'https://api.${connectionConfig.siteParameter}/api',
     egnyte: 'https://${connectionConfig.subdomain}.egnyte.com/pubapi', freshdesk: 'https://${connectionConfig.subdomain}.freshdesk.com',
     freshservice: 'https://${connectionConfig.subdomain}.freshservice.com', gorgias: 'https://${connectionConfig.subdomain}.gorgias.com',
-    mailchimp: 'https://${connectionConfig.dc}.api.mailchimp.com', mattermost: 'https://${connectionConfig.host}/api', metabase: 'https://${connectionConfig.host}',
-    netsuite: 'https://${connectionConfig.accountId}.suitetalk.api.netsuite.com/services/rest/record/v1', nextcloud: 'https://${connectionConfig.host}/ocs/v1.php',
-    woocommerce: 'https://${connectionConfig.host}', workable: 'https://${connectionConfig.subdomain}.workable.com',
+    mailchimp: 'https://${connectionConfig.dc}.api.mailchimp.com', mattermost: 'https://${connectionConfig.hostname}/api', metabase: 'https://${connectionConfig.hostname}',
+    netsuite: 'https://${connectionConfig.accountId}.suitetalk.api.netsuite.com/services/rest/record/v1', nextcloud: 'https://${connectionConfig.domain}/ocs/v1.php',
+    woocommerce: 'https://${connectionConfig.storeURL}', workable: 'https://${connectionConfig.subdomain}.workable.com',
     'zoho-books': 'https://www.zohoapis.${connectionConfig.extension}', 'zoho-crm': 'https://www.zohoapis.${connectionConfig.extension}',
   };
   /** Nango's name for a provider we also have under another name. */
@@ -364,6 +364,7 @@ describe('drop-in compatibility with proxy calls written for Nango', () => {
     'google-mail': 'gmail', squareup: 'square', 'squareup-sandbox': 'square-sandbox', 'auth0-cc': 'auth0', 'aircall-basic': 'aircall',
     'copper-api-key': 'copper', 'datadog-oauth': 'datadog', 'hibob-service-user': 'hibob', 'next-cloud-ocs': 'nextcloud', sage: 'sage-accounting',
     'survey-monkey': 'surveymonkey', toggl: 'toggl-track', 'google-sheet': 'google-sheets', 'one-drive': 'onedrive', 'active-campaign': 'activecampaign',
+    'wave-accounting': 'wave', 'smartrecruiters-api-key': 'smartrecruiters', 'personio-v2': 'personio', 'brevo-api-key': 'brevo', 'strava-web': 'strava', 'cal-com-v2': 'cal-com', 'one-note': 'microsoft-onenote', 'zendesk-api-key': 'zendesk-api-token',
   };
 
   it('puts the same origin and root in proxy.base_url as Nango does', () => {

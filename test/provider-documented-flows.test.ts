@@ -195,7 +195,7 @@ describe('Auth0 client credentials', () => {
 
 describe('commercetools client credentials', () => {
   it('authenticates the client with HTTP Basic only, and stores the token', async () => {
-    const response = await connectClientCredentials('commercetools', 'c1', { region: 'europe-west1.gcp' });
+    const response = await connectClientCredentials('commercetools', 'c1', { region: 'europe-west1', cloudProvider: 'gcp', projectKey: 'my-shop' });
     expect(response.statusCode, response.body).toBe(200);
     const request = commercetools.requests.at(-1);
     expect(request?.basic).toEqual({ clientId: commercetools.clientId, clientSecret: commercetools.clientSecret });

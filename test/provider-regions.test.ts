@@ -97,12 +97,12 @@ describe('Intercom', () => {
 });
 
 describe('Smartsheet', () => {
-  it('uses smartsheet.com without a region and smartsheet.eu / smartsheet.au with one', async () => {
+  it('uses smartsheet.com without a domain and smartsheet.eu / smartsheet.au (named as Nango names it) with one, the version path in the endpoint', async () => {
     expect(authorizationHost(await startFlow('smartsheet'))).toBe('app.smartsheet.com');
-    expect(authorizationHost(await startFlow('smartsheet', { region: 'eu' }))).toBe('app.smartsheet.eu');
-    expect(authorizationHost(await startFlow('smartsheet', { region: 'au' }))).toBe('app.smartsheet.au');
-    expect(proxyTarget('smartsheet', { region: 'au' })).toBe('https://api.smartsheet.au/2.0/me');
-    expect(proxyTarget('smartsheet', {})).toBe('https://api.smartsheet.com/2.0/me');
+    expect(authorizationHost(await startFlow('smartsheet', { domain: 'smartsheet.eu' }))).toBe('app.smartsheet.eu');
+    expect(authorizationHost(await startFlow('smartsheet', { domain: 'smartsheet.au' }))).toBe('app.smartsheet.au');
+    expect(proxyTarget('smartsheet', { domain: 'smartsheet.au' })).toBe('https://api.smartsheet.au/me');
+    expect(proxyTarget('smartsheet', {})).toBe('https://api.smartsheet.com/me');
   });
 });
 
