@@ -1,6 +1,6 @@
 import type { ConnectionHosts } from '../net/connection-hosts.js';
 import type { ProviderTemplate } from '../providers/provider-schema.js';
-import type { IntegrationSecrets } from './credential-mode.js';
+import type { IntegrationSecrets } from './provider-context.js';
 
 /**
  * A connection made in the end user's browser: the server sends the popup to the provider with a state, and

@@ -1,8 +1,10 @@
 import { z, type core } from 'zod';
-import type { ConnectionHosts } from '../net/connection-hosts.js';
 import type { ProviderTemplate } from '../providers/provider-schema.js';
 import type { AuthMode } from './auth-modes.js';
 import type { BrowserConnect } from './browser-connect.js';
+import type { IntegrationSecrets, ProviderCallContext } from './provider-context.js';
+
+export type { IntegrationSecrets, ProviderCallContext } from './provider-context.js';
 
 /**
  * What one auth mode knows about its credentials, from the moment they arrive to every use. Each mode is one
@@ -57,27 +59,6 @@ export function oauthAppInput<T extends string>(type: T) {
 
 /** A discriminated schema (by `type`) whose output is what is stored: the modern import's union is built from these. */
 export type ImportSchema<C> = z.ZodType<C> & core.$ZodTypeDiscriminable;
-
-/** What a mode may read of its integration: the app's client (or key), and where its connections may send it. */
-export interface IntegrationSecrets {
-  unique_key: string;
-  provider: string;
-  oauth_client_id: string | null;
-  oauth_client_secret: string | null;
-  oauth_scopes: string | null;
-  pinned_host: string | null;
-}
-
-/** Everything a call to the provider needs (a client credentials grant, a refresh). */
-export interface ProviderCallContext {
-  template: ProviderTemplate;
-  integration: IntegrationSecrets;
-  connectionConfig: Record<string, unknown>;
-  /** Where the integration's secrets may go: the agent for one URL (pinned host, outbound host guard). */
-  hosts: Pick<ConnectionHosts, 'agentFor'>;
-  timeoutMs: number;
-  now: Date;
-}
 
 export interface Renewal<C> {
   /** True when these credentials can be renewed without the end user (a refresh token, the client's own secret, the app's key). */
