@@ -1,7 +1,8 @@
-import type { DashboardCredentials } from './credential-mode.js';
-import { NO_DASHBOARD_SECRETS } from './credential-mode.js';
+import { NO_DASHBOARD_SECRETS, type DashboardCredentials } from './credential-mode.js';
 
-/** What the modes share about reading and showing stored credential fields. */
+/*
+ * What the modes share about reading and showing stored credential fields.
+ */
 
 /** An ISO expiry as a date; null when absent or unreadable (such a token is treated as not expiring). */
 export function expiryOf(text: string | undefined): Date | null {

@@ -119,13 +119,19 @@ type RefreshOutcome =
   | { kind: 'failed'; failure: ProviderError; announced: AuthOutcome };
 
 /**
- * True when the credentials should be renewed now: their mode can renew them, and they expire within the
- * refresh margin (or the caller forces it). What the token keeper asks too.
+ * When the credentials are due for renewal: the refresh margin before they expire; null when their mode cannot
+ * renew them or they do not expire. What a scheduler asks of a connection.
  */
+export function renewalDueAt(credentials: StoredCredentials): Date | null {
+  if (!isRenewable(credentials)) return null;
+  const expiresAt = modeOf(credentials).expiresAt(credentials);
+  return expiresAt ? new Date(expiresAt.getTime() - REFRESH_MARGIN_MS) : null;
+}
+
+/** True when the credentials should be renewed now: renewable, and due (or the caller forces it). */
 export function renewalDue(credentials: StoredCredentials, now: Date, force = false): boolean {
   if (!isRenewable(credentials)) return false;
   if (force) return true;
-  const expiresAt = modeOf(credentials).expiresAt(credentials);
-  if (!expiresAt) return false;
-  return expiresAt.getTime() - now.getTime() < REFRESH_MARGIN_MS;
+  const dueAt = renewalDueAt(credentials);
+  return dueAt !== null && dueAt.getTime() < now.getTime();
 }
