@@ -136,8 +136,3 @@ export function authModeFacts(mode: string | null | undefined): AuthModeFacts | 
 export function connectsInPopup(mode: string | null | undefined): boolean {
   return authModeFacts(mode)?.connect === 'popup';
 }
-
-/** The modes whose end users connect in a popup, for messages that list them ("OAUTH2 or OAUTH1"). */
-export function popupModes(): AuthMode[] {
-  return AUTH_MODES.filter((mode) => AUTH_MODE_FACTS[mode].connect === 'popup');
-}

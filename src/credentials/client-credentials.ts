@@ -93,7 +93,7 @@ export const clientCredentialsMode: CredentialMode<'OAUTH2_CC', ClientCredential
 };
 
 /** The client credentials grant (RFC 6749 §4.4): when the connection is made, and to renew its token. */
-export async function fetchClientCredentialsToken(request: {
+async function fetchClientCredentialsToken(request: {
   url: string;
   /** The outbound host guard's agent when the connection chose the token URL's host. */
   agent?: http.Agent | undefined;

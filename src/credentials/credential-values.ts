@@ -12,7 +12,7 @@ export function expiryOf(text: string | undefined): Date | null {
 }
 
 /** The modern server hides refresh tokens unless asked: every `refresh_token` key, `raw` included. */
-export function withoutRefreshTokens(value: object): Record<string, unknown> {
+function withoutRefreshTokens(value: object): Record<string, unknown> {
   const strip = (node: unknown): unknown => {
     if (Array.isArray(node)) return node.map(strip);
     if (typeof node !== 'object' || node === null) return node;

@@ -128,7 +128,7 @@ export const oauth2Mode: CredentialMode<'OAUTH2', OAuth2Credentials> = {
  * The stored credentials of a token response. A refresh response without a refresh token keeps the previous
  * one (most providers only send it once, or only when they rotate it), and the previous client override.
  */
-export function oauth2CredentialsFrom(raw: Record<string, unknown>, now: Date, previous?: OAuth2Credentials): OAuth2Credentials {
+function oauth2CredentialsFrom(raw: Record<string, unknown>, now: Date, previous?: OAuth2Credentials): OAuth2Credentials {
   const source = tokenHolder(raw);
   const accessToken = stringField(source['access_token']);
   if (!accessToken) throw new ProviderError('garbage', 'The provider answered without an access_token.');
