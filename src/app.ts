@@ -183,7 +183,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     databaseTimeouts: deps.config.databaseTimeouts,
     ...(deps.now ? { now: deps.now } : {}),
   });
-  const connections = new ConnectionService(connectionsStore, configs, refresher);
+  const connections = new ConnectionService({ knex: deps.knex, connections: connectionsStore, configs, audit: auditLog, signals, refresher });
   const connectSessions = new ConnectSessionsStore(deps.knex);
   const authorizer = new ConnectAuthorizer(deps.config, connectSessions, new AccountsStore(deps.knex), deps.now ?? (() => new Date()));
   const delivery = new ResultDelivery(deps.knex, notifications, deps.logger, new SocketAdmission(deps.config));
@@ -210,12 +210,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     config: deps.config,
     providers: deps.providers,
     configs,
-    connections: connectionsStore,
+    connections,
     sessions,
     authorizer,
     delivery,
     signals,
-    audit: auditLog,
     hosts,
     log: deps.logger,
     providerTimeoutMs,
@@ -227,10 +226,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const credentialConnect = new CredentialConnectService({
     providers: deps.providers,
     configs,
-    connections: connectionsStore,
+    connections,
     authorizer,
-    signals,
-    audit: auditLog,
     hosts,
     log: deps.logger,
     callbackUrl: deps.config.callbackUrl,

@@ -78,6 +78,8 @@ const STATUS_BY_CODE = {
   // a provider refused or failed a token refresh
   refresh_token_external_error: 502,
   // server side
+  /** A stored connection whose credentials do not parse as their mode's (written by hand, or by another program). */
+  invalid_stored_credentials: 500,
   database_unavailable: 503,
   server_error: 500,
 } as const satisfies Record<string, number>;

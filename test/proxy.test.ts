@@ -6,6 +6,7 @@ import { gzipSync } from 'node:zlib';
 import { Nango as SeedNango } from 'nango-node-016';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigsStore } from '../src/store/configs-store.js';
+import type { StoredCredentials } from '../src/credentials/registry.js';
 import { ConnectionsStore } from '../src/store/connections-store.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { freePort } from './support/free-port.js';
@@ -61,7 +62,7 @@ beforeAll(async () => {
   }
   for (const key of ['oauth2', 'legacy', 'nobase', 'dead', 'ratelimited']) await importOAuth2(key, 'u1', { access_token: `token-${key}` });
   const connections = new ConnectionsStore(database.knex, undefined);
-  const stored: [string, object, Record<string, unknown>][] = [
+  const stored: [string, StoredCredentials, Record<string, unknown>][] = [
     ['key-header', { type: 'API_KEY', apiKey: 'key-123' }, {}],
     ['key-query', { type: 'API_KEY', apiKey: 'key-456' }, {}],
     ['key-plain', { type: 'API_KEY', apiKey: 'key-789' }, {}],

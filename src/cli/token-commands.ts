@@ -1,3 +1,4 @@
+import { authModeFacts } from '../credentials/auth-modes.js';
 import type { CommandSpec } from './command.js';
 import { CONNECTION_ARGS, fetchConnection } from './connection-commands.js';
 import { CliError, ExitCode } from './errors.js';
@@ -23,20 +24,12 @@ export const tokenCommands: readonly CommandSpec[] = [
       const fields = typeof credentials === 'object' && credentials !== null ? (credentials as Record<string, unknown>) : {};
       const text = (name: string): string | undefined => (typeof fields[name] === 'string' ? (fields[name] as string) : undefined);
       const type = text('type');
-      switch (type) {
-        case 'OAUTH2':
-          return printSingle(context.out, text('access_token'), type);
-        case 'OAUTH2_CC':
-          return printSingle(context.out, text('token'), type);
-        case 'API_KEY':
-          return printSingle(context.out, text('apiKey'), type);
-        case 'OAUTH1':
-          return context.out.line(formatBlock([['Token', text('oauth_token')], ['Token secret', text('oauth_token_secret')]]));
-        case 'BASIC':
-          return context.out.line(formatBlock([['Username', text('username')], ['Password', text('password')]]));
-        default:
-          throw new CliError(`Error: the connection has no token to print (credentials of type ${type ?? 'unknown'}); see "connection:get".`, ExitCode.failed);
-      }
+      // Each mode names the fields worth printing (src/credentials/auth-modes.ts): one alone on its line, several as a block.
+      const printed = authModeFacts(type)?.printedFields ?? [];
+      const [single] = printed;
+      if (printed.length === 1 && single) return printSingle(context.out, text(single.field), type ?? '');
+      if (printed.length > 1) return context.out.line(formatBlock(printed.map(({ label, field }) => [label, text(field)])));
+      throw new CliError(`Error: the connection has no token to print (credentials of type ${type ?? 'unknown'}); see "connection:get".`, ExitCode.failed);
     },
   },
 ];

@@ -6,6 +6,10 @@ declare module 'fastify' {
     /** Entries a handler adds; written before the response leaves, only if the request succeeded. */
     auditEntries: (Omit<AuditEntry, 'route' | 'principal'> & { evenOnError: boolean; beforeAnswer: boolean })[] | null;
   }
+  interface FastifyInstance {
+    /** Whether a secret key protects the API: the trail names an unprotected caller "anonymous". */
+    auditSecretKeyConfigured: boolean;
+  }
 }
 
 /** Marks the request as touching credentials; the audit hook writes it with the route and the principal. */
@@ -48,17 +52,25 @@ export function principalName(request: FastifyRequest, secretKeyConfigured: bool
 }
 
 /**
+ * The route and principal of a request as the trail names them, for an entry a service writes inside its own
+ * transaction (a connection authorised: the connection and its entry commit together).
+ */
+export function auditActor(request: FastifyRequest): { route: string; principal: string } {
+  return { route: `${request.method} ${request.routeOptions.url ?? request.url.split('?')[0]}`, principal: principalName(request, request.server.auditSecretKeyConfigured) };
+}
+
+/**
  * Writes a request's audit entries before its response is sent; if the write fails the request fails, so a
  * credential is never handed out without a trace.
  */
 export function registerAuditTrail(app: FastifyInstance, store: AuditLogStore, secretKeyConfigured: boolean): void {
   app.decorateRequest('auditEntries', null);
+  app.decorate('auditSecretKeyConfigured', secretKeyConfigured);
   app.addHook('onSend', async (request, reply, payload) => {
     const entries = (request.auditEntries ?? []).filter((entry) => entry.evenOnError || reply.statusCode < 400);
     request.auditEntries = null;
     if (entries.length === 0) return payload;
-    const route = `${request.method} ${request.routeOptions.url ?? request.url.split('?')[0]}`;
-    const principal = principalName(request, secretKeyConfigured);
+    const { route, principal } = auditActor(request);
     const rows = (beforeAnswer: boolean) =>
       entries.filter((entry) => entry.beforeAnswer === beforeAnswer).map(({ evenOnError: _evenOnError, beforeAnswer: _beforeAnswer, ...entry }) => ({ ...entry, route, principal }));
     const later = rows(false);

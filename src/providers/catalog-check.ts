@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { isMap, isScalar, parseDocument } from 'yaml';
+import { AUTH_MODE_FACTS } from '../credentials/auth-modes.js';
 import { loadProviderCatalog, ProviderCatalogError } from './provider-catalog.js';
 import { RawCatalogSchema, type ProviderTemplate, type RawEntry } from './provider-schema.js';
 
@@ -119,8 +120,8 @@ export function checkEntry(name: string, template: ProviderTemplate, raw: RawEnt
     if (missing.length > 0) problem(`connection_config.${field} has no ${missing.join(' or ')}.`);
     else if (!new RegExp(definition.pattern ?? '').test(definition.example ?? '')) problem(`connection_config.${field}.example "${definition.example}" does not match its pattern ${definition.pattern}.`);
   }
-  if (template.auth_mode === 'API_KEY' && !template.credentials?.['apiKey']) problem('an API_KEY provider declares credentials.apiKey.');
-  if (template.auth_mode === 'BASIC' && !(template.credentials?.['username'] && template.credentials['password'])) problem('a BASIC provider declares credentials.username and credentials.password.');
+  const declared = AUTH_MODE_FACTS[template.auth_mode].templateCredentials;
+  if (declared.some((field) => !template.credentials?.[field])) problem(`a ${template.auth_mode} provider declares ${declared.map((field) => `credentials.${field}`).join(' and ')}.`);
   return problems;
 }
 

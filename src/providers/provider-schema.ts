@@ -1,11 +1,11 @@
 import { z } from 'zod';
+import { AUTH_MODE_FACTS, AUTH_MODES } from '../credentials/auth-modes.js';
 
 /**
  * One provider template of the catalog (`providers.yaml`), in the key vocabulary Nango's templates use,
  * so an operator's existing overlay file keeps working.
  */
-export const AUTH_MODES = ['OAUTH2', 'OAUTH1', 'OAUTH2_CC', 'API_KEY', 'BASIC', 'NONE'] as const;
-export type AuthMode = (typeof AUTH_MODES)[number];
+export { AUTH_MODES, type AuthMode } from '../credentials/auth-modes.js';
 
 const stringMap = z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform(String));
 
@@ -87,16 +87,9 @@ export const ProviderTemplateSchema = z
   .object(templateShape)
   .strict()
   .superRefine((template, ctx) => {
-    if (template.auth_mode === 'OAUTH2' || template.auth_mode === 'OAUTH1') {
-      for (const key of ['authorization_url', 'token_url'] as const) {
-        if (!template[key]) ctx.addIssue({ code: 'custom', path: [key], message: `${template.auth_mode} providers need ${key}` });
-      }
-    }
-    if (template.auth_mode === 'OAUTH1' && !template.request_url) {
-      ctx.addIssue({ code: 'custom', path: ['request_url'], message: 'OAUTH1 providers need request_url' });
-    }
-    if (template.auth_mode === 'OAUTH2_CC' && !template.token_url) {
-      ctx.addIssue({ code: 'custom', path: ['token_url'], message: 'OAUTH2_CC providers need token_url' });
+    // Each mode names the URLs its templates need (src/credentials/auth-modes.ts).
+    for (const key of AUTH_MODE_FACTS[template.auth_mode].templateUrls) {
+      if (!template[key]) ctx.addIssue({ code: 'custom', path: [key], message: `${template.auth_mode} providers need ${key}` });
     }
   });
 

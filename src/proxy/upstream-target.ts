@@ -1,8 +1,7 @@
 import type http from 'node:http';
+import { modeOf } from '../credentials/registry.js';
 import { ApiError } from '../errors.js';
 import type { ConnectionHosts } from '../net/connection-hosts.js';
-import { oauth1Consumer } from '../oauth/oauth1-client.js';
-import { isProtocolParameter, oauth1Authorization } from '../oauth/oauth1-signature.js';
 import { connectionParameterProblem } from '../providers/connection-parameters.js';
 import { interpolate, type InterpolationValues } from '../providers/interpolation.js';
 import type { ProviderTemplate } from '../providers/provider-schema.js';
@@ -19,7 +18,7 @@ export interface UpstreamPlan {
   /** The first URL: base URL + path + the incoming query string (template query parameters come in `prepare`). */
   target: URL;
   origin: string;
-  /** The credential type the connection holds (OAUTH2, OAUTH1, API_KEY, BASIC, OAUTH2_CC, NONE). */
+  /** The auth mode of the credentials the connection holds. */
   authMode: string;
   /** True when the request body is form-encoded and an OAuth 1.0a signature must cover its parameters. */
   signsFormBody: boolean;
@@ -53,8 +52,8 @@ export interface PlanInput {
 export function planUpstream(input: PlanInput): UpstreamPlan {
   const { template, connection, config } = input;
   const credentials = connection.credentials;
-  const authMode = credentialType(credentials);
-  const values: InterpolationValues = { connectionConfig: connection.connection_config ?? {}, credentials: interpolationCredentials(authMode, credentials) };
+  const mode = modeOf(credentials);
+  const values: InterpolationValues = { connectionConfig: connection.connection_config ?? {}, credentials: mode.templateValues(credentials) };
   const baseTemplate = input.baseUrlOverride ? undefined : template.proxy?.base_url ?? template.base_api_url;
   const base = input.baseUrlOverride ?? templateBaseUrl(template, config.provider, connection.connection_id, values);
   const target = joinUrl(base, input.path, input.search);
@@ -65,45 +64,25 @@ export function planUpstream(input: PlanInput): UpstreamPlan {
   const templateHeaders = interpolateEntries(template.proxy?.headers, values);
   const templateQuery = Object.entries(interpolateEntries(template.proxy?.query, values));
   const templateCarriesAuth = Object.keys(template.proxy?.headers ?? {}).length > 0 || Object.keys(template.proxy?.query ?? {}).length > 0;
-  const staticAuth = staticAuthHeaders(authMode, credentials, templateCarriesAuth, connection.connection_id);
-  const oauth1 = authMode === 'OAUTH1' ? oauth1Signer(template, config, credentials, connection.connection_id) : undefined;
+  const authorisation = mode.authorise(credentials, { template, integration: config, connectionId: connection.connection_id, templateCarriesAuth });
   const contentType = (input.forwardedHeaders['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
 
   return {
     target,
     origin: base.origin,
-    authMode,
-    signsFormBody: oauth1 !== undefined && contentType === 'application/x-www-form-urlencoded',
+    authMode: credentials.type,
+    signsFormBody: authorisation.kind === 'signature' && contentType === 'application/x-www-form-urlencoded',
     agent,
     followsRedirects: agent === undefined,
     describe: (url) => blank(typeof url === 'string' ? url : `${url.origin}${url.pathname}`, secrets),
     prepare(method, url, formParams) {
       if (url.origin !== base.origin) throw new Error('Credentials are only applied on the origin of the base URL.');
       const finalUrl = withQuery(url, templateQuery);
-      const auth = oauth1 ? { authorization: oauth1(method, finalUrl, formParams) } : staticAuth;
+      const auth = authorisation.kind === 'signature' ? { authorization: authorisation.sign(method, finalUrl, formParams) } : authorisation.headers;
       // Precedence, lowest first: the proxy's defaults, the credentials, the template's headers, the caller's headers.
       return { url: finalUrl, headers: { ...input.defaultHeaders, ...auth, ...templateHeaders, ...input.forwardedHeaders } };
     },
   };
-}
-
-function credentialType(credentials: Record<string, unknown>): string {
-  const type = credentials['type'];
-  if (typeof type === 'string' && type !== '') return type.toUpperCase();
-  // Rows written before credentials carried a type hold OAuth2 tokens.
-  return typeof credentials['access_token'] === 'string' ? 'OAUTH2' : 'NONE';
-}
-
-/** Credential fields under the names templates use: `${accessToken}`, `${apiKey}`, `${username}`, `${password}`. */
-function interpolationCredentials(authMode: string, credentials: Record<string, unknown>): Record<string, unknown> {
-  const values: Record<string, unknown> = { ...credentials };
-  if (authMode === 'OAUTH2') values['accessToken'] = credentials['access_token'];
-  if (authMode === 'OAUTH2_CC') values['accessToken'] = credentials['token'];
-  if (authMode === 'OAUTH1') {
-    values['oauthToken'] = credentials['oauth_token'];
-    values['oauthTokenSecret'] = credentials['oauth_token_secret'];
-  }
-  return values;
 }
 
 /**
@@ -186,63 +165,4 @@ function withQuery(url: URL, params: [string, string][]): URL {
   const encoded = new URLSearchParams(extra).toString();
   next.search = url.search.length > 1 ? `${url.search.slice(1)}&${encoded}` : encoded;
   return next;
-}
-
-function staticAuthHeaders(authMode: string, credentials: Record<string, unknown>, templateCarriesAuth: boolean, connectionId: string): Record<string, string> {
-  switch (authMode) {
-    case 'OAUTH2': {
-      const token = credentials['access_token'];
-      if (typeof token !== 'string' || token === '') throw new ApiError('missing_access_token', `The connection "${connectionId}" has no access token to send.`);
-      return { authorization: `Bearer ${token}` };
-    }
-    case 'OAUTH2_CC': {
-      const token = credentials['token'];
-      if (typeof token !== 'string' || token === '') throw new ApiError('missing_access_token', `The connection "${connectionId}" has no client-credentials token to send.`);
-      return { authorization: `Bearer ${token}` };
-    }
-    case 'API_KEY': {
-      if (templateCarriesAuth) return {};
-      const apiKey = credentials['apiKey'];
-      if (typeof apiKey !== 'string' || apiKey === '') throw new ApiError('bad_request', `The connection "${connectionId}" has no API key to send.`);
-      return { authorization: `Bearer ${apiKey}` };
-    }
-    case 'BASIC': {
-      if (templateCarriesAuth) return {};
-      const username = typeof credentials['username'] === 'string' ? credentials['username'] : '';
-      const password = typeof credentials['password'] === 'string' ? credentials['password'] : '';
-      return { authorization: `Basic ${Buffer.from(`${username}:${password}`, 'utf8').toString('base64')}` };
-    }
-    case 'OAUTH1':
-    case 'NONE':
-      return {};
-    default:
-      throw new ApiError('not_supported', `The proxy cannot apply credentials of type "${authMode}" (connection "${connectionId}").`);
-  }
-}
-
-type OAuth1Sign = (method: string, url: URL, formParams: URLSearchParams | undefined) => string;
-
-/**
- * An `Authorization: OAuth …` header over method, URL (query included) and form-encoded body parameters. The
- * protocol parameters go in that header only, so the caller's query and body must not carry any (RFC 5849 §3.5).
- */
-function oauth1Signer(template: ProviderTemplate, config: ConfigRecord, credentials: Record<string, unknown>, connectionId: string): OAuth1Sign {
-  const key = credentials['oauth_token'];
-  const secret = credentials['oauth_token_secret'];
-  if (typeof key !== 'string' || key === '' || typeof secret !== 'string') {
-    throw new ApiError('missing_oauth_token', `The connection "${connectionId}" has no OAuth 1.0a token pair to sign with.`);
-  }
-  if (!config.oauth_client_id) throw new ApiError('missing_client_id', `The integration "${config.unique_key}" has no client id (consumer key) to sign with.`);
-  if (!config.oauth_client_secret) throw new ApiError('missing_client_secret', `The integration "${config.unique_key}" has no client secret (consumer secret) to sign with.`);
-  const consumer = oauth1Consumer({ clientId: config.oauth_client_id, clientSecret: config.oauth_client_secret, template });
-  return (method, url, formParams) => {
-    const reserved = [...url.searchParams.keys(), ...(formParams?.keys() ?? [])].find(isProtocolParameter);
-    if (reserved !== undefined) {
-      throw new ApiError(
-        'bad_request',
-        `The proxied request carries "${reserved}" in its query string or form body. OAuth 1.0a protocol parameters travel only in the Authorization header the proxy signs (RFC 5849 §3.5): leave oauth_* parameters out.`,
-      );
-    }
-    return oauth1Authorization(consumer, { method, url, formParams, token: { key, secret } });
-  };
 }

@@ -1,23 +1,19 @@
 import type { Config } from '../config.js';
-import { ApiError } from '../errors.js';
+import type { BrowserConnect, BrowserFlow, BrowserStart } from '../credentials/browser-connect.js';
+import { browserConnectOf, type StoredCredentials } from '../credentials/registry.js';
 import { redactUrl, type Logger } from '../logger.js';
 import type { ConnectionHosts } from '../net/connection-hosts.js';
-import { fetchAccessToken, fetchRequestToken, type OAuth1Target } from '../oauth/oauth1-client.js';
-import { createPkcePair } from '../oauth/pkce.js';
+import { asFlowRefusal, FlowError } from '../oauth/flow-error.js';
+import { splitScopes } from '../oauth/flow-template.js';
 import type { FlowMessage, ResultDelivery } from '../oauth/result-delivery.js';
-import { oauth2CredentialsFrom, ProviderError, requestToken } from '../oauth/token-endpoint.js';
-import { interpolate } from '../providers/interpolation.js';
 import { connectionParameterProblem } from '../providers/connection-parameters.js';
 import type { ProviderCatalog } from '../providers/provider-catalog.js';
 import type { ProviderTemplate } from '../providers/provider-schema.js';
-import { missingParamsMessage, templateParams, type TemplateParamsKey } from '../providers/template-params.js';
-import type { AuditLogStore } from '../store/audit-log-store.js';
 import type { ConfigRecord, ConfigsStore } from '../store/configs-store.js';
-import type { ConnectionsStore } from '../store/connections-store.js';
 import type { OAuthSession, OAuthSessionsStore } from '../store/oauth-sessions-store.js';
-import type { ConnectAuthorizer } from './connect-authorizer.js';
+import type { ConnectAuthorizer, ConnectGrant } from './connect-authorizer.js';
 import { ALLOW_CLIENT_OVERRIDE_FLAG, mergeConnectionParameters, urlValues } from './connection-parameter-sources.js';
-import { FlowError } from './flow-error.js';
+import type { ConnectionService } from './connection-service.js';
 import { logProviderFailure } from './provider-error-advice.js';
 import type { ServerSignals } from './server-signals.js';
 
@@ -36,27 +32,29 @@ export interface ConnectRequest {
   wsClientId: string | undefined;
 }
 
-export interface CallbackOutcome {
-  outcome: 'success' | 'error';
-  title: string;
-  message: string;
-  status: number;
-  protocol: 'seed' | 'modern' | 'legacy';
-  providerConfigKey?: string;
-  connectionId?: string;
-  errorType?: string;
-}
+/** Which client generation the page that opened the popup belongs to: it decides how the callback page reports. */
+export type FlowProtocol = 'seed' | 'modern' | 'legacy';
+
+export type StartOutcome = { kind: 'redirect'; url: string } | { kind: 'failed'; error: FlowError };
+
+/** A callback's state that leads to no flow: the page explains, and no WebSocket is told. */
+export type StateRefusal = 'missing_state' | 'invalid_state' | 'state_already_used' | 'unknown_state';
+
+/** What a provider's callback came to; the route turns it into a status and a page. */
+export type CallbackOutcome =
+  | { kind: 'connected'; protocol: FlowProtocol; providerConfigKey: string; connectionId: string }
+  | { kind: 'refused'; reason: StateRefusal }
+  | { kind: 'failed'; protocol: FlowProtocol; providerConfigKey: string; connectionId: string; error: FlowError };
 
 export interface OAuthFlowDeps {
   config: Pick<Config, 'callbackUrl'>;
   providers: ProviderCatalog;
   configs: ConfigsStore;
-  connections: ConnectionsStore;
+  connections: ConnectionService;
   sessions: OAuthSessionsStore;
   authorizer: ConnectAuthorizer;
   delivery: ResultDelivery;
   signals: ServerSignals;
-  audit: AuditLogStore;
   /** Where a connection may send the integration's secrets (pinned host, outbound host guard). */
   hosts: ConnectionHosts;
   log: Logger;
@@ -71,7 +69,11 @@ export { ALLOW_CLIENT_OVERRIDE_FLAG } from './connection-parameter-sources.js';
 
 const STATE_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** The popup flow: `/oauth/connect` sends the user to the provider, `/oauth/callback` stores what comes back. */
+/**
+ * The popup flow: `/oauth/connect` sends the user to the provider, `/oauth/callback` stores what comes back.
+ * This orchestrates what every browser flow shares (who may connect, the session, storing the connection,
+ * telling the waiting page); the protocol is the mode's (src/credentials/, src/oauth/).
+ */
 export class OAuthFlowService {
   private readonly now: () => Date;
 
@@ -79,71 +81,56 @@ export class OAuthFlowService {
     this.now = deps.now ?? (() => new Date());
   }
 
-  /** Returns the provider URL to redirect the popup to. Errors are reported on the WebSocket too. */
-  async start(request: ConnectRequest): Promise<string> {
+  /** Where to send the popup; a failure is reported on the WebSocket too. */
+  async start(request: ConnectRequest): Promise<StartOutcome> {
     try {
-      return await this.startOrThrow(request);
+      return { kind: 'redirect', url: await this.startOrThrow(request) };
     } catch (error) {
       const flowError = this.asFlowError(error, request.providerConfigKey);
-      this.deps.log.debug(`OAuth flow error for integration "${request.providerConfigKey}" and connection "${request.connectionId ?? ''}": ${flowError.type} - ${flowError.message}`);
-      if (request.wsClientId) {
-        await this.notify(request.wsClientId, this.errorMessage(request.providerConfigKey, request.connectionId ?? '', flowError));
-      }
-      throw flowError;
+      await this.reportStartFailure(request.wsClientId ? [request.wsClientId] : [], request.providerConfigKey, request.connectionId ?? '', flowError);
+      return { kind: 'failed', error: flowError };
     }
   }
 
   /**
-   * A connect request too malformed to start (the route could not parse it): the page that opened the popup
-   * still learns why, on every WebSocket the request names, so the SDK's promise never waits forever.
+   * A connect request that could not start: the page that opened the popup still learns why, on every
+   * WebSocket the request names, so the SDK's promise never waits forever.
    */
   async reportStartFailure(wsClientIds: string[], providerConfigKey: string, connectionId: string, error: FlowError): Promise<void> {
     this.deps.log.debug(`OAuth flow error for integration "${providerConfigKey}" and connection "${connectionId}": ${error.type} - ${error.message}`);
-    for (const wsClientId of wsClientIds) await this.notify(wsClientId, this.errorMessage(providerConfigKey, connectionId, error));
+    for (const wsClientId of wsClientIds) await this.notify(wsClientId, errorMessage(providerConfigKey, connectionId, error));
   }
 
   private async startOrThrow(request: ConnectRequest): Promise<string> {
     const { providerConfigKey } = request;
     const grant = await this.deps.authorizer.authorize(request);
-    const connectionId = grant.connectionId;
-    if (request.clientOverride && grant.defaults.connection_config?.[ALLOW_CLIENT_OVERRIDE_FLAG] !== true) {
-      throw new FlowError(
-        'client_override_not_allowed',
-        `This server accepts credentials[oauth_client_id_override] and credentials[oauth_client_secret_override] only with a connect session that allows them for "${providerConfigKey}" (integrations_config_defaults.${providerConfigKey}.connection_config.${ALLOW_CLIENT_OVERRIDE_FLAG} = true).`,
-        403,
-      );
-    }
+    assertClientOverrideAllowedBySession(request, grant);
     const config = await this.deps.configs.find(providerConfigKey);
-    if (!config) throw new FlowError('provider_config_err', `No integration has the key "${providerConfigKey}"; create it first.`, 404);
+    if (!config) throw new FlowError('provider_config_err', `No integration has the key "${providerConfigKey}"; create it first.`, 'not_found');
     const template = this.deps.providers.get(config.provider);
     if (!template) throw new FlowError('unknown_config_key', `The integration "${providerConfigKey}" uses the provider "${config.provider}", which is not in the catalog.`);
-    if (template.auth_mode !== 'OAUTH2' && template.auth_mode !== 'OAUTH1') {
-      throw new FlowError('auth_mode_err', `The provider "${config.provider}" uses ${template.auth_mode}, which does not go through the OAuth popup.`);
-    }
-    if (request.clientOverride && template.auth_mode !== 'OAUTH2') {
+    const browser = assertConnectsInBrowser(template, config.provider);
+    if (request.clientOverride && !browser.acceptsClientOverride) {
       throw new FlowError('client_override_not_allowed', `An OAuth client override works with OAuth 2 integrations only; "${providerConfigKey}" uses ${template.auth_mode}.`);
     }
-    if (!request.clientOverride && (!config.oauth_client_id || !config.oauth_client_secret)) {
-      throw new FlowError('provider_config_err', `The integration "${providerConfigKey}" has no client id or client secret; set them first.`);
-    }
+    if (!request.clientOverride) assertIntegrationHasClient(config);
     const connectionConfig = urlValues(mergeConnectionParameters(request.params, grant.defaults.connection_config, this.deps.hosts.pinnedValues(template, config)));
     const problem = connectionParameterProblem(template, connectionConfig);
     if (problem) throw new FlowError('url_param_err', problem);
-    const authorizationUrl = this.interpolateUrl(template.authorization_url ?? '', 'authorization_url', connectionConfig);
+    const flow = this.flowOf(template, config, connectionConfig, this.deps.config.callbackUrl, request.clientOverride ?? null);
     // Checked now, so a missing parameter or a refused host fails before the user is sent to the provider.
-    this.interpolateUrl(template.token_url ?? '', 'token_url', connectionConfig);
-    const authorizationParams = this.filledParams(template, 'authorization_params', connectionConfig);
-    this.filledParams(template, 'token_params', connectionConfig);
+    const { authorizationUrl } = browser.prepare(flow);
     await this.deps.hosts.checkNewConnection(template, config, { connectionConfig }).catch(asFlowRefusal);
     this.deps.signals.oauthFlowStarted(config.provider);
     this.deps.log.info(
-      `OAuth request - mode: ${template.auth_mode}, provider: ${config.provider}, key: ${providerConfigKey}, connection ID: ${connectionId}, auth URL: ${redactUrl(authorizationUrl)}, callback URL: ${this.deps.config.callbackUrl}`,
+      `OAuth request - mode: ${template.auth_mode}, provider: ${config.provider}, key: ${providerConfigKey}, connection ID: ${grant.connectionId}, auth URL: ${redactUrl(authorizationUrl)}, callback URL: ${this.deps.config.callbackUrl}`,
     );
-    const base = {
+    const session: Omit<OAuthSession, 'id' | 'codeVerifier' | 'requestTokenSecret'> = {
       providerConfigKey,
       provider: config.provider,
-      connectionId,
+      connectionId: grant.connectionId,
       callbackUrl: this.deps.config.callbackUrl,
+      authMode: template.auth_mode,
       connectionConfig,
       wsClientId: request.wsClientId ?? null,
       clientProtocol: grant.protocol,
@@ -153,261 +140,114 @@ export class OAuthFlowService {
       webhookUrlOverride: grant.webhookUrlOverride,
       clientOverride: request.clientOverride ?? null,
     };
-    if (template.auth_mode === 'OAUTH2') {
-      const grantType = template.token_params?.['grant_type'];
-      if (grantType !== undefined && grantType !== 'authorization_code') {
-        throw new FlowError('grant_type_err', `The provider template asks for the grant type "${grantType}", which the popup flow cannot use.`);
-      }
-      const pkce = template.disable_pkce ? undefined : createPkcePair();
-      const session = await this.deps.sessions.create({ ...base, authMode: 'OAUTH2', codeVerifier: pkce?.verifier ?? null, requestTokenSecret: null });
-      const url = new URL(authorizationUrl);
-      const query: Record<string, string> = {
-        response_type: 'code',
-        client_id: request.clientOverride?.clientId ?? config.oauth_client_id ?? '',
-        redirect_uri: this.deps.config.callbackUrl,
-      };
-      const separator = template.scope_separator ?? ' ';
-      const overrideScopes = grant.defaults.connection_config?.['oauth_scopes_override'];
-      const scopes = typeof overrideScopes === 'string' ? splitScopes(overrideScopes) : splitScopes(config.oauth_scopes);
-      if (scopes.length > 0) query['scope'] = scopes.join(separator);
-      // User scopes are a separate grant (Slack's user token), never mixed into the app's `scope`.
-      const userScopes = [...new Set([...splitScopes(grant.defaults.user_scopes ?? null), ...request.userScopes])];
-      if (userScopes.length > 0) query['user_scope'] = userScopes.join(separator);
-      query['state'] = session.id;
-      Object.assign(query, authorizationParams, grant.defaults.authorization_params ?? {}, request.authorizationParams);
-      if (pkce) Object.assign(query, { code_challenge: pkce.challenge, code_challenge_method: 'S256' });
-      for (const [key, value] of Object.entries(query)) url.searchParams.set(key, value);
-      return url.toString();
-    }
-    if (!template.request_url) throw new FlowError('provider_config_err', `The OAuth 1.0a provider "${config.provider}" has no request_url.`);
-    const requestUrl = this.oauth1Target(template, template.request_url, 'request_url', connectionConfig, config);
-    const session = await this.deps.sessions.create({ ...base, authMode: 'OAUTH1', codeVerifier: null, requestTokenSecret: null });
-    const callback = new URL(this.deps.config.callbackUrl);
-    callback.searchParams.set('state', session.id);
-    let pair;
-    try {
-      pair = await fetchRequestToken(this.oauth1Client(config, template), requestUrl, callback.toString());
-    } catch (error) {
-      await this.deps.sessions.discard(session.id);
-      if (error instanceof ProviderError) {
-        this.warnWithAdvice(error, config, template);
-        throw new FlowError('token_err', `Getting a request token failed: ${error.publicMessage}`, 502);
-      }
-      throw asFlowRefusal(error);
-    }
-    await this.deps.sessions.setRequestTokenSecret(session.id, pair.oauth_token_secret);
-    const url = new URL(authorizationUrl);
-    url.searchParams.set('oauth_token', pair.oauth_token);
-    const scopes = splitScopes(config.oauth_scopes);
-    if (scopes.length > 0) url.searchParams.set('scope', scopes.join(template.scope_separator ?? ' '));
-    for (const [key, value] of Object.entries({ ...authorizationParams, ...request.authorizationParams })) url.searchParams.set(key, value);
-    return url.toString();
+    const overrideScopes = grant.defaults.connection_config?.['oauth_scopes_override'];
+    const start: BrowserStart = {
+      authorizationUrl,
+      integrationScopes: splitScopes(config.oauth_scopes),
+      scopesOverride: typeof overrideScopes === 'string' ? splitScopes(overrideScopes) : undefined,
+      userScopes: [...new Set([...splitScopes(grant.defaults.user_scopes ?? null), ...request.userScopes])],
+      sessionAuthorizationParams: grant.defaults.authorization_params ?? {},
+      requestAuthorizationParams: request.authorizationParams,
+      openSession: async ({ codeVerifier }) => {
+        const { id } = await this.deps.sessions.create({ ...session, codeVerifier, requestTokenSecret: null });
+        return { state: id, keepRequestTokenSecret: (secret) => this.deps.sessions.setRequestTokenSecret(id, secret), discard: () => this.deps.sessions.discard(id) };
+      },
+    };
+    return this.advisingOnRefusal(config, template, () => browser.start(flow, start));
   }
 
-  /** Handles the provider's redirect; never throws, never hangs: every path ends in a page that explains. */
+  /** Handles the provider's redirect; never throws, never hangs: every path ends in an outcome the route can show. */
   async complete(query: Record<string, string>): Promise<CallbackOutcome> {
     const state = query['state'];
-    if (!state) {
-      return pageOnly('missing_state', 'This sign-in link is incomplete', 'The provider sent the browser back without the "state" parameter, so this sign-in cannot be matched to a request. Close this window and start again.');
-    }
-    if (!STATE_PATTERN.test(state)) {
-      return pageOnly('invalid_state', 'This sign-in link is not valid', 'The "state" parameter is not one this server issued. Close this window and start again.');
-    }
+    if (!state) return { kind: 'refused', reason: 'missing_state' };
+    if (!STATE_PATTERN.test(state)) return { kind: 'refused', reason: 'invalid_state' };
     const consumed = await this.deps.sessions.consume(state);
     // Neither case reaches a WebSocket: a used state's page already got its answer, an unknown one has no page.
-    if (consumed.status === 'used') {
-      return pageOnly(
-        'state_already_used',
-        'This sign-in was already completed',
-        'This page was opened a second time (a reload, or the back button) after the sign-in had finished; its first result stands. If the connection did not appear, close this window and start again.',
-      );
-    }
-    if (consumed.status === 'unknown') {
-      return pageOnly(
-        'unknown_state',
-        'This sign-in is unknown',
-        'The "state" of this page was never issued by this server, or its sign-in expired and was cleaned up. Close this window and start again.',
-      );
-    }
+    if (consumed.status === 'used') return { kind: 'refused', reason: 'state_already_used' };
+    if (consumed.status === 'unknown') return { kind: 'refused', reason: 'unknown_state' };
     const { session } = consumed;
+    const where = { protocol: protocolOf(session), providerConfigKey: session.providerConfigKey, connectionId: session.connectionId };
     try {
-      if (session.expiresAt.getTime() < this.now().getTime()) {
-        throw new FlowError('state_err', 'This sign-in took too long and expired. Close this window and start again.');
-      }
+      assertFlowNotExpired(session, this.now());
       const config = await this.deps.configs.find(session.providerConfigKey);
       if (!config) throw new FlowError('provider_config_err', `The integration "${session.providerConfigKey}" was deleted while the sign-in was in progress.`);
       const template = this.deps.providers.get(config.provider);
       if (!template) throw new FlowError('unknown_config_key', `The provider "${config.provider}" is no longer in the catalog.`);
-      const credentials = session.authMode === 'OAUTH1' ? await this.completeOAuth1(session, config, template, query) : await this.completeOAuth2(session, config, template, query);
-      const metadata = pickStrings(query, template.redirect_uri_metadata);
-      const tokenMetadata = pickStrings(credentials.raw as Record<string, unknown>, template.token_response_metadata);
-      const existed = (await this.deps.connections.find(session.providerConfigKey, session.connectionId)) !== undefined;
-      await this.deps.connections.upsert({
-        provider_config_key: session.providerConfigKey,
-        connection_id: session.connectionId,
-        credentials,
-        connection_config: { ...session.connectionConfig, ...metadata, ...tokenMetadata },
-        metadata: { ...metadata, ...tokenMetadata },
-        ...(session.endUser ? { end_user: session.endUser } : {}),
-        ...(session.tags ? { tags: session.tags } : {}),
-        ...(session.webhookUrlOverride ? { webhook_url_override: session.webhookUrlOverride } : {}),
-      });
-      await this.deps.audit.record([
-        {
-          action: existed ? 'connection.reauthorize' : 'connection.create',
-          route: 'GET /oauth/callback',
-          principal: session.endUser ? `end_user:${session.endUser.id}` : 'end_user (popup)',
-          providerConfigKey: session.providerConfigKey,
-          connectionId: session.connectionId,
-          details: { auth_mode: template.auth_mode },
-        },
-      ]);
+      const browser = browserConnectOf(session.authMode);
+      if (!browser) throw new FlowError('auth_mode_err', `This sign-in was started for ${session.authMode} credentials, which do not go through the OAuth popup.`);
+      const flow = this.flowOf(template, config, session.connectionConfig, session.callbackUrl, session.clientOverride);
+      const callback = { query, codeVerifier: session.codeVerifier, requestTokenSecret: session.requestTokenSecret };
+      const { credentials, raw } = await this.advisingOnRefusal(config, template, () => browser.complete(flow, callback));
+      await this.store(session, config, template, credentials, query, raw);
       this.deps.signals.oauthFlowFinished(config.provider, true);
-      this.deps.signals.authSucceeded({
-        operation: existed ? 'override' : 'creation',
-        connectionId: session.connectionId,
-        providerConfigKey: session.providerConfigKey,
-        provider: config.provider,
-        authMode: template.auth_mode,
-        endUser: session.endUser,
-        tags: session.tags,
-      });
       this.deps.log.info(`OAuth flow succeeded: connection "${session.connectionId}" of integration "${session.providerConfigKey}" stored.`);
       if (session.wsClientId) {
         await this.notify(session.wsClientId, { message_type: 'success', provider_config_key: session.providerConfigKey, connection_id: session.connectionId, is_pending: false });
       }
-      return {
-        outcome: 'success',
-        status: 200,
-        title: 'Connected',
-        message: 'The connection was authorised. You can close this window.',
-        protocol: protocolOf(session),
-        providerConfigKey: session.providerConfigKey,
-        connectionId: session.connectionId,
-      };
+      return { kind: 'connected', ...where };
     } catch (error) {
       const flowError = this.asFlowError(error, session.providerConfigKey);
       this.deps.signals.oauthFlowFinished(session.provider, false);
       this.deps.log.debug(`OAuth flow error for integration "${session.providerConfigKey}" and connection "${session.connectionId}": ${flowError.type} - ${flowError.message}`);
-      if (session.wsClientId) await this.notify(session.wsClientId, this.errorMessage(session.providerConfigKey, session.connectionId, flowError));
-      return {
-        outcome: 'error',
-        status: flowError.status,
-        title: 'The connection could not be made',
-        message: flowError.message,
-        protocol: protocolOf(session),
+      if (session.wsClientId) await this.notify(session.wsClientId, errorMessage(session.providerConfigKey, session.connectionId, flowError));
+      return { kind: 'failed', ...where, error: flowError };
+    }
+  }
+
+  /** The connection, with what the template keeps of the callback and of the token response, authorised in one transaction. */
+  private async store(session: OAuthSession, config: ConfigRecord, template: ProviderTemplate, credentials: StoredCredentials, query: Record<string, string>, raw: Record<string, unknown>): Promise<void> {
+    const metadata = { ...pickStrings(query, template.redirect_uri_metadata), ...pickStrings(raw, template.token_response_metadata) };
+    await this.deps.connections.authorise(
+      {
         providerConfigKey: session.providerConfigKey,
         connectionId: session.connectionId,
-        errorType: flowError.type,
-      };
-    }
+        credentials,
+        connectionConfig: { ...session.connectionConfig, ...metadata },
+        metadata,
+        ...(session.endUser ? { endUser: session.endUser } : {}),
+        ...(session.tags ? { tags: session.tags } : {}),
+        ...(session.webhookUrlOverride ? { webhookUrlOverride: session.webhookUrlOverride } : {}),
+      },
+      {
+        kind: 'connect',
+        route: 'GET /oauth/callback',
+        principal: session.endUser ? `end_user:${session.endUser.id}` : 'end_user (popup)',
+        provider: config.provider,
+        authMode: template.auth_mode,
+      },
+    );
   }
 
-  private async completeOAuth2(session: OAuthSession, config: ConfigRecord, template: ProviderTemplate, query: Record<string, string>) {
-    if (query['error'] || query['error_description']) {
-      const details = { error: query['error'], error_description: query['error_description'] ?? query['error_reason'], error_uri: query['error_uri'] };
-      const providerError = new ProviderError('rejected', '', { ...(details.error ? { error: details.error } : {}), ...(details.error_description ? { error_description: details.error_description } : {}) });
-      this.warnWithAdvice(providerError, config, template);
-      const words = [details.error, details.error_description].filter(Boolean).join(': ');
-      throw new FlowError('callback_err', `The provider returned an error: ${words}.`);
-    }
-    const code = query['code'];
-    if (!code) throw new FlowError('callback_err', 'The provider sent the browser back without an authorization code.');
-    const tokenUrl = this.interpolateUrl(template.token_url ?? '', 'token_url', session.connectionConfig);
-    const agent = this.agentFor(template, template.token_url ?? '', tokenUrl, config);
-    const params: Record<string, string> = {
-      grant_type: 'authorization_code',
-      code,
-      redirect_uri: session.callbackUrl,
-      ...this.filledParams(template, 'token_params', session.connectionConfig),
+  private flowOf(template: ProviderTemplate, config: ConfigRecord, connectionConfig: Record<string, unknown>, callbackUrl: string, clientOverride: OAuthSession['clientOverride']): BrowserFlow {
+    return {
+      template,
+      integration: config,
+      client: clientOverride ?? { clientId: config.oauth_client_id ?? '', clientSecret: config.oauth_client_secret ?? '' },
+      clientOverridden: clientOverride !== null,
+      connectionConfig,
+      callbackUrl,
+      hosts: this.deps.hosts,
+      timeoutMs: this.deps.providerTimeoutMs,
+      now: this.now(),
     };
-    if (session.codeVerifier) params['code_verifier'] = session.codeVerifier;
-    const client = session.clientOverride ?? { clientId: config.oauth_client_id ?? '', clientSecret: config.oauth_client_secret ?? '' };
+  }
+
+  /** A provider's refusal tells the operator what to change (a warning with advice); the end user sees only the flow's message. */
+  private async advisingOnRefusal<T>(config: ConfigRecord, template: ProviderTemplate, step: () => Promise<T>): Promise<T> {
     try {
-      const raw = await requestToken({ url: tokenUrl, agent, params, ...client, template, timeoutMs: this.deps.providerTimeoutMs });
-      const credentials = oauth2CredentialsFrom(raw, this.now());
-      // Kept with the (encrypted) credentials: refreshing this connection needs the same app.
-      return session.clientOverride
-        ? { ...credentials, oauth_client_id_override: session.clientOverride.clientId, oauth_client_secret_override: session.clientOverride.clientSecret }
-        : credentials;
+      return await step();
     } catch (error) {
-      if (error instanceof ProviderError) {
-        this.warnWithAdvice(error, config, template);
-        throw new FlowError('token_err', error.publicMessage, 502);
+      if (error instanceof FlowError && error.providerError) {
+        logProviderFailure(this.deps.log, error.providerError, { integration: config.unique_key, provider: template.display_name, callbackUrl: this.deps.config.callbackUrl });
       }
-      throw asFlowRefusal(error);
+      throw error;
     }
-  }
-
-  private async completeOAuth1(session: OAuthSession, config: ConfigRecord, template: ProviderTemplate, query: Record<string, string>) {
-    const token = query['oauth_token'];
-    const verifier = query['oauth_verifier'];
-    if (query['denied'] || !token || !verifier) {
-      throw new FlowError('callback_err', query['denied'] ? 'The user declined the authorisation.' : 'The provider sent the browser back without oauth_token and oauth_verifier.');
-    }
-    const tokenUrl = this.oauth1Target(template, template.token_url ?? '', 'token_url', session.connectionConfig, config);
-    try {
-      const pair = await fetchAccessToken(this.oauth1Client(config, template), tokenUrl, token, session.requestTokenSecret ?? '', verifier);
-      return { type: 'OAUTH1' as const, oauth_token: pair.oauth_token, oauth_token_secret: pair.oauth_token_secret, raw: pair.raw };
-    } catch (error) {
-      if (error instanceof ProviderError) {
-        this.warnWithAdvice(error, config, template);
-        throw new FlowError('token_err', error.publicMessage, 502);
-      }
-      throw asFlowRefusal(error);
-    }
-  }
-
-  private oauth1Client(config: ConfigRecord, template: ProviderTemplate) {
-    return { clientId: config.oauth_client_id ?? '', clientSecret: config.oauth_client_secret ?? '', template, timeoutMs: this.deps.providerTimeoutMs };
-  }
-
-  /** How the server reaches one of the template's URLs: through the outbound host guard when the connection chose its host. */
-  private agentFor(template: ProviderTemplate, templateText: string, url: string, config: ConfigRecord) {
-    try {
-      return this.deps.hosts.agentFor(template, templateText, new URL(url), config);
-    } catch (error) {
-      throw asFlowRefusal(error);
-    }
-  }
-
-  private oauth1Target(template: ProviderTemplate, templateText: string, key: string, connectionConfig: Record<string, unknown>, config: ConfigRecord): OAuth1Target {
-    const url = this.interpolateUrl(templateText, key, connectionConfig);
-    return { url, agent: this.agentFor(template, templateText, url, config) };
-  }
-
-  private interpolateUrl(template: string, key: string, connectionConfig: Record<string, unknown>): string {
-    const { value, missing } = interpolate(template, { connectionConfig });
-    if (missing.length > 0) {
-      const names = missing.map((name) => name.replace(/^connectionConfig\.(params\.)?/, ''));
-      throw new FlowError('url_param_err', `The provider's ${key} needs the connection parameter${names.length > 1 ? 's' : ''} ${names.map((n) => `"${n}"`).join(', ')}; pass ${names.map((n) => `params[${n}]`).join(', ')}.`);
-    }
-    try {
-      return new URL(value).toString();
-    } catch {
-      throw new FlowError('url_param_err', `The provider's ${key} is not a valid URL once filled in.`);
-    }
-  }
-
-  /** Authorization or token parameters of the template, filled in; a missing connection parameter is named. */
-  private filledParams(template: ProviderTemplate, key: TemplateParamsKey, connectionConfig: Record<string, unknown>): Record<string, string> {
-    const { params, missing } = templateParams(template, key, connectionConfig);
-    if (missing.length > 0) throw new FlowError('url_param_err', missingParamsMessage(key, missing));
-    return params;
-  }
-
-  private warnWithAdvice(error: ProviderError, config: ConfigRecord, template: ProviderTemplate): void {
-    logProviderFailure(this.deps.log, error, { integration: config.unique_key, provider: template.display_name, callbackUrl: this.deps.config.callbackUrl });
   }
 
   private asFlowError(error: unknown, providerConfigKey: string): FlowError {
     if (error instanceof FlowError) return error;
     this.deps.log.error({ err: error }, `Unexpected error in the OAuth flow of integration "${providerConfigKey}".`);
-    return new FlowError('unknown_err', 'An unexpected error stopped the authorisation; see the server log.', 500);
-  }
-
-  private errorMessage(providerConfigKey: string, connectionId: string, error: FlowError): FlowMessage {
-    return { message_type: 'error', provider_config_key: providerConfigKey, connection_id: connectionId, error_type: error.type, error_desc: error.message };
+    return new FlowError('unknown_err', 'An unexpected error stopped the authorisation; see the server log.', 'unexpected');
   }
 
   private async notify(wsClientId: string, message: FlowMessage): Promise<void> {
@@ -419,25 +259,43 @@ export class OAuthFlowService {
   }
 }
 
-function pageOnly(type: string, title: string, message: string): CallbackOutcome {
-  return { outcome: 'error', status: 400, title, message, protocol: 'modern', errorType: type };
+/** An end user's own OAuth app is used only when the operator's connect session allows it for this integration. */
+function assertClientOverrideAllowedBySession(request: ConnectRequest, grant: ConnectGrant): void {
+  if (!request.clientOverride || grant.defaults.connection_config?.[ALLOW_CLIENT_OVERRIDE_FLAG] === true) return;
+  const key = request.providerConfigKey;
+  throw new FlowError(
+    'client_override_not_allowed',
+    `This server accepts credentials[oauth_client_id_override] and credentials[oauth_client_secret_override] only with a connect session that allows them for "${key}" (integrations_config_defaults.${key}.connection_config.${ALLOW_CLIENT_OVERRIDE_FLAG} = true).`,
+    'refused',
+  );
 }
 
-function protocolOf(session: OAuthSession): CallbackOutcome['protocol'] {
+/** Only a mode that connects in the browser (its module has `browser`) goes through the popup. */
+function assertConnectsInBrowser(template: ProviderTemplate, provider: string): BrowserConnect<StoredCredentials> {
+  const browser = browserConnectOf(template.auth_mode);
+  if (!browser) throw new FlowError('auth_mode_err', `The provider "${provider}" uses ${template.auth_mode}, which does not go through the OAuth popup.`);
+  return browser;
+}
+
+/** The flow runs with the integration's OAuth app, which must be complete. */
+function assertIntegrationHasClient(config: ConfigRecord): void {
+  if (!config.oauth_client_id || !config.oauth_client_secret) {
+    throw new FlowError('provider_config_err', `The integration "${config.unique_key}" has no client id or client secret; set them first.`);
+  }
+}
+
+/** A flow's state is good for OAUTH_SESSION_LIFETIME_MS after it started. */
+function assertFlowNotExpired(session: OAuthSession, now: Date): void {
+  if (session.expiresAt.getTime() < now.getTime()) throw new FlowError('state_err', 'This sign-in took too long and expired. Close this window and start again.');
+}
+
+function errorMessage(providerConfigKey: string, connectionId: string, error: FlowError): FlowMessage {
+  return { message_type: 'error', provider_config_key: providerConfigKey, connection_id: connectionId, error_type: error.type, error_desc: error.message };
+}
+
+function protocolOf(session: OAuthSession): FlowProtocol {
   if (!session.wsClientId) return 'legacy';
   return session.clientProtocol;
-}
-
-/** A refused host, in the flow's terms (the page and the WebSocket name the rule and the setting). */
-function asFlowRefusal(error: unknown): never {
-  if (error instanceof ApiError && error.code === 'connection_host_not_allowed') {
-    throw new FlowError(error.code, error.message, error.status);
-  }
-  throw error;
-}
-
-function splitScopes(scopes: string | null): string[] {
-  return (scopes ?? '').split(',').map((scope) => scope.trim()).filter(Boolean);
 }
 
 /** Whitelisted string fields (dotted paths allowed) copied from a provider's answer into the connection. */

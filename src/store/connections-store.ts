@@ -1,147 +1,23 @@
 import type { Knex } from 'knex';
 import type { Cipher } from '../crypto/aes-gcm.js';
-import { SCHEMA } from '../db/database.js';
-import { runPrepared, type PreparedStatement } from '../db/prepared-statement.js';
-import { CONFIG_COLUMNS, openConfig, type ConfigRecord } from './configs-store.js';
+import { modeOf, parseStoredCredentials, type StoredCredentials } from '../credentials/registry.js';
+import { runPrepared } from '../db/prepared-statement.js';
+import { openConfig, type ConfigRecord } from './configs-store.js';
 import { connectionCacheKey, type ConnectionCache } from './connection-cache.js';
+import {
+  ACCOUNT_ID, FIND_WITH_INTEGRATION, LIST_COLUMNS, LIST_NEWEST, splitJoinedRow, TABLE,
+  type ConnectionListFilter, type ConnectionListItem, type ConnectionRecord, type ConnectionRow, type ConnectionSummary, type ConnectionWrite,
+  type EndUser, type ListRow, type SealedConnection,
+} from './connection-rows.js';
 import { openCredentials, sealCredentials } from './sealing.js';
 
-/** A row of `_nango_connections` with its credentials decrypted; the wire shape of the seed API. */
-export interface ConnectionRecord {
-  id: number;
-  created_at: Date;
-  updated_at: Date;
-  provider_config_key: string;
-  connection_id: string;
-  credentials: Record<string, unknown>;
-  connection_config: Record<string, unknown>;
-  account_id: number;
-  metadata: Record<string, unknown>;
-  credentials_iv: string | null;
-  credentials_tag: string | null;
-  last_refresh_success: Date | null;
-  last_refresh_failure: Date | null;
-  last_refresh_error: string | null;
-  refresh_attempts: number;
-  end_user: EndUser | null;
-  tags: Record<string, string>;
-  webhook_url_override: string | null;
+export type { ConnectionListFilter, ConnectionListItem, ConnectionRecord, ConnectionSummary, ConnectionWrite, EndUser, SealedConnection } from './connection-rows.js';
+
+/** An upserted connection, and whether the row is new (false: an existing connection was re-authorised). */
+export interface UpsertedConnection {
+  connection: ConnectionRecord;
+  created: boolean;
 }
-
-/** Who a connection belongs to in the operator's product (modern API). */
-export interface EndUser {
-  id: string;
-  email?: string | null;
-  display_name?: string | null;
-  tags?: Record<string, string>;
-  organization?: { id: string; display_name?: string | null } | null;
-}
-
-export interface ConnectionListFilter {
-  connectionId?: string;
-  search?: string;
-  endUserId?: string;
-  endUserOrganizationId?: string;
-  integrationIds?: string[];
-  tags?: Record<string, string>;
-  limit: number;
-  offset: number;
-}
-
-export interface ConnectionListItem {
-  id: number;
-  connection_id: string;
-  provider_config_key: string;
-  provider: string | null;
-  end_user: EndUser | null;
-  tags: Record<string, string>;
-  metadata: Record<string, unknown>;
-  created_at: Date;
-  last_refresh_failure: Date | null;
-  refresh_attempts: number;
-}
-
-export interface ConnectionSummary {
-  id: number;
-  connection_id: string;
-  provider_config_key: string;
-  created_at: Date;
-}
-
-export interface ConnectionWrite {
-  provider_config_key: string;
-  connection_id: string;
-  /** Any credentials shape (OAuth2, OAuth1, …); stored as one JSON document, sealed when a key is set. */
-  credentials: object;
-  connection_config: Record<string, unknown>;
-  metadata: Record<string, unknown>;
-  /** Modern fields; kept as they are on an existing connection when absent. */
-  end_user?: EndUser | null;
-  tags?: Record<string, string>;
-  webhook_url_override?: string | null;
-}
-
-interface ConnectionRow extends Omit<ConnectionRecord, 'credentials' | 'connection_config' | 'metadata' | 'tags'> {
-  credentials: unknown;
-  tags: Record<string, string> | null;
-  credentials_expires_at: Date | null;
-  connection_config: Record<string, unknown> | null;
-  metadata: Record<string, unknown> | null;
-}
-
-const TABLE = '_nango_connections';
-const ACCOUNT_ID = 0;
-
-/** Every column of a connection row, named: a prepared statement must not say `*` (see runPrepared). */
-const CONNECTION_COLUMNS = [
-  'id', 'created_at', 'updated_at', 'provider_config_key', 'connection_id', 'credentials', 'connection_config', 'account_id', 'metadata',
-  'credentials_iv', 'credentials_tag', 'credentials_expires_at', 'last_refresh_success', 'last_refresh_failure', 'last_refresh_error',
-  'refresh_attempts', 'end_user', 'tags', 'webhook_url_override',
-] as const satisfies readonly (keyof ConnectionRow)[];
-/** Config columns in a joined row are renamed with this prefix, so they cannot shadow the connection's. */
-const CONFIG_PREFIX = 'integration__';
-
-const FIND_WITH_INTEGRATION: PreparedStatement = {
-  name: 'custody_find_connection_with_integration',
-  text: `SELECT ${CONNECTION_COLUMNS.map((column) => `c.${column}`).join(', ')}, ${CONFIG_COLUMNS.map((column) => `k.${column} AS ${CONFIG_PREFIX}${column}`).join(', ')}
-    FROM ${SCHEMA}.${TABLE} c
-    LEFT JOIN ${SCHEMA}._nango_configs k ON k.unique_key = c.provider_config_key AND k.account_id = c.account_id
-    WHERE c.provider_config_key = $1 AND c.connection_id = $2 AND c.account_id = $3
-    LIMIT 1`,
-};
-
-/** A connection and its integration as stored (sealed), as FIND_WITH_INTEGRATION reads them and the cache keeps them. */
-export interface SealedConnection {
-  connection: ConnectionRow;
-  config: ConfigRecord | undefined;
-}
-
-/** Config columns come prefixed in the joined row; all of them are null when the integration is missing. */
-function splitJoinedRow(row: Record<string, unknown>): SealedConnection {
-  const connection: Record<string, unknown> = {};
-  const config: Record<string, unknown> = {};
-  for (const [column, value] of Object.entries(row)) {
-    if (column.startsWith(CONFIG_PREFIX)) config[column.slice(CONFIG_PREFIX.length)] = value;
-    else connection[column] = value;
-  }
-  return { connection: connection as unknown as ConnectionRow, config: config['id'] === null ? undefined : (config as unknown as ConfigRecord) };
-}
-
-/** Columns of a list item, in the list's order of preference; the joined integration gives `provider`. */
-const LIST_COLUMNS = ['c.id', 'c.connection_id', 'c.provider_config_key', 'k.provider', 'c.end_user', 'c.tags', 'c.metadata', 'c.created_at', 'c.last_refresh_failure', 'c.refresh_attempts'];
-
-/** The unfiltered page, the list most callers ask for (the SDKs' listConnections without arguments). */
-const LIST_NEWEST: PreparedStatement = {
-  name: 'custody_list_newest_connections',
-  text: `SELECT ${LIST_COLUMNS.join(', ')}
-    FROM ${SCHEMA}.${TABLE} c
-    LEFT JOIN ${SCHEMA}._nango_configs k ON k.unique_key = c.provider_config_key AND k.account_id = c.account_id
-    WHERE c.account_id = $1
-    ORDER BY c.created_at DESC, c.id DESC
-    LIMIT $2 OFFSET $3`,
-};
-
-type ListRow = Omit<ConnectionListItem, 'tags' | 'metadata'> & { tags: Record<string, string> | null; metadata: Record<string, unknown> | null };
 
 export class ConnectionsStore {
   constructor(
@@ -156,8 +32,8 @@ export class ConnectionsStore {
     return Number(row?.n ?? 0);
   }
 
-  async find(providerConfigKey: string, connectionId: string): Promise<ConnectionRecord | undefined> {
-    const row = await this.knex<ConnectionRow>(TABLE)
+  async find(providerConfigKey: string, connectionId: string, trx?: Knex.Transaction): Promise<ConnectionRecord | undefined> {
+    const row = await (trx ?? this.knex)<ConnectionRow>(TABLE)
       .where({ provider_config_key: providerConfigKey, connection_id: connectionId, account_id: ACCOUNT_ID })
       .first();
     return row ? this.open(row) : undefined;
@@ -191,7 +67,7 @@ export class ConnectionsStore {
   }
 
   /** Stores refreshed credentials and clears the refresh failure record. */
-  async saveRefreshedCredentials(trx: Knex.Transaction, id: number, credentials: object, now: Date): Promise<ConnectionRecord> {
+  async saveRefreshedCredentials(trx: Knex.Transaction, id: number, credentials: StoredCredentials, now: Date): Promise<ConnectionRecord> {
     const sealed = sealCredentials(this.cipher, credentials);
     const [row] = await trx<ConnectionRow>(TABLE)
       .where({ id })
@@ -229,10 +105,14 @@ export class ConnectionsStore {
     return query;
   }
 
-  /** Insert or replace the connection for (key, connection id); one statement, so it is never half-written. */
-  async upsert(write: ConnectionWrite): Promise<ConnectionRecord> {
+  /**
+   * Insert or replace the connection for (key, connection id); one statement, so it is never half-written. Inside
+   * the caller's transaction when given one (the connection, its audit entry and its signal go together).
+   */
+  async upsert(write: ConnectionWrite, trx?: Knex.Transaction): Promise<UpsertedConnection> {
+    const db = trx ?? this.knex;
     const sealed = sealCredentials(this.cipher, write.credentials);
-    const [row] = await this.knex<ConnectionRow>(TABLE)
+    const [row] = (await db<ConnectionRow>(TABLE)
       .insert({
         provider_config_key: write.provider_config_key,
         connection_id: write.connection_id,
@@ -258,10 +138,12 @@ export class ConnectionsStore {
         ...(write.tags !== undefined ? ['tags' as const] : []),
         ...(write.webhook_url_override !== undefined ? ['webhook_url_override' as const] : []),
       ])
-      .returning('*');
+      // xmax is 0 on a row this statement inserted, and set on one it updated.
+      .returning(['*', db.raw('(xmax = 0) AS custody_inserted')])) as (ConnectionRow & { custody_inserted: boolean })[];
     if (!row) throw new Error('The connection upsert returned no row.');
-    this.cache?.evict(write.provider_config_key, write.connection_id);
-    return this.open(row);
+    this.forget(write.provider_config_key, write.connection_id, trx);
+    const { custody_inserted: created, ...stored } = row;
+    return { connection: this.open(stored), created };
   }
 
   /** The modern list: filters, search, one page, newest first, with the integration's provider. */
@@ -302,8 +184,8 @@ export class ConnectionsStore {
   }
 
   /** Replaces or shallow-merges the metadata of several connections at once; returns the ids that were not found. */
-  async writeMetadata(providerConfigKey: string, connectionIds: string[], metadata: Record<string, unknown>, mode: 'replace' | 'merge'): Promise<string[]> {
-    return this.knex.transaction(async (trx) => {
+  async writeMetadata(providerConfigKey: string, connectionIds: string[], metadata: Record<string, unknown>, mode: 'replace' | 'merge', outer?: Knex.Transaction): Promise<string[]> {
+    return (outer ?? this.knex).transaction(async (trx) => {
       const found = (await trx(TABLE)
         .select('connection_id')
         .where({ provider_config_key: providerConfigKey, account_id: ACCOUNT_ID })
@@ -325,13 +207,13 @@ export class ConnectionsStore {
   }
 
   /** Changes the end user, tags or webhook override of one connection; false when it does not exist. */
-  async patch(providerConfigKey: string, connectionId: string, changes: { end_user?: EndUser | null; tags?: Record<string, string>; webhook_url_override?: string | null }): Promise<boolean> {
+  async patch(providerConfigKey: string, connectionId: string, changes: { end_user?: EndUser | null; tags?: Record<string, string>; webhook_url_override?: string | null }, trx?: Knex.Transaction): Promise<boolean> {
     const update: Record<string, unknown> = { updated_at: this.knex.fn.now() };
     if (changes.end_user !== undefined) update['end_user'] = changes.end_user === null ? null : JSON.stringify(changes.end_user);
     if (changes.tags !== undefined) update['tags'] = JSON.stringify(changes.tags);
     if (changes.webhook_url_override !== undefined) update['webhook_url_override'] = changes.webhook_url_override;
-    const count = await this.knex(TABLE).where({ provider_config_key: providerConfigKey, connection_id: connectionId, account_id: ACCOUNT_ID }).update(update);
-    this.cache?.evict(providerConfigKey, connectionId);
+    const count = await (trx ?? this.knex)(TABLE).where({ provider_config_key: providerConfigKey, connection_id: connectionId, account_id: ACCOUNT_ID }).update(update);
+    this.forget(providerConfigKey, connectionId, trx);
     return count > 0;
   }
 
@@ -344,12 +226,18 @@ export class ConnectionsStore {
     return row?.webhook_url_override ?? null;
   }
 
-  async delete(providerConfigKey: string, connectionId: string): Promise<boolean> {
-    const count = await this.knex(TABLE)
+  async delete(providerConfigKey: string, connectionId: string, trx?: Knex.Transaction): Promise<boolean> {
+    const count = await (trx ?? this.knex)(TABLE)
       .where({ provider_config_key: providerConfigKey, connection_id: connectionId, account_id: ACCOUNT_ID })
       .delete();
-    this.cache?.evict(providerConfigKey, connectionId);
+    this.forget(providerConfigKey, connectionId, trx);
     return count > 0;
+  }
+
+  /** Forgets a written row at once, and again when the caller's transaction (if any) ends. */
+  private forget(providerConfigKey: string, connectionId: string, trx: Knex.Transaction | undefined): void {
+    if (trx) this.forgetWhenCommitted(trx, providerConfigKey, connectionId);
+    else this.cache?.evict(providerConfigKey, connectionId);
   }
 
   /**
@@ -368,9 +256,10 @@ export class ConnectionsStore {
 
   private open(row: ConnectionRow): ConnectionRecord {
     const { credentials_expires_at: _expiresAt, ...rest } = row;
+    const opened = openCredentials(this.cipher, row.credentials, row.credentials_iv, row.credentials_tag);
     return {
       ...rest,
-      credentials: openCredentials(this.cipher, row.credentials, row.credentials_iv, row.credentials_tag),
+      credentials: parseStoredCredentials(opened, { providerConfigKey: row.provider_config_key, connectionId: row.connection_id }),
       connection_config: row.connection_config ?? {},
       metadata: row.metadata ?? {},
       tags: row.tags ?? {},
@@ -379,9 +268,6 @@ export class ConnectionsStore {
 }
 
 /** The expiry as a column too, so queries (dashboard status, scheduled refresh) need not decrypt. */
-function expiresAtOf(credentials: object): Date | null {
-  const value = (credentials as { expires_at?: unknown }).expires_at;
-  if (typeof value !== 'string') return null;
-  const date = new Date(value);
-  return Number.isNaN(date.getTime()) ? null : date;
+function expiresAtOf(credentials: StoredCredentials): Date | null {
+  return modeOf(credentials).expiresAt(credentials);
 }

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { describeStoredCredentials } from '../credentials/registry.js';
 import type { Cipher } from '../crypto/aes-gcm.js';
 import { ConnectionsStore, type ConnectionRecord, type EndUser } from './connections-store.js';
 import { openCredentials } from './sealing.js';
@@ -31,6 +32,8 @@ export interface DashboardConnectionRow {
   expires_at: Date | null;
   credentials_type: string | null;
   has_refresh_token: boolean;
+  /** Its mode can renew it without the end user (src/credentials/). */
+  renewable: boolean;
   last_refresh_success: Date | null;
   last_refresh_failure: Date | null;
   last_refresh_error: string | null;
@@ -117,7 +120,7 @@ export class DashboardStore {
       .orderBy('c.created_at', 'desc')
       .orderBy('c.id', 'desc')
       .limit(filter.limit)
-      .offset(filter.offset)) as (Omit<DashboardConnectionRow, 'expires_at' | 'credentials_type' | 'has_refresh_token'> & {
+      .offset(filter.offset)) as (Omit<DashboardConnectionRow, 'expires_at' | 'credentials_type' | 'has_refresh_token' | 'renewable'> & {
       credentials: unknown;
       credentials_iv: string | null;
       credentials_tag: string | null;
@@ -126,13 +129,8 @@ export class DashboardStore {
     return {
       total: Number(count?.n ?? 0),
       rows: rows.map(({ credentials, credentials_iv, credentials_tag, credentials_expires_at, ...row }) => {
-        const opened = this.openQuietly(credentials, credentials_iv, credentials_tag);
-        return {
-          ...row,
-          expires_at: credentials_expires_at,
-          credentials_type: typeof opened?.['type'] === 'string' ? opened['type'] : null,
-          has_refresh_token: typeof opened?.['refresh_token'] === 'string' && opened['refresh_token'] !== '',
-        };
+        const described = describeStoredCredentials(this.openQuietly(credentials, credentials_iv, credentials_tag));
+        return { ...row, expires_at: credentials_expires_at, credentials_type: described.type, has_refresh_token: described.hasRefreshToken, renewable: described.renewable };
       }),
     };
   }

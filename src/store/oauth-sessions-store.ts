@@ -10,7 +10,8 @@ export interface OAuthSession {
   provider: string;
   connectionId: string;
   callbackUrl: string;
-  authMode: 'OAUTH2' | 'OAUTH1';
+  /** The template's auth mode when the flow started: its module (src/credentials/) finishes the flow. */
+  authMode: string;
   connectionConfig: Record<string, unknown>;
   wsClientId: string | null;
   codeVerifier: string | null;
@@ -133,7 +134,7 @@ export class OAuthSessionsStore {
       provider: row.provider,
       connectionId: row.connection_id,
       callbackUrl: row.callback_url,
-      authMode: row.auth_mode === 'OAUTH1' ? 'OAUTH1' : 'OAUTH2',
+      authMode: row.auth_mode,
       connectionConfig: row.connection_config ?? {},
       wsClientId: row.web_socket_client_id,
       codeVerifier: this.unseal(row.code_verifier),

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { isRenewable, modeOf } from '../../credentials/registry.js';
 import { ApiError } from '../../errors.js';
 import { audit } from '../../plugins/audit-trail.js';
 import { unknownConnection } from '../../services/connection-service.js';
@@ -25,8 +26,8 @@ interface StatusInput {
   refresh_attempts: number;
   last_refresh_failure: Date | null;
   expires_at: Date | null;
-  has_refresh_token: boolean;
-  credentials_type: string | null;
+  /** The credentials' mode can renew them without the end user (src/credentials/). */
+  renewable: boolean;
 }
 
 export function connectionStatus(row: StatusInput, now: Date): { status: ConnectionStatus; statusReason: StatusReason } {
@@ -34,8 +35,7 @@ export function connectionStatus(row: StatusInput, now: Date): { status: Connect
   if (!row.expires_at) return { status: 'healthy', statusReason: 'no_expiry' };
   const remaining = row.expires_at.getTime() - now.getTime();
   if (remaining >= REFRESH_MARGIN_MS) return { status: 'healthy', statusReason: 'valid' };
-  // Client-credentials tokens are renewed with the client's own id and secret: they need no refresh token.
-  const renewable = row.has_refresh_token || row.credentials_type === 'OAUTH2_CC';
+  const renewable = row.renewable;
   if (remaining <= 0) return { status: 'expiring', statusReason: renewable ? 'expired' : 'expired_no_refresh_token' };
   return { status: 'expiring', statusReason: renewable ? 'expires_soon' : 'expires_soon_no_refresh_token' };
 }
@@ -110,8 +110,7 @@ export function registerDashboardConnectionRoutes(app: FastifyInstance, context:
     const providerConfigKey = requireKey(parseRequestPart(KeyQuery, request.query, 'invalid_query_params').provider_config_key);
     const { connection, config } = await connections.getWithIntegration(providerConfigKey, connectionId);
     audit(request, 'credentials.read', { providerConfigKey, connectionId });
-    const credentials = connection.credentials as Record<string, unknown>;
-    const text = (key: string) => (typeof credentials[key] === 'string' ? (credentials[key] as string) : null);
+    const { credentials } = connection;
     return {
       connection: {
         id: connection.id,
@@ -119,17 +118,10 @@ export function registerDashboardConnectionRoutes(app: FastifyInstance, context:
         provider: config.provider,
         providerConfigKey: connection.provider_config_key,
         creationDate: connection.created_at,
-        oauthType: text('type'),
+        oauthType: credentials.type,
         connectionConfig: connection.connection_config,
         connectionMetadata: connection.metadata,
-        accessToken: text('access_token') ?? text('token'),
-        refreshToken: text('refresh_token'),
-        expiresAt: text('expires_at'),
-        oauthToken: text('oauth_token'),
-        oauthTokenSecret: text('oauth_token_secret'),
-        apiKey: text('apiKey'),
-        username: text('username'),
-        password: text('password'),
+        ...modeOf(credentials).show.dashboard(credentials),
         rawCredentials: credentials['raw'] ?? null,
       },
     };
@@ -147,14 +139,14 @@ export function registerDashboardConnectionRoutes(app: FastifyInstance, context:
     const providerConfigKey = requireKey(parseRequestPart(KeyQuery, request.query, 'invalid_query_params').provider_config_key);
     const current = await context.store.findConnection(providerConfigKey, connectionId);
     if (!current) throw unknownConnection(providerConfigKey, connectionId);
-    const credentials = current.credentials as { type?: unknown; refresh_token?: unknown };
-    const renewable = (credentials.type === 'OAUTH2' && typeof credentials.refresh_token === 'string' && credentials.refresh_token !== '') || credentials.type === 'OAUTH2_CC';
-    if (!renewable) {
+    const credentials = current.credentials;
+    if (!isRenewable(credentials)) {
       throw new ApiError(
         'bad_request',
-        credentials.type === 'OAUTH2'
+        // A mode that renews, but not these credentials: an OAuth 2 connection the provider gave no refresh token.
+        modeOf(credentials).renewal
           ? 'This connection has no refresh token, so it cannot be refreshed; the end user must connect again.'
-          : `A ${String(credentials.type ?? 'connection')} connection has no token to refresh.`,
+          : `A ${credentials.type} connection has no token to refresh.`,
       );
     }
     // A failure is recorded on the row by the refresher and answered as 502 with the provider's words.
@@ -189,7 +181,7 @@ async function details(context: DashboardContext, providerConfigKey: string, con
       authMode: template?.auth_mode ?? null,
       creationDate: connection.created_at,
       updatedAt: connection.updated_at,
-      ...connectionStatus({ ...connection, expires_at: facts.expiresAt, has_refresh_token: facts.hasRefreshToken, credentials_type: facts.credentialsType }, context.now()),
+      ...connectionStatus({ ...connection, expires_at: facts.expiresAt, renewable: facts.renewable }, context.now()),
       ...facts,
       connectionConfig: connection.connection_config,
       metadata: connection.metadata,
@@ -206,14 +198,14 @@ async function details(context: DashboardContext, providerConfigKey: string, con
 
 /** What can be said about a token without showing it. */
 function tokenFacts(connection: ConnectionRecord, requestedScopes: string | null) {
-  const credentials = connection.credentials as Record<string, unknown>;
+  const { credentials } = connection;
   const raw = (typeof credentials['raw'] === 'object' && credentials['raw'] !== null ? credentials['raw'] : {}) as Record<string, unknown>;
-  const expiresText = typeof credentials['expires_at'] === 'string' ? credentials['expires_at'] : null;
-  const expiresAt = expiresText && !Number.isNaN(new Date(expiresText).getTime()) ? new Date(expiresText) : null;
+  const expiresAt = modeOf(credentials).expiresAt(credentials);
   const granted = typeof raw['scope'] === 'string' ? raw['scope'].split(/[\s,]+/) : Array.isArray(raw['scope']) ? raw['scope'].map(String) : null;
   const requested = requestedScopes ? requestedScopes.split(/[\s,]+/) : [];
   return {
-    credentialsType: typeof credentials['type'] === 'string' ? credentials['type'] : null,
+    credentialsType: credentials.type,
+    renewable: isRenewable(credentials),
     tokenType: typeof raw['token_type'] === 'string' ? raw['token_type'] : null,
     scopes: (granted ?? requested).filter(Boolean),
     scopesSource: granted ? ('granted' as const) : ('requested' as const),

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Knex } from 'knex';
 import { z } from 'zod';
 import type { Config } from '../../config.js';
+import { authModeFacts } from '../../credentials/auth-modes.js';
 import type { Cipher } from '../../crypto/aes-gcm.js';
 import { ApiError, type ErrorCode } from '../../errors.js';
 import { audit } from '../../plugins/audit-trail.js';
@@ -200,7 +201,7 @@ function connectionConfigParams(template: ProviderTemplate): string[] {
 
 /** OAuth integrations need the OAuth app's client; the others (API key, basic, none) have nothing to register. */
 function needsClient(template: ProviderTemplate | undefined): boolean {
-  return template?.auth_mode === 'OAUTH2' || template?.auth_mode === 'OAUTH1';
+  return authModeFacts(template?.auth_mode)?.integrationClient === 'required';
 }
 
 function registerIntegrationRoutes(app: FastifyInstance, context: DashboardContext): void {

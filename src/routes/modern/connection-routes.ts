@@ -2,8 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { ApiError } from '../../errors.js';
-import { audit } from '../../plugins/audit-trail.js';
-import type { ConnectionService, ImportedCredentials } from '../../services/connection-service.js';
+import { ModernImportCredentials } from '../../credentials/registry.js';
+import { audit, auditActor } from '../../plugins/audit-trail.js';
+import type { ConnectionService } from '../../services/connection-service.js';
 import type { EndUser } from '../../store/connections-store.js';
 import { booleanFlag, identifier, parseRequestPart, webhookUrl } from '../request-parsing.js';
 import type { ModernRouteContext } from './integration-routes.js';
@@ -37,17 +38,20 @@ export function registerConnectionRoutes(app: FastifyInstance, connections: Conn
   app.post('/connections', guard, async (request, reply) => {
     const body = parseRequestPart(ImportBody, request.body ?? {}, 'invalid_body');
     const connectionId = body.connection_id ?? randomUUID();
-    await connections.import({
-      providerConfigKey: body.provider_config_key,
-      connectionId,
-      credentials: importedCredentials(body.credentials),
-      connectionConfig: body.connection_config ?? {},
-      metadata: body.metadata ?? {},
-      ...(body.end_user ? { endUser: endUserOf(body.end_user) } : {}),
-      ...(body.tags ? { tags: body.tags } : {}),
-    });
+    // The import and its audit entry commit together.
+    await connections.import(
+      {
+        providerConfigKey: body.provider_config_key,
+        connectionId,
+        credentials: body.credentials,
+        connectionConfig: body.connection_config ?? {},
+        metadata: body.metadata ?? {},
+        ...(body.end_user ? { endUser: endUserOf(body.end_user) } : {}),
+        ...(body.tags ? { tags: body.tags } : {}),
+      },
+      auditActor(request),
+    );
     const { connection, config } = await connections.getWithIntegration(body.provider_config_key, connectionId);
-    audit(request, 'connection.create', { providerConfigKey: body.provider_config_key, connectionId, details: { imported: true } });
     return reply.status(201).send(connectionBody(connection, config.provider, { includeRefreshToken: false }));
   });
 
@@ -197,36 +201,14 @@ const PatchBody = z
   })
   .strict();
 
-const CredentialsSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('OAUTH2'), access_token: z.string().min(1), refresh_token: z.string().min(1).optional(), expires_at: z.iso.datetime({ offset: true }).optional(), raw: z.record(z.string(), z.unknown()).optional() }).strict(),
-  z.object({ type: z.literal('OAUTH1'), oauth_token: z.string().min(1), oauth_token_secret: z.string().min(1), raw: z.record(z.string(), z.unknown()).optional() }).strict(),
-  z.object({ type: z.literal('API_KEY'), apiKey: z.string().min(1) }).strict(),
-  z.object({ type: z.literal('BASIC'), username: z.string().min(1), password: z.string() }).strict(),
-  z.object({ type: z.literal('OAUTH2_CC'), token: z.string().min(1), expires_at: z.iso.datetime({ offset: true }).optional(), client_id: z.string(), client_secret: z.string(), raw: z.record(z.string(), z.unknown()).optional() }).strict(),
-  z.object({ type: z.literal('NONE') }).strict(),
-]);
-
 const ImportBody = z
   .object({
     provider_config_key: identifier,
     connection_id: identifier.optional(),
     metadata: z.record(z.string(), z.unknown()).optional(),
     connection_config: z.record(z.string(), z.unknown()).optional(),
-    credentials: CredentialsSchema,
+    credentials: ModernImportCredentials,
     end_user: EndUserSchema.optional(),
     tags: tagsSchema.optional(),
   })
   .strict();
-
-function importedCredentials(input: z.infer<typeof CredentialsSchema>): ImportedCredentials {
-  switch (input.type) {
-    case 'OAUTH2':
-      return { type: 'OAUTH2', access_token: input.access_token, ...(input.refresh_token ? { refresh_token: input.refresh_token } : {}), ...(input.expires_at ? { expires_at: new Date(input.expires_at).toISOString() } : {}), raw: input.raw ?? {} };
-    case 'OAUTH1':
-      return { type: 'OAUTH1', oauth_token: input.oauth_token, oauth_token_secret: input.oauth_token_secret, raw: input.raw ?? {} };
-    case 'OAUTH2_CC':
-      return { type: 'OAUTH2_CC', token: input.token, client_id: input.client_id, client_secret: input.client_secret, ...(input.expires_at ? { expires_at: new Date(input.expires_at).toISOString() } : {}), raw: input.raw ?? {} };
-    default:
-      return input;
-  }
-}

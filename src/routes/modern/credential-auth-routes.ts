@@ -1,37 +1,26 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { formConnects } from '../../credentials/registry.js';
 import { ApiError } from '../../errors.js';
 import type { ConnectCredentials } from '../../services/connect-authorizer.js';
-import type { CredentialConnectService, CredentialInput } from '../../services/credential-connect-service.js';
+import type { CredentialConnectService } from '../../services/credential-connect-service.js';
 import { identifier, parseRequestPart } from '../request-parsing.js';
 import { READS_QUERY } from '../../plugins/query-guard.js';
 
 /**
  * The routes `@nangohq/frontend` posts to for connections without a popup (§2.5): API key, basic,
- * OAuth2 client credentials and unauthenticated. Public like `/oauth/connect`: gated by a connect session
- * token, or by connection id + HMAC.
+ * OAuth2 client credentials and unauthenticated, one per mode that has a form (src/credentials/). Public like
+ * `/oauth/connect`: gated by a connect session token, or by connection id + HMAC.
  */
 export function registerCredentialAuthRoutes(app: FastifyInstance, service: CredentialConnectService): void {
-  const route = (path: string, body: z.ZodType<CredentialInput>) =>
-    app.post(path, READS_QUERY, async (request) => {
+  for (const { mode, form } of formConnects()) {
+    app.post(form.path, READS_QUERY, async (request) => {
       const { providerConfigKey } = parseRequestPart(z.object({ providerConfigKey: identifier }), request.params, 'invalid_uri_params');
       const { access, params } = parseAccessQuery(providerConfigKey, request);
-      const input = parseRequestPart(body, request.body ?? {}, 'invalid_body');
-      return service.connect(access, params, input);
+      const body = parseRequestPart(form.body, request.body ?? {}, 'invalid_body');
+      return service.connect(access, params, { mode, form, body });
     });
-  route('/api-auth/api-key/:providerConfigKey', z.object({ apiKey: z.string().min(1).max(10_000) }).strict().transform((b) => ({ mode: 'API_KEY' as const, apiKey: b.apiKey })));
-  route(
-    '/api-auth/basic/:providerConfigKey',
-    z.object({ username: z.string().min(1).max(1000), password: z.string().max(10_000).default('') }).strict().transform((b) => ({ mode: 'BASIC' as const, username: b.username, password: b.password })),
-  );
-  route(
-    '/oauth2/auth/:providerConfigKey',
-    z
-      .object({ client_id: z.string().min(1).optional(), client_secret: z.string().min(1).optional() })
-      .strict()
-      .transform((b) => ({ mode: 'OAUTH2_CC' as const, ...(b.client_id ? { clientId: b.client_id } : {}), ...(b.client_secret ? { clientSecret: b.client_secret } : {}) })),
-  );
-  route('/auth/unauthenticated/:providerConfigKey', z.object({}).passthrough().transform(() => ({ mode: 'NONE' as const })));
+  }
 }
 
 const SINGLE_VALUED = new Set(['connection_id', 'public_key', 'hmac', 'connect_session_token', 'user_scope']);

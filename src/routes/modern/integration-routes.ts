@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { IntegrationCredentialsInput } from '../../credentials/registry.js';
 import { ApiError } from '../../errors.js';
 import { audit } from '../../plugins/audit-trail.js';
 import type { Principal } from '../../plugins/api-principal.js';
@@ -38,8 +39,8 @@ export function registerIntegrationRoutes(app: FastifyInstance, integrations: In
     await integrations.create({
       uniqueKey: body.unique_key,
       provider: body.provider,
-      clientId: body.credentials?.client_id ?? null,
-      clientSecret: body.credentials?.client_secret ?? null,
+      clientId: body.credentials?.clientId ?? null,
+      clientSecret: body.credentials?.clientSecret ?? null,
       scopes: body.credentials?.scopes ?? null,
       displayName: body.display_name ?? null,
       ...(body.forward_webhooks !== undefined ? { forwardWebhooks: body.forward_webhooks } : {}),
@@ -60,7 +61,7 @@ export function registerIntegrationRoutes(app: FastifyInstance, integrations: In
       ...(body.forward_webhooks !== undefined ? { forwardWebhooks: body.forward_webhooks } : {}),
       ...(body.pinned_host !== undefined ? { pinnedHost: body.pinned_host } : {}),
       ...(body.credentials
-        ? { clientId: body.credentials.client_id, clientSecret: body.credentials.client_secret, ...(body.credentials.scopes !== undefined ? { scopes: body.credentials.scopes } : {}) }
+        ? { clientId: body.credentials.clientId, clientSecret: body.credentials.clientSecret, ...(body.credentials.scopes !== undefined ? { scopes: body.credentials.scopes } : {}) }
         : {}),
     });
     audit(request, 'integration.update', { providerConfigKey: uniqueKey, details: { fields: Object.keys(body), ...(body.unique_key ? { renamed_to: body.unique_key } : {}) } });
@@ -101,23 +102,13 @@ const IncludeQuery = z
   .strict()
   .transform((query) => ({ include: [...(query.include ?? []), ...[query['include[]'] ?? []].flat()] }));
 
-const scopes = z.union([z.string(), z.array(z.string())]);
-const OAuthCredentials = z
-  .object({
-    type: z.enum(['OAUTH2', 'OAUTH1', 'TBA']),
-    client_id: z.string().min(1),
-    client_secret: z.string().min(1),
-    scopes: scopes.optional(),
-    webhook_secret: z.string().optional(),
-  })
-  .strict();
 
 /** What creation and a partial update share; `integration_config` and `custom` are accepted and not used. */
 const integrationFields = {
   display_name: z.string().max(255).optional(),
   /** Custody's: the only host connections of this integration may use (null clears it). */
   pinned_host: z.string().max(300).nullable().optional(),
-  credentials: OAuthCredentials.optional(),
+  credentials: IntegrationCredentialsInput.optional(),
   forward_webhooks: z.boolean().optional(),
   integration_config: z.record(z.string(), z.unknown()).optional(),
   custom: z.record(z.string(), z.string()).optional(),

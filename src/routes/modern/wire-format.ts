@@ -1,3 +1,4 @@
+import { credentialMode, modeOf } from '../../credentials/registry.js';
 import type { ProviderTemplate } from '../../providers/provider-schema.js';
 import type { ConfigRecord } from '../../store/configs-store.js';
 import type { ConnectionListItem, ConnectionRecord, EndUser } from '../../store/connections-store.js';
@@ -22,14 +23,7 @@ export function integrationBody(config: ConfigRecord, template: ProviderTemplate
     created_at: modernTimestamp(config.created_at),
     updated_at: modernTimestamp(config.updated_at),
     ...(include.includes('webhook') ? { webhook_url: null } : {}),
-    ...(include.includes('credentials')
-      ? {
-          credentials:
-            template?.auth_mode === 'OAUTH2' || template?.auth_mode === 'OAUTH1'
-              ? { type: template.auth_mode, client_id: config.oauth_client_id, client_secret: config.oauth_client_secret, scopes: config.oauth_scopes, webhook_secret: null }
-              : null,
-        }
-      : {}),
+    ...(include.includes('credentials') ? { credentials: credentialMode(template?.auth_mode)?.integrationCredentials(config) ?? null } : {}),
   };
 }
 
@@ -82,16 +76,6 @@ export function connectionBody(connection: ConnectionRecord, provider: string, o
     created_at: modernTimestamp(connection.created_at),
     updated_at: modernTimestamp(connection.updated_at),
     last_fetched_at: modernTimestamp(new Date()),
-    credentials: options.includeRefreshToken ? connection.credentials : withoutRefreshTokens(connection.credentials),
+    credentials: modeOf(connection.credentials).show.modern(connection.credentials, options),
   };
-}
-
-/** The modern server hides refresh tokens unless asked: every `refresh_token` key, `raw` included. */
-function withoutRefreshTokens(value: unknown): Record<string, unknown> {
-  const strip = (node: unknown): unknown => {
-    if (Array.isArray(node)) return node.map(strip);
-    if (typeof node !== 'object' || node === null) return node;
-    return Object.fromEntries(Object.entries(node).filter(([key]) => key !== 'refresh_token').map(([key, child]) => [key, strip(child)]));
-  };
-  return strip(value) as Record<string, unknown>;
 }

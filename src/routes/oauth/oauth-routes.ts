@@ -1,20 +1,21 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
-import { renderCallbackPage } from '../../oauth/callback-page.js';
-import { FlowError } from '../../services/flow-error.js';
-import type { ConnectRequest, OAuthFlowService } from '../../services/oauth-flow-service.js';
+import { renderCallbackPage, type CallbackPageInput } from '../../oauth/callback-page.js';
+import { FlowError, type FlowFailureKind } from '../../oauth/flow-error.js';
+import type { CallbackOutcome, ConnectRequest, OAuthFlowService, StateRefusal } from '../../services/oauth-flow-service.js';
 import { describeZodError, identifier } from '../request-parsing.js';
 import { READS_QUERY } from '../../plugins/query-guard.js';
 
 /**
- * The two public routes of the popup flow. Both answer HTML: the popup shows it to a person.
+ * The two public routes of the popup flow. Both answer HTML: the popup shows it to a person. The flow
+ * service says what happened; this says it with a status and words.
  * No secret key: the popup runs in the end user's browser (HMAC or a public key guard the start instead).
  */
 export function registerOAuthRoutes(app: FastifyInstance, flows: OAuthFlowService): void {
   app.get('/oauth/connect/:providerConfigKey', READS_QUERY, async (request, reply) => {
     const readable = readableParts(request.params, request.query);
     const page = (error: FlowError) =>
-      sendPage(reply, error.status, {
+      sendPage(reply, FAILURE_STATUS[error.kind], {
         outcome: 'error',
         protocol: readable.wsClientIds.length > 0 ? readable.protocol : 'legacy',
         title: 'The connection could not be started',
@@ -33,9 +34,10 @@ export function registerOAuthRoutes(app: FastifyInstance, flows: OAuthFlowServic
       return page(error);
     }
     try {
-      return await reply.redirect(await flows.start(connect), 302);
+      const started = await flows.start(connect);
+      return started.kind === 'redirect' ? await reply.redirect(started.url, 302) : page(started.error);
     } catch (error) {
-      return page(error instanceof FlowError ? error : new FlowError('unknown_err', 'An unexpected error stopped the authorisation.', 500));
+      return page(error instanceof FlowError ? error : new FlowError('unknown_err', 'An unexpected error stopped the authorisation.', 'unexpected'));
     }
   });
 
@@ -43,11 +45,57 @@ export function registerOAuthRoutes(app: FastifyInstance, flows: OAuthFlowServic
     // A provider may add any parameter; only single values mean something (a repeated `state` is no state).
     const parsed = CallbackQuery.safeParse(request.query);
     const outcome = await flows.complete(parsed.success ? parsed.data : {});
-    return sendPage(reply, outcome.status, outcome);
+    const { status, page } = callbackPage(outcome);
+    return sendPage(reply, status, page);
   });
 }
 
-function sendPage(reply: FastifyReply, status: number, page: Parameters<typeof renderCallbackPage>[0]): FastifyReply {
+/** The status of a page that reports a failed flow, by what kind of failure it was. */
+const FAILURE_STATUS: Record<FlowFailureKind, number> = { invalid: 400, unauthenticated: 401, refused: 403, not_found: 404, provider_failed: 502, unexpected: 500 };
+
+/** What the page says about a callback whose state leads to no flow. */
+const STATE_REFUSALS: Record<StateRefusal, { title: string; message: string }> = {
+  missing_state: {
+    title: 'This sign-in link is incomplete',
+    message: 'The provider sent the browser back without the "state" parameter, so this sign-in cannot be matched to a request. Close this window and start again.',
+  },
+  invalid_state: { title: 'This sign-in link is not valid', message: 'The "state" parameter is not one this server issued. Close this window and start again.' },
+  state_already_used: {
+    title: 'This sign-in was already completed',
+    message: 'This page was opened a second time (a reload, or the back button) after the sign-in had finished; its first result stands. If the connection did not appear, close this window and start again.',
+  },
+  unknown_state: {
+    title: 'This sign-in is unknown',
+    message: 'The "state" of this page was never issued by this server, or its sign-in expired and was cleaned up. Close this window and start again.',
+  },
+};
+
+function callbackPage(outcome: CallbackOutcome): { status: number; page: CallbackPageInput } {
+  switch (outcome.kind) {
+    case 'connected':
+      return {
+        status: 200,
+        page: { outcome: 'success', title: 'Connected', message: 'The connection was authorised. You can close this window.', protocol: outcome.protocol, providerConfigKey: outcome.providerConfigKey, connectionId: outcome.connectionId },
+      };
+    case 'refused':
+      return { status: 400, page: { outcome: 'error', ...STATE_REFUSALS[outcome.reason], protocol: 'modern', errorType: outcome.reason } };
+    case 'failed':
+      return {
+        status: FAILURE_STATUS[outcome.error.kind],
+        page: {
+          outcome: 'error',
+          title: 'The connection could not be made',
+          message: outcome.error.message,
+          protocol: outcome.protocol,
+          providerConfigKey: outcome.providerConfigKey,
+          connectionId: outcome.connectionId,
+          errorType: outcome.error.type,
+        },
+      };
+  }
+}
+
+function sendPage(reply: FastifyReply, status: number, page: CallbackPageInput): FastifyReply {
   return reply
     .status(status)
     .header('content-type', 'text/html; charset=utf-8')

@@ -1,8 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { ApiError } from '../../errors.js';
-import { audit } from '../../plugins/audit-trail.js';
-import type { ConnectionService, ImportedCredentials } from '../../services/connection-service.js';
+import { credentialMode, seedImportModes } from '../../credentials/registry.js';
+import { audit, auditActor } from '../../plugins/audit-trail.js';
+import type { AuthorisedConnection, ConnectionService } from '../../services/connection-service.js';
 import { booleanFlag, identifier, isJsonObject, parseRequestPart } from '../request-parsing.js';
 import { READS_QUERY } from '../../plugins/query-guard.js';
 
@@ -37,8 +38,8 @@ export function registerSeedConnectionRoutes(app: FastifyInstance, connections: 
 
   app.post('/connection', async (request, reply) => {
     const body = parseImportBody(request.body);
-    await connections.import(body.input);
-    audit(request, 'connection.create', { providerConfigKey: body.input.providerConfigKey, connectionId: body.input.connectionId, details: { imported: true } });
+    // The import and its audit entry commit together.
+    await connections.import(body.input, auditActor(request));
     return reply.status(201).send(body.echo);
   });
 }
@@ -84,36 +85,17 @@ const ImportBody = z
   })
   .strict();
 
-/** The v0.20 import body: OAuth2 tokens or an OAuth1 token pair, for connections made outside this server. */
-function parseImportBody(body: unknown): { input: Parameters<ConnectionService['import']>[0]; echo: Record<string, unknown> } {
+/** The v0.20 import body: OAuth2 tokens or an OAuth1 token pair (the modes with a seed import), for connections made outside this server. */
+function parseImportBody(body: unknown): { input: AuthorisedConnection; echo: Record<string, unknown> } {
+  const accepted = seedImportModes().map((mode) => `"${mode}"`).join(' or ');
   if (!isJsonObject(body)) throw new ApiError('missing_body', 'The request body must be a JSON object.');
   if (!body['connection_id']) throw new ApiError('missing_connection', 'The field "connection_id" is required.');
   if (!body['provider_config_key']) throw new ApiError('missing_provider_config', 'The field "provider_config_key" is required.');
-  if (!body['type']) throw new ApiError('missing_oauth_type', 'The field "type" is required ("OAUTH2" or "OAUTH1").');
+  if (!body['type']) throw new ApiError('missing_oauth_type', `The field "type" is required (${accepted}).`);
   const parsed = parseRequestPart(ImportBody, body, 'invalid_body');
-  const raw = parsed.raw ?? body;
-  let credentials: ImportedCredentials;
-  if (parsed.type === 'OAUTH2') {
-    if (!parsed.access_token) throw new ApiError('missing_access_token', 'The field "access_token" is required for OAUTH2 connections.');
-    const expiresAt = parsed.expires_at
-      ? new Date(parsed.expires_at).toISOString()
-      : parsed.expires_in
-        ? new Date(Date.now() + parsed.expires_in * 1000).toISOString()
-        : undefined;
-    credentials = {
-      type: 'OAUTH2',
-      access_token: parsed.access_token,
-      ...(parsed.refresh_token ? { refresh_token: parsed.refresh_token } : {}),
-      ...(expiresAt ? { expires_at: expiresAt } : {}),
-      raw,
-    };
-  } else if (parsed.type === 'OAUTH1') {
-    if (!parsed.oauth_token) throw new ApiError('missing_oauth_token', 'The field "oauth_token" is required for OAUTH1 connections.');
-    if (!parsed.oauth_token_secret) throw new ApiError('missing_oauth_token_secret', 'The field "oauth_token_secret" is required for OAUTH1 connections.');
-    credentials = { type: 'OAUTH1', oauth_token: parsed.oauth_token, oauth_token_secret: parsed.oauth_token_secret, raw };
-  } else {
-    throw new ApiError('unknown_oauth_type', `The connection type "${parsed.type}" is not supported here; use "OAUTH2" or "OAUTH1".`);
-  }
+  const seedImport = credentialMode(parsed.type)?.seedImport;
+  if (!seedImport) throw new ApiError('unknown_oauth_type', `The connection type "${parsed.type}" is not supported here; use ${accepted}.`);
+  const credentials = seedImport({ ...parsed, raw: parsed.raw ?? body }, new Date());
   return {
     input: {
       providerConfigKey: parsed.provider_config_key,

@@ -1,6 +1,7 @@
 import Nango from '@nangohq/frontend';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { adviceFor, errorParts, type Advice } from '../shared/auth-errors';
+import { authModeFacts, connectsInPopup } from '../shared/auth-modes';
 import { AlertIcon, CheckIcon, ChevronLeftIcon, ChevronRightIcon, CloseIcon, SearchIcon } from '../shared/icons';
 import { formFields, ProviderForm, runAuth, type AuthValues, type FieldSpec, type FormField } from '../shared/provider-form';
 import { Button, keepTabInside, Logo, Spinner } from '../shared/ui';
@@ -255,7 +256,7 @@ export function ConnectApp({ apiURL, embedded, linkToken, detectClosedAuthWindow
                 key={phase.integration.unique_key}
                 fields={phase.fields}
                 busy={busy}
-                submitLabel={busy ? (isPopup(phase.provider.auth_mode) ? 'Waiting for the sign-in window' : 'Connecting') : `Connect ${phase.integration.display_name}`}
+                submitLabel={busy ? (connectsInPopup(phase.provider.auth_mode) ? 'Waiting for the sign-in window' : 'Connecting') : `Connect ${phase.integration.display_name}`}
                 onSubmit={connect}
                 error={
                   formError ? (
@@ -317,22 +318,6 @@ function Failure({ advice, detail, onClose }: { advice: Advice; detail: string; 
   );
 }
 
-function isPopup(mode: string): boolean {
-  return mode === 'OAUTH2' || mode === 'OAUTH1';
-}
-
 function describeMode(mode: string, name: string): string {
-  switch (mode) {
-    case 'OAUTH2':
-    case 'OAUTH1':
-      return `A window opens where you sign in to ${name} and approve access.`;
-    case 'API_KEY':
-      return `Paste an API key from your ${name} account.`;
-    case 'BASIC':
-      return `Sign in with your ${name} user name and password.`;
-    case 'OAUTH2_CC':
-      return `Connects with the application’s ${name} client credentials.`;
-    default:
-      return `No sign-in needed for ${name}.`;
-  }
+  return authModeFacts(mode)?.describeConnect(name) ?? `No sign-in needed for ${name}.`;
 }

@@ -1,6 +1,7 @@
 import Nango from '@nangohq/frontend';
 import { useEffect, useState } from 'react';
 import { adviceFor, errorParts, type Advice } from '../shared/auth-errors';
+import { connectsInPopup } from '../shared/auth-modes';
 import { ChevronRightIcon } from '../shared/icons';
 import { formFields, ProviderForm, runAuth, type AuthValues, type FormField } from '../shared/provider-form';
 import { Banner, Button, Dialog, Spinner } from '../shared/ui';
@@ -130,7 +131,7 @@ export function TryItDialog({ target, open, onClose, onConnected }: { target: Ta
             onSubmit={connect}
             intro={
               <p className="muted">
-                This runs the flow your end users see{state.authMode === 'OAUTH2' || state.authMode === 'OAUTH1' ? ': a window opens at the provider to sign in and approve' : ''}. The connection is stored for the end user <code>dashboard-test</code>.
+                This runs the flow your end users see{connectsInPopup(state.authMode) ? ': a window opens at the provider to sign in and approve' : ''}. The connection is stored for the end user <code>dashboard-test</code>.
               </p>
             }
             error={

@@ -192,6 +192,8 @@ export interface ConnectionDetail {
   scopesSource: 'granted' | 'requested';
   expiresAt: string | null;
   hasRefreshToken: boolean;
+  /** The credentials' mode can renew them without the end user (a refresh token, the client's own secret). */
+  renewable: boolean;
   connectionConfig: Record<string, unknown>;
   metadata: Record<string, unknown>;
   endUser: EndUser | null;

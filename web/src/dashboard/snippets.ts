@@ -1,3 +1,4 @@
+import { connectsInPopup } from '../shared/auth-modes';
 import { authCall, type FormField } from '../shared/provider-form';
 
 /** What the integration page's code snippets are written for. */
@@ -69,7 +70,7 @@ function authSnippet({ integration, authMode, fields, serverUrl }: SnippetTarget
   const call = authCall(authMode, values);
   const options = literal(withoutEmpty(call.options), '');
   const args = options === '{}' ? js(integration) : `${js(integration)}, ${options}`;
-  const popup = authMode === 'OAUTH2' || authMode === 'OAUTH1';
+  const popup = connectsInPopup(authMode);
   return `import Nango from '@nangohq/frontend';
 
 // The connect session token your backend created for this user (see the Node or curl snippet).

@@ -1,6 +1,7 @@
 import type Nango from '@nangohq/frontend';
 import type { AuthOptions, ConnectionConfig } from '@nangohq/frontend';
 import { useId, useState, type FormEvent, type ReactNode } from 'react';
+import { authModeFacts, type AuthMode } from './auth-modes';
 import { Button, Banner } from './ui';
 
 /** A field of a provider template (`connection_config` / `credentials` in providers.yaml). */
@@ -21,8 +22,6 @@ export interface FieldSpec {
   enum?: string[];
 }
 
-export type AuthMode = 'OAUTH2' | 'OAUTH1' | 'OAUTH2_CC' | 'API_KEY' | 'BASIC' | 'NONE';
-
 export interface ProviderShape {
   authMode: AuthMode | string;
   connectionConfig: Record<string, FieldSpec>;
@@ -36,11 +35,6 @@ export interface FormField extends FieldSpec {
   group: 'params' | 'credentials';
 }
 
-const DEFAULT_CREDENTIALS: Partial<Record<string, Record<string, FieldSpec>>> = {
-  API_KEY: { apiKey: { title: 'API key', secret: true, description: 'Create one in your account settings at the provider.' } },
-  BASIC: { username: { title: 'Username' }, password: { title: 'Password', secret: true } },
-};
-
 /** The fields an end user fills in for this provider: its connection parameters (less those already set) and, for non-OAuth modes, its credentials. */
 export function formFields(provider: ProviderShape, preset: Record<string, unknown> = {}): FormField[] {
   const params = new Map<string, FieldSpec>(Object.entries(provider.connectionConfig));
@@ -48,8 +42,10 @@ export function formFields(provider: ProviderShape, preset: Record<string, unkno
   const fields: FormField[] = [...params]
     .filter(([name, spec]) => !spec.hidden && preset[name] === undefined)
     .map(([name, spec]) => ({ ...spec, name, group: 'params' as const }));
-  const credentialSpecs = Object.keys(provider.credentials).length > 0 ? provider.credentials : (DEFAULT_CREDENTIALS[provider.authMode] ?? {});
-  if (provider.authMode !== 'OAUTH2' && provider.authMode !== 'OAUTH1' && provider.authMode !== 'NONE') {
+  const facts = authModeFacts(provider.authMode);
+  const credentialSpecs: Record<string, FieldSpec> = Object.keys(provider.credentials).length > 0 ? provider.credentials : { ...(facts?.defaultCredentialFields ?? {}) };
+  // Only a mode whose end user types credentials (a form) asks for them; a popup or no authentication asks none.
+  if (facts === undefined || facts.connect === 'form') {
     for (const [name, spec] of Object.entries(credentialSpecs)) if (!spec.hidden) fields.push({ ...spec, name, group: 'credentials' });
   }
   return fields.sort((a, b) => (a.order ?? 1000) - (b.order ?? 1000));
@@ -91,26 +87,20 @@ export type AuthCall = { method: 'create'; options: ConnectionConfig } | { metho
 
 /**
  * How the SDK is called for each auth mode: a popup for OAuth, a POST to `/api-auth/*` or `/oauth2/auth` for the
- * others. The one place that knows it: connecting (runAuth) and the integration page's code snippet both use it.
+ * others, `create` when there is nothing to authenticate. The one place that knows it: connecting (runAuth) and the
+ * integration page's code snippet both use it; what each mode sends is its facts' `sdkCredentials`.
  */
-export function authCall(authMode: string, values: AuthValues, options: { detectClosedAuthWindow?: boolean } = {}): AuthCall {
+export function authCall(authMode: AuthMode | string, values: AuthValues, options: { detectClosedAuthWindow?: boolean } = {}): AuthCall {
   const params = values.params;
-  switch (authMode) {
-    case 'NONE':
-      return { method: 'create', options: { params } };
-    case 'API_KEY':
-      return { method: 'auth', options: { params, credentials: { apiKey: values.credentials['apiKey'] ?? '' } } };
-    case 'BASIC':
-      return { method: 'auth', options: { params, credentials: { username: values.credentials['username'] ?? '', password: values.credentials['password'] ?? '' } } };
-    case 'OAUTH2_CC':
-      // Without end-user credentials the integration's own client id and secret are used (keys present, values undefined: an empty body).
-      return {
-        method: 'auth',
-        options: { params, credentials: { client_id: values.credentials['client_id'] || (undefined as unknown as string), client_secret: values.credentials['client_secret'] || undefined } },
-      };
-    default:
-      return { method: 'auth', options: { params, ...(options.detectClosedAuthWindow ? { detectClosedAuthWindow: true } : {}) } };
+  const facts = authModeFacts(authMode);
+  if (facts?.connect === 'none') return { method: 'create', options: { params } };
+  if (facts?.connect === 'form') {
+    // A field left empty is sent empty, or (client credentials: the integration's own client is used) sent as undefined, an empty body.
+    const sent = facts.sdkCredentials.fields.map((field) => [field, facts.sdkCredentials.empty === 'send' ? (values.credentials[field] ?? '') : values.credentials[field] || undefined]);
+    // The SDK types one shape per mode; this object is the shape of this mode.
+    return { method: 'auth', options: { params, credentials: Object.fromEntries(sent) as ConnectionConfig['credentials'] } };
   }
+  return { method: 'auth', options: { params, ...(options.detectClosedAuthWindow ? { detectClosedAuthWindow: true } : {}) } };
 }
 
 export function runAuth(nango: Nango, integration: string, authMode: string, values: AuthValues, options: { detectClosedAuthWindow?: boolean } = {}) {

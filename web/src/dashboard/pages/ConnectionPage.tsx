@@ -1,4 +1,5 @@
 import { useState } from 'react';
+import { authModeFacts } from '../../shared/auth-modes';
 import { formatDate, formatRelative } from '../../shared/format';
 import { RefreshIcon, SearchIcon, TrashIcon } from '../../shared/icons';
 import { Banner, Button, Dialog, EmptyState, ErrorState, SecretValue, Spinner, StatusBadge } from '../../shared/ui';
@@ -42,7 +43,9 @@ export function ConnectionPage({ providerConfigKey, connectionId }: { providerCo
   }
   if (!data) return <Spinner label="Loading the connection" />;
   const { connection, events } = data;
-  const renewable = (connection.credentialsType === 'OAUTH2' && connection.hasRefreshToken) || connection.credentialsType === 'OAUTH2_CC';
+  const { renewable } = connection;
+  // The secret the page offers to reveal, named as its mode names it; none for a connection without credentials.
+  const secretLabel = connection.credentialsType ? (authModeFacts(connection.credentialsType)?.secretLabel ?? 'Access token') : null;
 
   const refresh = async () => {
     setRefreshing(true);
@@ -132,9 +135,9 @@ export function ConnectionPage({ providerConfigKey, connectionId }: { providerCo
               <dd>{connection.expiresAt ? `${formatDate(connection.expiresAt)} (${formatRelative(connection.expiresAt)})` : 'Never'}</dd>
               <dt>Refresh token</dt>
               <dd>{connection.hasRefreshToken ? 'Yes' : 'No'}</dd>
-              {connection.credentialsType && connection.credentialsType !== 'NONE' ? (
+              {secretLabel ? (
                 <>
-                  <dt>{connection.credentialsType === 'API_KEY' ? 'API key' : connection.credentialsType === 'BASIC' ? 'Password' : 'Access token'}</dt>
+                  <dt>{secretLabel}</dt>
                   <dd>
                     <SecretValue load={loadToken} label="token" />
                   </dd>

@@ -1,4 +1,5 @@
 import { useEffect, useId, useState, type FormEvent } from 'react';
+import { authModeFacts } from '../../shared/auth-modes';
 import { formatDate, plural } from '../../shared/format';
 import { ExternalIcon, PlayIcon, SearchIcon, TrashIcon } from '../../shared/icons';
 import { Banner, Button, CopyBox, Dialog, EmptyState, ErrorState, Logo, SecretValue, Spinner } from '../../shared/ui';
@@ -36,7 +37,7 @@ export function IntegrationPage({ uniqueKey }: { uniqueKey: string }) {
   }
   if (!integration) return <Spinner label="Loading the integration" />;
 
-  const oauth = integration.authMode === 'OAUTH2' || integration.authMode === 'OAUTH1';
+  const oauth = authModeFacts(integration.authMode)?.integrationClient === 'required';
   const remove = async () => {
     setDeleting(true);
     try {

@@ -1,4 +1,5 @@
 import { useEffect, useId, useState, type FormEvent } from 'react';
+import { authModeFacts } from '../../shared/auth-modes';
 import { ExternalIcon, SearchIcon } from '../../shared/icons';
 import { Banner, Button, CopyBox, Logo } from '../../shared/ui';
 import { api, DashboardApiError, useResource, type ProviderDetail, type ProviderSummary } from '../api';
@@ -40,7 +41,8 @@ export function NewIntegrationPage() {
   const providers = useResource(() => api<ProviderSummary[]>('GET', `/api/v1/provider${query ? `?search=${encodeURIComponent(query)}` : ''}`), [query]);
   const provider = useResource(() => (selected ? api<{ provider: ProviderDetail }>('GET', `/api/v1/provider/${encodeURIComponent(selected)}`) : Promise.resolve(undefined)), [selected]);
   const detail = selected ? provider.data?.provider : undefined;
-  const oauth = detail?.authMode === 'OAUTH2' || detail?.authMode === 'OAUTH1';
+  const facts = authModeFacts(detail?.authMode);
+  const oauth = facts?.integrationClient === 'required';
 
   const pick = (item: ProviderSummary) => {
     setSelected(item.name);
@@ -182,8 +184,8 @@ export function NewIntegrationPage() {
                     </div>
                   ) : (
                     <Banner tone="info">
-                      {detail.displayName} uses {detail.authMode === 'API_KEY' ? 'API keys' : detail.authMode === 'BASIC' ? 'a user name and password' : detail.authMode === 'NONE' ? 'no authentication' : 'client credentials'}: there is no OAuth app to register.{' '}
-                      {detail.authMode === 'API_KEY' || detail.authMode === 'BASIC' ? 'End users type their credentials in the Connect UI.' : ''}
+                      {detail.displayName} uses {facts?.usesInsteadOfApp ?? 'client credentials'}: there is no OAuth app to register.{' '}
+                      {facts && facts.templateCredentials.length > 0 ? 'End users type their credentials in the Connect UI.' : ''}
                     </Banner>
                   )}
                   <div>
@@ -195,7 +197,7 @@ export function NewIntegrationPage() {
                       </span>
                       {fieldError('key')}
                     </div>
-                    {oauth || detail.authMode === 'OAUTH2_CC' ? (
+                    {facts && facts.integrationClient !== 'none' ? (
                       <>
                         <div className="field">
                           <label htmlFor={`${id}-clientId`}>

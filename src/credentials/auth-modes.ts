@@ -1,0 +1,138 @@
+/**
+ * The auth modes and what the server, the dashboard and the Connect UI say and ask about each one. Plain data
+ * with no imports, so the web UI (web/src/…) reads the same list as the server. What a mode does with
+ * credentials (import, renewal, proxy authorisation) is its module in this folder, listed in registry.ts.
+ */
+
+/** Every auth mode a provider template may name (`auth_mode` in providers.yaml, Nango's names). */
+export const AUTH_MODES = ['OAUTH2', 'OAUTH1', 'OAUTH2_CC', 'API_KEY', 'BASIC', 'NONE'] as const;
+export type AuthMode = (typeof AUTH_MODES)[number];
+
+/** A field the end user types (an API key, a password) when the provider template declares none. */
+export interface CredentialFieldFacts {
+  title: string;
+  secret?: boolean;
+  description?: string;
+}
+
+export interface AuthModeFacts {
+  /**
+   * How an end user connects: `popup` sends the browser to the provider and takes its callback, `form` posts
+   * what the user typed (or nothing: the integration's own client) to the server, `none` needs nothing.
+   */
+  connect: 'popup' | 'form' | 'none';
+  /** The integration's OAuth app (client id and secret): needed, optional (client credentials may come from the end user), or unused. */
+  integrationClient: 'required' | 'optional' | 'none';
+  /** The URLs a provider template of this mode must have, in the order a missing one is reported. */
+  templateUrls: readonly ('authorization_url' | 'token_url' | 'request_url')[];
+  /** The credential fields a catalog entry of this mode declares (the Connect UI's form). */
+  templateCredentials: readonly string[];
+  /** What the Connect UI asks for when the template declares no credential fields. */
+  defaultCredentialFields: Readonly<Record<string, CredentialFieldFacts>>;
+  /** The credential fields the frontend SDK's `auth()` sends, and whether an empty one is sent empty or left out. */
+  sdkCredentials: { fields: readonly string[]; empty: 'send' | 'omit' };
+  /** What the new-integration page says the mode uses instead of an OAuth app (unused for `integrationClient: 'required'`). */
+  usesInsteadOfApp: string;
+  /** The secret the connection page offers to reveal, by its name; null: the connection holds none. */
+  secretLabel: string | null;
+  /** The credential fields `nango token:get` prints: one alone on its line, several as a labelled block. */
+  printedFields: readonly { label: string; field: string }[];
+  /** How the Connect UI tells the end user what connecting means, for a provider called `name`. */
+  describeConnect(name: string): string;
+}
+
+export const AUTH_MODE_FACTS: Readonly<Record<AuthMode, AuthModeFacts>> = {
+  OAUTH2: {
+    connect: 'popup',
+    integrationClient: 'required',
+    templateUrls: ['authorization_url', 'token_url'],
+    templateCredentials: [],
+    defaultCredentialFields: {},
+    sdkCredentials: { fields: [], empty: 'omit' },
+    usesInsteadOfApp: 'an OAuth app',
+    secretLabel: 'Access token',
+    printedFields: [{ label: 'Access token', field: 'access_token' }],
+    describeConnect: (name) => `A window opens where you sign in to ${name} and approve access.`,
+  },
+  OAUTH1: {
+    connect: 'popup',
+    integrationClient: 'required',
+    templateUrls: ['authorization_url', 'token_url', 'request_url'],
+    templateCredentials: [],
+    defaultCredentialFields: {},
+    sdkCredentials: { fields: [], empty: 'omit' },
+    usesInsteadOfApp: 'an OAuth app',
+    secretLabel: 'Access token',
+    printedFields: [
+      { label: 'Token', field: 'oauth_token' },
+      { label: 'Token secret', field: 'oauth_token_secret' },
+    ],
+    describeConnect: (name) => `A window opens where you sign in to ${name} and approve access.`,
+  },
+  OAUTH2_CC: {
+    connect: 'form',
+    integrationClient: 'optional',
+    templateUrls: ['token_url'],
+    templateCredentials: [],
+    defaultCredentialFields: {},
+    // Without end-user credentials the integration's own client id and secret are used: empty fields are left out.
+    sdkCredentials: { fields: ['client_id', 'client_secret'], empty: 'omit' },
+    usesInsteadOfApp: 'client credentials',
+    secretLabel: 'Access token',
+    printedFields: [{ label: 'Access token', field: 'token' }],
+    describeConnect: (name) => `Connects with the application’s ${name} client credentials.`,
+  },
+  API_KEY: {
+    connect: 'form',
+    integrationClient: 'none',
+    templateUrls: [],
+    templateCredentials: ['apiKey'],
+    defaultCredentialFields: { apiKey: { title: 'API key', secret: true, description: 'Create one in your account settings at the provider.' } },
+    sdkCredentials: { fields: ['apiKey'], empty: 'send' },
+    usesInsteadOfApp: 'API keys',
+    secretLabel: 'API key',
+    printedFields: [{ label: 'API key', field: 'apiKey' }],
+    describeConnect: (name) => `Paste an API key from your ${name} account.`,
+  },
+  BASIC: {
+    connect: 'form',
+    integrationClient: 'none',
+    templateUrls: [],
+    templateCredentials: ['username', 'password'],
+    defaultCredentialFields: { username: { title: 'Username' }, password: { title: 'Password', secret: true } },
+    sdkCredentials: { fields: ['username', 'password'], empty: 'send' },
+    usesInsteadOfApp: 'a user name and password',
+    secretLabel: 'Password',
+    printedFields: [
+      { label: 'Username', field: 'username' },
+      { label: 'Password', field: 'password' },
+    ],
+    describeConnect: (name) => `Sign in with your ${name} user name and password.`,
+  },
+  NONE: {
+    connect: 'none',
+    integrationClient: 'none',
+    templateUrls: [],
+    templateCredentials: [],
+    defaultCredentialFields: {},
+    sdkCredentials: { fields: [], empty: 'omit' },
+    usesInsteadOfApp: 'no authentication',
+    secretLabel: null,
+    printedFields: [],
+    describeConnect: (name) => `No sign-in needed for ${name}.`,
+  },
+};
+
+export function isAuthMode(value: unknown): value is AuthMode {
+  return typeof value === 'string' && (AUTH_MODES as readonly string[]).includes(value);
+}
+
+/** The facts of a mode named by a provider or a stored credential; undefined for a name this server does not know. */
+export function authModeFacts(mode: string | null | undefined): AuthModeFacts | undefined {
+  return isAuthMode(mode) ? AUTH_MODE_FACTS[mode] : undefined;
+}
+
+/** True for a mode whose end user connects in a browser window at the provider. */
+export function connectsInPopup(mode: string | null | undefined): boolean {
+  return authModeFacts(mode)?.connect === 'popup';
+}

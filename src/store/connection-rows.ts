@@ -1,0 +1,147 @@
+import type { StoredCredentials } from '../credentials/registry.js';
+import { SCHEMA } from '../db/database.js';
+import type { PreparedStatement } from '../db/prepared-statement.js';
+import { CONFIG_COLUMNS, type ConfigRecord } from './configs-store.js';
+
+/**
+ * The shapes of `_nango_connections` rows: as stored (sealed), as the services see them (credentials opened
+ * and parsed), and the statements the store prepares.
+ */
+
+/** A row of `_nango_connections` with its credentials decrypted; the wire shape of the seed API. */
+export interface ConnectionRecord {
+  id: number;
+  created_at: Date;
+  updated_at: Date;
+  provider_config_key: string;
+  connection_id: string;
+  /** Opened and checked against their mode's schema (src/credentials/). */
+  credentials: StoredCredentials;
+  connection_config: Record<string, unknown>;
+  account_id: number;
+  metadata: Record<string, unknown>;
+  credentials_iv: string | null;
+  credentials_tag: string | null;
+  last_refresh_success: Date | null;
+  last_refresh_failure: Date | null;
+  last_refresh_error: string | null;
+  refresh_attempts: number;
+  end_user: EndUser | null;
+  tags: Record<string, string>;
+  webhook_url_override: string | null;
+}
+
+/** Who a connection belongs to in the operator's product (modern API). */
+export interface EndUser {
+  id: string;
+  email?: string | null;
+  display_name?: string | null;
+  tags?: Record<string, string>;
+  organization?: { id: string; display_name?: string | null } | null;
+}
+
+export interface ConnectionListFilter {
+  connectionId?: string;
+  search?: string;
+  endUserId?: string;
+  endUserOrganizationId?: string;
+  integrationIds?: string[];
+  tags?: Record<string, string>;
+  limit: number;
+  offset: number;
+}
+
+export interface ConnectionListItem {
+  id: number;
+  connection_id: string;
+  provider_config_key: string;
+  provider: string | null;
+  end_user: EndUser | null;
+  tags: Record<string, string>;
+  metadata: Record<string, unknown>;
+  created_at: Date;
+  last_refresh_failure: Date | null;
+  refresh_attempts: number;
+}
+
+export interface ConnectionSummary {
+  id: number;
+  connection_id: string;
+  provider_config_key: string;
+  created_at: Date;
+}
+
+export interface ConnectionWrite {
+  provider_config_key: string;
+  connection_id: string;
+  /** Stored as one JSON document, sealed when a key is set. */
+  credentials: StoredCredentials;
+  connection_config: Record<string, unknown>;
+  metadata: Record<string, unknown>;
+  /** Modern fields; kept as they are on an existing connection when absent. */
+  end_user?: EndUser | null;
+  tags?: Record<string, string>;
+  webhook_url_override?: string | null;
+}
+
+export interface ConnectionRow extends Omit<ConnectionRecord, 'credentials' | 'connection_config' | 'metadata' | 'tags'> {
+  credentials: unknown;
+  tags: Record<string, string> | null;
+  credentials_expires_at: Date | null;
+  connection_config: Record<string, unknown> | null;
+  metadata: Record<string, unknown> | null;
+}
+
+export const TABLE = '_nango_connections';
+export const ACCOUNT_ID = 0;
+
+/** Every column of a connection row, named: a prepared statement must not say `*` (see runPrepared). */
+export const CONNECTION_COLUMNS = [
+  'id', 'created_at', 'updated_at', 'provider_config_key', 'connection_id', 'credentials', 'connection_config', 'account_id', 'metadata',
+  'credentials_iv', 'credentials_tag', 'credentials_expires_at', 'last_refresh_success', 'last_refresh_failure', 'last_refresh_error',
+  'refresh_attempts', 'end_user', 'tags', 'webhook_url_override',
+] as const satisfies readonly (keyof ConnectionRow)[];
+/** Config columns in a joined row are renamed with this prefix, so they cannot shadow the connection's. */
+const CONFIG_PREFIX = 'integration__';
+
+export const FIND_WITH_INTEGRATION: PreparedStatement = {
+  name: 'custody_find_connection_with_integration',
+  text: `SELECT ${CONNECTION_COLUMNS.map((column) => `c.${column}`).join(', ')}, ${CONFIG_COLUMNS.map((column) => `k.${column} AS ${CONFIG_PREFIX}${column}`).join(', ')}
+    FROM ${SCHEMA}.${TABLE} c
+    LEFT JOIN ${SCHEMA}._nango_configs k ON k.unique_key = c.provider_config_key AND k.account_id = c.account_id
+    WHERE c.provider_config_key = $1 AND c.connection_id = $2 AND c.account_id = $3
+    LIMIT 1`,
+};
+
+/** A connection and its integration as stored (sealed), as FIND_WITH_INTEGRATION reads them and the cache keeps them. */
+export interface SealedConnection {
+  connection: ConnectionRow;
+  config: ConfigRecord | undefined;
+}
+
+/** Config columns come prefixed in the joined row; all of them are null when the integration is missing. */
+export function splitJoinedRow(row: Record<string, unknown>): SealedConnection {
+  const connection: Record<string, unknown> = {};
+  const config: Record<string, unknown> = {};
+  for (const [column, value] of Object.entries(row)) {
+    if (column.startsWith(CONFIG_PREFIX)) config[column.slice(CONFIG_PREFIX.length)] = value;
+    else connection[column] = value;
+  }
+  return { connection: connection as unknown as ConnectionRow, config: config['id'] === null ? undefined : (config as unknown as ConfigRecord) };
+}
+
+/** Columns of a list item, in the list's order of preference; the joined integration gives `provider`. */
+export const LIST_COLUMNS = ['c.id', 'c.connection_id', 'c.provider_config_key', 'k.provider', 'c.end_user', 'c.tags', 'c.metadata', 'c.created_at', 'c.last_refresh_failure', 'c.refresh_attempts'];
+
+/** The unfiltered page, the list most callers ask for (the SDKs' listConnections without arguments). */
+export const LIST_NEWEST: PreparedStatement = {
+  name: 'custody_list_newest_connections',
+  text: `SELECT ${LIST_COLUMNS.join(', ')}
+    FROM ${SCHEMA}.${TABLE} c
+    LEFT JOIN ${SCHEMA}._nango_configs k ON k.unique_key = c.provider_config_key AND k.account_id = c.account_id
+    WHERE c.account_id = $1
+    ORDER BY c.created_at DESC, c.id DESC
+    LIMIT $2 OFFSET $3`,
+};
+
+export type ListRow = Omit<ConnectionListItem, 'tags' | 'metadata'> & { tags: Record<string, string> | null; metadata: Record<string, unknown> | null };
