@@ -1,4 +1,4 @@
-import { createContext, useCallback, useContext, useEffect, useRef, useState, type ReactNode } from 'react';
+import { useCallback, useEffect, useRef, useState, type ReactNode } from 'react';
 import { AuditIcon, LinkIcon, PlugIcon, SettingsIcon } from '../shared/icons';
 import { Banner } from '../shared/ui';
 import { AuditLogPage } from './pages/AuditLogPage';
@@ -9,24 +9,10 @@ import { IntegrationsPage } from './pages/IntegrationsPage';
 import { NewIntegrationPage } from './pages/NewIntegrationPage';
 import { NotFoundPage } from './pages/NotFoundPage';
 import { SettingsPage } from './pages/SettingsPage';
+import { ConfigContext, ToastContext, type DashboardConfig, type ToastTone } from './dashboard-context';
 import { Link, navigate, paths, useLocation } from './router';
 
-export interface DashboardConfig {
-  serverUrl: string;
-  connectUrl: string;
-  callbackUrl: string;
-  /** NANGO_DASHBOARD_USERNAME/PASSWORD are set. */
-  dashboardAuth: boolean;
-  /** How the dashboard is entered; 'none' only on a server without a secret key. */
-  dashboardSignIn: 'dashboard_password' | 'secret_key' | 'none';
-}
-
-const ConfigContext = createContext<DashboardConfig>({ serverUrl: '', connectUrl: '', callbackUrl: '', dashboardAuth: true, dashboardSignIn: 'dashboard_password' });
-export const useDashboardConfig = () => useContext(ConfigContext);
-
-type Toast = { id: number; tone: 'success' | 'error'; text: string };
-const ToastContext = createContext<(text: string, tone?: Toast['tone']) => void>(() => undefined);
-export const useToast = () => useContext(ToastContext);
+type Toast = { id: number; tone: ToastTone; text: string };
 
 function route(path: string): { page: ReactNode; section: 'integrations' | 'connections' | 'audit-log' | 'settings' | null; title: string } {
   const parts = path.split('/').filter(Boolean).map((part) => decodeURIComponent(part));

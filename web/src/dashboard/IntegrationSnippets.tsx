@@ -2,7 +2,7 @@ import { useId, useRef, useState, type KeyboardEvent } from 'react';
 import { formFields } from '../shared/provider-form';
 import { CopyButton, ErrorState, Spinner } from '../shared/ui';
 import { api, useResource, type ProviderDetail } from './api';
-import { useDashboardConfig } from './App';
+import { useDashboardConfig } from './dashboard-context';
 import { Section } from './pages/parts';
 import { integrationSnippets, SECRET_KEY_VARIABLE } from './snippets';
 

@@ -6,7 +6,7 @@ import { ChevronRightIcon } from '../shared/icons';
 import { formFields, ProviderForm, runAuth, type AuthValues, type FormField } from '../shared/provider-form';
 import { Banner, Button, Dialog, Spinner } from '../shared/ui';
 import { api, type ProviderDetail } from './api';
-import { useDashboardConfig } from './App';
+import { useDashboardConfig } from './dashboard-context';
 
 interface Target {
   uniqueKey: string;

@@ -2,7 +2,8 @@ import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { pageConfig } from '../shared/config';
 import '../shared/styles.css';
-import { App, type DashboardConfig } from './App';
+import { App } from './App';
+import type { DashboardConfig } from './dashboard-context';
 
 const config = pageConfig<DashboardConfig>({
   serverUrl: window.location.origin,

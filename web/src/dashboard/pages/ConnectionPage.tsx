@@ -4,7 +4,7 @@ import { formatDate, formatRelative } from '../../shared/format';
 import { RefreshIcon, SearchIcon, TrashIcon } from '../../shared/icons';
 import { Banner, Button, Dialog, EmptyState, ErrorState, SecretValue, Spinner, StatusBadge } from '../../shared/ui';
 import { api, DashboardApiError, useResource, type ConnectionDetail, type ConnectionEvent } from '../api';
-import { useToast } from '../App';
+import { useToast } from '../dashboard-context';
 import { Link, navigate, paths } from '../router';
 import { auditActionLabel, Section, statusSentence } from './parts';
 

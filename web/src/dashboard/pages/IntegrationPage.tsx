@@ -4,7 +4,7 @@ import { formatDate, plural } from '../../shared/format';
 import { ExternalIcon, PlayIcon, SearchIcon, TrashIcon } from '../../shared/icons';
 import { Banner, Button, CopyBox, Dialog, EmptyState, ErrorState, Logo, SecretValue, Spinner } from '../../shared/ui';
 import { api, DashboardApiError, useResource, type IntegrationDetail } from '../api';
-import { useToast } from '../App';
+import { useToast } from '../dashboard-context';
 import { Link, navigate, paths } from '../router';
 import { IntegrationSnippets } from '../IntegrationSnippets';
 import { TryItDialog } from '../TryIt';

@@ -3,7 +3,7 @@ import { authModeFacts } from '../../shared/auth-modes';
 import { ExternalIcon, SearchIcon } from '../../shared/icons';
 import { Banner, Button, CopyBox, Logo } from '../../shared/ui';
 import { api, DashboardApiError, useResource, type ProviderDetail, type ProviderSummary } from '../api';
-import { useDashboardConfig, useToast } from '../App';
+import { useDashboardConfig, useToast } from '../dashboard-context';
 import { Link, navigate, paths } from '../router';
 import { PinnedHostField } from './parts';
 
