@@ -1,5 +1,5 @@
 import dotenv from 'dotenv';
-import { buildApp } from './app.js';
+import { buildApp } from './app/build-app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { Cipher } from './crypto/aes-gcm.js';
 import { reconcileEncryption, rotateEncryptionKey } from './crypto/encryption-startup.js';
@@ -9,7 +9,7 @@ import { LOCK_IDS, withSessionLock, withSessionLockIfFree } from './db/session-l
 import { createLogger, type Logger } from './logger.js';
 import { drainHttpServer, ServerShutdown } from './server-shutdown.js';
 import { securityNotices } from './startup-notices.js';
-import { isDatabaseUnavailable } from './plugins/error-rendering.js';
+import { isDatabaseUnavailable } from './db/database-unavailable.js';
 import { trustProxyWarning } from './plugins/trust-proxy.js';
 import { loadProviderCatalog } from './providers/provider-catalog.js';
 import { EncryptionStateStore } from './store/encryption-state-store.js';

@@ -1,6 +1,6 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../src/app.js';
+import { buildApp } from '../src/app/build-app.js';
 import { loadConfig } from '../src/config.js';
 import { createKnex } from '../src/db/database.js';
 import { createLogger } from '../src/logger.js';

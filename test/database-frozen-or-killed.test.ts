@@ -8,7 +8,7 @@ import { openDatabase, type Database } from '../src/db/database.js';
 import { startEmbeddedPostgres, type EmbeddedCluster } from '../src/db/embedded-postgres.js';
 import { runWaitingStatement } from '../src/db/query-timeouts.js';
 import { createLogger } from '../src/logger.js';
-import { isDatabaseUnavailable } from '../src/plugins/error-rendering.js';
+import { isDatabaseUnavailable } from '../src/db/database-unavailable.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { startServerProcess, type ServerProcess } from './support/server-process.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isDatabaseUnavailable } from '../src/plugins/error-rendering.js';
+import { isDatabaseUnavailable } from '../src/db/database-unavailable.js';
 
 /**
  * Which errors mean "the database cannot be reached right now" (a 503 for a request, a retry at start) rather

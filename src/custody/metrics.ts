@@ -52,12 +52,9 @@ export class ServerMetrics implements Partial<ServerSignals> {
   }
 }
 
-/** `GET /metrics` in the Prometheus text format, behind `guard` (the secret key when one is set). */
-export function registerMetrics(app: FastifyInstance, metrics: ServerMetrics, guard: (request: FastifyRequest) => Promise<void>): void {
+/** Counts and times every request the app answers (served at `GET /metrics` by the operations family). */
+export function observeRequests(app: FastifyInstance, metrics: ServerMetrics): void {
   app.addHook('onResponse', async (request, reply) => {
     metrics.observeRequest(request, reply.statusCode, reply.elapsedTime / 1000);
-  });
-  app.get('/metrics', { onRequest: guard }, async (_request, reply) => {
-    return reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 }

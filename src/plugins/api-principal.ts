@@ -1,16 +1,8 @@
 import type { FastifyRequest } from 'fastify';
 import { ApiError } from '../errors.js';
 import { matchesSecretKey, presentedSecretKey, secretKeyDigest } from './secret-key-auth.js';
-import { CONNECT_SESSION_TOKEN_PATTERN, type ConnectSession, type ConnectSessionsStore } from '../store/connect-sessions-store.js';
-
-/** Who is calling the modern API: the operator's backend (secret key) or a frontend holding a connect session. */
-export type Principal = { kind: 'secret_key' } | { kind: 'connect_session'; session: ConnectSession; token: string };
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    principal: Principal | null;
-  }
-}
+import { CONNECT_SESSION_TOKEN_PATTERN, type ConnectSessionsStore } from '../store/connect-sessions-store.js';
+import { SECRET_KEY_PRINCIPAL, type Principal } from './principal.js';
 
 export interface PrincipalOptions {
   secretKey: string | undefined;
@@ -23,7 +15,7 @@ export interface PrincipalOptions {
  * else must be the secret key (or, with no key configured, the API is open and the caller is the operator).
  * `accept` lists what a route takes.
  */
-export function principalGuard(options: PrincipalOptions, accept: Principal['kind'][]): (request: FastifyRequest) => Promise<void> {
+export function principalGuard(options: PrincipalOptions, accept: Exclude<Principal['kind'], 'dashboard_user'>[]): (request: FastifyRequest) => Promise<void> {
   const expectedKey = options.secretKey === undefined ? undefined : secretKeyDigest(options.secretKey);
   return async (request) => {
     const header = request.headers.authorization;
@@ -40,13 +32,13 @@ export function principalGuard(options: PrincipalOptions, accept: Principal['kin
     }
     if (!accept.includes('secret_key')) throw new ApiError('missing_auth_header', 'This route needs a connect session token: Authorization: Bearer nango_connect_session_….');
     if (!expectedKey) {
-      request.principal = { kind: 'secret_key' };
+      request.principal = SECRET_KEY_PRINCIPAL;
       return;
     }
     if (!header) throw new ApiError('missing_auth_header', 'Authentication failed: send the secret key as "Authorization: Bearer <secret key>".');
     const presented = presentedSecretKey(header);
     if (!presented) throw new ApiError('malformed_auth_header', 'Authentication failed: the Authorization header must be "Bearer <secret key>".');
     if (!matchesSecretKey(presented, expectedKey)) throw new ApiError('unknown_account', 'Authentication failed: the secret key is not valid.');
-    request.principal = { kind: 'secret_key' };
+    request.principal = SECRET_KEY_PRINCIPAL;
   };
 }

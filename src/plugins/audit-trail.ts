@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AuditAction, AuditEntry, AuditLogStore } from '../store/audit-log-store.js';
+import { principalName } from './principal.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -39,29 +40,17 @@ export function audit(
   });
 }
 
-/** Who made the request, as the audit trail names it. */
-export function principalName(request: FastifyRequest, secretKeyConfigured: boolean): string {
-  const principal = request.principal;
-  if (principal?.kind === 'connect_session') return `connect_session:${principal.session.id}`;
-  if (principal?.kind === 'secret_key' || request.routeOptions.url?.startsWith('/config') || request.routeOptions.url?.startsWith('/connection') || request.routeOptions.url?.startsWith('/proxy')) {
-    return secretKeyConfigured ? 'secret_key' : 'anonymous (no secret key configured)';
-  }
-  const dashboardUser = (request as FastifyRequest & { dashboardUser?: string }).dashboardUser;
-  if (dashboardUser) return `dashboard:${dashboardUser}`;
-  return 'anonymous';
-}
-
 /**
  * The route and principal of a request as the trail names them, for an entry a service writes inside its own
  * transaction (a connection authorised: the connection and its entry commit together).
  */
 export function auditActor(request: FastifyRequest): { route: string; principal: string } {
-  return { route: `${request.method} ${request.routeOptions.url ?? request.url.split('?')[0]}`, principal: principalName(request, request.server.auditSecretKeyConfigured) };
+  return { route: `${request.method} ${request.routeOptions.url ?? request.url.split('?')[0]}`, principal: principalName(request.principal, request.server.auditSecretKeyConfigured) };
 }
 
 /**
- * Writes a request's audit entries before its response is sent; if the write fails the request fails, so a
- * credential is never handed out without a trace.
+ * Writes a request's audit entries before its response is sent, naming the principal the route family's guard
+ * established; if the write fails the request fails, so a credential is never handed out without a trace.
  */
 export function registerAuditTrail(app: FastifyInstance, store: AuditLogStore, secretKeyConfigured: boolean): void {
   app.decorateRequest('auditEntries', null);

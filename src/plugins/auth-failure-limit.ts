@@ -1,7 +1,7 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ApiError } from '../errors.js';
 import { AuthFailureCounter, clientKey, type AuthFailureLimit } from './auth-failure-counter.js';
-import { errorBodyForPath, renderErrorForPath } from './error-rendering.js';
+import type { ErrorRenderer } from './error-rendering.js';
 import { matchesSecretKey, presentedSecretKey, secretKeyDigest } from './secret-key-auth.js';
 
 export type { AuthFailureLimit } from './auth-failure-counter.js';
@@ -21,9 +21,13 @@ export type { AuthFailureLimit } from './auth-failure-counter.js';
  *   already has `failures` checks waiting is a further one refused with 429 unchecked.
  *
  * Behind a reverse proxy, NANGO_TRUST_PROXY makes the address the real client's (docs/security.md says which
- * settings cannot be forged).
+ * settings cannot be forged). The 429 takes the shape of the caller's route family (`errorsFor`).
  */
-export function registerAuthFailureLimit(app: FastifyInstance, limit: AuthFailureLimit, options: { secretKey: string | undefined }): void {
+export function registerAuthFailureLimit(
+  app: FastifyInstance,
+  limit: AuthFailureLimit,
+  options: { secretKey: string | undefined; errorsFor: (request: FastifyRequest) => ErrorRenderer },
+): void {
   if (limit.failures <= 0) return;
   const counter = new AuthFailureCounter(limit);
   const secretKey = options.secretKey === undefined ? undefined : secretKeyDigest(options.secretKey);
@@ -35,7 +39,9 @@ export function registerAuthFailureLimit(app: FastifyInstance, limit: AuthFailur
     const booking = counter.bookPacedCheck(client);
     if (booking === undefined) return;
     if (booking === 'full') {
-      await refuse(request, reply, counter.retryAfterSeconds(client));
+      const retryAfter = counter.retryAfterSeconds(client);
+      const { status, body } = options.errorsFor(request).body(tooManyFailures(retryAfter), request);
+      await reply.status(status).header('retry-after', String(retryAfter)).send(body);
       return reply;
     }
     try {
@@ -59,7 +65,7 @@ export function registerAuthFailureLimit(app: FastifyInstance, limit: AuthFailur
     const lockedOut = counter.retryAfterSeconds(client) > 0;
     counter.recordFailure(client);
     if (!lockedOut) return payload;
-    const { status, body } = errorBodyForPath(tooManyFailures(counter.retryAfterSeconds(client)), request);
+    const { status, body } = options.errorsFor(request).body(tooManyFailures(counter.retryAfterSeconds(client)), request);
     reply.status(status).header('retry-after', String(counter.retryAfterSeconds(client))).header('content-type', 'application/json; charset=utf-8').removeHeader('www-authenticate');
     return JSON.stringify(body);
   });
@@ -67,11 +73,6 @@ export function registerAuthFailureLimit(app: FastifyInstance, limit: AuthFailur
 
 function tooManyFailures(retryAfter: number): ApiError {
   return new ApiError('too_many_requests', `Too many failed authentication attempts from this address; try again in ${retryAfter} seconds.`);
-}
-
-async function refuse(request: FastifyRequest, reply: FastifyReply, retryAfter: number): Promise<void> {
-  reply.header('retry-after', String(retryAfter));
-  await renderErrorForPath(tooManyFailures(retryAfter), request, reply);
 }
 
 function pause(ms: number, waiting: Set<{ timer: NodeJS.Timeout; resolve: () => void }>): Promise<void> {

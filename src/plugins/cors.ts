@@ -1,41 +1,28 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 
 /**
- * Cross-origin access for the APIs browsers call from the operator's own pages (the frontend SDK's
- * `/api-auth/*` posts, the Connect UI given another `apiURL`), as Nango's server allowed any origin.
- * No cookies are involved (keys travel in headers), so `*` grants nothing a script could not already do.
- * The dashboard (pages and `/api/v1/*`) stays same-origin: it is the one place with browser credentials.
+ * Whether pages on other origins may read a route family's answers. `any-origin` is for the APIs browsers call
+ * from the operator's own pages (the frontend SDK's `/api-auth/*` posts, the Connect UI given another `apiURL`),
+ * as Nango's server allowed any origin: no cookies are involved (keys travel in headers), so `*` grants nothing a
+ * script could not already do. `same-origin` is for the dashboard (its pages and `/api/v1/*`), the one place with
+ * browser credentials: no CORS headers at all.
  */
-const SAME_ORIGIN_ONLY = /^\/(api\/v1|dashboard)(\/|$)/;
+export type CorsPolicy = 'any-origin' | 'same-origin';
 
 /**
- * Judged on the path the router matched, not on the raw URL: `/%61pi/v1/account` reaches the same route as
- * `/api/v1/account`. The route's own pattern covers every spelling the router accepts; for the catch-all page
- * route and for paths no route matches, the percent-decoded path is judged (an undecodable one counts as the dashboard's).
+ * Adds the CORS headers a request gets under the policy; answers a preflight itself (204) and then says so
+ * (true), so the caller stops there.
  */
-function isSameOriginOnly(request: FastifyRequest): boolean {
-  const pattern = request.routeOptions.url;
-  if (pattern !== undefined && SAME_ORIGIN_ONLY.test(pattern)) return true;
-  const rawPath = request.url.split('?')[0] ?? '/';
-  try {
-    return SAME_ORIGIN_ONLY.test(decodeURIComponent(rawPath));
-  } catch {
-    return true;
-  }
-}
-
-export function registerCors(app: FastifyInstance): void {
-  app.addHook('onRequest', async (request, reply) => {
-    if (!request.headers.origin || isSameOriginOnly(request)) return;
-    reply.header('access-control-allow-origin', '*');
-    reply.header('access-control-expose-headers', '*');
-    if (request.method === 'OPTIONS' && request.headers['access-control-request-method']) {
-      await reply
-        .header('access-control-allow-methods', 'GET, POST, PUT, PATCH, DELETE, OPTIONS')
-        .header('access-control-allow-headers', request.headers['access-control-request-headers'] ?? '*')
-        .header('access-control-max-age', '600')
-        .status(204)
-        .send();
-    }
-  });
+export async function applyCorsPolicy(policy: CorsPolicy, request: FastifyRequest, reply: FastifyReply): Promise<boolean> {
+  if (policy === 'same-origin' || !request.headers.origin) return false;
+  reply.header('access-control-allow-origin', '*');
+  reply.header('access-control-expose-headers', '*');
+  if (request.method !== 'OPTIONS' || !request.headers['access-control-request-method']) return false;
+  await reply
+    .header('access-control-allow-methods', 'GET, POST, PUT, PATCH, DELETE, OPTIONS')
+    .header('access-control-allow-headers', request.headers['access-control-request-headers'] ?? '*')
+    .header('access-control-max-age', '600')
+    .status(204)
+    .send();
+  return true;
 }

@@ -4,13 +4,6 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 /** The realm browsers show in their login prompt; one realm for the pages and `/api/v1/*`, so one login covers both. */
 export const DASHBOARD_REALM = 'Custody dashboard';
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    /** The dashboard user who made the request (the audit trail names them); unset outside the dashboard. */
-    dashboardUser?: string;
-  }
-}
-
 /** Who the audit trail names when the dashboard has no credentials configured. */
 export const OPEN_DASHBOARD_USER = '(open dashboard)';
 /** Who the audit trail names when someone signed in with the secret key (the user name they typed proves nothing). */
@@ -45,7 +38,7 @@ export function dashboardGuard(access: DashboardAccess): DashboardGuard {
   const mode = dashboardSignIn(access);
   if (mode === 'none') {
     return async (request) => {
-      request.dashboardUser = OPEN_DASHBOARD_USER;
+      request.principal = { kind: 'dashboard_user', user: OPEN_DASHBOARD_USER };
     };
   }
   const check = mode === 'dashboard_password' && access.dashboard ? passwordCheck(access.dashboard) : secretKeyCheck(access.secretKey ?? '');
@@ -53,7 +46,7 @@ export function dashboardGuard(access: DashboardAccess): DashboardGuard {
     const presented = basicCredentials(request.headers.authorization) ?? (mode === 'secret_key' ? bearerAsBasic(request.headers.authorization) : undefined);
     const user = check(presented ?? { username: '', password: '' });
     if (presented && user !== undefined) {
-      request.dashboardUser = user;
+      request.principal = { kind: 'dashboard_user', user };
       return;
     }
     await reply

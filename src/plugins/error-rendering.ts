@@ -1,12 +1,22 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { isDatabaseUnavailable } from '../db/database-unavailable.js';
 import { ApiError, statusOf, type ErrorCode } from '../errors.js';
+
+/**
+ * How a route family words its errors. `render` is the scope's error handler; `body` is what it would send,
+ * for a hook that replaces an answer rather than sending one (the auth-failure limit's 429).
+ */
+export interface ErrorRenderer {
+  render: (error: unknown, request: FastifyRequest, reply: FastifyReply) => Promise<void>;
+  body: (apiError: ApiError, request: FastifyRequest) => { status: number; body: unknown };
+}
 
 /**
  * Turns anything thrown in a route into an ApiError: ours pass through, Fastify's request-shape errors
  * become 4xx with a plain message, a database that cannot be reached becomes 503, and the rest a quiet 500
  * (logged in full, never shown: a 5xx message could leak internals).
  */
-export function toApiError(error: unknown, request: FastifyRequest): ApiError {
+function toApiError(error: unknown, request: FastifyRequest): ApiError {
   if (error instanceof ApiError) return error;
   const fastifyError = error as Partial<FastifyError> & { code?: string };
   switch (fastifyError.code) {
@@ -35,27 +45,19 @@ export function toApiError(error: unknown, request: FastifyRequest): ApiError {
   return new ApiError('server_error', 'An unexpected error occurred on the server; see its log for details.');
 }
 
-// 57014: a statement cancelled by the statement timeout (NANGO_DB_STATEMENT_TIMEOUT_MS); ETIMEDOUT is also the
-// client-side query deadline's (src/db/query-timeouts.ts).
-const CONNECTION_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', '57014', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006']);
-
-export function isDatabaseUnavailable(error: unknown): boolean {
-  const candidate = error as { name?: string; code?: string; message?: string };
-  if (candidate?.name === 'KnexTimeoutError') return true;
-  if (candidate?.code && CONNECTION_ERROR_CODES.has(candidate.code)) return true;
-  // "timeout expired": a pg.Client's own connectionTimeoutMillis (no code), e.g. a container network's name
-  // lookup hanging at start; without it the start-up retry gave up at once with "Cannot start: timeout expired".
-  return /Connection terminated|Client has encountered a connection error|connection is closed|^timeout expired$/i.test(candidate?.message ?? '');
+function rendererOf(body: ErrorRenderer['body']): ErrorRenderer {
+  return {
+    body,
+    render: async (error, request, reply) => {
+      const answer = body(toApiError(error, request), request);
+      await reply.status(answer.status).send(answer.body);
+    },
+  };
 }
 
 /** Seed-era body: `{error, type, payload}`. */
-export async function renderSeedError(error: unknown, request: FastifyRequest, reply: FastifyReply): Promise<void> {
-  const apiError = toApiError(error, request);
-  await reply.status(apiError.status).send(seedErrorBody(apiError));
-}
-
-function seedErrorBody(apiError: ApiError): unknown {
-  return { error: apiError.message, type: apiError.code, payload: apiError.payload };
+function seedBody(apiError: ApiError): { status: number; body: unknown } {
+  return { status: apiError.status, body: { error: apiError.message, type: apiError.code, payload: apiError.payload } };
 }
 
 /** Where the modern server names or answers a condition differently from the seed one. */
@@ -65,12 +67,7 @@ const MODERN_CODES: Partial<Record<ErrorCode, ErrorCode>> = {
 };
 
 /** Modern body: `{error: {code, message, errors?, payload?}}`. */
-export async function renderModernError(error: unknown, request: FastifyRequest, reply: FastifyReply): Promise<void> {
-  const { status, body } = modernErrorBody(toApiError(error, request));
-  await reply.status(status).send(body);
-}
-
-function modernErrorBody(apiError: ApiError): { status: number; body: unknown } {
+function modernBody(apiError: ApiError): { status: number; body: unknown } {
   const code = MODERN_CODES[apiError.code] ?? apiError.code;
   const { errors, ...payload } = apiError.payload as { errors?: unknown };
   const body = {
@@ -84,56 +81,16 @@ function modernErrorBody(apiError: ApiError): { status: number; body: unknown } 
   return { status: statusOf(code), body };
 }
 
-/**
- * For routes both generations call (`/proxy/*`): modern SDKs announce themselves with headers the seed SDK
- * never sent, and get the modern body; everyone else gets the seed body.
- */
-export async function renderErrorForClient(error: unknown, request: FastifyRequest, reply: FastifyReply): Promise<void> {
-  return isModernClient(request) ? renderModernError(error, request, reply) : renderSeedError(error, request, reply);
-}
-
-export function isModernClient(request: FastifyRequest): boolean {
+/** Modern SDKs announce themselves with headers the seed SDK never sent. */
+function isModernClient(request: FastifyRequest): boolean {
   const headers = request.headers;
   return headers['base-url-override'] !== undefined || headers['nango-activity-log-id'] !== undefined || headers['nango-is-sync'] !== undefined || /nango-node-client\/0\.(?:[2-9]\d|\d{3})/.test(headers['user-agent'] ?? '');
 }
 
-/** Routes of the modern API, for errors raised before a route (and so its error handler) is known. */
-const MODERN_PREFIXES = ['/connections', '/integrations', '/providers', '/connect/', '/audit-log', '/api-auth/', '/auth/', '/oauth2/', '/sync', '/records', '/action'];
+/** The seed API's shape, also the server's own for answers no family owns (an unknown route). */
+export const seedErrors = rendererOf(seedBody);
 
-export async function renderErrorForPath(error: unknown, request: FastifyRequest, reply: FastifyReply): Promise<void> {
-  return isModernPath(request) ? renderModernError(error, request, reply) : renderErrorForClient(error, request, reply);
-}
+export const modernErrors = rendererOf(modernBody);
 
-/** The status and body renderErrorForPath would send, for a hook that replaces a payload rather than sending one. */
-export function errorBodyForPath(apiError: ApiError, request: FastifyRequest): { status: number; body: unknown } {
-  return isModernPath(request) || isModernClient(request) ? modernErrorBody(apiError) : { status: apiError.status, body: seedErrorBody(apiError) };
-}
-
-function isModernPath(request: FastifyRequest): boolean {
-  const path = request.url.split('?')[0] ?? '';
-  return MODERN_PREFIXES.some((prefix) => path.startsWith(prefix));
-}
-
-const MAX_JSON_DEPTH = 64;
-
-/**
- * What PostgreSQL or the server could not store from a parsed JSON body: NUL characters (text and jsonb
- * refuse them) and nesting deeper than any real document (serialising it again would overflow the stack).
- */
-export function unstorableJson(value: unknown): string | undefined {
-  const stack: { node: unknown; depth: number }[] = [{ node: value, depth: 0 }];
-  while (stack.length > 0) {
-    const { node, depth } = stack.pop() as { node: unknown; depth: number };
-    if (typeof node === 'string') {
-      if (node.includes('\u0000')) return 'A value in the request body contains a NUL character, which cannot be stored.';
-      continue;
-    }
-    if (typeof node !== 'object' || node === null) continue;
-    if (depth >= MAX_JSON_DEPTH) return `The request body is nested more than ${MAX_JSON_DEPTH} levels deep.`;
-    for (const [key, child] of Object.entries(node)) {
-      if (key.includes('\u0000')) return 'A key in the request body contains a NUL character, which cannot be stored.';
-      stack.push({ node: child, depth: depth + 1 });
-    }
-  }
-  return undefined;
-}
+/** For routes both generations call (`/proxy/*`): the modern body for modern SDKs, the seed body for everyone else. */
+export const clientShapedErrors = rendererOf((apiError, request) => (isModernClient(request) ? modernBody(apiError) : seedBody(apiError)));

@@ -1,25 +1,30 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { ApiError } from '../errors.js';
+import { SECRET_KEY_PRINCIPAL } from './principal.js';
 
 /**
  * The API's secret key, accepted as `Basic base64(<key>:)` (the seed server's scheme) and as `Bearer <key>`
- * (what the 0.15/0.16 Node SDKs and every modern client send). Without a configured key the API is open.
+ * (what the 0.15/0.16 Node SDKs and every modern client send). Without a configured key the API is open and the
+ * caller counts as the operator.
  */
 export function secretKeyGuard(secretKey: string | undefined): (request: FastifyRequest) => Promise<void> {
   const expected = secretKey === undefined ? undefined : secretKeyDigest(secretKey);
   return async (request) => {
-    if (!expected) return;
-    const header = request.headers.authorization;
-    if (!header) throw new ApiError('missing_auth_header', 'Authentication failed: send the secret key in the Authorization header.');
-    const presented = presentedSecretKey(header);
-    if (presented === undefined) {
-      throw new ApiError('malformed_auth_header', 'Authentication failed: the Authorization header must be "Bearer <secret key>" or Basic with the secret key as user name.');
-    }
-    if (!matchesSecretKey(presented, expected)) {
-      throw new ApiError('invalid_secret_key', 'Authentication failed: the secret key is not valid.');
-    }
+    if (expected) checkSecretKey(request.headers.authorization, expected);
+    request.principal = SECRET_KEY_PRINCIPAL;
   };
+}
+
+function checkSecretKey(header: string | undefined, expected: Buffer): void {
+  if (!header) throw new ApiError('missing_auth_header', 'Authentication failed: send the secret key in the Authorization header.');
+  const presented = presentedSecretKey(header);
+  if (presented === undefined) {
+    throw new ApiError('malformed_auth_header', 'Authentication failed: the Authorization header must be "Bearer <secret key>" or Basic with the secret key as user name.');
+  }
+  if (!matchesSecretKey(presented, expected)) {
+    throw new ApiError('invalid_secret_key', 'Authentication failed: the secret key is not valid.');
+  }
 }
 
 /** The key an Authorization header carries, in either scheme; undefined when the header is neither. */

@@ -6,8 +6,8 @@ import { ApiError } from '../errors.js';
 import { shortPath } from '../logger.js';
 import { PACKAGE_ROOT } from '../package-root.js';
 import { dashboardGuard, dashboardSignIn } from '../plugins/dashboard-auth.js';
-import { renderSeedError } from '../plugins/error-rendering.js';
 import { READS_QUERY } from '../plugins/query-guard.js';
+import { adoptFamily, familyMountedAt, WEB_FAMILY } from './route-families.js';
 
 /** Where `npm run build:web` writes the dashboard and the Connect UI. */
 export const WEB_ROOT = path.join(PACKAGE_ROOT, 'dist', 'web');
@@ -19,13 +19,13 @@ export interface StaticWebOptions {
 }
 
 /**
- * First path segments that belong to an API: an unknown GET below one of them is a JSON 404, never the
- * dashboard's index.html, so a client with a typo in its URL is told so.
+ * Whether a path may be one of the web UI's pages: not below another family's mount point (an unknown GET there
+ * is a JSON 404, never the dashboard's index.html, so a client with a typo in its URL is told so), nor below
+ * `/assets`, where only built files live.
  */
-const API_PREFIXES = [
-  'api', 'api-auth', 'auth', 'config', 'connection', 'connections', 'integrations', 'providers', 'oauth', 'oauth2', 'proxy',
-  'records', 'sync', 'action', 'scripts', 'environment-variables', 'flow', 'logos', 'health', 'metrics', 'audit-log', 'webhook', 'assets',
-];
+function isPagePath(pathname: string): boolean {
+  return familyMountedAt(pathname) === WEB_FAMILY && pathname.split('/')[1] !== 'assets';
+}
 
 const CONTENT_TYPES: Record<string, string> = {
   '.js': 'text/javascript; charset=utf-8',
@@ -109,7 +109,7 @@ export async function registerStaticWeb(app: FastifyInstance, options: StaticWeb
   };
 
   await app.register(async (web) => {
-    web.setErrorHandler(renderSeedError);
+    adoptFamily(web, WEB_FAMILY);
 
     for (const connectPath of connectPaths) {
       web.get(connectPath, READS_QUERY, sendConnect);
@@ -128,9 +128,11 @@ export async function registerStaticWeb(app: FastifyInstance, options: StaticWeb
       if (pathname === undefined) throw notFound();
       const file = await staticFile(root, pathname);
       if (file) return sendFile(reply, file);
-      const first = pathname.split('/')[1] ?? '';
-      // `/connect/…` below the Connect UI is the connect-session API's family (`/connect/sessions`).
-      if (API_PREFIXES.includes(first) || first === 'connect' || /\.[a-z0-9]{1,12}$/i.test(pathname)) throw notFound();
+      // Another family's path (`/connect/…` below the Connect UI is the connect-session API's) is answered as the
+      // server answers unknown routes, with that family's CORS policy.
+      if (familyMountedAt(pathname) !== WEB_FAMILY) return reply.callNotFound();
+      // A missing file is a 404 too, never the page.
+      if (!isPagePath(pathname) || /\.[a-z0-9]{1,12}$/i.test(pathname)) throw notFound();
       return sendDashboard(request, reply);
     });
   });
@@ -144,8 +146,7 @@ function connectUiPaths(config: StaticWebOptions['config']): { paths: string[]; 
   const prefix = server.pathname.replace(/\/+$/, '');
   if (prefix && connect.origin === server.origin && pathname.startsWith(`${prefix}/`)) pathname = pathname.slice(prefix.length);
   const paths = new Set(['/connect']);
-  const first = pathname.split('/')[1] ?? '';
-  if (pathname && !API_PREFIXES.includes(first) && !pathname.startsWith('/connect/')) paths.add(pathname);
+  if (pathname && isPagePath(pathname)) paths.add(pathname);
   return { paths: [...paths], atRoot: pathname === '' };
 }
 

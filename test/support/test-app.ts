@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { Writable } from 'node:stream';
-import { buildApp, type AppDeps } from '../../src/app.js';
+import { buildApp, type AppDeps } from '../../src/app/build-app.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { Cipher } from '../../src/crypto/aes-gcm.js';
 import { reconcileEncryption } from '../../src/crypto/encryption-startup.js';

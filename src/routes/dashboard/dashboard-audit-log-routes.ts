@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { AUDIT_ACTIONS } from '../../store/audit-log-store.js';
 import { identifier, parseRequestPart } from '../request-parsing.js';
-import type { DashboardContext } from './dashboard-routes.js';
+import type { DashboardContext } from './dashboard-context.js';
 import { READS_QUERY } from '../../plugins/query-guard.js';
 
 const MAX_PAGE_SIZE = 200;

@@ -9,7 +9,7 @@ import type { ConnectionRecord } from '../../store/connections-store.js';
 import type { ConnectionStatus } from '../../store/dashboard-store.js';
 import { identifier, parseRequestPart } from '../request-parsing.js';
 import { endUserBody } from '../modern/wire-format.js';
-import type { DashboardContext } from './dashboard-routes.js';
+import type { DashboardContext } from './dashboard-context.js';
 import { READS_QUERY } from '../../plugins/query-guard.js';
 
 /**

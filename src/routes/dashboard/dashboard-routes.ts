@@ -1,75 +1,28 @@
 import type { FastifyInstance } from 'fastify';
-import type { Knex } from 'knex';
 import { z } from 'zod';
-import type { Config } from '../../config.js';
 import { authModeFacts } from '../../credentials/auth-modes.js';
-import type { Cipher } from '../../crypto/aes-gcm.js';
 import { ApiError, type ErrorCode } from '../../errors.js';
 import { audit } from '../../plugins/audit-trail.js';
-import { dashboardGuard, dashboardSignIn } from '../../plugins/dashboard-auth.js';
-import { renderSeedError } from '../../plugins/error-rendering.js';
-import { sameOriginMutationGuard } from '../../plugins/same-origin-mutations.js';
+import { dashboardSignIn } from '../../plugins/dashboard-auth.js';
 import { connectionConfigNames } from '../../providers/interpolation.js';
 import type { ProviderCatalog } from '../../providers/provider-catalog.js';
 import type { ProviderTemplate } from '../../providers/provider-schema.js';
 import { templateUrls } from '../../providers/template-urls.js';
-import type { ConnectSessionService } from '../../services/connect-session-service.js';
-import type { ConnectionService } from '../../services/connection-service.js';
-import type { IntegrationService } from '../../services/integration-service.js';
-import type { AuditLogStore } from '../../store/audit-log-store.js';
-import { DashboardStore } from '../../store/dashboard-store.js';
 import { VERSION } from '../../version.js';
 import { identifier, isJsonObject, parseRequestPart } from '../request-parsing.js';
 import { logoUrl } from '../modern/wire-format.js';
-import { registerDashboardAuditLogRoutes } from './dashboard-audit-log-routes.js';
-import { registerDashboardConnectionRoutes } from './dashboard-connection-routes.js';
+import type { DashboardContext } from './dashboard-context.js';
 import { databaseSettings } from './database-settings.js';
 import { READS_QUERY } from '../../plugins/query-guard.js';
 
-export interface DashboardDeps {
-  config: Config;
-  knex: Knex;
-  cipher: Cipher | undefined;
-  providers: ProviderCatalog;
-  integrations: IntegrationService;
-  connections: ConnectionService;
-  connectSessions: ConnectSessionService;
-  auditLog: AuditLogStore;
-  now?: () => Date;
+/** Account, settings, provider and integration routes of `/api/v1/*`, behind the dashboard family's guard. */
+export function registerDashboardRoutes(app: FastifyInstance, context: DashboardContext): void {
+  registerAccountRoutes(app, context);
+  registerIntegrationRoutes(app, context);
 }
 
-/** What `/api/v1/*` handlers share. */
-export interface DashboardContext extends DashboardDeps {
-  store: DashboardStore;
-  now: () => Date;
-}
-
-/**
- * The operator dashboard's API, `/api/v1/*`: Nango v0.16's dashboard routes with their camelCase bodies
- * (§1.9), plus what the pages need (connection details with refresh state, a connect session for "Try it",
- * settings, the audit log). Behind dashboard HTTP Basic (NANGO_DASHBOARD_USERNAME/PASSWORD, else the secret key) except
- * the provider list, and open only on a server without a secret key; changes are accepted from this origin only.
- * Errors are the seed body `{error, type, payload}`.
- */
-export async function registerDashboardRoutes(app: FastifyInstance, deps: DashboardDeps): Promise<void> {
-  const context: DashboardContext = { ...deps, store: new DashboardStore(deps.knex, deps.cipher), now: deps.now ?? (() => new Date()) };
-  await app.register(async (open) => {
-    open.setErrorHandler(renderSeedError);
-    registerProviderListRoute(open, context);
-  });
-  await app.register(async (dashboard) => {
-    dashboard.setErrorHandler(renderSeedError);
-    dashboard.addHook('onRequest', sameOriginMutationGuard(deps.config.serverUrl));
-    dashboard.addHook('onRequest', dashboardGuard(deps.config));
-    registerAccountRoutes(dashboard, context);
-    registerIntegrationRoutes(dashboard, context);
-    registerDashboardConnectionRoutes(dashboard, context);
-    registerDashboardAuditLogRoutes(dashboard, context);
-  });
-}
-
-function registerProviderListRoute(app: FastifyInstance, context: DashboardContext): void {
-  // Open, as in Nango: the catalog is the same for everyone and holds no secret.
+/** Open, as in Nango: the catalog is the same for everyone and holds no secret. */
+export function registerProviderListRoute(app: FastifyInstance, context: DashboardContext): void {
   app.get('/api/v1/provider', READS_QUERY, async (request) => {
     const { search } = parseRequestPart(z.object({ search: z.string().max(200).optional() }).strict(), request.query, 'invalid_query_params');
     const needle = search?.trim().toLowerCase();
@@ -115,7 +68,7 @@ function registerAccountRoutes(app: FastifyInstance, context: DashboardContext):
 
   app.get('/api/v1/user', async (request) => {
     const user = await context.store.user();
-    const signedIn = config.dashboard ? request.dashboardUser : undefined;
+    const signedIn = config.dashboard && request.principal?.kind === 'dashboard_user' ? request.principal.user : undefined;
     return { user: { id: user?.id ?? 0, accountId: user?.account_id ?? 0, email: user?.email ?? null, name: signedIn ?? user?.name ?? 'unknown' } };
   });
 

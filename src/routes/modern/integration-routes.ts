@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { IntegrationCredentialsInput } from '../../credentials/registry.js';
 import { ApiError } from '../../errors.js';
 import { audit } from '../../plugins/audit-trail.js';
-import type { Principal } from '../../plugins/api-principal.js';
+import type { Principal } from '../../plugins/principal.js';
 import type { ProviderCatalog } from '../../providers/provider-catalog.js';
 import type { IntegrationService } from '../../services/integration-service.js';
 import { identifier, parseRequestPart } from '../request-parsing.js';

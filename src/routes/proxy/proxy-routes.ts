@@ -3,10 +3,9 @@ import { Readable } from 'node:stream';
 import { ApiError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import { audit } from '../../plugins/audit-trail.js';
-import { secretKeyGuard } from '../../plugins/secret-key-auth.js';
 import type { ProviderCatalog } from '../../providers/provider-catalog.js';
 import { isAllowedHost } from '../../proxy/allowed-hosts.js';
-import { proxyError, renderProxyError } from '../../proxy/proxy-errors.js';
+import { proxyError } from '../../proxy/proxy-errors.js';
 import { readProxyOptions } from '../../proxy/proxy-options.js';
 import { bufferUpTo, readAll, type UpstreamBody } from '../../proxy/request-body.js';
 import { decoderFor, readWholeBody, relayBody, relayedHeaders, wholeBodyLength } from '../../proxy/response-relay.js';
@@ -23,7 +22,6 @@ export interface ProxyRouteDeps {
   providers: ProviderCatalog;
   /** Where a connection may send its credentials (pinned host, outbound host guard). */
   hosts: Pick<ConnectionHosts, 'agentFor'>;
-  secretKey: string | undefined;
   /** Hosts `Base-Url-Override` may point at (`host`, `host:port`, `*.domain`); empty refuses every override. */
   allowedBaseUrlOverrideHosts: string[];
   /** Deadline for the upstream's response headers (all attempts and waits), and the longest silence while its body streams. */
@@ -54,25 +52,21 @@ const BODYLESS_METHODS = new Set(['GET', 'HEAD']);
  * `ALL /proxy/*`: the caller names a connection (`Connection-Id`, `Provider-Config-Key`) and the proxy sends
  * the request to the provider's API with that connection's credentials, streaming both bodies.
  */
-export async function registerProxyRoutes(app: FastifyInstance, deps: ProxyRouteDeps): Promise<void> {
+export function registerProxyRoutes(scope: FastifyInstance, deps: ProxyRouteDeps): void {
   const userAgent = `custody-proxy/${VERSION}`;
   if (deps.allowedBaseUrlOverrideHosts.length > 0) {
     deps.logger.info({ hosts: deps.allowedBaseUrlOverrideHosts }, 'Proxy: Base-Url-Override is allowed for these hosts.');
   }
-  await app.register(async (scope) => {
-    scope.setErrorHandler(renderProxyError);
-    scope.addHook('onRequest', secretKeyGuard(deps.secretKey));
-    // Bodies are relayed as streams: binary-safe, never parsed, not held to the JSON body limit.
-    scope.removeAllContentTypeParsers();
-    scope.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
-    for (const method of EXTRA_METHODS) {
-      if (!scope.supportedMethods.includes(method)) scope.addHttpMethod(method, { hasBody: true });
-    }
-    const handler = (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => proxy(request, reply, deps, userAgent);
-    // The query string is the upstream's, forwarded as it is.
-    scope.all('/proxy', READS_QUERY, handler);
-    scope.all('/proxy/*', READS_QUERY, handler);
-  });
+  // Bodies are relayed as streams: binary-safe, never parsed, not held to the JSON body limit.
+  scope.removeAllContentTypeParsers();
+  scope.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
+  for (const method of EXTRA_METHODS) {
+    if (!scope.supportedMethods.includes(method)) scope.addHttpMethod(method, { hasBody: true });
+  }
+  const handler = (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => proxy(request, reply, deps, userAgent);
+  // The query string is the upstream's, forwarded as it is.
+  scope.all('/proxy', READS_QUERY, handler);
+  scope.all('/proxy/*', READS_QUERY, handler);
 }
 
 async function proxy(request: FastifyRequest, reply: FastifyReply, deps: ProxyRouteDeps, userAgent: string): Promise<FastifyReply> {

@@ -1,0 +1,32 @@
+import type { Container } from './container.js';
+
+const PRUNE_EVERY_MS = 6 * 60 * 60 * 1000;
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * The work the server does beside requests: when the app is ready, expired OAuth and connect sessions are
+ * deleted and the audit log is pruned to NANGO_AUDIT_RETENTION_DAYS; the pruning then runs every six hours.
+ */
+export class Housekeeping {
+  private pruneTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly container: Pick<Container, 'config' | 'logger' | 'now' | 'stores'>) {}
+
+  async start(): Promise<void> {
+    const { stores, now } = this.container;
+    await stores.sessions.deleteExpired(now());
+    await stores.connectSessions.deleteExpired(now());
+    await this.pruneAuditLog();
+    this.pruneTimer = setInterval(() => void this.pruneAuditLog().catch((error: unknown) => this.container.logger.warn({ err: error }, 'Pruning the audit log failed.')), PRUNE_EVERY_MS);
+    this.pruneTimer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.pruneTimer);
+  }
+
+  private async pruneAuditLog(): Promise<void> {
+    const cutoff = new Date(this.container.now().getTime() - this.container.config.auditRetentionDays * DAY_MS);
+    await this.container.stores.auditLog.deleteOlderThan(cutoff);
+  }
+}
