@@ -1,10 +1,9 @@
-import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { systemResolver } from '../src/net/outbound-host-guard.js';
 import type { ProviderCatalog } from '../src/providers/provider-catalog.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { openPopupSocket, type PopupSocket } from './support/popup-socket.js';
-import { buildTestApp, type TestApp } from './support/test-app.js';
+import { buildTestApp, listenOnLoopback, type TestApp } from './support/test-app.js';
 import { catalogWith } from './support/test-providers.js';
 import { startTokenEndpoint, type TokenEndpoint } from './support/token-endpoint.js';
 import { startTrapListener, type TrapListener } from './support/trap-listener.js';
@@ -63,8 +62,7 @@ beforeAll(async () => {
   // `localhost` goes through the operating system's resolver (/etc/hosts); every other name through the spec's.
   const hostResolver = (name: string) => (name === 'localhost' ? systemResolver(name) : resolver.resolve(name));
   strict = await buildTestApp(database, { NANGO_CALLBACK_URL: CALLBACK }, { ...common, hostResolver });
-  await strict.app.listen({ port: 0, host: '127.0.0.1' });
-  strictUrl = `http://127.0.0.1:${(strict.app.server.address() as AddressInfo).port}`;
+  strictUrl = await listenOnLoopback(strict);
   loopbackAllowed = await buildTestApp(database, { NANGO_CALLBACK_URL: CALLBACK, NANGO_CONNECTION_HOSTS_ALLOWED: '127.0.0.1' }, { ...common, hostResolver: resolver.resolve });
   for (const [key, providerName] of [['tenant', 'tenant-oauth2'], ['tenant1', 'tenant-oauth1'], ['tenant-cc', 'tenant-cc'], ['tenant-key', 'tenant-key'], ['fixed', 'fixed-host']]) {
     const created = await strict.app.inject({

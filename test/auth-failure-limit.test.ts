@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
-import { bearerAuth, buildTestApp, type TestApp } from './support/test-app.js';
+import { appsOn, bearerAuth, type TestApp } from './support/test-app.js';
 import { dashboardAuth } from './support/web-app.js';
 
 /**
@@ -13,22 +13,16 @@ const KEY = 'sk-limit-test-5c1d9e';
 const LIMIT = 5;
 
 let database: TestDatabase;
-const apps: TestApp[] = [];
+const { appWith, closeAll } = appsOn(() => database, { NANGO_SECRET_KEY: KEY, NANGO_AUTH_FAILURE_LIMIT: String(LIMIT) });
 
 beforeAll(async () => {
   database = await createTestDatabase();
 });
 
 afterAll(async () => {
-  await Promise.all(apps.map((app) => app.close()));
+  await closeAll();
   await database?.drop();
 });
-
-async function appWith(env: Record<string, string> = {}): Promise<TestApp> {
-  const app = await buildTestApp(database, { NANGO_SECRET_KEY: KEY, NANGO_AUTH_FAILURE_LIMIT: String(LIMIT), ...env });
-  apps.push(app);
-  return app;
-}
 
 async function failTimes(app: TestApp, times: number, remoteAddress: string, url = '/config'): Promise<number[]> {
   const statuses: number[] = [];

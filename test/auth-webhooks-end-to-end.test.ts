@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Nango, type NangoAuthWebhookBody } from '@nangohq/node';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startAuthorizationServer, type AuthorizationServer } from './support/authorization-server.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { createTestDatabase, deleteIntegrations, type TestDatabase } from './support/database.js';
 import { followUntil } from './support/redirect-walker.js';
 import { startServerProcess, type ServerProcess } from './support/server-process.js';
 import { catalogWith, oidcTestProvider } from './support/test-providers.js';
@@ -47,8 +47,7 @@ afterAll(async () => {
 });
 
 beforeEach(async () => {
-  await database.knex('_nango_connections').delete();
-  await database.knex('_nango_configs').delete();
+  await deleteIntegrations(database);
   operatorApp.received.length = 0;
   connectionsOwnApp.received.length = 0;
   await nango.createIntegration({

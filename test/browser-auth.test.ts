@@ -3,7 +3,7 @@ import { startAuthorizationServer, type AuthorizationServer } from './support/au
 import { hasChromium, launchBrowser, type Browser } from './support/browser.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { freePort } from './support/free-port.js';
-import { startSdkPageServer, type SdkPageServer } from './support/sdk-page-server.js';
+import { runSdkCallInPage, startSdkPageServer, type SdkOutcome, type SdkPageServer } from './support/sdk-page-server.js';
 import { buildTestApp, type TestApp } from './support/test-app.js';
 import { catalogWith, oidcTestProvider } from './support/test-providers.js';
 
@@ -47,48 +47,25 @@ describe.skipIf(!hasChromium)('auth() through the popup with the real frontend S
     await database?.drop();
   });
 
-  /** Loads a page that runs `call` (a JS expression using `nango`) on a click and prints the outcome. */
-  async function runInPage(sdk: '016' | '071', constructorOptions: string, call: string): Promise<{ outcome: string; value: unknown }> {
-    pages.setPage(`<!doctype html><html><body>
-<button id="connect">Connect</button><pre id="out">waiting</pre>
-<script type="module">
-import * as sdk from '/sdk/${sdk}/index.js';
-const Nango = sdk.default ?? sdk.Nango;
-const nango = new Nango(${constructorOptions});
-document.getElementById('connect').addEventListener('click', () => {
-  ${call}
-    .then((value) => { document.getElementById('out').textContent = JSON.stringify({ outcome: 'resolved', value }); })
-    .catch((error) => { document.getElementById('out').textContent = JSON.stringify({ outcome: 'rejected', value: { message: error.message, type: error.type } }); });
-});
-</script></body></html>`);
-    const page = await browser.context.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (error) => errors.push(error.message));
-    await page.goto(pages.origin);
-    await page.click('#connect');
-    await page.waitForFunction(() => document.getElementById('out')?.textContent !== 'waiting', undefined, { timeout: 20_000 });
-    const result = JSON.parse((await page.textContent('#out')) ?? '{}') as { outcome: string; value: unknown };
-    await page.close();
-    expect(errors).toEqual([]);
-    return result;
-  }
+  /** Loads a page that runs `call` (a JS expression using `nango`) on a click and returns the outcome. */
+  const runInPage = (sdk: '016' | '071', options: Record<string, unknown>, call: string): Promise<SdkOutcome> => runSdkCallInPage(pages, browser, sdk, options, call);
 
   it('completes auth() with @nangohq/frontend 0.16.1 and the backend then reads the token', async () => {
-    const result = await runInPage('016', JSON.stringify({ host: serverUrl }), `nango.auth('oidc', 'user-016')`);
+    const result = await runInPage('016', { host: serverUrl }, `nango.auth('oidc', 'user-016')`);
     expect(result).toEqual({ outcome: 'resolved', value: { providerConfigKey: 'oidc', connectionId: 'user-016' } });
     const connection = await fetch(`${serverUrl}/connection/user-016?provider_config_key=oidc`, { headers: { authorization: 'Bearer secret' } });
     expect((await connection.json()).credentials.access_token).toEqual(expect.any(String));
   });
 
   it('completes auth() with @nangohq/frontend 0.71.10 using the server public key', async () => {
-    const result = await runInPage('071', JSON.stringify({ host: serverUrl, publicKey }), `nango.auth('oidc', 'user-071')`);
+    const result = await runInPage('071', { host: serverUrl, publicKey }, `nango.auth('oidc', 'user-071')`);
     expect(result).toEqual({ outcome: 'resolved', value: { providerConfigKey: 'oidc', connectionId: 'user-071', isPending: false } });
   });
 
   it('rejects auth() with the provider error type when the user declines', async () => {
     provider.denyNext();
     await browser.context.clearCookies();
-    const result = await runInPage('016', JSON.stringify({ host: serverUrl }), `nango.auth('oidc', 'user-denied')`);
+    const result = await runInPage('016', { host: serverUrl }, `nango.auth('oidc', 'user-denied')`);
     expect(result.outcome).toBe('rejected');
     expect(result.value).toMatchObject({ type: 'callback_err', message: expect.stringContaining('access_denied') });
   });
@@ -100,7 +77,7 @@ document.getElementById('connect').addEventListener('click', () => {
       body: JSON.stringify({ end_user: { id: 'end-user-7', email: 'seven@example.com' }, allowed_integrations: ['oidc'], tags: { plan: 'pro' } }),
     });
     const { data } = (await session.json()) as { data: { token: string } };
-    const result = await runInPage('071', JSON.stringify({ host: serverUrl, connectSessionToken: data.token }), `nango.auth('oidc')`);
+    const result = await runInPage('071', { host: serverUrl, connectSessionToken: data.token }, `nango.auth('oidc')`);
     expect(result).toMatchObject({ outcome: 'resolved', value: { providerConfigKey: 'oidc', connectionId: expect.stringMatching(/^[0-9a-f-]{36}$/), isPending: false } });
     const connectionId = (result.value as { connectionId: string }).connectionId;
     const connection = await fetch(`${serverUrl}/connections/${connectionId}?provider_config_key=oidc`, { headers: { authorization: 'Bearer secret' } });
@@ -119,12 +96,12 @@ document.getElementById('connect').addEventListener('click', () => {
       body: JSON.stringify({ end_user: { id: 'end-user-8' }, allowed_integrations: ['oidc'] }),
     });
     const { data } = (await session.json()) as { data: { token: string } };
-    const result = await runInPage('071', JSON.stringify({ host: serverUrl, connectSessionToken: data.token }), `nango.auth('other')`);
+    const result = await runInPage('071', { host: serverUrl, connectSessionToken: data.token }, `nango.auth('other')`);
     expect(result).toMatchObject({ outcome: 'rejected', value: { type: 'integration_not_allowed' } });
   });
 
   it('rejects auth() at once for an integration that does not exist', async () => {
-    const result = await runInPage('071', JSON.stringify({ host: serverUrl, publicKey }), `nango.auth('missing', 'user-1')`);
+    const result = await runInPage('071', { host: serverUrl, publicKey }, `nango.auth('missing', 'user-1')`);
     expect(result).toMatchObject({ outcome: 'rejected', value: { type: 'provider_config_err' } });
   });
 });

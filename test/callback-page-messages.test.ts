@@ -5,7 +5,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { hasChromium, launchBrowser, type Browser } from './support/browser.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
-import { buildTestApp, type TestApp } from './support/test-app.js';
+import { buildTestApp, listenOnLoopback, type TestApp } from './support/test-app.js';
 import { catalogWith, oidcTestProvider } from './support/test-providers.js';
 
 /**
@@ -43,8 +43,7 @@ describe.skipIf(!hasChromium)('the callback page in a browser', () => {
     database = await createTestDatabase();
     const { catalog } = catalogWith({ 'page-test': oidcTestProvider(origin) });
     test = await buildTestApp(database, {}, { providers: catalog });
-    await test.app.listen({ port: 0, host: '127.0.0.1' });
-    serverUrl = `http://127.0.0.1:${(test.app.server.address() as AddressInfo).port}`;
+    serverUrl = await listenOnLoopback(test);
     const created = await test.app.inject({
       method: 'POST',
       url: '/config',

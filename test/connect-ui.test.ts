@@ -7,7 +7,7 @@ import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { freePort } from './support/free-port.js';
 import { startSdkPageServer, type SdkPageServer } from './support/sdk-page-server.js';
 import type { TestApp } from './support/test-app.js';
-import { catalogWith, oidcTestProvider } from './support/test-providers.js';
+import { apiKeyTestProvider, catalogWith, oidcTestProvider } from './support/test-providers.js';
 import { buildWebTestApp } from './support/web-app.js';
 import { ensureWebBuild } from './support/web-build.js';
 
@@ -47,13 +47,7 @@ describe.skipIf(!hasChromium)('the Connect UI in a browser', () => {
     provider = await startAuthorizationServer({ redirectUris: [`${serverUrl}/oauth/callback`] });
     const { catalog } = catalogWith({
       'oidc-test': oidcTestProvider(provider.issuer),
-      'key-test': {
-        display_name: 'Key Test',
-        categories: ['other'],
-        auth_mode: 'API_KEY',
-        docs: 'https://example.com/docs',
-        credentials: { apiKey: { title: 'API key', secret: true, description: 'Find it under Settings → API in your Key Test account.' } },
-      },
+      'key-test': apiKeyTestProvider({ credentials: { apiKey: { title: 'API key', secret: true, description: 'Find it under Settings → API in your Key Test account.' } } }),
     });
     test = await buildWebTestApp(database, { NANGO_SERVER_URL: serverUrl, NANGO_SECRET_KEY: 'secret' }, { providers: catalog });
     await test.app.listen({ port, host: '127.0.0.1' });

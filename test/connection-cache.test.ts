@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ConnectionCache } from '../src/store/connection-cache.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { createTestDatabase, deleteIntegrations, type TestDatabase } from './support/database.js';
 import { buildTestApp, type TestApp } from './support/test-app.js';
 
 /**
@@ -27,8 +27,7 @@ afterAll(async () => {
 });
 
 beforeEach(async () => {
-  await database.knex('_nango_connections').delete();
-  await database.knex('_nango_configs').delete();
+  await deleteIntegrations(database);
   await Promise.all([first.app.databaseNotifications.sync(), second.app.databaseNotifications.sync()]);
   const created = await first.app.inject({ method: 'POST', url: '/config', payload: { provider_config_key: 'api', provider: 'github', oauth_client_id: 'cid', oauth_client_secret: 'secret-1', oauth_scopes: 'repo' } });
   expect(created.statusCode).toBe(200);

@@ -7,7 +7,7 @@ import { securityNotices } from '../src/startup-notices.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { openPopupSocket } from './support/popup-socket.js';
 import { startServerProcess } from './support/server-process.js';
-import { buildTestApp, type TestApp } from './support/test-app.js';
+import { buildTestApp, listenOnLoopback, type TestApp } from './support/test-app.js';
 import { catalogWith } from './support/test-providers.js';
 
 /**
@@ -57,8 +57,7 @@ beforeAll(async () => {
   });
   database = await createTestDatabase();
   closed = await buildTestApp(database, { NANGO_SECRET_KEY: KEY, NANGO_PUBLIC_CONNECT: 'false' }, { providers: catalog });
-  await closed.app.listen({ port: 0, host: '127.0.0.1' });
-  closedUrl = `http://127.0.0.1:${(closed.app.server.address() as AddressInfo).port}`;
+  closedUrl = await listenOnLoopback(closed);
   hmacGuarded = await buildTestApp(database, { NANGO_SECRET_KEY: KEY, NANGO_PUBLIC_CONNECT: 'false', NANGO_HMAC_ENABLED: 'true', NANGO_HMAC_KEY: HMAC_KEY }, { providers: catalog });
   for (const [key, provider] of [['oauth', 'oauth-test'], ['key', 'key-test'], ['basic', 'basic-test'], ['cc', 'cc-test'], ['none', 'none-test']] as const) {
     const credentials = key === 'oauth' || key === 'cc' ? { credentials: { type: 'OAUTH2', client_id: 'cc-client', client_secret: 'cc-secret' } } : {};

@@ -1,9 +1,8 @@
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { loadConfig } from '../src/config.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
-import { buildTestApp, type TestApp } from './support/test-app.js';
+import { buildTestApp, listenOnLoopback, type TestApp } from './support/test-app.js';
 import { dashboardAuth } from './support/web-app.js';
 
 /**
@@ -27,21 +26,16 @@ let guardedUrl: string;
 let capped: TestApp;
 let cappedUrl: string;
 
-async function listening(app: TestApp): Promise<string> {
-  await app.app.listen({ port: 0, host: '127.0.0.1' });
-  return `http://127.0.0.1:${(app.app.server.address() as AddressInfo).port}`;
-}
-
 beforeAll(async () => {
   database = await createTestDatabase();
   keyed = await buildTestApp(database, { NANGO_SECRET_KEY: KEY });
-  keyedUrl = await listening(keyed);
+  keyedUrl = await listenOnLoopback(keyed);
   open = await buildTestApp(database, {});
-  openUrl = await listening(open);
+  openUrl = await listenOnLoopback(open);
   guarded = await buildTestApp(database, { NANGO_SECRET_KEY: KEY, NANGO_SERVER_URL: 'https://custody.example.com', NANGO_PUBLIC_CONNECT_URL: 'https://connect.example.com/connect', NANGO_ALLOWED_ORIGINS: `${APP_ORIGIN}, http://localhost:5173` });
-  guardedUrl = await listening(guarded);
+  guardedUrl = await listenOnLoopback(guarded);
   capped = await buildTestApp(database, { NANGO_WEBSOCKETS_PER_ADDRESS: '3', NANGO_TRUST_PROXY: 'loopback' });
-  cappedUrl = await listening(capped);
+  cappedUrl = await listenOnLoopback(capped);
   const created = await keyed.app.inject({ method: 'POST', url: '/config', headers: { authorization: `Bearer ${KEY}` }, payload: { provider_config_key: 'github', provider: 'github', oauth_client_id: 'cid', oauth_client_secret: 'csecret', oauth_scopes: 'repo' } });
   expect(created.statusCode).toBe(200);
 });

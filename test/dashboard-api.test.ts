@@ -9,7 +9,7 @@ import { databaseSettings } from '../src/routes/dashboard/database-settings.js';
 import { registerStaticWeb, WEB_ROOT } from '../src/routes/static-web.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import type { TestApp } from './support/test-app.js';
-import { catalogWith } from './support/test-providers.js';
+import { apiKeyTestProvider, catalogWith } from './support/test-providers.js';
 import { buildWebTestApp, dashboardAuth } from './support/web-app.js';
 import { scratchDir } from './support/scratch.js';
 import { ensureWebBuild } from './support/web-build.js';
@@ -57,7 +57,7 @@ beforeAll(async () => {
       docs: 'https://example.com/docs',
       connection_config: { subdomain: { title: 'Subdomain', example: 'acme' } },
     },
-    'key-test': { display_name: 'Key Test', categories: ['other'], auth_mode: 'API_KEY', docs: 'https://example.com/docs', credentials: { apiKey: { title: 'API key', secret: true } } },
+    'key-test': apiKeyTestProvider(),
   });
   database = await createTestDatabase();
   open = await buildWebTestApp(database, { NANGO_SERVER_URL: SERVER_URL }, { providers: catalog });

@@ -213,8 +213,6 @@ describe.skipIf(!hasChromium)('the audit log page in a browser', () => {
     await emptyDatabase?.drop();
   });
 
-
-
   const bodyRows = (page: Page) => page.locator('table tbody tr');
 
   it('opens from the navigation, filters by integration, connection, action, principal and time, and pages, without console errors', async () => {

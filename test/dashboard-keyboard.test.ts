@@ -7,7 +7,7 @@ import { freePort } from './support/free-port.js';
 import { focused, tabThrough, tabTo } from './support/keyboard.js';
 import { startSdkPageServer, type SdkPageServer } from './support/sdk-page-server.js';
 import type { TestApp } from './support/test-app.js';
-import { catalogWith } from './support/test-providers.js';
+import { apiKeyTestProvider, catalogWith } from './support/test-providers.js';
 import { buildWebTestApp } from './support/web-app.js';
 import { ensureWebBuild } from './support/web-build.js';
 
@@ -31,14 +31,7 @@ describe.skipIf(!hasChromium)('the dashboard and the Connect UI with the keyboar
     serverUrl = `http://127.0.0.1:${port}`;
     database = await createTestDatabase();
     const { catalog } = catalogWith({
-      'key-test': {
-        display_name: 'Key Test',
-        categories: ['other'],
-        auth_mode: 'API_KEY',
-        docs: 'https://example.com/docs',
-        credentials: { apiKey: { title: 'API key', secret: true } },
-        connection_config: { region: { title: 'Region', optional: true, example: 'eu' } },
-      },
+      'key-test': apiKeyTestProvider({ connection_config: { region: { title: 'Region', optional: true, example: 'eu' } } }),
     });
     test = await buildWebTestApp(database, { NANGO_SERVER_URL: serverUrl, NANGO_SECRET_KEY: SECRET_KEY }, { providers: catalog });
     await test.app.listen({ port, host: '127.0.0.1' });

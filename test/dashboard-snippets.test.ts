@@ -10,7 +10,7 @@ import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { freePort } from './support/free-port.js';
 import { startSdkPageServer, type SdkPageServer } from './support/sdk-page-server.js';
 import type { TestApp } from './support/test-app.js';
-import { catalogWith } from './support/test-providers.js';
+import { apiKeyTestProvider, catalogWith } from './support/test-providers.js';
 import { startUpstream, type UpstreamServer } from './support/upstream-server.js';
 import { buildWebTestApp } from './support/web-app.js';
 import { ensureWebBuild } from './support/web-build.js';
@@ -43,14 +43,7 @@ describe.skipIf(!hasChromium)('the integration code snippets', () => {
     database = await createTestDatabase();
     upstream = await startUpstream();
     const { catalog } = catalogWith({
-      'key-test': {
-        display_name: 'Key Test',
-        categories: ['other'],
-        auth_mode: 'API_KEY',
-        docs: 'https://example.com/docs',
-        proxy: { base_url: upstream.origin },
-        credentials: { apiKey: { title: 'API key', secret: true } },
-      },
+      'key-test': apiKeyTestProvider({ proxy: { base_url: upstream.origin } }),
       'oauth-test': {
         display_name: 'OAuth Test',
         categories: ['other'],

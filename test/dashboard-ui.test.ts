@@ -1,4 +1,3 @@
-import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthorizationServer, type AuthorizationServer } from './support/authorization-server.js';
 import { checkState } from './support/accessibility.js';
@@ -6,10 +5,9 @@ import { hasChromium, launchBrowser, openPage, type Browser } from './support/br
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { freePort } from './support/free-port.js';
 import type { TestApp } from './support/test-app.js';
-import { catalogWith, oidcTestProvider } from './support/test-providers.js';
+import { apiKeyTestProvider, catalogWith, oidcTestProvider } from './support/test-providers.js';
 import { buildWebTestApp, dashboardAuth } from './support/web-app.js';
 import { ensureWebBuild } from './support/web-build.js';
-
 
 /**
  * The operator dashboard in headless Chromium against the real server: every page, the whole operator
@@ -37,7 +35,7 @@ describe.skipIf(!hasChromium)('the operator dashboard in a browser', () => {
     provider = await startAuthorizationServer({ redirectUris: [`${serverUrl}/oauth/callback`] });
     const { catalog } = catalogWith({
       'oidc-test': oidcTestProvider(provider.issuer, { default_scopes: ['openid', 'offline_access'] }),
-      'key-test': { display_name: 'Key Test', categories: ['other'], auth_mode: 'API_KEY', docs: 'https://example.com/docs', credentials: { apiKey: { title: 'API key', secret: true } } },
+      'key-test': apiKeyTestProvider(),
     });
     test = await buildWebTestApp(database, { NANGO_SERVER_URL: serverUrl, NANGO_SECRET_KEY: 'secret' }, { providers: catalog });
     await test.app.listen({ port, host: '127.0.0.1' });
@@ -61,8 +59,6 @@ describe.skipIf(!hasChromium)('the operator dashboard in a browser', () => {
     await provider?.close();
     await database?.drop();
   });
-
-
 
   it('loads every page without console errors, with designed empty states', async () => {
     const { page, errors } = await openPage(browser, `${serverUrl}/`);

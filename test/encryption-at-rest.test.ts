@@ -3,7 +3,7 @@ import { Cipher } from '../src/crypto/aes-gcm.js';
 import { reconcileEncryption } from '../src/crypto/encryption-startup.js';
 import { createLogger } from '../src/logger.js';
 import { EncryptionStateStore } from '../src/store/encryption-state-store.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { createTestDatabase, deleteIntegrations, type TestDatabase } from './support/database.js';
 import { nangoKeyFingerprint, nangoOpen, nangoOpenCredentials, nangoSeal, nangoSealedCredentials, newEncryptionKey } from './support/nango-format.js';
 import { runServerToExit } from './support/server-run.js';
 import { buildTestApp, type TestApp } from './support/test-app.js';
@@ -54,8 +54,7 @@ describe('with NANGO_ENCRYPTION_KEY set', () => {
   });
 
   beforeEach(async () => {
-    await database.knex('_nango_connections').delete();
-    await database.knex('_nango_configs').delete();
+    await deleteIntegrations(database);
   });
 
   it('stores a client secret encrypted (Nango format) and answers it in clear', async () => {

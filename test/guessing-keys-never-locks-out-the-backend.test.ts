@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { getFrom, NGINX_BINARY, startNginx, type Nginx } from './support/nginx.js';
 import { startServerProcess } from './support/server-process.js';
-import { basicAuth, bearerAuth, buildTestApp, type TestApp } from './support/test-app.js';
+import { appsOn, basicAuth, bearerAuth, type TestApp } from './support/test-app.js';
 import { dashboardAuth } from './support/web-app.js';
 
 /**
@@ -15,22 +15,16 @@ const KEY = 'sk-guessing-3f9a1c7e5b2d4a60';
 const DEFAULT_LIMIT = 20;
 
 let database: TestDatabase;
-const apps: TestApp[] = [];
+const { appWith, closeAll } = appsOn(() => database, { NANGO_SECRET_KEY: KEY, NANGO_AUTH_FAILURE_LIMIT: String(DEFAULT_LIMIT) });
 
 beforeAll(async () => {
   database = await createTestDatabase();
 });
 
 afterAll(async () => {
-  await Promise.all(apps.map((app) => app.close()));
+  await closeAll();
   await database?.drop();
 });
-
-async function appWith(env: Record<string, string> = {}): Promise<TestApp> {
-  const app = await buildTestApp(database, { NANGO_SECRET_KEY: KEY, NANGO_AUTH_FAILURE_LIMIT: String(DEFAULT_LIMIT), ...env });
-  apps.push(app);
-  return app;
-}
 
 async function get(app: TestApp, url: string, remoteAddress: string, authorization: string): Promise<number> {
   return (await app.app.inject({ method: 'GET', url, remoteAddress, headers: { authorization } })).statusCode;

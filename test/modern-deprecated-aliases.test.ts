@@ -1,8 +1,7 @@
-import type { AddressInfo } from 'node:net';
 import { Nango } from '@nangohq/node';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
-import { buildTestApp, type TestApp } from './support/test-app.js';
+import { createTestDatabase, deleteIntegrations, type TestDatabase } from './support/database.js';
+import { buildTestApp, listenOnLoopback, type TestApp } from './support/test-app.js';
 
 /**
  * The deprecated paths of §2.2 that modern Nango still serves. @nangohq/node 0.71.10 calls none of them (it
@@ -18,8 +17,7 @@ let host: string;
 beforeAll(async () => {
   database = await createTestDatabase();
   test = await buildTestApp(database, { NANGO_SECRET_KEY: SECRET_KEY });
-  await test.app.listen({ port: 0, host: '127.0.0.1' });
-  host = `http://127.0.0.1:${(test.app.server.address() as AddressInfo).port}`;
+  host = await listenOnLoopback(test);
   nango = new Nango({ host, secretKey: SECRET_KEY });
 });
 
@@ -29,8 +27,7 @@ afterAll(async () => {
 });
 
 beforeEach(async () => {
-  await database.knex('_nango_connections').delete();
-  await database.knex('_nango_configs').delete();
+  await deleteIntegrations(database);
   await nango.createIntegration({ provider: 'github', unique_key: 'github', credentials: { type: 'OAUTH2', client_id: 'cid', client_secret: 'csecret' } });
   for (const connectionId of ['u1', 'u2']) {
     const response = await call('POST', '/connections', {

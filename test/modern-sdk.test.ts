@@ -1,8 +1,7 @@
 import { Nango } from '@nangohq/node';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
-import { buildTestApp, type TestApp } from './support/test-app.js';
+import { createTestDatabase, deleteIntegrations, type TestDatabase } from './support/database.js';
+import { buildTestApp, listenOnLoopback, type TestApp } from './support/test-app.js';
 
 /** Every auth, connection and integration method of the real @nangohq/node 0.71.10 against a listening server. */
 let database: TestDatabase;
@@ -13,8 +12,7 @@ let host: string;
 beforeAll(async () => {
   database = await createTestDatabase();
   test = await buildTestApp(database, { NANGO_SECRET_KEY: 'modern-secret' });
-  await test.app.listen({ port: 0, host: '127.0.0.1' });
-  host = `http://127.0.0.1:${(test.app.server.address() as AddressInfo).port}`;
+  host = await listenOnLoopback(test);
   nango = new Nango({ host, secretKey: 'modern-secret' });
 });
 
@@ -24,9 +22,7 @@ afterAll(async () => {
 });
 
 beforeEach(async () => {
-  await database.knex('_nango_connections').delete();
-  await database.knex('_nango_configs').delete();
-  await database.knex('_custody_connect_sessions').delete();
+  await deleteIntegrations(database, '_custody_connect_sessions');
 });
 
 async function githubIntegration(key = 'github'): Promise<void> {

@@ -209,7 +209,8 @@ describe('Migrating from Nango: a Nango v0.16 database with encrypted rows', () 
   let originalColumns: Record<string, string[]>;
   let before: Record<string, unknown[]>;
   let firstOutput = '';
-  const inserted: { configs: Record<string, { id: number; created_at: Date; iv: string; tag: string }>; connections: Record<string, { id: number; created_at: Date; iv: string; tag: string }> } = { configs: {}, connections: {} };
+  type InsertedRow = { id: number; created_at: Date; iv: string; tag: string };
+  const inserted: { configs: Record<string, InsertedRow>; connections: Record<string, InsertedRow> } = { configs: {}, connections: {} };
 
   const env = () => ({ NANGO_DATABASE_URL: database.url, NANGO_ENCRYPTION_KEY: key, NANGO_SECRET_KEY: SECRET_KEY });
 

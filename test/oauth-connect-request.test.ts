@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { openPopupSocket, type PopupSocket } from './support/popup-socket.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { noteSecrets } from './support/secret-watch.js';
-import { buildTestApp, type TestApp } from './support/test-app.js';
+import { buildTestApp, listenOnLoopback, type TestApp } from './support/test-app.js';
 import { clientAuthRefusal, formContentTypeRefusal } from './support/token-request-rules.js';
 import { catalogWith, oidcTestProvider } from './support/test-providers.js';
 
@@ -54,8 +54,7 @@ beforeAll(async () => {
     },
   });
   test = await buildTestApp(database, { NANGO_CALLBACK_URL: CALLBACK }, { providers: catalog, providerTimeoutMs: 2_000 });
-  await test.app.listen({ port: 0, host: '127.0.0.1' });
-  serverUrl = `http://127.0.0.1:${(test.app.server.address() as AddressInfo).port}`;
+  serverUrl = await listenOnLoopback(test);
   for (const [key, provider] of [['app', 'comma-provider'], ['legacy', 'oauth1-provider']] as const) {
     const created = await test.app.inject({
       method: 'POST',

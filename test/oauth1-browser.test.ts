@@ -4,7 +4,7 @@ import { hasChromium, launchBrowser, type Browser } from './support/browser.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { freePort } from './support/free-port.js';
 import { hasOAuthlib, oauthlibToken, startOAuth1Provider, type OAuth1Provider } from './support/oauth1-provider.js';
-import { startSdkPageServer, type SdkPageServer } from './support/sdk-page-server.js';
+import { runSdkCallInPage, startSdkPageServer, type SdkOutcome, type SdkPageServer } from './support/sdk-page-server.js';
 import { buildTestApp, type TestApp } from './support/test-app.js';
 import { catalogWith } from './support/test-providers.js';
 
@@ -63,34 +63,14 @@ describe.skipIf(!hasChromium || !hasOAuthlib())('OAuth 1.0a through the popup, a
   });
 
   /** Runs `nango.auth(key, connectionId)` of @nangohq/frontend 0.71.10 on a click and returns its outcome. */
-  async function authInPage(key: string, connectionId: string): Promise<{ outcome: string; value: unknown }> {
+  async function authInPage(key: string, connectionId: string): Promise<SdkOutcome> {
     const session = await fetch(`${serverUrl}/connect/sessions`, {
       method: 'POST',
       headers: { authorization: `Bearer ${SECRET}`, 'content-type': 'application/json' },
       body: JSON.stringify({ end_user: { id: connectionId }, allowed_integrations: [key] }),
     });
     const { data } = (await session.json()) as { data: { token: string } };
-    pages.setPage(`<!doctype html><html><body>
-<button id="connect">Connect</button><pre id="out">waiting</pre>
-<script type="module">
-import Nango from '/sdk/071/index.js';
-const nango = new Nango(${JSON.stringify({ host: serverUrl, connectSessionToken: data.token })});
-document.getElementById('connect').addEventListener('click', () => {
-  nango.auth(${JSON.stringify(key)})
-    .then((value) => { document.getElementById('out').textContent = JSON.stringify({ outcome: 'resolved', value }); })
-    .catch((error) => { document.getElementById('out').textContent = JSON.stringify({ outcome: 'rejected', value: { message: error.message, type: error.type } }); });
-});
-</script></body></html>`);
-    const page = await browser.context.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (error) => errors.push(error.message));
-    await page.goto(pages.origin);
-    await page.click('#connect');
-    await page.waitForFunction(() => document.getElementById('out')?.textContent !== 'waiting', undefined, { timeout: 20_000 });
-    const result = JSON.parse((await page.textContent('#out')) ?? '{}') as { outcome: string; value: unknown };
-    await page.close();
-    expect(errors).toEqual([]);
-    return result;
+    return runSdkCallInPage(pages, browser, '071', { host: serverUrl, connectSessionToken: data.token }, `nango.auth(${JSON.stringify(key)})`);
   }
 
   it.each(SIGNATURE_METHODS)('auth() stores a token pair signed with %s that the provider then accepts on proxied calls', async (method) => {

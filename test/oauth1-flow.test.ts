@@ -1,6 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { createTestDatabase, deleteIntegrations, type TestDatabase } from './support/database.js';
 import { hasOAuthlib, oauthlibToken, startOAuth1Provider, type OAuth1Provider } from './support/oauth1-provider.js';
 import { followUntil } from './support/redirect-walker.js';
 import { buildTestApp, type TestApp } from './support/test-app.js';
@@ -62,8 +62,7 @@ describe.skipIf(!hasOAuthlib())('OAuth 1.0a against oauthlib', () => {
   });
 
   beforeEach(async () => {
-    await database.knex('_nango_connections').delete();
-    await database.knex('_nango_configs').delete();
+    await deleteIntegrations(database);
   });
 
   const providerFor = (method: SignatureMethod): string => ({ 'HMAC-SHA1': 'oauth1-hmac', 'RSA-SHA1': 'oauth1-rsa', PLAINTEXT: 'oauth1-plaintext' })[method];

@@ -1,11 +1,10 @@
 import { generateKeyPairSync } from 'node:crypto';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { oauth1Authorization } from '../src/oauth/oauth1-signature.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { hasOAuthlib, oauthlibToken, startOAuth1Provider, type OAuth1Provider } from './support/oauth1-provider.js';
-import { buildTestApp, type TestApp } from './support/test-app.js';
+import { buildTestApp, listenOnLoopback, type TestApp } from './support/test-app.js';
 import { catalogWith } from './support/test-providers.js';
 
 /**
@@ -84,8 +83,7 @@ describe.skipIf(!hasOAuthlib())('the proxy signs OAuth 1.0a calls that oauthlib 
     });
     const { catalog } = catalogWith(Object.fromEntries(SIGNATURE_METHODS.map((method) => [`oauth1-${method.toLowerCase()}`, template(method)])));
     test = await buildTestApp(database, { NANGO_SECRET_KEY: SECRET }, { providers: catalog, providerTimeoutMs: 3_000 });
-    await test.app.listen({ port: 0, host: '127.0.0.1' });
-    host = `http://127.0.0.1:${(test.app.server.address() as AddressInfo).port}`;
+    host = await listenOnLoopback(test);
     const post = async (path: string, body: Record<string, string>, status: number): Promise<void> => {
       expect((await send(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).status).toBe(status);
     };

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startAuthorizationServer, type AuthorizationServer } from './support/authorization-server.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { createTestDatabase, deleteIntegrations, type TestDatabase } from './support/database.js';
 import { followUntil } from './support/redirect-walker.js';
 import { buildTestApp, type TestApp } from './support/test-app.js';
 import { catalogWith, oidcTestProvider } from './support/test-providers.js';
@@ -33,8 +33,7 @@ afterAll(async () => {
 });
 
 beforeEach(async () => {
-  await database.knex('_nango_connections').delete();
-  await database.knex('_nango_configs').delete();
+  await deleteIntegrations(database);
   await createIntegration('oidc', 'oidc-test', provider.clientSecret);
 });
 

@@ -1,7 +1,6 @@
 import { Nango } from '@nangohq/node';
 import { createHash, randomBytes } from 'node:crypto';
 import http, { type IncomingHttpHeaders } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { Nango as SeedNango } from 'nango-node-016';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -10,7 +9,7 @@ import type { StoredCredentials } from '../src/credentials/registry.js';
 import { ConnectionsStore } from '../src/store/connections-store.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { freePort } from './support/free-port.js';
-import { buildTestApp } from './support/test-app.js';
+import { buildTestApp, listenOnLoopback } from './support/test-app.js';
 import type { TestApp } from './support/test-app.js';
 import { catalogWith } from './support/test-providers.js';
 import { echoJson, startUpstream, type SeenRequest, type UpstreamServer } from './support/upstream-server.js';
@@ -48,9 +47,9 @@ beforeAll(async () => {
     'proxy-cc': { display_name: 'Client credentials', auth_mode: 'OAUTH2_CC', token_url: `${api.origin}/token`, docs, proxy: { base_url: api.origin } },
     'proxy-none': { display_name: 'Public API', auth_mode: 'NONE', docs, proxy: { base_url: `${api.origin}/tenants/\${connectionConfig.tenant}`, headers: { 'x-tenant': '${connectionConfig.tenant}' } } },
   });
-  test = await buildTestApp(database, { NANGO_SECRET_KEY: SECRET, NANGO_PROXY_TIMEOUT_MS: String(TIMEOUT_MS), NANGO_PROXY_BASE_URL_OVERRIDE_ALLOWED_HOSTS: allowed.host }, { providers: catalog, providerTimeoutMs: 2_000 });
-  await test.app.listen({ port: 0, host: '127.0.0.1' });
-  host = `http://127.0.0.1:${(test.app.server.address() as AddressInfo).port}`;
+  const env = { NANGO_SECRET_KEY: SECRET, NANGO_PROXY_TIMEOUT_MS: String(TIMEOUT_MS), NANGO_PROXY_BASE_URL_OVERRIDE_ALLOWED_HOSTS: allowed.host };
+  test = await buildTestApp(database, env, { providers: catalog, providerTimeoutMs: 2_000 });
+  host = await listenOnLoopback(test);
 
   const configs = new ConfigsStore(database.knex, undefined);
   for (const [key, provider] of [['oauth2', 'proxy-oauth2'], ['legacy', 'proxy-legacy'], ['nobase', 'proxy-nobase'], ['dead', 'proxy-dead'], ['ratelimited', 'proxy-ratelimited']]) {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { createTestDatabase, deleteIntegrations, type TestDatabase } from './support/database.js';
 import { basicAuth, bearerAuth, buildTestApp, type TestApp } from './support/test-app.js';
 
 /** NANGO_SECRET_KEY on the seed API: Basic (the seed scheme), Bearer (what the 0.15/0.16 SDKs send), and an open API without a key. */
@@ -22,9 +22,7 @@ afterAll(async () => {
 });
 
 beforeEach(async () => {
-  await database.knex('_nango_connections').delete();
-  await database.knex('_nango_configs').delete();
-  await database.knex('_custody_audit_log').delete();
+  await deleteIntegrations(database, '_custody_audit_log');
 });
 
 const githubConfig = { provider_config_key: 'github-prod', provider: 'github', oauth_client_id: 'cid', oauth_client_secret: 'csecret', oauth_scopes: 'repo' };

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { createTestDatabase, deleteIntegrations, type TestDatabase } from './support/database.js';
 import { buildTestApp, type TestApp } from './support/test-app.js';
 
 let database: TestDatabase;
@@ -16,8 +16,7 @@ afterAll(async () => {
 });
 
 beforeEach(async () => {
-  await database.knex('_nango_connections').delete();
-  await database.knex('_nango_configs').delete();
+  await deleteIntegrations(database);
 });
 
 const github = { provider_config_key: 'github-prod', provider: 'github', oauth_client_id: 'client-1', oauth_client_secret: 'secret-1', oauth_scopes: 'repo user' };

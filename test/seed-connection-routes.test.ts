@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { createTestDatabase, deleteIntegrations, type TestDatabase } from './support/database.js';
 import { buildTestApp, type TestApp } from './support/test-app.js';
 
 /** The seed `/connection` routes: the v0.20 import, the raw row, the v0.16 list and delete. */
@@ -17,8 +17,7 @@ afterAll(async () => {
 });
 
 beforeEach(async () => {
-  await database.knex('_nango_connections').delete();
-  await database.knex('_nango_configs').delete();
+  await deleteIntegrations(database);
   await createConfig('github-prod', 'github');
 });
 

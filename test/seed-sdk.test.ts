@@ -1,8 +1,7 @@
-import type { AddressInfo } from 'node:net';
 import { Nango } from 'nango-node-016';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
-import { basicAuth, buildTestApp, type TestApp } from './support/test-app.js';
+import { createTestDatabase, deleteIntegrations, type TestDatabase } from './support/database.js';
+import { basicAuth, buildTestApp, listenOnLoopback, type TestApp } from './support/test-app.js';
 
 /**
  * The real seed-era Node SDK (@nangohq/node 0.16.0, installed as `nango-node-016`) against a listening server
@@ -22,8 +21,7 @@ interface AxiosLikeError {
 beforeAll(async () => {
   database = await createTestDatabase();
   test = await buildTestApp(database, { NANGO_SECRET_KEY: SECRET });
-  await test.app.listen({ port: 0, host: '127.0.0.1' });
-  host = `http://127.0.0.1:${(test.app.server.address() as AddressInfo).port}`;
+  host = await listenOnLoopback(test);
   nango = new Nango({ host, secretKey: SECRET });
 });
 
@@ -33,8 +31,7 @@ afterAll(async () => {
 });
 
 beforeEach(async () => {
-  await database.knex('_nango_connections').delete();
-  await database.knex('_nango_configs').delete();
+  await deleteIntegrations(database);
   await post('/config', { provider_config_key: 'github-prod', provider: 'github', oauth_client_id: 'cid', oauth_client_secret: 'csecret', oauth_scopes: 'repo,user' });
 });
 

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
@@ -47,11 +47,3 @@ export async function openPage(browser: Browser, url: string, viewport = { width
 
 /** Where screenshots go, for a person to look at after a run. */
 export const SCREENSHOTS = path.join(PACKAGE_ROOT, 'test-output', 'screenshots');
-
-/** A full-page screenshot named `name`.png in SCREENSHOTS. */
-export async function screenshot(page: Page, name: string): Promise<void> {
-  mkdirSync(SCREENSHOTS, { recursive: true });
-  // Full-page captures draw the sticky sidebar where the page is scrolled to: capture from the top.
-  await page.evaluate(() => window.scrollTo(0, 0));
-  await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
-}

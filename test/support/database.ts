@@ -51,3 +51,13 @@ export async function withAdminClient<T>(work: (client: pg.Client) => Promise<T>
     await client.end();
   }
 }
+
+/**
+ * Empties the integrations and their connections (connections first: they reference their integration), then
+ * any other tables named, so each test of a spec file starts from the same empty database.
+ */
+export async function deleteIntegrations(database: TestDatabase, ...otherTables: string[]): Promise<void> {
+  await database.knex('_nango_connections').delete();
+  await database.knex('_nango_configs').delete();
+  for (const table of otherTables) await database.knex(table).delete();
+}

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { buildApp, type AppDeps } from '../../src/app/build-app.js';
 import { loadConfig, type Config } from '../../src/config.js';
@@ -86,4 +87,28 @@ export function basicAuth(key: string): string {
 
 export function bearerAuth(key: string): string {
   return `Bearer ${key}`;
+}
+
+/** Starts the app listening on a free loopback port (or `port`), for SDKs, browsers and raw sockets; returns its base URL. */
+export async function listenOnLoopback(test: TestApp, port = 0): Promise<string> {
+  await test.app.listen({ port, host: '127.0.0.1' });
+  return `http://127.0.0.1:${(test.app.server.address() as AddressInfo).port}`;
+}
+
+/**
+ * For spec files that build several apps on one database, each with its own settings over common ones: `appWith`
+ * builds one, `closeAll` closes every app built (call it in afterAll, before the database is dropped).
+ */
+export function appsOn(database: () => TestDatabase, common: Record<string, string>): { appWith(env?: Record<string, string>): Promise<TestApp>; closeAll(): Promise<void> } {
+  const apps: TestApp[] = [];
+  return {
+    appWith: async (env = {}) => {
+      const app = await buildTestApp(database(), { ...common, ...env });
+      apps.push(app);
+      return app;
+    },
+    closeAll: async () => {
+      await Promise.all(apps.map((app) => app.close()));
+    },
+  };
 }

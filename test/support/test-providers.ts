@@ -27,3 +27,15 @@ export function oidcTestProvider(issuer: string, extra: Record<string, unknown> 
     ...extra,
   };
 }
+
+/** A template for an API that takes an API key (no provider to run: the key is stored and sent as it is). */
+export function apiKeyTestProvider(extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    display_name: 'Key Test',
+    categories: ['other'],
+    auth_mode: 'API_KEY',
+    docs: 'https://example.com/docs',
+    credentials: { apiKey: { title: 'API key', secret: true } },
+    ...extra,
+  };
+}
