@@ -1,6 +1,6 @@
 import { getHashes } from 'node:crypto';
 import path from 'node:path';
-import { z } from 'zod';
+import { ConfigError, nonEmpty, readBoolean, readInteger, readOptionalUrl, readUrl } from './config-readers.js';
 import { parseConnectionHostsAllowed, type ConnectionHostsAllowed } from './net/connection-hosts-allowed.js';
 import { parseAllowedHosts } from './proxy/allowed-hosts.js';
 
@@ -82,56 +82,9 @@ export interface QueryTimeouts {
   queryMs: number;
 }
 
+export { ConfigError } from './config-readers.js';
+
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
-
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
-
-const TRUE_WORDS = ['true', '1', 'yes', 'on'];
-const FALSE_WORDS = ['false', '0', 'no', 'off'];
-
-function readBoolean(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
-  const raw = nonEmpty(env[name]);
-  if (raw === undefined) return fallback;
-  const word = raw.toLowerCase();
-  if (TRUE_WORDS.includes(word)) return true;
-  if (FALSE_WORDS.includes(word)) return false;
-  throw new ConfigError(`${name} must be "true" or "false" (got "${raw}").`);
-}
-
-function readInteger(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
-  const raw = nonEmpty(env[name]);
-  if (raw === undefined) return fallback;
-  const parsed = z.coerce.number().int().min(min).max(max).safeParse(raw);
-  if (!/^\d+$/.test(raw) || !parsed.success) {
-    throw new ConfigError(`${name} must be a whole number from ${min} to ${max} (got "${raw}").`);
-  }
-  return parsed.data;
-}
-
-function readUrl(env: NodeJS.ProcessEnv, name: string, fallback: string): string {
-  const raw = nonEmpty(env[name]);
-  if (raw === undefined) return fallback;
-  const parsed = z.url({ protocol: /^https?$/ }).safeParse(raw);
-  if (!parsed.success) {
-    throw new ConfigError(`${name} must be an absolute http:// or https:// URL (got "${raw}").`);
-  }
-  return raw.replace(/\/+$/, '');
-}
-
-/** An endpoint this server posts to: checked like the others, but not rewritten. */
-function readOptionalUrl(env: NodeJS.ProcessEnv, name: string): string | undefined {
-  const raw = nonEmpty(env[name]);
-  if (raw === undefined) return undefined;
-  readUrl(env, name, raw);
-  return raw;
-}
-
-function nonEmpty(value: string | undefined): string | undefined {
-  const trimmed = value?.trim();
-  return trimmed ? trimmed : undefined;
-}
 
 const LOG_LEVELS: Record<string, LogLevel> = {
   fatal: 'fatal', emerg: 'fatal', alert: 'fatal', crit: 'fatal',

@@ -285,7 +285,6 @@ async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
   return !isAlive(pid);
 }
 
-
 async function waitUntilAccepting(child: ChildProcess, connection: pg.ClientConfig, logPath: string): Promise<void> {
   let exited = false;
   child.once('exit', () => (exited = true));

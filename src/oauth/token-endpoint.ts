@@ -9,7 +9,7 @@ import { ProviderError, redactProviderAnswer, type ProviderErrorDetails } from '
  * and the answer, whatever shape it comes in: JSON, form-encoded, an HTTP 200 that carries an error
  * (Slack's `{ok:false}`), or a token nested one level down. Redirects are refused, never followed.
  */
-export { ProviderError, type ProviderErrorDetails, type ProviderFailureKind } from './provider-error.js';
+export { ProviderError } from './provider-error.js';
 
 export interface TokenRequest {
   url: string | URL;

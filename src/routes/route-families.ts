@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { applyCorsPolicy, type CorsPolicy } from '../plugins/cors.js';
-import { clientShapedErrors, modernErrors, seedErrors, type ErrorRenderer } from '../plugins/error-rendering.js';
+import { modernErrors, seedErrors, type ErrorRenderer } from '../plugins/error-rendering.js';
 import { proxyErrors } from '../proxy/proxy-errors.js';
 
 /**

@@ -65,8 +65,6 @@ export interface OAuthFlowDeps {
 /** How long a started flow may wait for the provider's callback. */
 export const OAUTH_SESSION_LIFETIME_MS = 30 * 60 * 1000;
 
-export { ALLOW_CLIENT_OVERRIDE_FLAG } from './connection-parameter-sources.js';
-
 const STATE_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**

@@ -5,7 +5,6 @@ import { ApiError, type ErrorCode } from '../../errors.js';
 import { audit } from '../../plugins/audit-trail.js';
 import { dashboardSignIn } from '../../plugins/dashboard-auth.js';
 import { connectionConfigNames } from '../../providers/interpolation.js';
-import type { ProviderCatalog } from '../../providers/provider-catalog.js';
 import type { ProviderTemplate } from '../../providers/provider-schema.js';
 import { templateUrls } from '../../providers/template-urls.js';
 import { VERSION } from '../../version.js';
@@ -28,7 +27,7 @@ export function registerProviderListRoute(app: FastifyInstance, context: Dashboa
     const needle = search?.trim().toLowerCase();
     return context.providers
       .list()
-      .filter(({ name, template }) => !needle || name.includes(needle) || template.display_name.toLowerCase().includes(needle) || (template.categories ?? []).some((category) => category.includes(needle)))
+      .filter(({ name, template }) => !needle || [name, template.display_name.toLowerCase(), ...(template.categories ?? [])].some((text) => text.includes(needle)))
       .map(({ name, template }) => ({
         name,
         defaultScopes: template.default_scopes ?? [],
@@ -160,7 +159,7 @@ function needsClient(template: ProviderTemplate | undefined): boolean {
 function registerIntegrationRoutes(app: FastifyInstance, context: DashboardContext): void {
   const { integrations, providers, config } = context;
 
-  app.get('/api/v1/integration', async (request) => {
+  app.get('/api/v1/integration', async () => {
     const [configs, counts] = await Promise.all([integrations.list(), context.store.connectionCounts()]);
     const newestFirst = [...configs].sort((a, b) => b.created_at.getTime() - a.created_at.getTime() || b.id - a.id);
     return {

@@ -36,7 +36,6 @@ export interface ProxyRouteDeps {
   maxRetryBackoffMs?: number;
 }
 
-export const DEFAULT_PROXY_TIMEOUT_MS = 30_000;
 export const DEFAULT_RETRY_BODY_LIMIT_BYTES = 1024 * 1024;
 /** Form-encoded bodies an OAuth 1.0a signature must cover are read whole, up to this size. */
 const SIGNED_FORM_LIMIT_BYTES = 1024 * 1024;

@@ -178,7 +178,8 @@ export function ConnectApp({ apiURL, embedded, linkToken, detectClosedAuthWindow
       .finally(() => setBusy(false));
   };
 
-  const shown = integrations.filter((item) => !search.trim() || item.display_name.toLowerCase().includes(search.trim().toLowerCase()) || item.unique_key.toLowerCase().includes(search.trim().toLowerCase()));
+  const needle = search.trim().toLowerCase();
+  const shown = integrations.filter((item) => !needle || item.display_name.toLowerCase().includes(needle) || item.unique_key.toLowerCase().includes(needle));
   const canGoBack = phase.kind === 'form' && integrations.length > 1 && !session?.isReconnecting;
   const title =
     phase.kind === 'form' ? `Connect ${phase.integration.display_name}` : phase.kind === 'success' ? 'Connected' : phase.kind === 'fatal' ? 'Cannot connect' : phase.kind === 'pick' ? 'Connect an account' : 'Connect an account';

@@ -85,7 +85,9 @@ export function AuditLogPage() {
             </option>
           ))}
           {/* A deleted integration keeps its entries: a link to them must still show its key. */}
-          {filters.integration && !(integrations.data?.integrations ?? []).some((item) => item.uniqueKey === filters.integration) ? <option value={filters.integration}>{filters.integration}</option> : null}
+          {filters.integration && !(integrations.data?.integrations ?? []).some((item) => item.uniqueKey === filters.integration) ? (
+            <option value={filters.integration}>{filters.integration}</option>
+          ) : null}
         </select>
         <label htmlFor={`${id}-action`} className="sr-only">
           Action
