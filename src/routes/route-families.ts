@@ -68,12 +68,14 @@ const MOUNTS: Record<string, RouteFamily> = {
 };
 
 /**
- * The family mounted at a URL's path, judged on the percent-decoded path as the router would match it
- * (`/%61pi/v1/…` is the dashboard's); a path that does not decode is the web UI's, which allows no other origin.
+ * The family mounted at a URL's path, judged on its first segment percent-decoded as the router decodes it
+ * (`/%61pi/v1/…` is the dashboard's). A first segment that does not decode is the web UI's, which allows no other
+ * origin; below it, `%zz` in a later segment (a malformed URL) still belongs to the family mounted above.
  */
 export function familyAtPath(url: string): RouteFamily {
+  const [, first = '', ...below] = (url.split('?')[0] ?? '/').split('/');
   try {
-    return familyMountedAt(decodeURIComponent(url.split('?')[0] ?? '/'));
+    return familyAtSegment(decodeURIComponent(first), below.some((segment) => segment !== ''));
   } catch {
     return WEB_FAMILY;
   }
@@ -82,7 +84,11 @@ export function familyAtPath(url: string): RouteFamily {
 /** The family mounted at an already decoded path. */
 export function familyMountedAt(path: string): RouteFamily {
   const [, first = '', ...below] = path.split('/');
-  if (first === 'connect') return below.some((segment) => segment !== '') ? MODERN_FAMILY : WEB_FAMILY;
+  return familyAtSegment(first, below.some((segment) => segment !== ''));
+}
+
+function familyAtSegment(first: string, hasMore: boolean): RouteFamily {
+  if (first === 'connect') return hasMore ? MODERN_FAMILY : WEB_FAMILY;
   return Object.hasOwn(MOUNTS, first) ? (MOUNTS[first] as RouteFamily) : WEB_FAMILY;
 }
 
