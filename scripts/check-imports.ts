@@ -9,11 +9,6 @@ import ts from 'typescript';
 
 const ROOTS = ['src', 'web/src'];
 
-/**
- * Cycles that work under way removes (the credential-model reshaping of issue 19 rewrites these services), listed
- * so that the check guards everything else meanwhile. A listed cycle that is gone fails the check: delete its entry.
- */
-const KNOWN_CYCLES = [['src/services/connection-service.ts', 'src/services/credential-connect-service.ts', 'src/services/token-refresher.ts']];
 const SOURCE = /\.tsx?$/;
 
 function sourceFiles(dir: string): string[] {
@@ -77,16 +72,9 @@ function cycles(graph: Map<string, string[]>): string[][] {
 
 const graph = new Map<string, string[]>();
 for (const root of ROOTS) for (const file of sourceFiles(root)) graph.set(file, importsOf(file));
-const known = new Set(KNOWN_CYCLES.map((component) => [...component].sort().join(' ')));
-const all = cycles(graph);
-const found = all.filter((component) => !known.has(component.join(' ')));
-const gone = [...known].filter((listed) => !all.some((component) => component.join(' ') === listed));
-for (const listed of gone) {
-  process.stderr.write(`This cycle is gone: delete it from KNOWN_CYCLES in scripts/check-imports.ts: ${listed}\n`);
-  process.exitCode = 1;
-}
+const found = cycles(graph);
 if (found.length === 0) {
-  process.stdout.write(`No import cycles among ${graph.size} files of ${ROOTS.join(' and ')}${known.size > 0 ? ` (besides ${known.size} listed in KNOWN_CYCLES)` : ''}.\n`);
+  process.stdout.write(`No import cycles among ${graph.size} files of ${ROOTS.join(' and ')}.\n`);
 } else {
   for (const component of found) {
     const members = new Set(component);

@@ -54,7 +54,9 @@ export const clientCredentialsMode: CredentialMode<'OAUTH2_CC', ClientCredential
     const tokenParams = templateParams(template, 'token_params', connectionConfig);
     if (tokenParams.missing.length > 0) throw new ApiError('invalid_query_params', missingParamsMessage('token_params', tokenParams.missing));
     const agent = context.hosts.agentFor(template, template.token_url ?? '', parseTokenUrl(url), integration);
-    return fetchClientCredentialsToken({ url, agent, clientId, clientSecret, scopes: integration.oauth_scopes, extraParams: tokenParams.params, template, timeoutMs: context.timeoutMs, now: context.now });
+    return fetchClientCredentialsToken({
+      url, agent, clientId, clientSecret, scopes: integration.oauth_scopes, extraParams: tokenParams.params, template, timeoutMs: context.timeoutMs, now: context.now,
+    });
   }),
 
   renewal: {

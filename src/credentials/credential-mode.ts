@@ -52,7 +52,9 @@ export interface IntegrationClientInput {
 /** The modern integration `credentials` of an OAuth app (`client_id`, `client_secret`, `scopes`) under one `type`. */
 export function oauthAppInput<T extends string>(type: T) {
   return z
-    .object({ type: z.literal(type), client_id: z.string().min(1), client_secret: z.string().min(1), scopes: z.union([z.string(), z.array(z.string())]).optional(), webhook_secret: z.string().optional() })
+    .object({
+      type: z.literal(type), client_id: z.string().min(1), client_secret: z.string().min(1), scopes: z.union([z.string(), z.array(z.string())]).optional(), webhook_secret: z.string().optional(),
+    })
     .strict()
     .transform((body): IntegrationClientInput => ({ clientId: body.client_id, clientSecret: body.client_secret, ...(body.scopes !== undefined ? { scopes: body.scopes } : {}) }));
 }

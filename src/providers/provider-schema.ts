@@ -1,11 +1,8 @@
 import { z } from 'zod';
 import { AUTH_MODE_FACTS, AUTH_MODES } from '../credentials/auth-modes.js';
 
-/**
- * One provider template of the catalog (`providers.yaml`), in the key vocabulary Nango's templates use,
- * so an operator's existing overlay file keeps working.
- */
-export { AUTH_MODES, type AuthMode } from '../credentials/auth-modes.js';
+/** The modes a template's `auth_mode` may name; the catalog's readers (docs, checks) take them from here. */
+export { AUTH_MODES } from '../credentials/auth-modes.js';
 
 const stringMap = z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform(String));
 
@@ -83,6 +80,10 @@ const templateShape = {
   credentials: z.record(z.string(), FieldSchema).optional(),
 };
 
+/**
+ * One provider template of the catalog (`providers.yaml`), in the key vocabulary Nango's templates use,
+ * so an operator's existing overlay file keeps working.
+ */
 export const ProviderTemplateSchema = z
   .object(templateShape)
   .strict()

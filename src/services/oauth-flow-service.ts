@@ -193,7 +193,9 @@ export class OAuthFlowService {
   }
 
   /** The connection, with what the template keeps of the callback and of the token response, authorised in one transaction. */
-  private async store(session: OAuthSession, config: ConfigRecord, template: ProviderTemplate, credentials: StoredCredentials, query: Record<string, string>, raw: Record<string, unknown>): Promise<void> {
+  private async store(
+    session: OAuthSession, config: ConfigRecord, template: ProviderTemplate, credentials: StoredCredentials, query: Record<string, string>, raw: Record<string, unknown>,
+  ): Promise<void> {
     const metadata = { ...pickStrings(query, template.redirect_uri_metadata), ...pickStrings(raw, template.token_response_metadata) };
     await this.deps.connections.authorise(
       {

@@ -207,7 +207,9 @@ export class ConnectionsStore {
   }
 
   /** Changes the end user, tags or webhook override of one connection; false when it does not exist. */
-  async patch(providerConfigKey: string, connectionId: string, changes: { end_user?: EndUser | null; tags?: Record<string, string>; webhook_url_override?: string | null }, trx?: Knex.Transaction): Promise<boolean> {
+  async patch(
+    providerConfigKey: string, connectionId: string, changes: { end_user?: EndUser | null; tags?: Record<string, string>; webhook_url_override?: string | null }, trx?: Knex.Transaction,
+  ): Promise<boolean> {
     const update: Record<string, unknown> = { updated_at: this.knex.fn.now() };
     if (changes.end_user !== undefined) update['end_user'] = changes.end_user === null ? null : JSON.stringify(changes.end_user);
     if (changes.tags !== undefined) update['tags'] = JSON.stringify(changes.tags);

@@ -102,7 +102,6 @@ const IncludeQuery = z
   .strict()
   .transform((query) => ({ include: [...(query.include ?? []), ...[query['include[]'] ?? []].flat()] }));
 
-
 /** What creation and a partial update share; `integration_config` and `custom` are accepted and not used. */
 const integrationFields = {
   display_name: z.string().max(255).optional(),
