@@ -160,6 +160,17 @@ describe.skipIf(!hasOAuthlib())('OAuth 1.0a against oauthlib', () => {
     expect(response.json().error).toContain('PEM of the consumer\'s RSA private key');
   });
 
+  it('tells the end user, with a 400 and not a fault of the server, that an RSA-SHA1 integration saved before that check has no private key', async () => {
+    await createIntegration('rsa-saved-before', 'oauth1-hmac', consumer.secret);
+    // As written by a release that did not check the key: the sealed shared secret under an RSA-SHA1 provider.
+    await database.knex('_nango_configs').where({ unique_key: 'rsa-saved-before' }).update({ provider: 'oauth1-rsa' });
+    const { start } = await connect('rsa-saved-before', 'user-r');
+    expect(start.statusCode).toBe(400);
+    expect(start.body).toContain('PEM RSA private key');
+    expect(start.body).not.toContain(consumer.secret);
+    expect(await database.knex('_nango_oauth_sessions').where({ provider_config_key: 'rsa-saved-before' })).toEqual([]);
+  });
+
   it('explains a provider that cannot be reached', async () => {
     await createIntegration('down', 'oauth1-down', consumer.secret);
     const { start } = await connect('down', 'user-4');

@@ -1,4 +1,5 @@
 import type { Config } from '../config.js';
+import { ApiError } from '../errors.js';
 import type { BrowserConnect, BrowserFlow, BrowserStart } from '../credentials/browser-connect.js';
 import { browserConnectOf, type StoredCredentials } from '../credentials/registry.js';
 import { redactUrl, type Logger } from '../logger.js';
@@ -246,6 +247,8 @@ export class OAuthFlowService {
 
   private asFlowError(error: unknown, providerConfigKey: string): FlowError {
     if (error instanceof FlowError) return error;
+    // A rule the request or the integration breaks (an RSA-SHA1 secret that is no private key) is not our fault.
+    if (error instanceof ApiError && error.status < 500) return new FlowError(error.code, error.message, 'invalid');
     this.deps.log.error({ err: error }, `Unexpected error in the OAuth flow of integration "${providerConfigKey}".`);
     return new FlowError('unknown_err', 'An unexpected error stopped the authorisation; see the server log.', 'unexpected');
   }
