@@ -1,6 +1,11 @@
 import os from 'node:os';
 import path from 'node:path';
 import { defineConfig } from 'vitest/config';
+import { removeDeveloperSettings } from './test/support/developer-environment.js';
+
+// Before any worker or child process inherits the environment: the developer's NANGO_*, LOG_*, PG* … settings
+// never reach a spec (each sets what it needs), and spawned servers run in an empty folder, away from ./.env.
+removeDeveloperSettings(process.env);
 
 /** The run's own temporary folder (the test PostgreSQL, fixtures' files), removed when the run ends. */
 const scratchRoot = path.join(os.tmpdir(), `custody-test-run-${process.pid}`);

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { PACKAGE_ROOT } from '../../src/package-root.js';
+import { scratchDir } from './scratch.js';
 import { noteEnvironmentSecrets, noteLog } from './secret-watch.js';
 
 /** A real server process (`src/server.ts` under tsx), as an operator runs it. */
@@ -27,8 +28,9 @@ process.on('exit', () => {
 function spawnServer(env: Record<string, string>): ChildProcess {
   // The loader by absolute URL: `--import tsx` would be resolved from the working directory, which a test may move.
   const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), path.join(PACKAGE_ROOT, 'src/server.ts')], {
-    cwd: env['CWD'] ?? PACKAGE_ROOT,
-    // A clean environment: only what the test sets, so a developer's own NANGO_* variables cannot leak in.
+    // An empty working directory, so a developer's own .env in the clone cannot leak in (the server reads ./.env),
+    // and a clean environment: only what the test sets, so neither can their NANGO_* shell variables.
+    cwd: env['CWD'] ?? scratchDir('server-cwd'),
     env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', SERVER_PORT: '0', LOG_LEVEL: 'debug', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { PACKAGE_ROOT } from '../../src/package-root.js';
+import { scratchDir } from './scratch.js';
 import { noteEnvironmentSecrets, noteLog } from './secret-watch.js';
 
 /**
@@ -31,6 +32,7 @@ export interface ExitedServer {
 }
 
 export interface RunOptions {
+  /** Default: a new empty folder, so a developer's own .env in the clone is never read. */
   cwd?: string;
   timeoutMs?: number;
 }
@@ -82,7 +84,7 @@ function spawnServer(env: Record<string, string>, cwd: string): Spawned {
 /** Runs the server expecting it to exit by itself (a refused start); kills it after the timeout. */
 export function runServerToExit(env: Record<string, string>, options: RunOptions = {}): Promise<ExitedServer> {
   const started = Date.now();
-  const spawned = spawnServer(env, options.cwd ?? PACKAGE_ROOT);
+  const spawned = spawnServer(env, options.cwd ?? scratchDir('server-cwd'));
   const timeoutMs = options.timeoutMs ?? 60_000;
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -108,7 +110,7 @@ export interface StartingServer {
 /** Starts the server and resolves as soon as its output matches `pattern` (a line of a start-up step). */
 export async function startServerUntil(env: Record<string, string>, pattern: RegExp, options: RunOptions = {}): Promise<StartingServer> {
   const started = Date.now();
-  const spawned = spawnServer(env, options.cwd ?? PACKAGE_ROOT);
+  const spawned = spawnServer(env, options.cwd ?? scratchDir('server-cwd'));
   const exited = new Promise<ExitedServer>((resolve) =>
     spawned.child.once('close', (code, signal) => resolve({ code, signal, stdout: spawned.stdout(), stderr: spawned.stderr(), durationMs: Date.now() - started })),
   );
@@ -133,7 +135,7 @@ export async function startServerUntil(env: Record<string, string>, pattern: Reg
 
 /** Starts the server and resolves once it logs the port it listens on. */
 export async function startServer(env: Record<string, string>, options: RunOptions = {}): Promise<RunningServer> {
-  const spawned = spawnServer(env, options.cwd ?? PACKAGE_ROOT);
+  const spawned = spawnServer(env, options.cwd ?? scratchDir('server-cwd'));
   const { child } = spawned;
   const timeoutMs = options.timeoutMs ?? 60_000;
   const port = await new Promise<number>((resolve, reject) => {
