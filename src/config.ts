@@ -51,6 +51,8 @@ export interface Config {
   /** Where anonymous usage events go (NANGO_TELEMETRY_ENDPOINT); nothing is sent without one. */
   telemetryEndpoint: string | undefined;
   logLevel: LogLevel;
+  /** LOG_FORMAT: `pretty` or `json`; undefined: pretty on a terminal, JSON otherwise (src/log-format.ts). */
+  logFormat: LogFormat | undefined;
 }
 
 export interface ExternalDatabaseConfig {
@@ -84,6 +86,9 @@ export interface QueryTimeouts {
 
 export { ConfigError } from './config-readers.js';
 
+/** How log lines are written: `pretty` for people (one line per event), `json` for machines. */
+export type LogFormat = 'pretty' | 'json';
+
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
 const LOG_LEVELS: Record<string, LogLevel> = {
@@ -104,6 +109,12 @@ function readLogLevel(env: NodeJS.ProcessEnv): LogLevel {
     throw new ConfigError(`LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got "${raw}").`);
   }
   return level;
+}
+
+function readLogFormat(env: NodeJS.ProcessEnv): LogFormat | undefined {
+  const raw = nonEmpty(env['LOG_FORMAT'])?.toLowerCase();
+  if (raw === undefined || raw === 'pretty' || raw === 'json') return raw;
+  throw new ConfigError(`LOG_FORMAT must be "pretty" or "json", or unset for pretty on a terminal and JSON otherwise (got "${env['LOG_FORMAT']}").`);
 }
 
 function readEncryptionKey(env: NodeJS.ProcessEnv, name = 'NANGO_ENCRYPTION_KEY'): string | undefined {
@@ -300,5 +311,6 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     telemetry: readBoolean(env, 'TELEMETRY', true),
     telemetryEndpoint: readOptionalUrl(env, 'NANGO_TELEMETRY_ENDPOINT'),
     logLevel: readLogLevel(env),
+    logFormat: readLogFormat(env),
   };
 }

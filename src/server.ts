@@ -8,6 +8,7 @@ import { migrateToLatest } from './db/migrate.js';
 import { LOCK_IDS, withSessionLock, withSessionLockIfFree } from './db/session-lock.js';
 import { createLogger, type Logger } from './logger.js';
 import { drainHttpServer, ServerShutdown } from './server-shutdown.js';
+import { openLogOutput } from './log-format.js';
 import { securityNotices } from './startup-notices.js';
 import { isDatabaseUnavailable } from './db/database-unavailable.js';
 import { trustProxyWarning } from './plugins/trust-proxy.js';
@@ -28,7 +29,9 @@ const DRAIN_GRACE_MS = 8_000;
 async function main(): Promise<void> {
   dotenv.config({ quiet: true });
   const config = loadConfigOrExit();
-  const log = createLogger(config.logLevel);
+  const logOutput = await openLogOutput(config.logFormat, process.stdout.isTTY === true);
+  const log = createLogger(config.logLevel, logOutput.destination);
+  if (logOutput.notice) log.warn(logOutput.notice);
   process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'Unhandled promise rejection.'));
 
   const shutdown = new ServerShutdown(log);

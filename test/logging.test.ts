@@ -13,10 +13,17 @@ import { startServer, type RunningServer } from './support/server-run.js';
 const SERVER_URL = 'https://custody.example.test';
 const CALLBACK_URL = `${SERVER_URL}/oauth/callback`;
 
-describe('a server at LOG_LEVEL=debug with a secret key and an encryption key', () => {
+/** JSON for machines (stdout is a pipe here, so JSON is also the default), and the readable format for people. */
+const FORMATS = [
+  { format: 'json', env: {} },
+  { format: 'pretty', env: { LOG_FORMAT: 'pretty' } },
+] as const;
+
+describe.each(FORMATS)('a server at LOG_LEVEL=debug with a secret key and an encryption key, logging $format', ({ format, env }) => {
   let database: TestDatabase;
   let server: RunningServer | undefined;
   let output = '';
+  let stdoutLines: string[] = [];
   const secretKey = 'sk-live-7f3a9c1e5b2d4f60';
   const encryptionKey = newEncryptionKey();
   const secrets = {
@@ -53,6 +60,7 @@ describe('a server at LOG_LEVEL=debug with a secret key and an encryption key', 
       NANGO_SERVER_URL: SERVER_URL,
       LOG_LEVEL: 'debug',
       TELEMETRY: 'false',
+      ...env,
     });
 
     const config = { provider_config_key: 'github-prod', provider: 'github', oauth_client_id: 'client-id', oauth_client_secret: secrets.clientSecret, oauth_scopes: 'repo' };
@@ -102,6 +110,7 @@ describe('a server at LOG_LEVEL=debug with a secret key and an encryption key', 
     // Stop cleanly so every buffered line is written before the assertions.
     expect(await server.stop('SIGTERM')).toBe(0);
     output = server.output();
+    stdoutLines = server.stdout().split('\n').filter((line) => line.trim() !== '');
   }, 90_000);
 
   afterAll(async () => {
@@ -136,6 +145,16 @@ describe('a server at LOG_LEVEL=debug with a secret key and an encryption key', 
   it('says at start which OAuth callback URL to register', () => {
     expect(output).toContain(CALLBACK_URL);
     expect(output).toMatch(/Register this OAuth callback URL/);
+  });
+
+  it.runIf(format === 'json')('writes every event as one JSON object with its level, time and message, for machines', () => {
+    for (const line of stdoutLines) expect(JSON.parse(line)).toMatchObject({ level: expect.any(Number), time: expect.any(Number), msg: expect.any(String) });
+  });
+
+  it.runIf(format === 'pretty')('writes every event as one readable line: time, level and message, then its other fields', () => {
+    for (const line of stdoutLines) expect(line).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] (TRACE|DEBUG|INFO|WARN|ERROR|FATAL): \S/);
+    expect(stdoutLines).toContainEqual(expect.stringMatching(/^\[[\d:.]+\] INFO: \[req-[0-9a-z]+\] request completed \{"method":"GET","url":"\/config\/github-prod",/));
+    expect(stdoutLines).toContainEqual(expect.stringMatching(/^\[[\d:.]+\] INFO: .*Server listening on port \d+/));
   });
 });
 
