@@ -1,3 +1,4 @@
+import path from 'node:path';
 import dotenv from 'dotenv';
 import { buildApp } from './app/build-app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
@@ -9,7 +10,7 @@ import { LOCK_IDS, withSessionLock, withSessionLockIfFree } from './db/session-l
 import { createLogger, type Logger } from './logger.js';
 import { drainHttpServer, ServerShutdown } from './server-shutdown.js';
 import { openLogOutput } from './log-format.js';
-import { securityNotices } from './startup-notices.js';
+import { securityNotices, welcomeNotices, type SecretKeySource } from './startup-notices.js';
 import { isDatabaseUnavailable } from './db/database-unavailable.js';
 import { trustProxyWarning } from './plugins/trust-proxy.js';
 import { loadProviderCatalog } from './providers/provider-catalog.js';
@@ -27,11 +28,17 @@ import { VERSION } from './version.js';
 const DRAIN_GRACE_MS = 8_000;
 
 async function main(): Promise<void> {
-  dotenv.config({ quiet: true });
+  const keyInEnvironment = Boolean(process.env['NANGO_SECRET_KEY']?.trim());
+  const dotenvFile = dotenv.config({ quiet: true });
   const config = loadConfigOrExit();
   const logOutput = await openLogOutput(config.logFormat, process.stdout.isTTY === true);
   const log = createLogger(config.logLevel, logOutput.destination);
   if (logOutput.notice) log.warn(logOutput.notice);
+  const secretKeySource: SecretKeySource | undefined = !config.secretKey
+    ? undefined
+    : keyInEnvironment || !dotenvFile.parsed?.['NANGO_SECRET_KEY']
+      ? { from: 'environment' }
+      : { from: 'file', path: path.resolve('.env') };
   process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'Unhandled promise rejection.'));
 
   const shutdown = new ServerShutdown(log);
@@ -94,6 +101,7 @@ async function main(): Promise<void> {
     { port, callbackUrl: config.callbackUrl },
     `✅ Server listening on port ${port} (${config.serverUrl}). Register this OAuth callback URL with each provider: ${config.callbackUrl}. Data: ${database.description}.`,
   );
+  for (const notice of welcomeNotices(config, port, secretKeySource)) log[notice.level](notice.message);
   telemetry.serverStarted(config.database.kind, cipher !== undefined);
   if (rotationPending && cipher) {
     // One process re-encrypts; the others read with both keys meanwhile. A killed run resumes at the next start.

@@ -36,6 +36,48 @@ export function securityNotices(config: Config): StartupNotice[] {
   return notices;
 }
 
+/** Where the secret key was read from: the process environment, or a .env file (its path). Never the key itself. */
+export type SecretKeySource = { from: 'environment' } | { from: 'file'; path: string };
+
+/**
+ * What someone who has just started the server needs next, once it listens: where the dashboard is and how
+ * to sign in, where the secret key came from (its absence is the warning above), and the next step.
+ */
+export function welcomeNotices(config: Config, listeningPort: number, secretKeySource: SecretKeySource | undefined): StartupNotice[] {
+  const local = `http://${displayHost(config.host)}:${listeningPort}/`;
+  const configured = `${config.serverUrl}/`;
+  const where = configured === local || isDefaultServerUrl(config) ? local : `${configured} (on this machine: ${local})`;
+  const signIn = config.dashboard
+    ? `sign in as "${config.dashboard.username}" with NANGO_DASHBOARD_PASSWORD`
+    : config.secretKey
+      ? 'sign in with any user name and the secret key as the password'
+      : 'open, no sign-in (see the NANGO_SECRET_KEY line above)';
+  const notices: StartupNotice[] = [{ level: 'info', message: `Dashboard: ${where}: ${signIn}.` }];
+  if (secretKeySource) {
+    const source = secretKeySource.from === 'file' ? `from ${secretKeySource.path}` : 'from the environment';
+    notices.push({
+      level: 'info',
+      message: `The secret key is NANGO_SECRET_KEY ${source}. API clients send it as "Authorization: Bearer <key>"; the CLI reads it from NANGO_SECRET_KEY too.`,
+    });
+  }
+  notices.push({
+    level: 'info',
+    message:
+      'Next step: add an integration in the dashboard, or with the CLI (custody integration:create <key> <provider>; docs/cli.md), then connect an account through a connect session (custody connect-session:create <end user id>).',
+  });
+  return notices;
+}
+
+/** NANGO_SERVER_URL left at its default (localhost and the configured port): the address actually listened on is the one to show. */
+function isDefaultServerUrl(config: Config): boolean {
+  return config.serverUrl === `http://localhost:${config.port === 0 ? 3003 : config.port}`;
+}
+
+function displayHost(host: string): string {
+  if (host === '0.0.0.0' || host === '::' || isLoopback(host)) return 'localhost';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }

@@ -147,6 +147,12 @@ describe.each(FORMATS)('a server at LOG_LEVEL=debug with a secret key and an enc
     expect(output).toMatch(/Register this OAuth callback URL/);
   });
 
+  it('says at start where the dashboard is, where the secret key comes from, and the next step', () => {
+    expect(output).toContain(`Dashboard: ${SERVER_URL}/ (on this machine: http://localhost:${server?.port}/): sign in with any user name and the secret key as the password.`);
+    expect(output).toContain('The secret key is NANGO_SECRET_KEY from the environment.');
+    expect(output).toMatch(/Next step: add an integration in the dashboard, or with the CLI \(custody integration:create/);
+  });
+
   it.runIf(format === 'json')('writes every event as one JSON object with its level, time and message, for machines', () => {
     for (const line of stdoutLines) expect(JSON.parse(line)).toMatchObject({ level: expect.any(Number), time: expect.any(Number), msg: expect.any(String) });
   });

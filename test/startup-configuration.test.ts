@@ -280,6 +280,11 @@ describe('a .env file in the working directory', () => {
     expect((await fetch(`${server?.baseUrl}/config`)).status).toBe(401);
     expect((await fetch(`${server?.baseUrl}/config`, { headers: { authorization: 'Bearer secret-from-dotenv' } })).status).toBe(200);
   });
+
+  it('is named in the start-up lines as where the secret key comes from, which are never the key itself', () => {
+    expect(server?.output()).toMatch(/The secret key is NANGO_SECRET_KEY from \/\S+\/dotenv-\w+\/\.env\. /);
+    expect(server?.output()).not.toContain('secret-from-dotenv');
+  });
 });
 
 describe('.env.template', () => {
