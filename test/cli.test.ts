@@ -1,24 +1,19 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { PACKAGE_ROOT } from '../src/package-root.js';
 import { VERSION } from '../src/version.js';
 import { createTestDatabase, deleteIntegrations, type TestDatabase } from './support/database.js';
 import { freePort } from './support/free-port.js';
+import { runCliProcess, type CliResult } from './support/cli-process.js';
 import { buildTestApp, type TestApp } from './support/test-app.js';
 
-/** The `nango` command-line client, run as a real process against a real server listening on a loopback port. */
+/** The command-line client under its seed-era name `nango`, run as a real process against a real server listening on a loopback port. */
 
 const SECRET_KEY = 'cli-test-secret-key';
-const MAIN = path.join(PACKAGE_ROOT, 'src/cli/main.ts');
-// An absolute loader URL, so the CLI can run in any working directory (init writes relative to it).
-const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
 let database: TestDatabase;
 let test: TestApp;
@@ -44,31 +39,9 @@ beforeEach(async () => {
   await deleteIntegrations(database);
 });
 
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the CLI with a clean environment: the test's server and key unless `env` overrides them (undefined removes one). */
+/** Runs the CLI under its seed-era name `nango` with a clean environment: the test's server and key unless `env` overrides them (undefined removes one). */
 function cli(args: string[], options: { env?: Record<string, string | undefined>; cwd?: string } = {}): Promise<CliResult> {
-  const env: Record<string, string> = {};
-  for (const [name, value] of Object.entries({ PATH: process.env['PATH'], HOME: process.env['HOME'], NANGO_HOSTPORT: baseUrl, NANGO_SECRET_KEY: SECRET_KEY, ...options.env })) {
-    if (value !== undefined) env[name] = value;
-  }
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', TSX, MAIN, ...args], { cwd: options.cwd ?? PACKAGE_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runCliProcess('nango', args, { env: { NANGO_HOSTPORT: baseUrl, NANGO_SECRET_KEY: SECRET_KEY, ...options.env }, ...(options.cwd ? { cwd: options.cwd } : {}) });
 }
 
 const github = { provider_config_key: 'github-prod', provider: 'github', oauth_client_id: 'client-1', oauth_client_secret: 'secret-value-1', oauth_scopes: 'repo,user' };

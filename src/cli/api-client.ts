@@ -78,7 +78,8 @@ export class ApiClient {
     return body;
   }
 
-  private unexpectedAnswer(method: string, path: string): CliError {
+  /** The error for an answer that is not what a Nango-compatible server sends. */
+  unexpectedAnswer(method: string, path: string): CliError {
     return new CliError(
       `Error: the answer to ${method} ${path} is not what a Nango-compatible server sends; is NANGO_HOSTPORT (${this.options.baseUrl}) the right address?`,
       ExitCode.failed,

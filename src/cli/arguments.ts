@@ -41,7 +41,7 @@ export function parseCommandLine(argv: readonly string[], commands: readonly Com
   } catch (error) {
     throw new UsageError(describeParseError(error, command), command.name);
   }
-  const values = parsed.values as Partial<Record<OptionName, string | boolean>>;
+  const values = parsed.values as Partial<Record<OptionName, string | string[] | boolean>>;
   if (values.help === true) return { kind: 'help', command };
   if (values.version === true) return { kind: 'version' };
 
@@ -66,6 +66,7 @@ export function parseCommandLine(argv: readonly string[], commands: readonly Com
       forceRefresh: values['force-refresh'] === true,
       force: values.force === true,
       timeoutMs: typeof values.timeout === 'string' ? parseTimeout(values.timeout, command.name) : DEFAULT_TIMEOUT_MS,
+      values: Object.fromEntries(Object.entries(values).filter(([, value]) => typeof value === 'string' || Array.isArray(value))),
     },
   };
 }
@@ -91,7 +92,7 @@ function parseArgsOptions(names: readonly OptionName[]): ParseArgsOptions {
   const options: NonNullable<ParseArgsOptions> = {};
   for (const name of names) {
     const option = OPTIONS[name];
-    options[name] = { type: option.type, ...('short' in option ? { short: option.short } : {}) };
+    options[name] = { type: option.type, ...('short' in option ? { short: option.short } : {}), ...('multiple' in option ? { multiple: option.multiple } : {}) };
   }
   return options;
 }

@@ -38,7 +38,7 @@ export const configCommands: readonly CommandSpec[] = [
       if (context.flags.json) return context.out.line(formatJson(body));
       const configs = Array.isArray(body['configs']) ? (body['configs'] as ConfigRow[]) : [];
       if (configs.length === 0) {
-        return context.out.line(`No integrations yet. Create one with: ${context.programName} config:create <key> <provider> <client_id> <client_secret> <scopes>`);
+        return context.out.line(`No integrations yet. Create one with: ${context.programName} integration:create <key> <provider>`);
       }
       context.out.line(formatTable(LIST_COLUMNS, configs));
     },

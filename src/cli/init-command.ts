@@ -97,7 +97,7 @@ export const initCommand: CommandSpec = {
         'It sets NANGO_PUBLIC_CONNECT=false: end users connect through connect sessions your backend creates (see docs/security.md).',
         '',
         'Next steps:',
-        `  cd ${cd} && docker compose up -d`,
+        `  (cd ${cd} && docker compose up -d)    # in a subshell: the lines below run from here`,
         `  export NANGO_SECRET_KEY="$(sed -n 's/^NANGO_SECRET_KEY=//p' ${envFile})"`,
         `  export NANGO_HOSTPORT=http://localhost    # where nginx answers (its port is NGINX_PORT, default 80)`,
         `  ${context.programName} config:list`,

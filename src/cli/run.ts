@@ -3,27 +3,42 @@ import { VERSION } from '../version.js';
 import { ApiClient, parseHostport } from './api-client.js';
 import { parseCommandLine } from './arguments.js';
 import type { CommandContext, CommandSpec } from './command.js';
+import { completionCommand } from './completion-command.js';
 import { configCommands } from './config-commands.js';
+import { connectSessionCommands } from './connect-session-commands.js';
+import { connectionImportCommand } from './connection-import-command.js';
 import { connectionCommands } from './connection-commands.js';
 import { CliError, ExitCode, UsageError } from './errors.js';
 import { commandHelp, generalHelp } from './help.js';
 import { initCommand } from './init-command.js';
+import { integrationCommands } from './integration-commands.js';
 import { tokenCommands } from './token-commands.js';
 
-export const COMMANDS: readonly CommandSpec[] = [...configCommands, ...connectionCommands, ...tokenCommands, initCommand];
+export const COMMANDS: readonly CommandSpec[] = [
+  ...configCommands,
+  ...integrationCommands,
+  ...connectionCommands,
+  connectionImportCommand,
+  ...connectSessionCommands,
+  ...tokenCommands,
+  initCommand,
+  completionCommand(() => COMMANDS),
+];
 
 export interface CliEnvironment {
   env: Readonly<Record<string, string | undefined>>;
   cwd: string;
   stdout(text: string): void;
   stderr(text: string): void;
-  /** How the CLI was called, for help and hints; `nango` by default. */
+  /** How the CLI was called, for help and hints; `custody` by default. */
   programName?: string;
+  /** Standard input, whole; without it an option given as "-" is refused. */
+  readStdin?: () => Promise<string>;
 }
 
 /** Runs one command line and answers its exit code; output goes through `io`, nothing else is touched. */
 export async function runCli(argv: readonly string[], io: CliEnvironment): Promise<number> {
-  const program = io.programName ?? 'nango';
+  const program = io.programName ?? DEFAULT_PROGRAM;
   const out = { line: (text: string) => io.stdout(`${text}\n`) };
   try {
     const invocation = parseCommandLine(argv, COMMANDS);
@@ -40,12 +55,14 @@ export async function runCli(argv: readonly string[], io: CliEnvironment): Promi
       case 'run': {
         let api: ApiClient | undefined;
         const context: CommandContext = {
+          commandName: invocation.command.name,
           args: invocation.args,
           flags: invocation.flags,
           out,
           env: io.env,
           cwd: io.cwd,
           programName: program,
+          readStdin: io.readStdin ?? (() => Promise.reject(new CliError('Error: standard input cannot be read here; give the value itself.', ExitCode.usage))),
           api: () =>
             (api ??= new ApiClient({
               baseUrl: parseHostport(io.env['NANGO_HOSTPORT']),
@@ -75,8 +92,14 @@ export async function runCli(argv: readonly string[], io: CliEnvironment): Promi
   }
 }
 
-/** `nango` or `custody` from the path the CLI was started with; `nango` when run as main.js/main.ts. */
+/**
+ * The CLI's own name. `nango` is kept as an alias for scripts written for the seed-era Nango CLI; it names
+ * NangoHQ's own package on npm, so outside this clone `npx nango` runs theirs, not this one.
+ */
+export const DEFAULT_PROGRAM = 'custody';
+
+/** `custody` or `nango`, from the path the CLI was started with (a link of either name); `custody` when run as main.js/main.ts. */
 export function programNameFrom(scriptPath: string | undefined): string {
   const name = scriptPath ? path.basename(scriptPath).replace(/\.(?:[cm]?js|ts)$/, '') : '';
-  return name === 'custody' || name === 'nango' ? name : 'nango';
+  return name === 'custody' || name === 'nango' ? name : DEFAULT_PROGRAM;
 }
