@@ -113,8 +113,8 @@ export function registerConnectionRoutes(app: FastifyInstance, connections: Conn
 }
 
 const ConnectionParams = z.object({ connectionId: identifier });
-const KeyQuery = z.object({ provider_config_key: identifier }).strict();
-const OptionalKeyQuery = z.object({ provider_config_key: identifier.optional() }).strict();
+export const KeyQuery = z.object({ provider_config_key: identifier }).strict();
+export const OptionalKeyQuery = z.object({ provider_config_key: identifier.optional() }).strict();
 
 /** The integration key of a deprecated metadata route: the query's, else the `Provider-Config-Key` header's. */
 function providerConfigKeyOf(request: FastifyRequest): string {
@@ -127,7 +127,7 @@ function providerConfigKeyOf(request: FastifyRequest): string {
   return parseRequestPart(identifier, header, 'invalid_query_params');
 }
 
-const GetQuery = z
+export const GetQuery = z
   .object({
     provider_config_key: identifier,
     force_refresh: booleanFlag.optional(),
@@ -136,7 +136,7 @@ const GetQuery = z
   })
   .strict();
 
-const ListQuery = z
+export const ListQuery = z
   .object({
     connectionId: identifier.optional(),
     search: z.string().max(255).optional(),
@@ -199,7 +199,7 @@ function endUserOf(input: z.infer<typeof EndUserSchema>): EndUser {
   };
 }
 
-const MetadataBody = z
+export const MetadataBody = z
   .object({
     connection_id: z.union([identifier, z.array(identifier).min(1).max(1000)]),
     provider_config_key: identifier,
@@ -207,7 +207,7 @@ const MetadataBody = z
   })
   .strict();
 
-const PatchBody = z
+export const PatchBody = z
   .object({
     end_user: EndUserSchema.nullable().optional(),
     tags: tagsSchema.optional(),
@@ -215,7 +215,7 @@ const PatchBody = z
   })
   .strict();
 
-const ImportBody = z
+export const ImportBody = z
   .object({
     provider_config_key: identifier,
     connection_id: identifier.optional(),

@@ -52,7 +52,7 @@ export function registerSeedConnectionRoutes(app: FastifyInstance, connections: 
 
 const ConnectionParams = z.object({ connectionId: identifier });
 
-const GetQuery = z
+export const GetQuery = z
   .object({
     provider_config_key: z.string().optional(),
     force_refresh: booleanFlag.optional(),
@@ -62,8 +62,8 @@ const GetQuery = z
   })
   .strict();
 
-const ListQuery = z.object({ connectionId: identifier.optional() }).strict();
-const DeleteQuery = z.object({ provider_config_key: z.string().optional() }).strict();
+export const ListQuery = z.object({ connectionId: identifier.optional() }).strict();
+export const DeleteQuery = z.object({ provider_config_key: z.string().optional() }).strict();
 
 /** Nango v0.16 let a missing key reach the query builder and answered 500; a 400 that names the parameter is what a client needs. */
 function requireProviderConfigKey(value: string | undefined): string {
@@ -73,7 +73,7 @@ function requireProviderConfigKey(value: string | undefined): string {
 
 const optionalText = z.string().min(1).optional();
 
-const ImportBody = z
+export const ImportBody = z
   .object({
     connection_id: identifier,
     provider_config_key: identifier,
