@@ -27,6 +27,8 @@ export interface Config {
   hmac: { enabled: false } | { enabled: true; key: string; algorithm: string };
   /** NANGO_PUBLIC_CONNECT: whether a browser may create or replace a connection by its id alone (no connect session, no HMAC). */
   publicConnect: boolean;
+  /** NANGO_SEED_REFRESH_TOKENS: whether the seed `GET /connection/:id` includes refresh tokens when the request does not say (`refresh_token=`). */
+  seedRefreshTokens: boolean;
   /** What browsers may do: extra origins for the popup's WebSocket (NANGO_ALLOWED_ORIGINS; undefined = any), sockets per client address (0 = no cap). */
   browsers: { allowedOrigins: string[] | undefined; webSocketsPerAddress: number };
   database: ExternalDatabaseConfig | EmbeddedDatabaseConfig;
@@ -284,6 +286,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     hmac: readHmac(env),
     // Allowed by default, as seed clients reconnect by calling auth() again; new installs set it to false.
     publicConnect: readBoolean(env, 'NANGO_PUBLIC_CONNECT', true),
+    // The v0.16 server returned them and seed clients refresh with them; modern servers hide them unless asked.
+    seedRefreshTokens: readBoolean(env, 'NANGO_SEED_REFRESH_TOKENS', true),
     browsers: {
       allowedOrigins: readAllowedOrigins(env),
       webSocketsPerAddress: readInteger(env, 'NANGO_WEBSOCKETS_PER_ADDRESS', 50, 0, 1_000_000),

@@ -49,11 +49,11 @@ async function call(method: 'GET' | 'POST' | 'PATCH', path: string, body?: unkno
 }
 
 describe('POST and PATCH /connection/metadata (the old spelling of /connections/metadata)', () => {
-  it('POST replaces the metadata and echoes the request body', async () => {
+  it('POST replaces the metadata and answers 201 echoing the request body, as Nango does', async () => {
     const body = { connection_id: 'u1', provider_config_key: 'github', metadata: { plan: 'pro' } };
     const response = await call('POST', '/connection/metadata', body);
 
-    expect(response.status).toBe(200);
+    expect(response.status).toBe(201);
     expect(await response.json()).toEqual(body);
     expect(await nango.getMetadata('github', 'u1')).toEqual({ plan: 'pro' });
   });
@@ -68,7 +68,7 @@ describe('POST and PATCH /connection/metadata (the old spelling of /connections/
   it('POST with a list of connection ids writes every one of them', async () => {
     const response = await call('POST', '/connection/metadata', { connection_id: ['u1', 'u2'], provider_config_key: 'github', metadata: { region: 'eu' } });
 
-    expect(response.status).toBe(200);
+    expect(response.status).toBe(201);
     expect(await nango.getMetadata('github', 'u1')).toEqual({ region: 'eu' });
     expect(await nango.getMetadata('github', 'u2')).toEqual({ region: 'eu' });
   });
@@ -90,10 +90,10 @@ describe('POST and PATCH /connection/metadata (the old spelling of /connections/
 });
 
 describe('POST and PATCH /connection/:id/metadata?provider_config_key= (the body is the metadata itself)', () => {
-  it('POST replaces the metadata and answers it with the connection and integration', async () => {
+  it('POST replaces the metadata and answers 201 with it, the connection and the integration', async () => {
     const response = await call('POST', '/connection/u1/metadata?provider_config_key=github', { plan: 'pro' });
 
-    expect(response.status).toBe(200);
+    expect(response.status).toBe(201);
     expect(await response.json()).toEqual({ metadata: { plan: 'pro' }, connection_id: 'u1', provider_config_key: 'github' });
     expect(await nango.getMetadata('github', 'u1')).toEqual({ plan: 'pro' });
   });
@@ -125,6 +125,53 @@ describe('POST and PATCH /connection/:id/metadata?provider_config_key= (the body
     const { error } = (await response.json()) as { error: { code: string; message: string } };
     expect(error.code).toBe('invalid_query_params');
     expect(error.message).toContain('provider_config_key');
+    expect(error.message).toContain('Provider-Config-Key');
+  });
+
+  it('POST takes the integration key from the Provider-Config-Key header, the form Nango documents', async () => {
+    const response = await fetch(`${host}/connection/u1/metadata`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${SECRET_KEY}`, 'content-type': 'application/json', 'provider-config-key': 'github' },
+      body: JSON.stringify({ plan: 'pro' }),
+    });
+
+    expect(response.status).toBe(201);
+    expect(await response.json()).toEqual({ metadata: { plan: 'pro' }, connection_id: 'u1', provider_config_key: 'github' });
+    expect(await nango.getMetadata('github', 'u1')).toEqual({ plan: 'pro' });
+  });
+
+  it('PATCH takes the integration key from the Provider-Config-Key header', async () => {
+    const response = await fetch(`${host}/connection/u1/metadata`, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${SECRET_KEY}`, 'content-type': 'application/json', 'provider-config-key': 'github' },
+      body: JSON.stringify({ seats: 3 }),
+    });
+
+    expect(response.status).toBe(200);
+    expect(await nango.getMetadata('github', 'u1')).toEqual({ kept: true, plan: 'free', seats: 3 });
+  });
+
+  it('a header naming an integration without that connection is a 404 unknown_connection, and nothing is written', async () => {
+    const response = await fetch(`${host}/connection/u1/metadata`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${SECRET_KEY}`, 'content-type': 'application/json', 'provider-config-key': 'gitlab' },
+      body: JSON.stringify({ plan: 'pro' }),
+    });
+
+    expect(response.status).toBe(404);
+    expect(await nango.getMetadata('github', 'u1')).toEqual({ kept: true, plan: 'free' });
+  });
+});
+
+describe('POST /connections/metadata', () => {
+  it('answers 201 echoing the request body, as Nango does; PATCH answers 200', async () => {
+    const body = { connection_id: 'u1', provider_config_key: 'github', metadata: { plan: 'pro' } };
+    const posted = await call('POST', '/connections/metadata', body);
+    const patched = await call('PATCH', '/connections/metadata', body);
+
+    expect(posted.status).toBe(201);
+    expect(await posted.json()).toEqual(body);
+    expect(patched.status).toBe(200);
   });
 });
 
@@ -134,10 +181,24 @@ describe('GET /connection/:id, GET /connection and POST /connection stay the see
 
     expect(response.status).toBe(200);
     const body = (await response.json()) as Record<string, unknown>;
-    expect(body).toMatchObject({ connection_id: 'u1', provider_config_key: 'github', account_id: 0, credentials: { access_token: 'token-u1', refresh_token: 'refresh-u1' } });
-    // The modern fields of GET /connections/:id are not part of this answer.
-    expect(body).not.toHaveProperty('errors');
-    expect(body).not.toHaveProperty('provider');
+    expect(body).toMatchObject({ connection_id: 'u1', provider_config_key: 'github', credentials: { access_token: 'token-u1', refresh_token: 'refresh-u1' } });
+    // The fields modern Nango requires on this path are there too; its storage details are not.
+    expect(body).toMatchObject({ provider: 'github', errors: [], end_user: null, tags: {}, metadata: { kept: true, plan: 'free' }, last_fetched_at: expect.any(String) });
+    expect(body).not.toHaveProperty('account_id');
+  });
+
+  it('GET /connection/:id with refresh_token=false leaves the refresh token out', async () => {
+    const response = await call('GET', '/connection/u1?provider_config_key=github&refresh_token=false');
+
+    expect(response.status).toBe(200);
+    expect(await response.text()).not.toContain('refresh-u1');
+  });
+
+  it('DELETE /connection/:id answers {"success": true}, as modern Nango does', async () => {
+    const response = await fetch(`${host}/connection/u2?provider_config_key=github`, { method: 'DELETE', headers: { authorization: `Bearer ${SECRET_KEY}` } });
+
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ success: true });
   });
 
   it('GET /connection answers the seed list, whose "provider" is the integration key', async () => {
@@ -145,11 +206,9 @@ describe('GET /connection/:id, GET /connection and POST /connection stay the see
 
     expect(response.status).toBe(200);
     const { connections } = (await response.json()) as { connections: Record<string, unknown>[] };
-    expect(connections.map((connection) => Object.keys(connection).sort())).toEqual([
-      ['connection_id', 'created', 'id', 'provider'],
-      ['connection_id', 'created', 'id', 'provider'],
-    ]);
-    expect(connections[0]).toMatchObject({ provider: 'github' });
+    const keys = ['connection_id', 'created', 'end_user', 'errors', 'id', 'metadata', 'provider', 'provider_config_key', 'tags'];
+    expect(connections.map((connection) => Object.keys(connection).sort())).toEqual([keys, keys]);
+    expect(connections[0]).toMatchObject({ provider: 'github', provider_config_key: 'github' });
   });
 
   it('POST /connection takes the seed import body (flat token fields), not the modern one', async () => {
@@ -160,5 +219,21 @@ describe('GET /connection/:id, GET /connection and POST /connection stay the see
     expect(await nango.getToken('github', 'u3')).toBe('token-u3');
     expect(modern.status).toBe(400);
     expect(await modern.json()).toMatchObject({ type: expect.any(String), error: expect.any(String) });
+  });
+});
+
+describe('NANGO_SEED_REFRESH_TOKENS=false', () => {
+  it('GET /connection/:id leaves refresh tokens out unless the request asks with refresh_token=true', async () => {
+    const strict = await buildTestApp(database, { NANGO_SECRET_KEY: SECRET_KEY, NANGO_SEED_REFRESH_TOKENS: 'false' });
+    try {
+      const read = (query: string) => strict.app.inject({ method: 'GET', url: `/connection/u1?provider_config_key=github${query}`, headers: { authorization: `Bearer ${SECRET_KEY}` } });
+      const plain = await read('');
+      expect(plain.statusCode).toBe(200);
+      expect(plain.body).not.toContain('refresh-u1');
+      expect(plain.json().credentials).toMatchObject({ access_token: 'token-u1' });
+      expect((await read('&refresh_token=true')).json().credentials).toMatchObject({ refresh_token: 'refresh-u1' });
+    } finally {
+      await strict.close();
+    }
   });
 });

@@ -133,13 +133,38 @@ describe('POST /connection (import)', () => {
   it.each([
     ['connection_id', 'missing_connection'],
     ['provider_config_key', 'missing_provider_config'],
-    ['type', 'missing_oauth_type'],
   ])('answers 400 %s missing → %s', async (field, code) => {
     const body: Record<string, unknown> = { ...oauth2Import };
     delete body[field];
     const response = await importConnection(body);
     expect(response.statusCode).toBe(400);
     expect(response.json()).toEqual({ error: expect.stringContaining(field), type: code, payload: {} });
+  });
+
+  it('takes the credential type from the provider\'s auth mode when the body has no type, as modern Nango does', async () => {
+    const { type: _type, ...body } = oauth2Import;
+    const response = await importConnection(body);
+    expect(response.statusCode).toBe(201);
+    expect(response.json()).toEqual(body);
+    expect((await getConnection('user-1')).json().credentials).toMatchObject({ type: 'OAUTH2', access_token: 'access-1', refresh_token: 'refresh-1' });
+  });
+
+  it('without a type, answers unknown_provider_config for an integration that does not exist', async () => {
+    const { type: _type, ...body } = oauth2Import;
+    const response = await importConnection({ ...body, provider_config_key: 'nope' });
+    expect(response.statusCode).toBe(400);
+    expect(response.json()).toMatchObject({ type: 'unknown_provider_config', error: expect.stringContaining('nope'), payload: {} });
+    expect(await rowCount()).toBe(0);
+  });
+
+  it('without a type, refuses an integration whose provider issues no OAuth tokens, naming POST /connections', async () => {
+    const created = await test.app.inject({ method: 'POST', url: '/integrations', payload: { provider: 'fullstory', unique_key: 'keyed' } });
+    expect(created.statusCode).toBe(200);
+    const { type: _type, ...body } = oauth2Import;
+    const response = await importConnection({ ...body, provider_config_key: 'keyed' });
+    expect(response.statusCode).toBe(400);
+    expect(response.json()).toMatchObject({ type: 'unknown_oauth_type', error: expect.stringContaining('POST /connections') });
+    expect(await rowCount()).toBe(0);
   });
 
   it('answers unknown_oauth_type for a type that is neither OAUTH2 nor OAUTH1', async () => {
@@ -201,12 +226,30 @@ describe('GET /connection/:id', () => {
         raw: expect.any(Object),
       },
       connection_config: { subdomain: 'acme' },
-      account_id: 0,
       metadata: { plan: 'pro' },
-      credentials_iv: null,
-      credentials_tag: null,
     });
     expect(new Date(row.created_at as string).toISOString()).toBe(row.created_at);
+  });
+
+  it('adds the fields modern Nango answers on this path: provider (the provider\'s name), errors, end_user, tags, last_fetched_at', async () => {
+    await importConnection(oauth2Import);
+    const row = (await getConnection('user-1')).json();
+    expect(row).toMatchObject({ provider_config_key: 'github-prod', provider: 'github', errors: [], end_user: null, tags: {}, last_fetched_at: expect.any(String) });
+  });
+
+  it('does not expose storage details: credentials_iv, credentials_tag, account_id', async () => {
+    await importConnection(oauth2Import);
+    const row = (await getConnection('user-1')).json();
+    for (const field of ['credentials_iv', 'credentials_tag', 'account_id']) expect(row).not.toHaveProperty(field);
+  });
+
+  it('keeps the refresh token by default, as the seed server did, and drops it (raw included) for refresh_token=false', async () => {
+    await importConnection({ ...oauth2Import, raw: { access_token: 'access-1', refresh_token: 'refresh-1' } });
+    expect((await getConnection('user-1')).json().credentials).toMatchObject({ refresh_token: 'refresh-1', raw: { refresh_token: 'refresh-1' } });
+    const stripped = await getConnection('user-1', 'provider_config_key=github-prod&refresh_token=false');
+    expect(stripped.statusCode).toBe(200);
+    expect(stripped.body).not.toContain('refresh-1');
+    expect(stripped.json().credentials).toMatchObject({ type: 'OAUTH2', access_token: 'access-1' });
   });
 
   it('answers empty objects for connection_config and metadata that were not given', async () => {
@@ -271,12 +314,26 @@ describe('GET /connection/:id', () => {
 });
 
 describe('GET /connection', () => {
-  it('lists connections as {id, connection_id, provider, created} with the key under "provider"', async () => {
-    await importConnection(oauth2Import);
+  it('lists connections as {id, connection_id, provider, created} with the key under "provider", plus the modern fields', async () => {
+    await importConnection({ ...oauth2Import, metadata: { plan: 'pro' } });
     const response = await test.app.inject({ method: 'GET', url: '/connection' });
     expect(response.statusCode).toBe(200);
     const body = response.json();
-    expect(body).toEqual({ connections: [{ id: expect.any(Number), connection_id: 'user-1', provider: 'github-prod', created: expect.any(String) }] });
+    expect(body).toEqual({
+      connections: [
+        {
+          id: expect.any(Number),
+          connection_id: 'user-1',
+          provider: 'github-prod',
+          created: expect.any(String),
+          provider_config_key: 'github-prod',
+          metadata: { plan: 'pro' },
+          tags: {},
+          errors: [],
+          end_user: null,
+        },
+      ],
+    });
     expect(Number.isNaN(Date.parse(body.connections[0].created as string))).toBe(false);
   });
 
@@ -318,11 +375,11 @@ describe('GET /connection', () => {
 });
 
 describe('DELETE /connection/:id', () => {
-  it('deletes the connection and answers 200 with an empty body', async () => {
+  it('deletes the connection and answers 200 {"success": true}, as modern Nango does (seed clients ignore the body)', async () => {
     await importConnection(oauth2Import);
     const response = await test.app.inject({ method: 'DELETE', url: '/connection/user-1?provider_config_key=github-prod' });
     expect(response.statusCode).toBe(200);
-    expect(response.body).toBe('');
+    expect(response.json()).toEqual({ success: true });
     expect((await getConnection('user-1')).json().type).toBe('unkown_connection');
   });
 

@@ -7,6 +7,7 @@ import { registerAuditTrail } from '../plugins/audit-trail.js';
 import { registerAuthFailureLimit } from '../plugins/auth-failure-limit.js';
 import { applyCorsPolicy } from '../plugins/cors.js';
 import { seedErrors } from '../plugins/error-rendering.js';
+import { recordRoutes } from '../openapi/route-list.js';
 import { refuseUnreadQueries } from '../plugins/query-guard.js';
 import { trustProxyOption } from '../plugins/trust-proxy.js';
 import { registerDashboardFamily } from '../routes/dashboard/dashboard-family.js';
@@ -61,6 +62,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // What every request goes through, whatever its family: the server's own error shape (for the hooks below),
   // the query guard, the JSON body parsers, the auth-failure limit, the audit trail, metrics and the request log.
   app.setErrorHandler(seedErrors.render);
+  recordRoutes(app);
   refuseUnreadQueries(app);
   registerBodyParsers(app);
   registerAuthFailureLimit(app, config.authFailureLimit, { secretKey: config.secretKey, errorsFor: (request) => familyOf(request).errors });

@@ -65,6 +65,8 @@ const MOUNTS: Record<string, RouteFamily> = {
   ready: OPERATIONS_FAMILY,
   metrics: OPERATIONS_FAMILY,
   logos: OPERATIONS_FAMILY,
+  docs: OPERATIONS_FAMILY,
+  'openapi.json': OPERATIONS_FAMILY,
 };
 
 /**

@@ -64,11 +64,17 @@ export interface ConnectionListItem {
   refresh_attempts: number;
 }
 
+/** A row of the seed list (`GET /connection`): what Nango v0.16 listed, and the modern fields its successor lists too. */
 export interface ConnectionSummary {
   id: number;
   connection_id: string;
   provider_config_key: string;
   created_at: Date;
+  end_user: EndUser | null;
+  tags: Record<string, string>;
+  metadata: Record<string, unknown>;
+  last_refresh_failure: Date | null;
+  refresh_attempts: number;
 }
 
 export interface ConnectionWrite {

@@ -98,11 +98,12 @@ export class ConnectionsStore {
 
   async list(filter: { connectionId?: string }): Promise<ConnectionSummary[]> {
     const query = this.knex<ConnectionRow>(TABLE)
-      .select('id', 'connection_id', 'provider_config_key', 'created_at')
+      .select('id', 'connection_id', 'provider_config_key', 'created_at', 'end_user', 'tags', 'metadata', 'last_refresh_failure', 'refresh_attempts')
       .where({ account_id: ACCOUNT_ID })
       .orderBy('id', 'asc');
     if (filter.connectionId !== undefined) query.andWhere({ connection_id: filter.connectionId });
-    return query;
+    const rows = await query;
+    return rows.map((row) => ({ ...row, tags: row.tags ?? {}, metadata: row.metadata ?? {} }));
   }
 
   /**

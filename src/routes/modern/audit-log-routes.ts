@@ -35,7 +35,7 @@ export function registerAuditLogRoutes(app: FastifyInstance, store: AuditLogStor
   });
 }
 
-const Query = z
+export const Query = z
   .object({
     provider_config_key: identifier.optional(),
     connection_id: identifier.optional(),

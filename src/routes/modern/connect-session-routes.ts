@@ -75,12 +75,12 @@ const sessionShape = {
   tags: tags.optional(),
 };
 
-const CreateBody = z
+export const CreateBody = z
   .object({ ...sessionShape, allowed_integrations: z.array(identifier).max(1000).optional() })
   .strict()
   .refine((body) => body.end_user !== undefined || body.tags !== undefined, { message: 'required unless tags are given', path: ['end_user'] });
 
-const ReconnectBody = z.object({ ...sessionShape, connection_id: identifier, integration_id: identifier }).strict();
+export const ReconnectBody = z.object({ ...sessionShape, connection_id: identifier, integration_id: identifier }).strict();
 
 function sessionRequest(body: z.infer<typeof ReconnectBody> | z.infer<typeof CreateBody>): ConnectSessionRequest {
   return {

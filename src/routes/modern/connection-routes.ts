@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { ApiError } from '../../errors.js';
 import { ModernImportCredentials } from '../../credentials/registry.js';
@@ -56,11 +56,12 @@ export function registerConnectionRoutes(app: FastifyInstance, connections: Conn
   });
 
   for (const path of ['/connections/metadata', '/connection/metadata']) {
-    app.post(path, guard, async (request) => {
+    // 201, as Nango answers a metadata POST (the PATCH is a 200).
+    app.post(path, guard, async (request, reply) => {
       const body = parseRequestPart(MetadataBody, request.body ?? {}, 'invalid_body');
       await connections.writeMetadata(body.provider_config_key, [body.connection_id].flat(), body.metadata, 'replace');
       for (const connectionId of [body.connection_id].flat()) audit(request, 'connection.update', { providerConfigKey: body.provider_config_key, connectionId, details: { metadata: 'replaced' } });
-      return body;
+      return reply.status(201).send(body);
     });
     app.patch(path, guard, async (request) => {
       const body = parseRequestPart(MetadataBody, request.body ?? {}, 'invalid_body');
@@ -70,18 +71,19 @@ export function registerConnectionRoutes(app: FastifyInstance, connections: Conn
     });
   }
 
-  // Deprecated per-connection metadata aliases: `/connection/:id/metadata?provider_config_key=`.
-  app.post('/connection/:connectionId/metadata', guardReadingQuery, async (request) => {
+  // Deprecated per-connection metadata aliases: the key in the `Provider-Config-Key` header (Nango's documented
+  // form) or in `?provider_config_key=`.
+  app.post('/connection/:connectionId/metadata', guardReadingQuery, async (request, reply) => {
     const { connectionId } = parseRequestPart(ConnectionParams, request.params, 'invalid_uri_params');
-    const { provider_config_key } = parseRequestPart(KeyQuery, request.query, 'invalid_query_params');
+    const provider_config_key = providerConfigKeyOf(request);
     const metadata = parseRequestPart(z.record(z.string(), z.unknown()), request.body ?? {}, 'invalid_body');
     await connections.writeMetadata(provider_config_key, [connectionId], metadata, 'replace');
     audit(request, 'connection.update', { providerConfigKey: provider_config_key, connectionId, details: { metadata: 'replaced' } });
-    return { metadata, connection_id: connectionId, provider_config_key };
+    return reply.status(201).send({ metadata, connection_id: connectionId, provider_config_key });
   });
   app.patch('/connection/:connectionId/metadata', guardReadingQuery, async (request) => {
     const { connectionId } = parseRequestPart(ConnectionParams, request.params, 'invalid_uri_params');
-    const { provider_config_key } = parseRequestPart(KeyQuery, request.query, 'invalid_query_params');
+    const provider_config_key = providerConfigKeyOf(request);
     const metadata = parseRequestPart(z.record(z.string(), z.unknown()), request.body ?? {}, 'invalid_body');
     await connections.writeMetadata(provider_config_key, [connectionId], metadata, 'merge');
     audit(request, 'connection.update', { providerConfigKey: provider_config_key, connectionId, details: { metadata: 'merged' } });
@@ -111,9 +113,21 @@ export function registerConnectionRoutes(app: FastifyInstance, connections: Conn
 }
 
 const ConnectionParams = z.object({ connectionId: identifier });
-const KeyQuery = z.object({ provider_config_key: identifier }).strict();
+export const KeyQuery = z.object({ provider_config_key: identifier }).strict();
+export const OptionalKeyQuery = z.object({ provider_config_key: identifier.optional() }).strict();
 
-const GetQuery = z
+/** The integration key of a deprecated metadata route: the query's, else the `Provider-Config-Key` header's. */
+function providerConfigKeyOf(request: FastifyRequest): string {
+  const { provider_config_key: fromQuery } = parseRequestPart(OptionalKeyQuery, request.query, 'invalid_query_params');
+  if (fromQuery !== undefined) return fromQuery;
+  const header = request.headers['provider-config-key'];
+  if (header === undefined || header === '') {
+    throw new ApiError('invalid_query_params', 'provider_config_key is required: send it as the query parameter "provider_config_key" or the header "Provider-Config-Key".');
+  }
+  return parseRequestPart(identifier, header, 'invalid_query_params');
+}
+
+export const GetQuery = z
   .object({
     provider_config_key: identifier,
     force_refresh: booleanFlag.optional(),
@@ -122,7 +136,7 @@ const GetQuery = z
   })
   .strict();
 
-const ListQuery = z
+export const ListQuery = z
   .object({
     connectionId: identifier.optional(),
     search: z.string().max(255).optional(),
@@ -185,7 +199,7 @@ function endUserOf(input: z.infer<typeof EndUserSchema>): EndUser {
   };
 }
 
-const MetadataBody = z
+export const MetadataBody = z
   .object({
     connection_id: z.union([identifier, z.array(identifier).min(1).max(1000)]),
     provider_config_key: identifier,
@@ -193,7 +207,7 @@ const MetadataBody = z
   })
   .strict();
 
-const PatchBody = z
+export const PatchBody = z
   .object({
     end_user: EndUserSchema.nullable().optional(),
     tags: tagsSchema.optional(),
@@ -201,7 +215,7 @@ const PatchBody = z
   })
   .strict();
 
-const ImportBody = z
+export const ImportBody = z
   .object({
     provider_config_key: identifier,
     connection_id: identifier.optional(),

@@ -90,7 +90,7 @@ function notFound(uniqueKey: string): (error: unknown) => never {
 
 const KeyParams = z.object({ uniqueKey: identifier });
 
-const IncludeQuery = z
+export const IncludeQuery = z
   .object({
     include: z
       .union([z.string(), z.array(z.string())])
@@ -113,5 +113,5 @@ const integrationFields = {
   custom: z.record(z.string(), z.string()).optional(),
 };
 
-const CreateBody = z.object({ provider: z.string().min(1), unique_key: identifier, ...integrationFields }).strict();
-const PatchBody = z.object({ unique_key: identifier.optional(), ...integrationFields }).strict();
+export const CreateBody = z.object({ provider: z.string().min(1), unique_key: identifier, ...integrationFields }).strict();
+export const PatchBody = z.object({ unique_key: identifier.optional(), ...integrationFields }).strict();

@@ -43,7 +43,8 @@ export function endUserBody(endUser: EndUser | null) {
   };
 }
 
-function errorsOf(connection: { last_refresh_failure: Date | null; refresh_attempts: number }) {
+/** A connection's `errors` (Nango's ConnectionError list): an `auth` error while its refresh is failing. */
+export function errorsOf(connection: { last_refresh_failure: Date | null; refresh_attempts: number }) {
   return connection.refresh_attempts > 0 && connection.last_refresh_failure ? [{ type: 'auth', log_id: '' }] : [];
 }
 

@@ -57,7 +57,7 @@ const CONFIG_FIELDS: { field: string; code: ErrorCode; schema: z.ZodType; provid
   { field: 'oauth_scopes', code: 'missing_scopes', schema: scopes },
 ];
 
-const ConfigBody = z
+export const ConfigBody = z
   .object({
     provider_config_key: identifier,
     provider: requiredText,

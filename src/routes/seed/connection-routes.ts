@@ -6,38 +6,44 @@ import { audit, auditActor } from '../../plugins/audit-trail.js';
 import type { AuthorisedConnection, ConnectionService } from '../../services/connection-service.js';
 import { booleanFlag, identifier, isJsonObject, parseRequestPart } from '../request-parsing.js';
 import { READS_QUERY } from '../../plugins/query-guard.js';
+import { seedConnectionBody, seedConnectionListItem } from './seed-wire-format.js';
 
-/** Seed `/connection`: the raw stored row (credentials included), the v0.16 list, delete, and the v0.20 import. */
-export function registerSeedConnectionRoutes(app: FastifyInstance, connections: ConnectionService): void {
+export interface SeedConnectionRouteOptions {
+  /** The auth mode of an integration's provider (an unknown integration is an error): an import without `type` takes it. */
+  authModeOf: (providerConfigKey: string) => Promise<string | undefined>;
+  /** Whether a read includes refresh tokens when its query does not say (NANGO_SEED_REFRESH_TOKENS). */
+  refreshTokensByDefault: boolean;
+}
+
+/** Seed `/connection`: the stored connection (credentials included), the v0.16 list, delete, and the v0.20 import. */
+export function registerSeedConnectionRoutes(app: FastifyInstance, connections: ConnectionService, options: SeedConnectionRouteOptions): void {
   app.get('/connection/:connectionId', READS_QUERY, async (request) => {
     const { connectionId } = parseRequestPart(ConnectionParams, request.params, 'invalid_uri_params');
     const query = parseRequestPart(GetQuery, request.query, 'invalid_query_params');
     const providerConfigKey = requireProviderConfigKey(query.provider_config_key);
-    const connection = await connections.get(providerConfigKey, connectionId, { forceRefresh: query.force_refresh ?? false });
+    const { connection, config } = await connections.getWithIntegration(providerConfigKey, connectionId, { forceRefresh: query.force_refresh ?? false });
     audit(request, 'credentials.read', { providerConfigKey, connectionId });
-    return connection;
+    return seedConnectionBody(connection, config.provider, { includeRefreshToken: query.refresh_token ?? options.refreshTokensByDefault });
   });
 
   app.get('/connection', READS_QUERY, async (request) => {
     const query = parseRequestPart(ListQuery, request.query, 'invalid_query_params');
     const rows = await connections.list({ connectionId: query.connectionId });
-    return {
-      // `provider` carries the provider config key: a seed-era naming the SDKs of that time rely on.
-      connections: rows.map((row) => ({ id: row.id, connection_id: row.connection_id, provider: row.provider_config_key, created: row.created_at })),
-    };
+    return { connections: rows.map(seedConnectionListItem) };
   });
 
-  app.delete('/connection/:connectionId', READS_QUERY, async (request, reply) => {
+  // Modern Nango answers `{"success": true}`; a seed client ignores the body, so one answer serves both.
+  app.delete('/connection/:connectionId', READS_QUERY, async (request) => {
     const { connectionId } = parseRequestPart(ConnectionParams, request.params, 'invalid_uri_params');
     const query = parseRequestPart(DeleteQuery, request.query, 'invalid_query_params');
     const providerConfigKey = requireProviderConfigKey(query.provider_config_key);
     await connections.delete(providerConfigKey, connectionId);
     audit(request, 'connection.delete', { providerConfigKey, connectionId });
-    return reply.send();
+    return { success: true };
   });
 
   app.post('/connection', async (request, reply) => {
-    const body = parseImportBody(request.body);
+    const body = await parseImportBody(request.body, options.authModeOf);
     // The import and its audit entry commit together.
     await connections.import(body.input, auditActor(request));
     return reply.status(201).send(body.echo);
@@ -46,7 +52,7 @@ export function registerSeedConnectionRoutes(app: FastifyInstance, connections: 
 
 const ConnectionParams = z.object({ connectionId: identifier });
 
-const GetQuery = z
+export const GetQuery = z
   .object({
     provider_config_key: z.string().optional(),
     force_refresh: booleanFlag.optional(),
@@ -56,8 +62,8 @@ const GetQuery = z
   })
   .strict();
 
-const ListQuery = z.object({ connectionId: identifier.optional() }).strict();
-const DeleteQuery = z.object({ provider_config_key: z.string().optional() }).strict();
+export const ListQuery = z.object({ connectionId: identifier.optional() }).strict();
+export const DeleteQuery = z.object({ provider_config_key: z.string().optional() }).strict();
 
 /** Nango v0.16 let a missing key reach the query builder and answered 500; a 400 that names the parameter is what a client needs. */
 function requireProviderConfigKey(value: string | undefined): string {
@@ -67,11 +73,11 @@ function requireProviderConfigKey(value: string | undefined): string {
 
 const optionalText = z.string().min(1).optional();
 
-const ImportBody = z
+export const ImportBody = z
   .object({
     connection_id: identifier,
     provider_config_key: identifier,
-    type: z.string().transform((type) => type.toUpperCase()),
+    type: z.string().transform((type) => type.toUpperCase()).optional(),
     access_token: optionalText,
     refresh_token: optionalText,
     expires_at: z.union([z.iso.datetime({ offset: true }), z.iso.date()]).optional(),
@@ -86,15 +92,23 @@ const ImportBody = z
   .strict();
 
 /** The v0.20 import body: OAuth2 tokens or an OAuth1 token pair (the modes with a seed import), for connections made outside this server. */
-function parseImportBody(body: unknown): { input: AuthorisedConnection; echo: Record<string, unknown> } {
+async function parseImportBody(body: unknown, authModeOf: SeedConnectionRouteOptions['authModeOf']): Promise<{ input: AuthorisedConnection; echo: Record<string, unknown> }> {
   const accepted = seedImportModes().map((mode) => `"${mode}"`).join(' or ');
   if (!isJsonObject(body)) throw new ApiError('missing_body', 'The request body must be a JSON object.');
   if (!body['connection_id']) throw new ApiError('missing_connection', 'The field "connection_id" is required.');
   if (!body['provider_config_key']) throw new ApiError('missing_provider_config', 'The field "provider_config_key" is required.');
-  if (!body['type']) throw new ApiError('missing_oauth_type', `The field "type" is required (${accepted}).`);
   const parsed = parseRequestPart(ImportBody, body, 'invalid_body');
-  const seedImport = credentialMode(parsed.type)?.seedImport;
-  if (!seedImport) throw new ApiError('unknown_oauth_type', `The connection type "${parsed.type}" is not supported here; use ${accepted}.`);
+  // Without `type`, the credentials are of the kind the integration's provider issues, as modern Nango derives them.
+  const type = parsed.type || (await authModeOf(parsed.provider_config_key));
+  const seedImport = credentialMode(type)?.seedImport;
+  if (!seedImport) {
+    throw new ApiError(
+      'unknown_oauth_type',
+      parsed.type
+        ? `The connection type "${parsed.type}" is not supported here; use ${accepted}.`
+        : `The integration "${parsed.provider_config_key}" uses ${type ?? 'an unknown auth mode'}, which POST /connection cannot import (it takes ${accepted}); import it with POST /connections.`,
+    );
+  }
   const credentials = seedImport({ ...parsed, raw: parsed.raw ?? body }, new Date());
   return {
     input: {

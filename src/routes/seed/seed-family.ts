@@ -15,6 +15,9 @@ export async function registerSeedFamily(app: FastifyInstance, container: Contai
     adoptFamily(seed, SEED_FAMILY);
     seed.addHook('onRequest', secretKeyGuard(container.config.secretKey));
     registerSeedConfigRoutes(seed, container.services.integrations);
-    registerSeedConnectionRoutes(seed, container.services.connections);
+    registerSeedConnectionRoutes(seed, container.services.connections, {
+      authModeOf: async (providerConfigKey) => container.providers.get((await container.services.integrations.get(providerConfigKey)).provider)?.auth_mode,
+      refreshTokensByDefault: container.config.seedRefreshTokens,
+    });
   });
 }
