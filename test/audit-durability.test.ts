@@ -1,6 +1,8 @@
 import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { auditInsertText } from '../src/db/audit-commit.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { startServer, type RunningServer } from './support/server-run.js';
 import { catalogWith, oidcTestProvider } from './support/test-providers.js';
@@ -124,4 +126,29 @@ describe('a server process stopped with SIGTERM under load', () => {
     expect(await entries('credentials.read', connectionId)).toBeGreaterThanOrEqual(reads.answered());
     expect(await entries('credentials.use', connectionId)).toBeGreaterThanOrEqual(proxied.answered());
   }, 120_000);
+});
+
+describe("the audit insert's commit (NANGO_AUDIT_SYNCHRONOUS_COMMIT)", () => {
+  /** Runs the insert the audit trail would, into a scratch table, and reports the commit mode it ran under and the connection's mode afterwards. */
+  async function commitModes(mode: 'on' | 'off'): Promise<{ during: string; after: string }> {
+    const client = new pg.Client(database.connection);
+    await client.connect();
+    try {
+      await client.query('CREATE TEMP TABLE scratch_entries (action text)');
+      const text = `${auditInsertText('INSERT INTO scratch_entries (action)', 'entries.*', 'unnest($1::text[]) AS entries', mode)} RETURNING current_setting('synchronous_commit') AS mode`;
+      const { rows } = await client.query<{ mode: string }>({ text, values: [['credentials.read', 'credentials.read']] });
+      const after = await client.query<{ synchronous_commit: string }>('SHOW synchronous_commit');
+      return { during: rows[0]?.mode ?? '', after: after.rows[0]?.synchronous_commit ?? '' };
+    } finally {
+      await client.end();
+    }
+  }
+
+  it('by default commits without waiting for the disk flush, and leaves the connection as it found it', async () => {
+    expect(await commitModes('off')).toEqual({ during: 'off', after: 'on' });
+  });
+
+  it('with NANGO_AUDIT_SYNCHRONOUS_COMMIT=true keeps the database\'s own setting', async () => {
+    expect(await commitModes('on')).toEqual({ during: 'on', after: 'on' });
+  });
 });

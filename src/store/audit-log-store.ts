@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { SCHEMA } from '../db/database.js';
-import { insertCommitted, type AuditSynchronousCommit } from '../db/audit-commit.js';
+import { auditInsertText, insertCommitted, type AuditSynchronousCommit } from '../db/audit-commit.js';
 
 /** One line of the audit trail: who touched which credentials, when, and through which route. */
 export interface AuditEntry {
@@ -82,9 +82,14 @@ const LATER_INSERT_DELAY_MS = 100;
 /** Rows per group insert: a bound on one statement's size, not a PostgreSQL limit (the rows travel as arrays). */
 const MOST_ROWS_PER_INSERT = 1_000;
 
-/** One statement text for any number of rows (one array per column): one statement however large the batch. */
-const INSERT_ENTRIES = `INSERT INTO ${SCHEMA}.${TABLE} (action, route, principal, provider_config_key, connection_id, details)
-    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[])`;
+/** One statement for any number of rows (one array per column), per commit mode (src/db/audit-commit.ts). */
+const insertEntries = (synchronousCommit: AuditSynchronousCommit): string =>
+  auditInsertText(
+    `INSERT INTO ${SCHEMA}.${TABLE} (action, route, principal, provider_config_key, connection_id, details)`,
+    'entries.*',
+    'unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[]) AS entries',
+    synchronousCommit,
+  );
 
 export class AuditLogStore {
   private waiting: Waiting[] = [];
@@ -93,11 +98,15 @@ export class AuditLogStore {
   private later: { entries: AuditEntry[]; done: Promise<void>; settle: (error?: unknown) => void } | undefined;
   private laterTimer: NodeJS.Timeout | undefined;
 
+  private readonly insertText: string;
+
   constructor(
     private readonly knex: Knex,
     /** Whether a group insert's commit waits for the disk flush (src/db/audit-commit.ts says what each choice keeps). */
-    private readonly synchronousCommit: AuditSynchronousCommit = 'off',
-  ) {}
+    synchronousCommit: AuditSynchronousCommit = 'off',
+  ) {
+    this.insertText = insertEntries(synchronousCommit);
+  }
 
   /**
    * Resolves once the entries are committed. Inside a transaction when given one, so the trace commits or rolls
@@ -173,7 +182,7 @@ export class AuditLogStore {
           rows.map((row) => row.connection_id),
           rows.map((row) => row.details),
         ];
-        await insertCommitted(this.knex, INSERT_ENTRIES, columns, this.synchronousCommit);
+        await insertCommitted(this.knex, this.insertText, columns);
         for (const waiting of batch) waiting.settle();
       } catch (error) {
         // One insert, one outcome: every request of the batch fails, none is answered without its trace.
