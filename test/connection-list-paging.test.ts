@@ -107,3 +107,26 @@ describe('GET /connections by cursor', () => {
     expect(response.body).toContain('cursor');
   });
 });
+
+describe('GET /connection (the seed list, unpaged)', () => {
+  it('answers every connection in one JSON body of the seed shape, oldest id first, however many batches it is read in', async () => {
+    await database.knex.raw(`
+      INSERT INTO nango._nango_connections (provider_config_key, connection_id, account_id, credentials, created_at, updated_at)
+      SELECT 'alpha', 'many-' || n, 0, '{}', now(), now() FROM generate_series(1, 2100) n`);
+    const response = await test.app.inject({ method: 'GET', url: '/connection', headers: AUTH });
+    expect(response.statusCode).toBe(200);
+    expect(response.headers['content-type']).toBe('application/json; charset=utf-8');
+    const body = response.json<{ connections: { id: number; connection_id: string; provider: string; created: string }[] }>();
+    expect(Object.keys(body)).toEqual(['connections']);
+    expect(body.connections).toHaveLength(2350);
+    const ids = body.connections.map((connection) => connection.id);
+    expect(ids).toEqual([...ids].sort((a, b) => a - b));
+    const stored = await database.knex('_nango_connections').where({ connection_id: 'many-1' }).first<{ id: number; created_at: Date }>('id', 'created_at');
+    expect(body.connections.find((connection) => connection.connection_id === 'many-1')).toEqual({
+      id: stored?.id,
+      connection_id: 'many-1',
+      provider: 'alpha',
+      created: stored?.created_at.toISOString(),
+    });
+  });
+});

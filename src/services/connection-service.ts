@@ -127,6 +127,11 @@ export class ConnectionService {
     return this.deps.connections.list(filter);
   }
 
+  /** Every connection, a batch at a time (the seed list, streamed). */
+  listInBatches(batchSize: number): AsyncGenerator<ConnectionSummary[]> {
+    return this.deps.connections.listInBatches(batchSize);
+  }
+
   async delete(providerConfigKey: string, connectionId: string): Promise<void> {
     if (!(await this.deps.connections.delete(providerConfigKey, connectionId))) throw unknownConnection(providerConfigKey, connectionId);
   }

@@ -106,6 +106,26 @@ export class ConnectionsStore {
   }
 
   /**
+   * Every connection, oldest id first, `batchSize` rows per statement (keyset on id): a list of any length without
+   * one statement or one array holding it all. Each batch is read when the previous one has been consumed.
+   */
+  async *listInBatches(batchSize: number): AsyncGenerator<ConnectionSummary[]> {
+    let afterId = 0;
+    for (;;) {
+      const batch = (await this.knex<ConnectionRow>(TABLE)
+        .select('id', 'connection_id', 'provider_config_key', 'created_at')
+        .where({ account_id: ACCOUNT_ID })
+        .andWhere('id', '>', afterId)
+        .orderBy('id', 'asc')
+        .limit(batchSize)) as ConnectionSummary[];
+      if (batch.length > 0) yield batch;
+      const last = batch.at(-1);
+      if (batch.length < batchSize || !last) return;
+      afterId = Number(last.id);
+    }
+  }
+
+  /**
    * Insert or replace the connection for (key, connection id); one statement, so it is never half-written. Inside
    * the caller's transaction when given one (the connection, its audit entry and its signal go together).
    */

@@ -1,11 +1,32 @@
+import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { ApiError } from '../../errors.js';
 import { credentialMode, seedImportModes } from '../../credentials/registry.js';
 import { audit, auditActor } from '../../plugins/audit-trail.js';
 import type { AuthorisedConnection, ConnectionService } from '../../services/connection-service.js';
+import type { ConnectionSummary } from '../../store/connections-store.js';
 import { booleanFlag, identifier, isJsonObject, parseRequestPart } from '../request-parsing.js';
 import { READS_QUERY } from '../../plugins/query-guard.js';
+
+/** Rows per statement of the streamed seed list. */
+const SEED_LIST_BATCH = 1_000;
+
+/** A seed list row. `provider` carries the provider config key: a seed-era naming the SDKs of that time rely on. */
+function seedListItem(row: ConnectionSummary): { id: number; connection_id: string; provider: string; created: Date } {
+  return { id: row.id, connection_id: row.connection_id, provider: row.provider_config_key, created: row.created_at };
+}
+
+/** `{"connections":[…]}` as text chunks, one per batch: the same JSON the unstreamed answer is. */
+async function* seedListJson(batches: AsyncGenerator<ConnectionSummary[]>): AsyncGenerator<string> {
+  yield '{"connections":[';
+  let first = true;
+  for await (const batch of batches) {
+    yield (first ? '' : ',') + batch.map((row) => JSON.stringify(seedListItem(row))).join(',');
+    first = false;
+  }
+  yield ']}';
+}
 
 /** Seed `/connection`: the raw stored row (credentials included), the v0.16 list, delete, and the v0.20 import. */
 export function registerSeedConnectionRoutes(app: FastifyInstance, connections: ConnectionService): void {
@@ -18,13 +39,14 @@ export function registerSeedConnectionRoutes(app: FastifyInstance, connections: 
     return connection;
   });
 
-  app.get('/connection', READS_QUERY, async (request) => {
+  app.get('/connection', READS_QUERY, async (request, reply) => {
     const query = parseRequestPart(ListQuery, request.query, 'invalid_query_params');
+    if (query.connectionId === undefined) {
+      // Unpaged by design (v0.16 clients read it whole): streamed a batch at a time, never built as one array.
+      return reply.type('application/json; charset=utf-8').send(Readable.from(seedListJson(connections.listInBatches(SEED_LIST_BATCH))));
+    }
     const rows = await connections.list({ connectionId: query.connectionId });
-    return {
-      // `provider` carries the provider config key: a seed-era naming the SDKs of that time rely on.
-      connections: rows.map((row) => ({ id: row.id, connection_id: row.connection_id, provider: row.provider_config_key, created: row.created_at })),
-    };
+    return { connections: rows.map(seedListItem) };
   });
 
   app.delete('/connection/:connectionId', READS_QUERY, async (request, reply) => {
