@@ -6,7 +6,7 @@ import { openConfig, type ConfigRecord } from './configs-store.js';
 import { connectionCacheKey, type ConnectionCache } from './connection-cache.js';
 import {
   ACCOUNT_ID, AFTER_POSITION, FIND_WITH_INTEGRATION, LIST_COLUMNS, LIST_NEWEST, splitJoinedRow, TABLE,
-  type ConnectionListFilter, type ConnectionListItem, type ConnectionListPage, type ConnectionRecord, type ConnectionRow, type ConnectionSummary, type ConnectionWrite,
+  type ConnectionListFilter, type ConnectionListPage, type ConnectionRecord, type ConnectionRow, type ConnectionSummary, type ConnectionWrite,
   type EndUser, type ListRow, type SealedConnection,
 } from './connection-rows.js';
 import { openCredentials, sealCredentials } from './sealing.js';
