@@ -1,10 +1,12 @@
+import pg from 'pg';
 import { loadConfig } from '../src/config.js';
 import type { Cleanup } from './support/cleanup.js';
 import { startHelper } from './support/helper-process.js';
-import { measure, type LoadResult, type LoadTarget } from './support/load.js';
+import { measure, type LoadTarget } from './support/load.js';
 import { measurePaced } from './support/paced-load.js';
 import { describeContext, machineContext } from './support/machine.js';
 import { ms, percent, rate, table, verdict } from './support/markdown.js';
+import { alternate, mediansAgainstFloor, type MedianRow, type Round, type Row } from './support/rounds.js';
 import { startBenchPostgres } from './support/postgres.js';
 import { progress } from './support/progress.js';
 import { localOAuth2Provider, writeProvidersFile } from './support/providers-file.js';
@@ -24,13 +26,14 @@ import { makeTempDir } from './support/temp-dir.js';
  */
 const KEY = 'bench';
 const READER = 'reader';
-const READS_TARGET = 0.7;
+/** Targets: cached reads at least the floor's throughput, reads with the cache off at least 70 % of it. */
+const CACHED_TARGET = 1;
+const UNCACHED_TARGET = 0.7;
 const PROXY_TARGET_MS = 1;
-
-interface Row {
-  name: string;
-  result: LoadResult;
-}
+const CACHED = '`GET /connection/:id` (seed, decrypts, audited)';
+const FLUSHED = '`GET /connection/:id`, `NANGO_AUDIT_SYNCHRONOUS_COMMIT=true`';
+const UNCACHED = '`GET /connection/:id`, `NANGO_CONNECTION_CACHE_SIZE=0`';
+const PEER = 'peer (`BENCH_PEER_URL`)';
 
 /** The upstream called directly, the bare relay and the proxy, at one connection count. */
 interface ProxyRuns {
@@ -75,6 +78,8 @@ export async function benchmarkReads(settings: BenchSettings, cleanup: Cleanup):
   const { server, api } = await startServerOnDatabase({ database, keys, providersFile, cwd: dir, logLevel: settings.logLevel }, cleanup);
   // The same server without its connection cache: what a process gets that cannot LISTEN (PgBouncer in transaction mode).
   const uncached = await startServerOnDatabase({ database, keys, providersFile, cwd: dir, logLevel: settings.logLevel, env: { NANGO_CONNECTION_CACHE_SIZE: '0' } }, cleanup);
+  // The same server with every audit entry flushed to disk before the answer: the durability option the default trades away.
+  const flushed = await startServerOnDatabase({ database, keys, providersFile, cwd: dir, logLevel: settings.logLevel, env: { NANGO_AUDIT_SYNCHRONOUS_COMMIT: 'true' } }, cleanup);
   const relay = await startHelper('relay', { RELAY_UPSTREAM: upstream.origin }, cleanup);
 
   await api.createIntegration(KEY, 'bench-api');
@@ -83,6 +88,8 @@ export async function benchmarkReads(settings: BenchSettings, cleanup: Cleanup):
   progress(`reads: inserting ${settings.listConnections - 1} more connections`);
   await seedConnections(database.connection, { providerConfigKey: KEY, prefix: 'listed-', count: settings.listConnections - 1, encryptionKey: keys.encryptionKey });
   const rowId = await connectionRowId(database.connection, KEY, READER);
+  // The seeding's dead tuples, statistics and dirty pages are dealt with now, not by autovacuum or a checkpoint during the first runs.
+  await settleDatabase(database.connection);
   // The floor's pool is as large as the server's default pool (NANGO_DB_POOL_MAX unset).
   const poolMax = loadConfig({}).database.poolMax;
   const floor = await startHelper('floor', { FLOOR_DATABASE_URL: database.url, FLOOR_POOL_MAX: String(poolMax) }, cleanup);
@@ -92,13 +99,16 @@ export async function benchmarkReads(settings: BenchSettings, cleanup: Cleanup):
     floor: { url: `${floor.origin}/connections/${rowId}` },
     listFloor: { url: `${floor.origin}/connections` },
     get: { url: `${server.baseUrl}/connection/${READER}?provider_config_key=${KEY}`, headers: auth },
+    getFlushed: { url: `${flushed.server.baseUrl}/connection/${READER}?provider_config_key=${KEY}`, headers: auth },
     getUncached: { url: `${uncached.server.baseUrl}/connection/${READER}?provider_config_key=${KEY}`, headers: auth },
     list: { url: `${server.baseUrl}/connections`, headers: auth },
     direct: { url: `${upstream.origin}/api/items` },
     relay: { url: `${relay.origin}/relay/items` },
     proxy: { url: `${server.baseUrl}/proxy/items`, headers: { ...auth, 'connection-id': READER, 'provider-config-key': KEY } },
   } satisfies Record<string, LoadTarget>;
-  await checkAnswers(api, targets.proxy);
+  const sizes = await checkAnswers(api, targets);
+  const peer: LoadTarget | undefined = settings.peer ? { url: settings.peer.url, ...(settings.peer.authorization ? { headers: { authorization: settings.peer.authorization } } : {}) } : undefined;
+  if (peer) await checkPeer(peer);
 
   const run = async (name: string, target: LoadTarget, connections: number): Promise<Row> => {
     progress(`reads: ${name} at ${connections} connections`);
@@ -109,20 +119,32 @@ export async function benchmarkReads(settings: BenchSettings, cleanup: Cleanup):
     relay: await run('a bare node:http relay (no auth, lookup or audit)', targets.relay, connections),
     proxy: await run('`GET /proxy/items`', targets.proxy, connections),
   });
-  const reads: { floor: Row; routes: Row[]; listFloor: Row; list: Row }[] = [];
-  const proxies: ProxyRuns[] = [];
-  for (const connections of settings.concurrencies) {
-    reads.push({
-      floor: await run('floor: one SELECT by primary key', targets.floor, connections),
-      routes: [
-        await run('`GET /connection/:id` (seed, decrypts)', targets.get, connections),
-        await run('`GET /connection/:id`, `NANGO_CONNECTION_CACHE_SIZE=0`', targets.getUncached, connections),
-      ],
-      listFloor: await run('floor: the same page of 100, one SELECT', targets.listFloor, connections),
-      list: await run(`\`GET /connections\` (first page of 100, ${settings.listConnections.toLocaleString('en-US')} present)`, targets.list, connections),
-    });
-    proxies.push(await proxyRuns(connections));
+  const listName = `\`GET /connections\` (first page of 100, ${settings.listConnections.toLocaleString('en-US')} present)`;
+  // Alternating rounds: the floor and every route once per round, in an order that flips each round; medians over rounds.
+  const reads = new Map<number, { reads: Round[]; lists: Round[] }>(settings.concurrencies.map((connections) => [connections, { reads: [], lists: [] }]));
+  for (let index = 0; index < settings.rounds; index++) {
+    for (const connections of settings.concurrencies) {
+      progress(`reads: round ${index + 1} of ${settings.rounds}`);
+      const plan: [string, LoadTarget][] = [
+        ['floor: one SELECT by primary key', targets.floor],
+        [CACHED, targets.get],
+        [FLUSHED, targets.getFlushed],
+        [UNCACHED, targets.getUncached],
+        ...(peer ? [[PEER, peer] as [string, LoadTarget]] : []),
+        ['floor: the same page of 100, one SELECT', targets.listFloor],
+        [listName, targets.list],
+      ];
+      const done: Row[] = [];
+      for (const [name, target] of alternate(plan, index)) done.push(await run(name, target, connections));
+      const byName = (name: string): Row => done.find((row) => row.name === name) as Row;
+      const [floorRow, ...routeRows] = plan.slice(0, peer ? 5 : 4).map(([name]) => byName(name));
+      const collected = reads.get(connections) as { reads: Round[]; lists: Round[] };
+      collected.reads.push({ floor: floorRow as Row, measured: [...routeRows, byName(listName)] });
+      collected.lists.push({ floor: byName('floor: the same page of 100, one SELECT'), measured: [byName(listName)] });
+    }
   }
+  const proxies: ProxyRuns[] = [];
+  for (const connections of settings.concurrencies) proxies.push(await proxyRuns(connections));
   // One connection: what the proxy adds to a single request, with no queueing behind other requests.
   const unloaded = await proxyRuns(1);
   // The same connection counts at a steady pace the server keeps up with: what the proxy adds to a request under load, without the closed loop's queue.
@@ -139,16 +161,20 @@ export async function benchmarkReads(settings: BenchSettings, cleanup: Cleanup):
     });
   }
 
-  const readRows = reads.flatMap(({ floor, routes, list }) => rowsAgainstFloor(floor, [...routes, list], { throughput: true, added: false }));
-  const listRows = reads.flatMap(({ listFloor, list }) => rowsAgainstFloor(listFloor, [list], { throughput: true, added: false }));
+  const readMedians = [...reads.values()].map((collected) => mediansAgainstFloor(collected.reads));
+  const listMedians = [...reads.values()].map((collected) => mediansAgainstFloor(collected.lists));
+  const readRows = readMedians.flatMap((rows) => rows.map(medianCells));
+  const listRows = listMedians.flatMap((rows) => rows.map(medianCells));
   const proxyRows = proxyTableRows([...proxies, unloaded], { throughput: true });
   const pacedRows = proxyTableRows(pacedProxies, { throughput: false });
 
-  const readVerdicts = reads.flatMap(({ floor, routes, list }) =>
-    [...routes, list].map(({ name, result }) => {
-      const ratio = result.requestsPerSecond / floor.result.requestsPerSecond;
-      return `${name} at ${result.connections}: ${percent(ratio)} ${verdict(ratio >= READS_TARGET)}`;
-    }),
+  const readVerdicts = readMedians.flatMap((rows) =>
+    rows
+      .filter((row) => row.name === CACHED || row.name === UNCACHED)
+      .map((row) => {
+        const target = row.name === CACHED ? CACHED_TARGET : UNCACHED_TARGET;
+        return `${row.name} at ${row.connections}: ${percent(row.share)} of the floor, target ≥ ${percent(target)} ${verdict(row.share >= target)}`;
+      }),
   );
   const proxyVerdict = ({ direct, relay, proxy }: ProxyRuns): string => {
     const added = proxy.result.p50Ms - direct.result.p50Ms;
@@ -164,24 +190,28 @@ export async function benchmarkReads(settings: BenchSettings, cleanup: Cleanup):
     describeContext(
       context,
       `Each figure is ${settings.durationSeconds} s of autocannon (pipelining 1) after a ${settings.warmupSeconds} s warm-up; ` +
-        `${settings.listConnections.toLocaleString('en-US')} connections in the database; a pg pool of ${poolMax} in the server (its default) and in the floor; encryption on; LOG_LEVEL=${settings.logLevel}.`,
+        `${settings.rounds} alternating rounds (the floor and every route once per round, the order reversed every other round), medians over the rounds; ` +
+        `${settings.listConnections.toLocaleString('en-US')} connections in the database (VACUUM ANALYZE and CHECKPOINT after inserting them); ` +
+        `a pg pool of ${poolMax} in the server (its default) and in the floor; encryption on; audit on; LOG_LEVEL=${settings.logLevel}.`,
     ),
     '',
-    'Latencies are computed from every 2xx response\'s own latency (fractional milliseconds). "Failures" counts non-2xx answers, socket errors and timeouts.',
+    'Latencies are computed from every 2xx response\'s own latency (fractional milliseconds). "vs floor" is the median over rounds of the route\'s ' +
+      'requests/s divided by the floor\'s in the same round. "Load generator CPU" is the CPU autocannon\'s process used during the run, in cores: ' +
+      'CPU the server and PostgreSQL did not get. "Failures" counts non-2xx answers, socket errors and timeouts, summed over rounds.',
     '',
     '### Credential reads and the list, against one `SELECT` by primary key',
     '',
-    table(['Route', 'Connections', 'Requests/s', 'p50 (ms)', 'p99 (ms)', 'Throughput vs floor', 'Failures'], readRows),
+    `The floor answers ${sizes.floor} bytes (the row's id, keys, sealed credentials, configuration, metadata and dates); the credential read ${sizes.get}.`,
     '',
-    `Target: reads at ≥ ${percent(READS_TARGET)} of the floor's throughput. ${readVerdicts.join('; ')}.`,
+    table(['Route', 'Connections', 'Requests/s', 'p50 (ms)', 'p99 (ms)', 'vs floor', 'Load generator CPU', 'Failures'], readRows),
+    '',
+    `Targets: ${readVerdicts.join('; ')}.`,
     '',
     '### The list, against the same page read bare',
     '',
     'The floor above returns one row; the list returns 100. Here the floor process reads the same page (the same columns and join, one `SELECT`) and returns it as JSON.',
     '',
-    table(['Route', 'Connections', 'Requests/s', 'p50 (ms)', 'p99 (ms)', 'Throughput vs floor', 'Failures'], listRows),
-    '',
-    `The list against the bare page: ${reads.map(({ listFloor, list }) => `${percent(list.result.requestsPerSecond / listFloor.result.requestsPerSecond)} at ${list.result.connections}`).join(', ')}.`,
+    table(['Route', 'Connections', 'Requests/s', 'p50 (ms)', 'p99 (ms)', 'vs floor', 'Load generator CPU', 'Failures'], listRows),
     '',
     '### The proxy, against the upstream called directly',
     '',
@@ -205,19 +235,46 @@ export async function benchmarkReads(settings: BenchSettings, cleanup: Cleanup):
     'What the server does per request, beside the floor\'s one statement: `GET /connection/:id` and the proxy find the connection and its integration ' +
       'in the process\'s connection cache (`NANGO_CONNECTION_CACHE_SIZE`; the first read of a connection, and every read in the `=0` row, runs one prepared ' +
       'statement instead), decrypt the credentials (the integration\'s client secret only when a refresh or an OAuth 1.0a signature needs it), check the secret key, and record an audit-trail entry: committed before ' +
-      '`GET /connection/:id` answers (concurrent requests share one insert), written beside the answer for the proxy, which then calls the upstream over a ' +
+      '`GET /connection/:id` answers (concurrent requests share one insert, whose commit does not wait for the disk flush unless ' +
+      '`NANGO_AUDIT_SYNCHRONOUS_COMMIT=true`: the row so named), written beside the answer for the proxy, which then calls the upstream over a ' +
       'kept-alive socket. `GET /connections` reads the newest page of 100 joined with their integrations and returns them all (100 rows against the floor\'s one). ' +
       'The bare relay shows what one more hop through a Node.js process costs on this machine, before any of the proxy\'s own work.',
   ].join('\n');
 }
 
-/** One request of each kind before measuring: the proxy must reach the upstream with the connection's token. */
-async function checkAnswers(api: ServerApi, proxy: LoadTarget): Promise<void> {
+/** A median row as table cells. */
+function medianCells(row: MedianRow): string[] {
+  const share = row.share === 1 && row.name.startsWith('floor') ? '100 % (floor)' : percent(row.share);
+  return [row.name, String(row.connections), rate(row.requestsPerSecond), ms(row.p50Ms), ms(row.p99Ms), share, row.generatorCpu.toFixed(2), String(row.failures)];
+}
+
+/** Vacuums, analyses and checkpoints the seeded database, so no background work of the seeding runs while the floor is measured. */
+async function settleDatabase(connection: pg.ClientConfig): Promise<void> {
+  const client = new pg.Client(connection);
+  await client.connect();
+  try {
+    await client.query('VACUUM ANALYZE');
+    await client.query('CHECKPOINT');
+  } finally {
+    await client.end();
+  }
+}
+
+/** One request of each kind before measuring: the read returns the imported token, the proxy reaches the upstream with it. Returns the answer sizes. */
+async function checkAnswers(api: ServerApi, targets: Record<'floor' | 'get' | 'proxy', LoadTarget>): Promise<{ floor: number; get: number }> {
   const connection = (await api.getJson(`/connection/${READER}?provider_config_key=${KEY}`)) as { credentials?: { access_token?: string } };
   if (connection.credentials?.access_token !== 'reader-access-token') throw new Error('GET /connection/:id did not return the imported token.');
   const list = (await api.getJson('/connections')) as { connections?: unknown[] };
   if (!Array.isArray(list.connections) || list.connections.length === 0) throw new Error('GET /connections returned no connections.');
-  const response = await fetch(proxy.url, { headers: proxy.headers ?? {} });
+  const response = await fetch(targets.proxy.url, { headers: targets.proxy.headers ?? {} });
   const body = await response.text();
   if (response.status !== 200 || !body.includes('Grace')) throw new Error(`The proxy answered ${response.status}: ${body.slice(0, 300)}`);
+  const size = async (target: LoadTarget): Promise<number> => (await (await fetch(target.url, { headers: target.headers ?? {} })).arrayBuffer()).byteLength;
+  return { floor: await size(targets.floor), get: await size(targets.get) };
+}
+
+/** The peer must answer its read with a 2xx before it is measured: a wrong URL or key would only measure errors. */
+async function checkPeer(peer: LoadTarget): Promise<void> {
+  const response = await fetch(peer.url, { headers: peer.headers ?? {} });
+  if (response.status < 200 || response.status >= 300) throw new Error(`BENCH_PEER_URL answered ${response.status}: ${(await response.text()).slice(0, 300)}`);
 }

@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { Cleanup } from './support/cleanup.js';
+import { decodeListCursor } from '../src/routes/modern/list-cursor.js';
 import { measure, type LoadResult, type LoadTarget } from './support/load.js';
 import { describeContext, machineContext } from './support/machine.js';
 import { ms, rate, table } from './support/markdown.js';
@@ -38,10 +39,17 @@ export async function benchmarkScale(settings: BenchSettings, cleanup: Cleanup):
   const middle = `user-${Math.ceil(count / 2)}`;
   const deepPage = Math.floor(count / 2 / PAGE_SIZE);
 
+  // The cursor of the same deep page, as a client walking the list would hold it.
+  const deepLink = (await fetch(`${server.baseUrl}/connections?limit=${PAGE_SIZE}&page=${Math.max(0, deepPage - 1)}`, { headers: api.authorization })).headers.get('link');
+  const deepCursorUrl = /^<([^>]+)>; rel="next"$/.exec(deepLink ?? '')?.[1];
+  if (!deepCursorUrl) throw new Error(`GET /connections gave no next link before page ${deepPage}.`);
+  const deepPosition = decodeListCursor(new URL(deepCursorUrl, server.baseUrl).searchParams.get('cursor') ?? '');
+
   const plans = await planStoreQueries(database.connection, keys.encryptionKey, [
     { label: 'get (one connection)', run: (store) => store.find(KEY, middle) },
     { label: 'list, first page', run: (store) => store.listDetailed({ limit: PAGE_SIZE, offset: 0 }) },
     { label: `list, page ${deepPage}`, run: (store) => store.listDetailed({ limit: PAGE_SIZE, offset: deepPage * PAGE_SIZE }) },
+    { label: `list, page ${deepPage} by cursor`, run: (store) => store.listDetailed({ limit: PAGE_SIZE, offset: 0, after: deepPosition }) },
     { label: 'seed list (every connection)', run: (store) => store.list({}) },
   ]);
 
@@ -51,6 +59,7 @@ export async function benchmarkScale(settings: BenchSettings, cleanup: Cleanup):
     { name: '`GET /connections/:id` (modern, decrypts)', target: { url: `${server.baseUrl}/connections/${middle}?provider_config_key=${KEY}`, headers: auth } },
     { name: `\`GET /connections\` (first page of ${PAGE_SIZE})`, target: { url: `${server.baseUrl}/connections?limit=${PAGE_SIZE}`, headers: auth } },
     { name: `\`GET /connections?page=${deepPage}\` (offset ${(deepPage * PAGE_SIZE).toLocaleString('en-US')})`, target: { url: `${server.baseUrl}/connections?limit=${PAGE_SIZE}&page=${deepPage}`, headers: auth } },
+    { name: `\`GET /connections?cursor=…\` (the same page by cursor)`, target: { url: `${server.baseUrl}${deepCursorUrl}`, headers: auth } },
   ];
   const results: { name: string; result: LoadResult }[] = [];
   for (const { name, target } of targets) {

@@ -1,6 +1,7 @@
 import { getHashes } from 'node:crypto';
 import path from 'node:path';
 import { ConfigError, nonEmpty, readBoolean, readInteger, readOptionalUrl, readUrl } from './config-readers.js';
+import type { AuditSynchronousCommit } from './db/audit-commit.js';
 import { parseConnectionHostsAllowed, type ConnectionHostsAllowed } from './net/connection-hosts-allowed.js';
 import { parseAllowedHosts } from './proxy/allowed-hosts.js';
 
@@ -37,6 +38,8 @@ export interface Config {
   providersFile: string | undefined;
   /** Audit entries older than this many days are deleted (NANGO_AUDIT_RETENTION_DAYS). */
   auditRetentionDays: number;
+  /** Whether an audit entry's commit waits for PostgreSQL's disk flush (NANGO_AUDIT_SYNCHRONOUS_COMMIT, src/db/audit-commit.ts). */
+  auditSynchronousCommit: AuditSynchronousCommit;
   /** Connections kept in memory between reads (NANGO_CONNECTION_CACHE_SIZE); 0 reads every one from the database. */
   connectionCacheSize: number;
   /** Where auth webhooks go (NANGO_WEBHOOK_URL) and the key that signs them (NANGO_WEBHOOK_SECRET, default the secret key). */
@@ -296,6 +299,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     databaseTimeouts: readQueryTimeouts(env),
     providersFile: providersFile ? path.resolve(providersFile) : undefined,
     auditRetentionDays: readInteger(env, 'NANGO_AUDIT_RETENTION_DAYS', 365, 1, 36_500),
+    auditSynchronousCommit: readBoolean(env, 'NANGO_AUDIT_SYNCHRONOUS_COMMIT', false) ? 'on' : 'off',
     connectionCacheSize: readInteger(env, 'NANGO_CONNECTION_CACHE_SIZE', 10_000, 0, 10_000_000),
     webhook: {
       // Kept exactly as given: a receiver may redirect the other form of the path, and POSTs are not redirected.

@@ -104,6 +104,17 @@ describe(`with ${CONNECTIONS} connections`, () => {
     }
   });
 
+  it('the modern list, deep in by cursor, seeks its page through the index, without sorting or skipping rows', async () => {
+    const link = (await test.app.inject({ method: 'GET', url: '/connections?limit=20&page=49', headers: auth })).headers['link'];
+    const next = /^<([^>]+)>; rel="next"$/.exec(String(link))?.[1];
+    expect(next).toBeDefined();
+    for (const plan of await plansOf(next as string)) {
+      expect(plan).not.toMatch(/Seq Scan on _nango_connections/);
+      expect(plan).not.toMatch(/Sort/);
+      expect(plan).toMatch(/Index Cond: .*created_at/);
+    }
+  });
+
   it.each([
     ['the seed list', '/connection?connectionId=user-777'],
     ['the modern list', '/connections?connectionId=user-777'],

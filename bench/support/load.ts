@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import autocannon from 'autocannon';
 import { percentile } from './percentile.js';
 
@@ -21,10 +22,24 @@ export interface LoadResult {
   p99Ms: number;
   /** Non-2xx answers, socket errors and timeouts: anything but 0 makes the run suspect. */
   failures: number;
+  /** CPU the load generator (this process) used during the run, as a share of one core: what it took from the server. */
+  generatorCpu: number;
+}
+
+/** Measures this process's CPU from now on: call the result at the end of a run for its share of one core. */
+export function generatorCpuMeter(): () => number {
+  const startCpu = process.cpuUsage();
+  const startWall = performance.now();
+  return () => {
+    const used = process.cpuUsage(startCpu);
+    const wallMicros = (performance.now() - startWall) * 1000;
+    return wallMicros > 0 ? (used.user + used.system) / wallMicros : 0;
+  };
 }
 
 export function runLoad(target: LoadTarget, connections: number, durationSeconds: number): Promise<LoadResult> {
   const latencies: number[] = [];
+  const cpu = generatorCpuMeter();
   return new Promise((resolve, reject) => {
     const instance = autocannon(
       {
@@ -44,6 +59,7 @@ export function runLoad(target: LoadTarget, connections: number, durationSeconds
           requestsPerSecond: result['2xx'] / result.duration,
           ...latencyPercentiles(latencies),
           failures: result.non2xx + result.errors + result.timeouts,
+          generatorCpu: cpu(),
         });
       },
     );

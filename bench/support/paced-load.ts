@@ -1,6 +1,6 @@
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { afterWarmup, latencyPercentiles, type LoadResult, type LoadTarget } from './load.js';
+import { afterWarmup, generatorCpuMeter, latencyPercentiles, type LoadResult, type LoadTarget } from './load.js';
 
 /**
  * An open-loop load: requests leave at a steady pace whatever the answers do, spread round-robin over
@@ -44,6 +44,7 @@ export async function runPaced(target: LoadTarget, connections: number, ratePerS
   const intervalMs = 1000 / ratePerSecond;
   const total = Math.round(ratePerSecond * durationSeconds);
   const begin = performance.now();
+  const cpu = generatorCpuMeter();
   try {
     for (let sent = 0; sent < total; sent++) {
       const due = begin + sent * intervalMs;
@@ -58,7 +59,7 @@ export async function runPaced(target: LoadTarget, connections: number, ratePerS
     for (const agent of agents) agent.destroy();
   }
   const elapsedSeconds = (performance.now() - begin) / 1000;
-  return { connections, durationSeconds: elapsedSeconds, requestsPerSecond: latencies.length / elapsedSeconds, ...latencyPercentiles(latencies), failures };
+  return { connections, durationSeconds: elapsedSeconds, requestsPerSecond: latencies.length / elapsedSeconds, ...latencyPercentiles(latencies), failures, generatorCpu: cpu() };
 }
 
 /** A paced warm-up whose figures are thrown away, then the measured paced run. */

@@ -10,6 +10,10 @@ export interface BenchSettings {
   durationSeconds: number;
   /** Unmeasured run before each measured one: JIT, pools and keep-alive sockets are warm when measuring starts. */
   warmupSeconds: number;
+  /** Alternating rounds of the read benchmark's floor and routes; figures are medians over them. */
+  rounds: number;
+  /** Another server measured beside ours (BENCH_PEER_URL: the full URL of one credential read there; BENCH_PEER_AUTH: its Authorization header). */
+  peer: { url: string; authorization: string | undefined } | undefined;
   /** autocannon connection counts for the read benchmark. */
   concurrencies: number[];
   /** Requests per second of the paced (open-loop) proxy runs, spread over each of `concurrencies`. */
@@ -36,6 +40,8 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): BenchSetting
   return {
     durationSeconds,
     warmupSeconds: integer(env, 'BENCH_WARMUP_SECONDS', Math.min(2, durationSeconds), 0),
+    rounds: integer(env, 'BENCH_ROUNDS', 3, 1),
+    peer: peerOf(env),
     concurrencies: integerList(env, 'BENCH_CONCURRENCIES', [10, 50]),
     pacedRate: integer(env, 'BENCH_PACED_RATE', 500, 1),
     listConnections: integer(env, 'BENCH_LIST_CONNECTIONS', 10_000, 1),
@@ -63,4 +69,11 @@ function integerList(env: NodeJS.ProcessEnv, name: string, fallback: number[]): 
   const values = raw.split(',').map((part) => Number(part.trim()));
   if (values.some((value) => !Number.isInteger(value) || value < 1)) throw new Error(`${name} must be a comma-separated list of positive integers (got "${raw}").`);
   return values;
+}
+
+function peerOf(env: NodeJS.ProcessEnv): BenchSettings['peer'] {
+  const url = env['BENCH_PEER_URL']?.trim();
+  if (!url) return undefined;
+  if (!URL.canParse(url)) throw new Error(`BENCH_PEER_URL must be the full URL of one credential read on the other server (got "${url}").`);
+  return { url, authorization: env['BENCH_PEER_AUTH']?.trim() || undefined };
 }

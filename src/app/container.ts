@@ -67,7 +67,7 @@ export function buildContainer(deps: AppDeps) {
   const connectionsStore = new ConnectionsStore(knex, cipher, connectionCache);
   const sessions = new OAuthSessionsStore(knex, cipher);
   const connectSessions = new ConnectSessionsStore(knex);
-  const auditLog = new AuditLogStore(knex);
+  const auditLog = new AuditLogStore(knex, config.auditSynchronousCommit);
   const dashboard = new DashboardStore(knex, cipher);
 
   // Services announce what happened; metrics, auth webhooks (wired here, so every test app sends them) and the caller's listeners hear it.

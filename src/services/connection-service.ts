@@ -3,7 +3,7 @@ import type { StoredCredentials } from '../credentials/registry.js';
 import { ApiError } from '../errors.js';
 import type { AuditLogStore } from '../store/audit-log-store.js';
 import type { ConfigRecord, ConfigsStore } from '../store/configs-store.js';
-import type { ConnectionListFilter, ConnectionListItem, ConnectionRecord, ConnectionsStore, ConnectionSummary, EndUser } from '../store/connections-store.js';
+import type { ConnectionListFilter, ConnectionListPage, ConnectionRecord, ConnectionsStore, ConnectionSummary, EndUser } from '../store/connections-store.js';
 import { unknownIntegration } from './integration-service.js';
 import type { ServerSignals } from './server-signals.js';
 import type { TokenRefresher } from './token-refresher.js';
@@ -109,7 +109,7 @@ export class ConnectionService {
     return { connection: await this.deps.refresher.fresh(connection, config, options.forceRefresh ?? false), config };
   }
 
-  listDetailed(filter: ConnectionListFilter): Promise<ConnectionListItem[]> {
+  listDetailed(filter: ConnectionListFilter): Promise<ConnectionListPage> {
     return this.deps.connections.listDetailed(filter);
   }
 
@@ -125,6 +125,11 @@ export class ConnectionService {
 
   list(filter: { connectionId?: string }): Promise<ConnectionSummary[]> {
     return this.deps.connections.list(filter);
+  }
+
+  /** Every connection, a batch at a time (the seed list, streamed). */
+  listInBatches(batchSize: number): AsyncGenerator<ConnectionSummary[]> {
+    return this.deps.connections.listInBatches(batchSize);
   }
 
   async delete(providerConfigKey: string, connectionId: string): Promise<void> {

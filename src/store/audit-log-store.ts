@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { SCHEMA } from '../db/database.js';
-import { runPrepared, type PreparedStatement } from '../db/prepared-statement.js';
+import { auditInsertText, insertCommitted, type AuditSynchronousCommit } from '../db/audit-commit.js';
 
 /** One line of the audit trail: who touched which credentials, when, and through which route. */
 export interface AuditEntry {
@@ -82,12 +82,14 @@ const LATER_INSERT_DELAY_MS = 100;
 /** Rows per group insert: a bound on one statement's size, not a PostgreSQL limit (the rows travel as arrays). */
 const MOST_ROWS_PER_INSERT = 1_000;
 
-/** One statement text for any number of rows (one array per column), so it can be prepared once per connection. */
-const INSERT_ENTRIES: PreparedStatement = {
-  name: 'custody_insert_audit_entries',
-  text: `INSERT INTO ${SCHEMA}.${TABLE} (action, route, principal, provider_config_key, connection_id, details)
-    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[])`,
-};
+/** One statement for any number of rows (one array per column), per commit mode (src/db/audit-commit.ts). */
+const insertEntries = (synchronousCommit: AuditSynchronousCommit): string =>
+  auditInsertText(
+    `INSERT INTO ${SCHEMA}.${TABLE} (action, route, principal, provider_config_key, connection_id, details)`,
+    'entries.*',
+    'unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[]) AS entries',
+    synchronousCommit,
+  );
 
 export class AuditLogStore {
   private waiting: Waiting[] = [];
@@ -96,7 +98,15 @@ export class AuditLogStore {
   private later: { entries: AuditEntry[]; done: Promise<void>; settle: (error?: unknown) => void } | undefined;
   private laterTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly knex: Knex) {}
+  private readonly insertText: string;
+
+  constructor(
+    private readonly knex: Knex,
+    /** Whether a group insert's commit waits for the disk flush (src/db/audit-commit.ts says what each choice keeps). */
+    synchronousCommit: AuditSynchronousCommit = 'off',
+  ) {
+    this.insertText = insertEntries(synchronousCommit);
+  }
 
   /**
    * Resolves once the entries are committed. Inside a transaction when given one, so the trace commits or rolls
@@ -164,14 +174,15 @@ export class AuditLogStore {
       }
       try {
         const rows = batch.flatMap((waiting) => waiting.rows);
-        await runPrepared(this.knex, INSERT_ENTRIES, [
+        const columns = [
           rows.map((row) => row.action),
           rows.map((row) => row.route),
           rows.map((row) => row.principal),
           rows.map((row) => row.provider_config_key),
           rows.map((row) => row.connection_id),
           rows.map((row) => row.details),
-        ]);
+        ];
+        await insertCommitted(this.knex, this.insertText, columns);
         for (const waiting of batch) waiting.settle();
       } catch (error) {
         // One insert, one outcome: every request of the batch fails, none is answered without its trace.

@@ -49,6 +49,20 @@ export interface ConnectionListFilter {
   tags?: Record<string, string>;
   limit: number;
   offset: number;
+  /** Keyset paging: only connections listed after this one (older, or as old with a smaller id). */
+  after?: ListPosition;
+}
+
+/** Where a listed connection sits in the newest-first order: its creation time in whole microseconds (exact) and its id. */
+export interface ListPosition {
+  createdMicros: string;
+  id: number;
+}
+
+/** One page of the modern list, and the position of its last connection when more follow. */
+export interface ConnectionListPage {
+  items: ConnectionListItem[];
+  next: ListPosition | null;
 }
 
 export interface ConnectionListItem {
@@ -137,7 +151,14 @@ export function splitJoinedRow(row: Record<string, unknown>): SealedConnection {
 }
 
 /** Columns of a list item, in the list's order of preference; the joined integration gives `provider`. */
-export const LIST_COLUMNS = ['c.id', 'c.connection_id', 'c.provider_config_key', 'k.provider', 'c.end_user', 'c.tags', 'c.metadata', 'c.created_at', 'c.last_refresh_failure', 'c.refresh_attempts'];
+export const LIST_COLUMNS = [
+  'c.id', 'c.connection_id', 'c.provider_config_key', 'k.provider', 'c.end_user', 'c.tags', 'c.metadata', 'c.created_at', 'c.last_refresh_failure', 'c.refresh_attempts',
+  // The row's list position, exact to the microsecond (a JavaScript Date keeps milliseconds), for the next page's cursor.
+  '(extract(epoch from c.created_at) * 1000000)::bigint::text AS custody_created_micros',
+];
+
+/** The keyset condition of a page after a position, in the list's order (created_at DESC, id DESC). */
+export const AFTER_POSITION = `(c.created_at, c.id) < (timestamptz 'epoch' + ?::bigint * interval '1 microsecond', ?::bigint)`;
 
 /** The unfiltered page, the list most callers ask for (the SDKs' listConnections without arguments). */
 export const LIST_NEWEST: PreparedStatement = {
@@ -150,4 +171,4 @@ export const LIST_NEWEST: PreparedStatement = {
     LIMIT $2 OFFSET $3`,
 };
 
-export type ListRow = Omit<ConnectionListItem, 'tags' | 'metadata'> & { tags: Record<string, string> | null; metadata: Record<string, unknown> | null };
+export type ListRow = Omit<ConnectionListItem, 'tags' | 'metadata'> & { tags: Record<string, string> | null; metadata: Record<string, unknown> | null; custody_created_micros: string };

@@ -5,13 +5,13 @@ import { runPrepared } from '../db/prepared-statement.js';
 import { openConfig, type ConfigRecord } from './configs-store.js';
 import { connectionCacheKey, type ConnectionCache } from './connection-cache.js';
 import {
-  ACCOUNT_ID, FIND_WITH_INTEGRATION, LIST_COLUMNS, LIST_NEWEST, splitJoinedRow, TABLE,
-  type ConnectionListFilter, type ConnectionListItem, type ConnectionRecord, type ConnectionRow, type ConnectionSummary, type ConnectionWrite,
+  ACCOUNT_ID, AFTER_POSITION, FIND_WITH_INTEGRATION, LIST_COLUMNS, LIST_NEWEST, splitJoinedRow, TABLE,
+  type ConnectionListFilter, type ConnectionListPage, type ConnectionRecord, type ConnectionRow, type ConnectionSummary, type ConnectionWrite,
   type EndUser, type ListRow, type SealedConnection,
 } from './connection-rows.js';
 import { openCredentials, sealCredentials } from './sealing.js';
 
-export type { ConnectionListFilter, ConnectionListItem, ConnectionRecord, ConnectionSummary, ConnectionWrite, EndUser, SealedConnection } from './connection-rows.js';
+export type { ConnectionListFilter, ConnectionListItem, ConnectionListPage, ListPosition, ConnectionRecord, ConnectionSummary, ConnectionWrite, EndUser, SealedConnection } from './connection-rows.js';
 
 /** An upserted connection, and whether the row is new (false: an existing connection was re-authorised). */
 export interface UpsertedConnection {
@@ -97,13 +97,26 @@ export class ConnectionsStore {
   }
 
   async list(filter: { connectionId?: string }): Promise<ConnectionSummary[]> {
-    const query = this.knex<ConnectionRow>(TABLE)
-      .select('id', 'connection_id', 'provider_config_key', 'created_at', 'end_user', 'tags', 'metadata', 'last_refresh_failure', 'refresh_attempts')
-      .where({ account_id: ACCOUNT_ID })
-      .orderBy('id', 'asc');
+    const query = this.knex<ConnectionRow>(TABLE).select(...SUMMARY_COLUMNS).where({ account_id: ACCOUNT_ID }).orderBy('id', 'asc');
     if (filter.connectionId !== undefined) query.andWhere({ connection_id: filter.connectionId });
-    const rows = await query;
-    return rows.map((row) => ({ ...row, tags: row.tags ?? {}, metadata: row.metadata ?? {} }));
+    return (await query).map(asSummary);
+  }
+
+  /**
+   * Every connection, oldest id first, `batchSize` rows per statement (keyset on id): a list of any length without
+   * one statement or one array holding it all. Each batch is read when the previous one has been consumed.
+   */
+  async *listInBatches(batchSize: number): AsyncGenerator<ConnectionSummary[]> {
+    let afterId = 0;
+    for (;;) {
+      const batch = (
+        await this.knex<ConnectionRow>(TABLE).select(...SUMMARY_COLUMNS).where({ account_id: ACCOUNT_ID }).andWhere('id', '>', afterId).orderBy('id', 'asc').limit(batchSize)
+      ).map(asSummary);
+      if (batch.length > 0) yield batch;
+      const last = batch.at(-1);
+      if (batch.length < batchSize || !last) return;
+      afterId = Number(last.id);
+    }
   }
 
   /**
@@ -147,12 +160,22 @@ export class ConnectionsStore {
     return { connection: this.open(stored), created };
   }
 
-  /** The modern list: filters, search, one page, newest first, with the integration's provider. */
-  async listDetailed(filter: ConnectionListFilter): Promise<ConnectionListItem[]> {
+  /**
+   * The modern list: filters, search, one page, newest first, with the integration's provider. A page is found by
+   * offset or, after a position (keyset), by an index seek that costs the same on any page; one row more than the
+   * page is read to know whether another follows.
+   */
+  async listDetailed(filter: ConnectionListFilter): Promise<ConnectionListPage> {
     const unfiltered = filter.connectionId === undefined && !filter.integrationIds?.length && filter.endUserId === undefined &&
-      filter.endUserOrganizationId === undefined && Object.keys(filter.tags ?? {}).length === 0 && !filter.search;
-    const rows = unfiltered ? await runPrepared<ListRow>(this.knex, LIST_NEWEST, [ACCOUNT_ID, filter.limit, filter.offset]) : await this.listFiltered(filter);
-    return rows.map((row) => ({ ...row, tags: row.tags ?? {}, metadata: row.metadata ?? {} }));
+      filter.endUserOrganizationId === undefined && Object.keys(filter.tags ?? {}).length === 0 && !filter.search && filter.after === undefined;
+    const pageAndOne = { ...filter, limit: filter.limit + 1 };
+    const rows = unfiltered ? await runPrepared<ListRow>(this.knex, LIST_NEWEST, [ACCOUNT_ID, pageAndOne.limit, filter.offset]) : await this.listFiltered(pageAndOne);
+    const page = rows.slice(0, filter.limit);
+    const last = page.at(-1);
+    return {
+      items: page.map(({ custody_created_micros: _position, ...row }) => ({ ...row, tags: row.tags ?? {}, metadata: row.metadata ?? {} })),
+      next: rows.length > filter.limit && last ? { createdMicros: last.custody_created_micros, id: Number(last.id) } : null,
+    };
   }
 
   private async listFiltered(filter: ConnectionListFilter): Promise<ListRow[]> {
@@ -160,12 +183,13 @@ export class ConnectionsStore {
       .leftJoin('_nango_configs as k', function joinConfig() {
         this.on('k.unique_key', '=', 'c.provider_config_key').andOn('k.account_id', '=', 'c.account_id');
       })
-      .select(...LIST_COLUMNS)
+      .select(...LIST_COLUMNS.map((column) => (column.includes('(') ? this.knex.raw(column) : column)))
       .where('c.account_id', ACCOUNT_ID)
       .orderBy('c.created_at', 'desc')
       .orderBy('c.id', 'desc')
       .limit(filter.limit)
       .offset(filter.offset);
+    if (filter.after) query.andWhereRaw(AFTER_POSITION, [filter.after.createdMicros, filter.after.id]);
     if (filter.connectionId !== undefined) query.andWhere('c.connection_id', filter.connectionId);
     if (filter.integrationIds?.length) query.whereIn('c.provider_config_key', filter.integrationIds);
     if (filter.endUserId !== undefined) query.andWhereRaw(`c.end_user->>'id' = ?`, [filter.endUserId]);
@@ -273,4 +297,11 @@ export class ConnectionsStore {
 /** The expiry as a column too, so queries (dashboard status, scheduled refresh) need not decrypt. */
 function expiresAtOf(credentials: StoredCredentials): Date | null {
   return modeOf(credentials).expiresAt(credentials);
+}
+
+/** What a list row carries: enough for both generations' list shapes, never the credentials. */
+const SUMMARY_COLUMNS = ['id', 'connection_id', 'provider_config_key', 'created_at', 'end_user', 'tags', 'metadata', 'last_refresh_failure', 'refresh_attempts'] as const;
+
+function asSummary(row: Pick<ConnectionRow, (typeof SUMMARY_COLUMNS)[number]>): ConnectionSummary {
+  return { ...row, tags: row.tags ?? {}, metadata: row.metadata ?? {} } as ConnectionSummary;
 }

@@ -10,6 +10,7 @@ import { booleanFlag, identifier, parseRequestPart, webhookUrl } from '../reques
 import type { ModernRouteContext } from './integration-routes.js';
 import { connectionBody, connectionListBody } from './wire-format.js';
 import { READS_QUERY } from '../../plugins/query-guard.js';
+import { decodeListCursor, nextPageLink } from './list-cursor.js';
 
 /**
  * `/connections`: the modern connection API, and the deprecated metadata aliases of §2.2 (`/connection/metadata`,
@@ -21,9 +22,11 @@ export function registerConnectionRoutes(app: FastifyInstance, connections: Conn
   const guard = { onRequest: context.secretKeyOnly };
   const guardReadingQuery = { ...guard, ...READS_QUERY };
 
-  app.get('/connections', guardReadingQuery, async (request) => {
+  app.get('/connections', guardReadingQuery, async (request, reply) => {
     const query = parseListQuery(request.query as Record<string, unknown>);
-    const items = await connections.listDetailed(query);
+    const { items, next } = await connections.listDetailed(query);
+    // More connections follow: where they start, in a header, so the body keeps its shape (src/routes/modern/list-cursor.ts).
+    if (next) void reply.header('link', nextPageLink(request.url, next));
     return { connections: items.map(connectionListBody) };
   });
 
@@ -145,8 +148,10 @@ export const ListQuery = z
     integrationId: z.string().max(5000).optional(),
     limit: z.coerce.number().int().min(1).max(1000).default(100),
     page: z.coerce.number().int().min(0).max(1_000_000).default(0),
+    cursor: z.string().min(1).max(100).optional(),
   })
-  .strict();
+  .strict()
+  .refine((query) => query.cursor === undefined || query.page === 0, { message: 'Pass either "page" or "cursor", not both: the cursor already says where the page starts.', path: ['cursor'] });
 
 /** `tags[<key>]=<value>` arrive as flat keys; the rest goes through the strict schema. */
 function parseListQuery(raw: Record<string, unknown>) {
@@ -174,6 +179,7 @@ function parseListQuery(raw: Record<string, unknown>) {
     ...(Object.keys(connectionTags).length > 0 ? { tags: connectionTags } : {}),
     limit: query.limit,
     offset: query.page * query.limit,
+    ...(query.cursor !== undefined ? { after: decodeListCursor(query.cursor) } : {}),
   };
 }
 

@@ -1,12 +1,28 @@
+import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { ApiError } from '../../errors.js';
 import { credentialMode, seedImportModes } from '../../credentials/registry.js';
 import { audit, auditActor } from '../../plugins/audit-trail.js';
 import type { AuthorisedConnection, ConnectionService } from '../../services/connection-service.js';
+import type { ConnectionSummary } from '../../store/connections-store.js';
 import { booleanFlag, identifier, isJsonObject, parseRequestPart } from '../request-parsing.js';
 import { READS_QUERY } from '../../plugins/query-guard.js';
 import { seedConnectionBody, seedConnectionListItem } from './seed-wire-format.js';
+
+/** Rows per statement of the streamed seed list. */
+const SEED_LIST_BATCH = 1_000;
+
+/** `{"connections":[…]}` as text chunks, one per batch: the same JSON the unstreamed answer is. */
+async function* seedListJson(batches: AsyncGenerator<ConnectionSummary[]>): AsyncGenerator<string> {
+  yield '{"connections":[';
+  let first = true;
+  for await (const batch of batches) {
+    yield (first ? '' : ',') + batch.map((row) => JSON.stringify(seedConnectionListItem(row))).join(',');
+    first = false;
+  }
+  yield ']}';
+}
 
 export interface SeedConnectionRouteOptions {
   /** The auth mode of an integration's provider (an unknown integration is an error): an import without `type` takes it. */
@@ -26,8 +42,12 @@ export function registerSeedConnectionRoutes(app: FastifyInstance, connections: 
     return seedConnectionBody(connection, config.provider, { includeRefreshToken: query.refresh_token ?? options.refreshTokensByDefault });
   });
 
-  app.get('/connection', READS_QUERY, async (request) => {
+  app.get('/connection', READS_QUERY, async (request, reply) => {
     const query = parseRequestPart(ListQuery, request.query, 'invalid_query_params');
+    if (query.connectionId === undefined) {
+      // Unpaged by design (v0.16 clients read it whole): streamed a batch at a time, never built as one array.
+      return reply.type('application/json; charset=utf-8').send(Readable.from(seedListJson(connections.listInBatches(SEED_LIST_BATCH))));
+    }
     const rows = await connections.list({ connectionId: query.connectionId });
     return { connections: rows.map(seedConnectionListItem) };
   });
