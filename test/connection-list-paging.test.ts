@@ -122,11 +122,10 @@ describe('GET /connection (the seed list, unpaged)', () => {
     const ids = body.connections.map((connection) => connection.id);
     expect(ids).toEqual([...ids].sort((a, b) => a - b));
     const stored = await database.knex('_nango_connections').where({ connection_id: 'many-1' }).first<{ id: number; created_at: Date }>('id', 'created_at');
-    expect(body.connections.find((connection) => connection.connection_id === 'many-1')).toEqual({
-      id: stored?.id,
-      connection_id: 'many-1',
-      provider: 'alpha',
-      created: stored?.created_at.toISOString(),
-    });
+    const streamed = body.connections.find((connection) => connection.connection_id === 'many-1');
+    expect(streamed).toMatchObject({ id: stored?.id, connection_id: 'many-1', provider: 'alpha', created: stored?.created_at.toISOString(), provider_config_key: 'alpha' });
+    // Row for row what the same list answers unstreamed (filtered to one connection).
+    const single = await test.app.inject({ method: 'GET', url: '/connection?connectionId=many-1', headers: AUTH });
+    expect(single.json().connections).toEqual([streamed]);
   });
 });
