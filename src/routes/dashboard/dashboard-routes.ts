@@ -190,7 +190,8 @@ function registerIntegrationRoutes(app: FastifyInstance, context: DashboardConte
         uniqueKey: integration.unique_key,
         provider: integration.provider,
         clientId: integration.oauth_client_id,
-        clientSecret: integration.oauth_client_secret,
+        clientSecret: integrations.readable(integration).oauth_client_secret,
+        appLink: integration.app_link ?? null,
         scopes: integration.oauth_scopes,
         displayName: integration.display_name ?? template?.display_name ?? integration.provider,
         authMode: template?.auth_mode ?? null,
@@ -240,6 +241,8 @@ const IntegrationBody = z
     scopes: z.union([z.string().max(4000), z.array(z.string().max(255)).max(200)]).optional(),
     /** Empty clears the pin; absent leaves it as it is. */
     pinned_host: z.string().trim().max(300).optional(),
+    /** A GitHub App's public link or slug. */
+    app_link: z.string().trim().max(300).optional(),
   })
   .strict();
 
@@ -262,6 +265,7 @@ function parseIntegrationBody(body: unknown, context: DashboardContext) {
     missing('client_id', 'missing_client_id', `The client ID of your ${template?.display_name ?? provider} OAuth app`);
     missing('client_secret', 'missing_client_secret', `The client secret of your ${template?.display_name ?? provider} OAuth app`);
   }
+  if (authModeFacts(template?.auth_mode)?.integrationFields.appLink) missing('app_link', 'invalid_body', `The public link of your ${template?.display_name ?? provider} app`);
   const parsed = parseRequestPart(IntegrationBody, body, 'invalid_body');
   return {
     uniqueKey: parsed.provider_config_key,
@@ -270,5 +274,6 @@ function parseIntegrationBody(body: unknown, context: DashboardContext) {
     clientSecret: parsed.client_secret || null,
     scopes: parsed.scopes ?? '',
     ...(parsed.pinned_host !== undefined ? { pinnedHost: parsed.pinned_host || null } : {}),
+    ...(parsed.app_link !== undefined ? { appLink: parsed.app_link || null } : {}),
   };
 }
