@@ -215,8 +215,10 @@ function registerIntegrationRoutes(app: FastifyInstance, context: DashboardConte
   });
 
   app.put('/api/v1/integration', async (request, reply) => {
-    const input = parseIntegrationBody(request.body, context);
-    await integrations.update(input);
+    const input = parseIntegrationBody(request.body, context, 'update');
+    // A private key is never shown, so the edit form sends none unless it replaces it: keep the stored one.
+    const clientSecret = input.clientSecret ?? (input.keepsPrivateKey ? (await integrations.get(input.uniqueKey)).oauth_client_secret : null);
+    await integrations.update({ ...input, clientSecret });
     audit(request, 'integration.update', { providerConfigKey: input.uniqueKey });
     return reply.send();
   });
@@ -250,7 +252,7 @@ const IntegrationBody = z
  * Checked in Nango's order with its codes (the dashboard reused the `/config` ones), except that API-key,
  * basic and no-auth providers need no client id and secret, and scopes may be empty.
  */
-function parseIntegrationBody(body: unknown, context: DashboardContext) {
+function parseIntegrationBody(body: unknown, context: DashboardContext, purpose: 'create' | 'update' = 'create') {
   if (!isJsonObject(body)) throw new ApiError('missing_body', 'The request body must be a JSON object.');
   const missing = (field: string, code: ErrorCode, what: string) => {
     const value = body[field];
@@ -261,11 +263,13 @@ function parseIntegrationBody(body: unknown, context: DashboardContext) {
   const provider = typeof body['provider'] === 'string' ? body['provider'].trim() : '';
   context.integrations.assertKnownProvider(provider);
   const template = context.providers.get(provider);
+  const fields = authModeFacts(template?.auth_mode)?.integrationFields;
+  const keepsPrivateKey = purpose === 'update' && fields?.secretIsPrivateKey === true;
   if (needsClient(template)) {
-    missing('client_id', 'missing_client_id', `The client ID of your ${template?.display_name ?? provider} OAuth app`);
-    missing('client_secret', 'missing_client_secret', `The client secret of your ${template?.display_name ?? provider} OAuth app`);
+    missing('client_id', 'missing_client_id', `The ${fields?.clientId ?? 'client ID'} of your ${template?.display_name ?? provider} app`);
+    if (!keepsPrivateKey) missing('client_secret', 'missing_client_secret', `The ${fields?.clientSecret ?? 'client secret'} of your ${template?.display_name ?? provider} app`);
   }
-  if (authModeFacts(template?.auth_mode)?.integrationFields.appLink) missing('app_link', 'invalid_body', `The public link of your ${template?.display_name ?? provider} app`);
+  if (fields?.appLink) missing('app_link', 'invalid_body', `The public link of your ${template?.display_name ?? provider}`);
   const parsed = parseRequestPart(IntegrationBody, body, 'invalid_body');
   return {
     uniqueKey: parsed.provider_config_key,
@@ -275,5 +279,6 @@ function parseIntegrationBody(body: unknown, context: DashboardContext) {
     scopes: parsed.scopes ?? '',
     ...(parsed.pinned_host !== undefined ? { pinnedHost: parsed.pinned_host || null } : {}),
     ...(parsed.app_link !== undefined ? { appLink: parsed.app_link || null } : {}),
+    keepsPrivateKey,
   };
 }
