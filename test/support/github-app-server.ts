@@ -132,4 +132,3 @@ async function mint(stand: GitHubAppServer, publicKey: KeyObject, installationId
 function json(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify(body));
 }
-
