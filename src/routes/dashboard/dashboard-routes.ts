@@ -266,8 +266,9 @@ function parseIntegrationBody(body: unknown, context: DashboardContext, purpose:
   const fields = authModeFacts(template?.auth_mode)?.integrationFields;
   const keepsPrivateKey = purpose === 'update' && fields?.secretIsPrivateKey === true;
   if (needsClient(template)) {
-    missing('client_id', 'missing_client_id', `The ${fields?.clientId ?? 'client ID'} of your ${template?.display_name ?? provider} app`);
-    if (!keepsPrivateKey) missing('client_secret', 'missing_client_secret', `The ${fields?.clientSecret ?? 'client secret'} of your ${template?.display_name ?? provider} app`);
+    const app = fields?.secretIsPrivateKey ? `${template?.display_name ?? provider}` : `${template?.display_name ?? provider} OAuth app`;
+    missing('client_id', 'missing_client_id', `The ${fields?.secretIsPrivateKey ? fields.clientId : 'client ID'} of your ${app}`);
+    if (!keepsPrivateKey) missing('client_secret', 'missing_client_secret', `The ${fields?.secretIsPrivateKey ? 'private key' : 'client secret'} of your ${app}`);
   }
   if (fields?.appLink) missing('app_link', 'invalid_body', `The public link of your ${template?.display_name ?? provider}`);
   const parsed = parseRequestPart(IntegrationBody, body, 'invalid_body');

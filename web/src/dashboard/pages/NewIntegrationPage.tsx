@@ -58,8 +58,9 @@ export function NewIntegrationPage() {
     if (!detail) return;
     const found: typeof errors = {};
     if (!key.trim()) found.key = 'Give the integration a key, for example github or github-staging.';
-    if (oauth && !clientId.trim()) found.clientId = `Paste the ${fields?.clientId ?? 'client ID'} of your ${detail.displayName} app.`;
-    if (oauth && !clientSecret.trim()) found.clientSecret = `Paste the ${fields?.clientSecret ?? 'client secret'} of your ${detail.displayName} app.`;
+    const app = fields?.secretIsPrivateKey ? `${detail.displayName}` : `${detail.displayName} OAuth app`;
+    if (oauth && !clientId.trim()) found.clientId = `Paste the ${fields?.secretIsPrivateKey ? fields.clientId : 'client ID'} of your ${app}.`;
+    if (oauth && !clientSecret.trim()) found.clientSecret = `Paste the ${fields?.secretIsPrivateKey ? 'private key' : 'client secret'} of your ${app}.`;
     if (fields?.appLink && !appLink.trim()) found.appLink = `Paste the public link of your ${detail.displayName}, for example https://github.com/apps/my-app.`;
     setErrors(found);
     const first = Object.keys(found)[0];
