@@ -23,6 +23,7 @@ const IMPORTED: Record<(typeof AUTH_MODES)[number], Record<string, unknown>> = {
   API_KEY: { type: 'API_KEY', apiKey: 'key' },
   BASIC: { type: 'BASIC', username: 'ada', password: 'pw' },
   NONE: { type: 'NONE' },
+  APP: { type: 'APP', access_token: 'ghs_installation', expires_at: '2099-01-01T00:00:00.000Z', installation_id: '42', raw: {} },
 };
 
 beforeAll(async () => {

@@ -10,6 +10,7 @@ import { connectionParameterProblem } from '../src/providers/connection-paramete
 import { compareWithDiscovery, DISCOVERY_ISSUERS } from '../src/providers/discovery-check.js';
 import { interpolate } from '../src/providers/interpolation.js';
 import { AUTH_MODES, FieldSchema, ProviderTemplateSchema, RawCatalogSchema, type ProviderTemplate } from '../src/providers/provider-schema.js';
+import { AUTH_MODE_FACTS } from '../src/credentials/auth-modes.js';
 
 const CATEGORIES = [
   'crm', 'support', 'productivity', 'dev-tools', 'communication', 'accounting', 'payments', 'marketing', 'hr',
@@ -45,7 +46,8 @@ function templatedStrings(template: ProviderTemplate): [where: string, text: str
 function isDeclared(name: string, template: ProviderTemplate): boolean {
   const connectionParameter = /^connectionConfig\.(?:params\.)?(.+)$/.exec(name);
   if (connectionParameter) return Object.hasOwn(template.connection_config ?? {}, connectionParameter[1] ?? '');
-  return Object.hasOwn(template.credentials ?? {}, name);
+  // A mode may fill values of its own into its URLs (a GitHub App's slug and installation id).
+  return Object.hasOwn(template.credentials ?? {}, name) || AUTH_MODE_FACTS[template.auth_mode].templateUrlValues.includes(name);
 }
 
 /** Placeholder names that refer to nothing the template declares. */

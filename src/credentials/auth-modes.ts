@@ -5,7 +5,7 @@
  */
 
 /** Every auth mode a provider template may name (`auth_mode` in providers.yaml, Nango's names). */
-export const AUTH_MODES = ['OAUTH2', 'OAUTH1', 'OAUTH2_CC', 'API_KEY', 'BASIC', 'NONE'] as const;
+export const AUTH_MODES = ['OAUTH2', 'OAUTH1', 'OAUTH2_CC', 'API_KEY', 'BASIC', 'NONE', 'APP'] as const;
 export type AuthMode = (typeof AUTH_MODES)[number];
 
 /** A field the end user types (an API key, a password) when the provider template declares none. */
@@ -15,6 +15,17 @@ export interface CredentialFieldFacts {
   description?: string;
 }
 
+export interface IntegrationFieldFacts {
+  clientId: string;
+  clientSecret: string;
+  /** The secret is a private key: refused unless it is a PEM private key, and never returned by a read. */
+  secretIsPrivateKey: boolean;
+  /** The app's public link (Nango's `app_link`), asked for beside the client; null: the mode has none. */
+  appLink: string | null;
+}
+
+const OAUTH_APP_FIELDS: IntegrationFieldFacts = { clientId: 'Client ID', clientSecret: 'Client secret', secretIsPrivateKey: false, appLink: null };
+
 export interface AuthModeFacts {
   /**
    * How an end user connects: `popup` sends the browser to the provider and takes its callback, `form` posts
@@ -23,8 +34,12 @@ export interface AuthModeFacts {
   connect: 'popup' | 'form' | 'none';
   /** The integration's OAuth app (client id and secret): needed, optional (client credentials may come from the end user), or unused. */
   integrationClient: 'required' | 'optional' | 'none';
+  /** What the integration's client fields are called, and whether its secret is a private key (checked as PEM, never shown again). */
+  integrationFields: IntegrationFieldFacts;
   /** The URLs a provider template of this mode must have, in the order a missing one is reported. */
   templateUrls: readonly ('authorization_url' | 'token_url' | 'request_url')[];
+  /** Values the mode itself fills into its template's URLs (`${app_slug}`), which the catalog need not declare. */
+  templateUrlValues: readonly string[];
   /** The credential fields a catalog entry of this mode declares (the Connect UI's form). */
   templateCredentials: readonly string[];
   /** What the Connect UI asks for when the template declares no credential fields. */
@@ -45,7 +60,9 @@ export const AUTH_MODE_FACTS: Readonly<Record<AuthMode, AuthModeFacts>> = {
   OAUTH2: {
     connect: 'popup',
     integrationClient: 'required',
+    integrationFields: OAUTH_APP_FIELDS,
     templateUrls: ['authorization_url', 'token_url'],
+    templateUrlValues: [],
     templateCredentials: [],
     defaultCredentialFields: {},
     sdkCredentials: { fields: [], empty: 'omit' },
@@ -57,7 +74,9 @@ export const AUTH_MODE_FACTS: Readonly<Record<AuthMode, AuthModeFacts>> = {
   OAUTH1: {
     connect: 'popup',
     integrationClient: 'required',
+    integrationFields: OAUTH_APP_FIELDS,
     templateUrls: ['authorization_url', 'token_url', 'request_url'],
+    templateUrlValues: [],
     templateCredentials: [],
     defaultCredentialFields: {},
     sdkCredentials: { fields: [], empty: 'omit' },
@@ -72,7 +91,9 @@ export const AUTH_MODE_FACTS: Readonly<Record<AuthMode, AuthModeFacts>> = {
   OAUTH2_CC: {
     connect: 'form',
     integrationClient: 'optional',
+    integrationFields: OAUTH_APP_FIELDS,
     templateUrls: ['token_url'],
+    templateUrlValues: [],
     templateCredentials: [],
     defaultCredentialFields: {},
     // Without end-user credentials the integration's own client id and secret are used: empty fields are left out.
@@ -85,7 +106,9 @@ export const AUTH_MODE_FACTS: Readonly<Record<AuthMode, AuthModeFacts>> = {
   API_KEY: {
     connect: 'form',
     integrationClient: 'none',
+    integrationFields: OAUTH_APP_FIELDS,
     templateUrls: [],
+    templateUrlValues: [],
     templateCredentials: ['apiKey'],
     defaultCredentialFields: { apiKey: { title: 'API key', secret: true, description: 'Create one in your account settings at the provider.' } },
     sdkCredentials: { fields: ['apiKey'], empty: 'send' },
@@ -97,7 +120,9 @@ export const AUTH_MODE_FACTS: Readonly<Record<AuthMode, AuthModeFacts>> = {
   BASIC: {
     connect: 'form',
     integrationClient: 'none',
+    integrationFields: OAUTH_APP_FIELDS,
     templateUrls: [],
+    templateUrlValues: [],
     templateCredentials: ['username', 'password'],
     defaultCredentialFields: { username: { title: 'Username' }, password: { title: 'Password', secret: true } },
     sdkCredentials: { fields: ['username', 'password'], empty: 'send' },
@@ -112,7 +137,9 @@ export const AUTH_MODE_FACTS: Readonly<Record<AuthMode, AuthModeFacts>> = {
   NONE: {
     connect: 'none',
     integrationClient: 'none',
+    integrationFields: OAUTH_APP_FIELDS,
     templateUrls: [],
+    templateUrlValues: [],
     templateCredentials: [],
     defaultCredentialFields: {},
     sdkCredentials: { fields: [], empty: 'omit' },
@@ -120,6 +147,20 @@ export const AUTH_MODE_FACTS: Readonly<Record<AuthMode, AuthModeFacts>> = {
     secretLabel: null,
     printedFields: [],
     describeConnect: (name) => `No sign-in needed for ${name}.`,
+  },
+  APP: {
+    connect: 'popup',
+    integrationClient: 'required',
+    integrationFields: { clientId: 'App ID', clientSecret: 'Private key (PEM)', secretIsPrivateKey: true, appLink: 'Public link or slug' },
+    templateUrls: ['authorization_url', 'token_url'],
+    templateUrlValues: ['app_slug', 'installation_id'],
+    templateCredentials: [],
+    defaultCredentialFields: {},
+    sdkCredentials: { fields: [], empty: 'omit' },
+    usesInsteadOfApp: 'a GitHub App',
+    secretLabel: 'Installation token',
+    printedFields: [{ label: 'Installation token', field: 'access_token' }],
+    describeConnect: (name) => `A window opens where you install the ${name} app on your account or organisation.`,
   },
 };
 

@@ -47,6 +47,8 @@ export interface IntegrationClientInput {
   clientId: string;
   clientSecret: string;
   scopes?: string | string[];
+  /** A GitHub App's public link or slug (`app_link`). */
+  appLink?: string;
 }
 
 /** The modern integration `credentials` of an OAuth app (`client_id`, `client_secret`, `scopes`) under one `type`. */

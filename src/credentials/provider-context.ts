@@ -9,6 +9,8 @@ export interface IntegrationSecrets {
   oauth_client_secret: string | null;
   oauth_scopes: string | null;
   pinned_host: string | null;
+  /** A GitHub App's public link or slug; null for other modes. */
+  app_link: string | null;
 }
 
 /** Everything a call to the provider needs (a client credentials grant, a refresh). */

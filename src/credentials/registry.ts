@@ -5,6 +5,7 @@ import { AUTH_MODES, isAuthMode, type AuthMode } from './auth-modes.js';
 import { basicMode } from './basic.js';
 import type { BrowserConnect } from './browser-connect.js';
 import { clientCredentialsMode } from './client-credentials.js';
+import { githubAppMode } from './github-app.js';
 import { oauthAppInput, type CredentialMode, type FormConnect } from './credential-mode.js';
 import { noneMode } from './none.js';
 import { oauth1Mode } from './oauth1.js';
@@ -21,6 +22,7 @@ export const CREDENTIAL_MODES = {
   API_KEY: apiKeyMode,
   BASIC: basicMode,
   NONE: noneMode,
+  APP: githubAppMode,
 } as const satisfies { readonly [M in AuthMode]: CredentialMode<M, { type: M }> };
 
 type Modes = typeof CREDENTIAL_MODES;

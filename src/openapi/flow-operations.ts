@@ -42,6 +42,17 @@ export const FLOW_OPERATIONS: Operation[] = [
     description: 'Exchanges the code (or verifier), stores the connection and tells the waiting page over the WebSocket.',
     responses: { 200: { description: 'A page that reports the outcome and closes the popup.', mediaType: html } },
   },
+  {
+    method: 'get',
+    path: '/app-auth/connect',
+    tag: 'Authorisation flow',
+    caller: 'public',
+    errors: 'seed',
+    query: z.looseObject({ state: z.string().optional(), installation_id: z.string().optional(), setup_action: z.string().optional() }),
+    summary: 'Where GitHub sends the end user back after installing a GitHub App (its Setup URL)',
+    description: 'Mints the installation\'s first token, stores the connection and tells the waiting page over the WebSocket; the same as /oauth/callback, under Nango\'s path.',
+    responses: { 200: { description: 'A page that reports the outcome and closes the popup.', mediaType: html } },
+  },
   ...formConnects().map(({ mode, form }): Operation => ({
     method: 'post',
     path: form.path.replace(':providerConfigKey', '{providerConfigKey}'),

@@ -155,7 +155,7 @@ function urls(template: ProviderTemplate): [where: string, text: string][] {
 function isDeclared(name: string, template: ProviderTemplate): boolean {
   const connectionParameter = /^connectionConfig\.(?:params\.)?(.+)$/.exec(name);
   if (connectionParameter) return Object.hasOwn(template.connection_config ?? {}, connectionParameter[1] ?? '');
-  return Object.hasOwn(template.credentials ?? {}, name);
+  return Object.hasOwn(template.credentials ?? {}, name) || AUTH_MODE_FACTS[template.auth_mode].templateUrlValues.includes(name);
 }
 
 function undeclaredPlaceholders(text: string, template: ProviderTemplate): string[] {

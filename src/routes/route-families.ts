@@ -27,7 +27,7 @@ export const SEED_FAMILY: RouteFamily = { name: 'seed', errors: seedErrors, cors
 export const MODERN_FAMILY: RouteFamily = { name: 'modern', errors: modernErrors, cors: 'any-origin' };
 /** The operator dashboard's API, `/api/v1/*`: the one family with browser credentials, so no CORS. */
 export const DASHBOARD_FAMILY: RouteFamily = { name: 'dashboard', errors: seedErrors, cors: 'same-origin' };
-/** The popup flow's pages, `/oauth/connect/:key` and `/oauth/callback`. */
+/** The popup flow's pages, `/oauth/connect/:key` and `/oauth/callback` (and a GitHub App's Setup URL, `/app-auth/connect`). */
 export const OAUTH_FAMILY: RouteFamily = { name: 'oauth', errors: seedErrors, cors: 'any-origin' };
 /** `/proxy/*`, which both SDK generations call: errors in the caller's shape. */
 export const PROXY_FAMILY: RouteFamily = { name: 'proxy', errors: proxyErrors, cors: 'any-origin' };
@@ -60,6 +60,7 @@ const MOUNTS: Record<string, RouteFamily> = {
   webhook: MODERN_FAMILY,
   api: DASHBOARD_FAMILY,
   oauth: OAUTH_FAMILY,
+  'app-auth': OAUTH_FAMILY,
   proxy: PROXY_FAMILY,
   health: OPERATIONS_FAMILY,
   ready: OPERATIONS_FAMILY,

@@ -1,4 +1,5 @@
 import { createPrivateKey } from 'node:crypto';
+import { authModeFacts } from '../credentials/auth-modes.js';
 import { ApiError } from '../errors.js';
 import { normalisePinnedHost } from '../net/connection-hosts.js';
 import type { ProviderCatalog } from '../providers/provider-catalog.js';
@@ -17,6 +18,8 @@ export interface IntegrationInput {
   forwardWebhooks?: boolean;
   /** The only host its connections may use; undefined leaves it as it is (seed clients never send it). */
   pinnedHost?: string | null;
+  /** A GitHub App's public link or slug; undefined leaves it as it is. */
+  appLink?: string | null;
 }
 
 /** A partial change (modern PATCH): absent fields stay as they are. */
@@ -28,6 +31,7 @@ export interface IntegrationChanges {
   scopes?: string | string[] | null;
   forwardWebhooks?: boolean;
   pinnedHost?: string | null;
+  appLink?: string | null;
 }
 
 /** Integrations ("provider configs" in the seed API): what the operator registered with each provider. */
@@ -48,15 +52,32 @@ export class IntegrationService {
     return config;
   }
 
+  /** The integration as a read shows it: a private key (a GitHub App's) is never returned, only its presence kept out of sight. */
+  readable(config: ConfigRecord): ConfigRecord {
+    if (!authModeFacts(this.providers.get(config.provider)?.auth_mode)?.integrationFields.secretIsPrivateKey) return config;
+    return { ...config, oauth_client_secret: null, oauth_client_secret_iv: null, oauth_client_secret_tag: null };
+  }
+
   assertKnownProvider(provider: string): void {
     if (!this.providers.has(provider)) {
       throw new ApiError('unknown_provider_template', `"${provider}" is not a provider of the catalog; check its spelling or add it with NANGO_PROVIDERS_FILE.`);
     }
   }
 
-  /** An OAuth 1.0a provider that signs with RSA-SHA1 takes the consumer's private key as the client secret. */
+  /**
+   * An OAuth 1.0a provider that signs with RSA-SHA1 takes the consumer's private key as the client secret, and a
+   * mode whose secret is a private key (a GitHub App) takes nothing else.
+   */
   private assertUsableSecret(provider: string, clientSecret: string | null): void {
-    if (!clientSecret || this.providers.get(provider)?.signature_method !== 'RSA-SHA1') return;
+    const template = this.providers.get(provider);
+    if (clientSecret && authModeFacts(template?.auth_mode)?.integrationFields.secretIsPrivateKey) {
+      if (isPrivateKey(clientSecret)) return;
+      throw new ApiError(
+        'invalid_body',
+        `The integration's private key (client_secret, or private_key for the modern API) must be the PEM of the app's private key ("-----BEGIN RSA PRIVATE KEY-----…"), as downloaded from its settings at ${template?.display_name ?? provider}; this one is not a private key.`,
+      );
+    }
+    if (!clientSecret || template?.signature_method !== 'RSA-SHA1') return;
     try {
       createPrivateKey(clientSecret);
     } catch {
@@ -80,6 +101,7 @@ export class IntegrationService {
       ...(input.displayName !== undefined ? { display_name: input.displayName } : {}),
       ...(input.forwardWebhooks !== undefined ? { forward_webhooks: input.forwardWebhooks } : {}),
       ...this.pinnedHostField(input.provider, input.pinnedHost),
+      ...(input.appLink !== undefined ? { app_link: input.appLink } : {}),
     });
     if (id === undefined) throw duplicateIntegration(input.uniqueKey);
     this.signals.integrationCreated(input.provider);
@@ -96,6 +118,7 @@ export class IntegrationService {
       oauth_client_secret: input.clientSecret,
       oauth_scopes: input.scopes === null ? null : Array.isArray(input.scopes) ? input.scopes.join(',') : input.scopes,
       ...this.pinnedHostField(input.provider, input.pinnedHost),
+      ...(input.appLink !== undefined ? { app_link: input.appLink } : {}),
     });
     if (!found) throw unknownIntegration(input.uniqueKey);
   }
@@ -117,6 +140,7 @@ export class IntegrationService {
         ...(changes.displayName !== undefined ? { display_name: changes.displayName } : {}),
         ...(changes.forwardWebhooks !== undefined ? { forward_webhooks: changes.forwardWebhooks } : {}),
         ...this.pinnedHostField(current.provider, changes.pinnedHost),
+        ...(changes.appLink !== undefined ? { app_link: changes.appLink } : {}),
       },
       newKey,
     );
@@ -137,6 +161,14 @@ export class IntegrationService {
   /** Deletes the integration and its connections; deleting a key that does not exist is not an error. */
   async delete(uniqueKey: string): Promise<void> {
     await this.configs.deleteWithConnections(uniqueKey);
+  }
+}
+
+function isPrivateKey(text: string): boolean {
+  try {
+    return text.includes('-----BEGIN') && createPrivateKey(text).type === 'private';
+  } catch {
+    return false;
   }
 }
 

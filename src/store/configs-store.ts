@@ -20,6 +20,8 @@ export interface ConfigRecord {
   forward_webhooks: boolean;
   /** The only host (`host` or `host:port`) this integration's connections may use; null: any host the guard allows. */
   pinned_host: string | null;
+  /** A GitHub App's public link or slug (Nango's `app_link`): where end users install it. Null for other modes. */
+  app_link: string | null;
 }
 
 export interface ConfigFields {
@@ -31,6 +33,7 @@ export interface ConfigFields {
   display_name?: string | null;
   forward_webhooks?: boolean;
   pinned_host?: string | null;
+  app_link?: string | null;
 }
 
 const TABLE = '_nango_configs';
@@ -107,6 +110,7 @@ export class ConfigsStore {
       ...(fields.display_name !== undefined ? { display_name: fields.display_name } : {}),
       ...(fields.forward_webhooks !== undefined ? { forward_webhooks: fields.forward_webhooks } : {}),
       ...(fields.pinned_host !== undefined ? { pinned_host: fields.pinned_host } : {}),
+      ...(fields.app_link !== undefined ? { app_link: fields.app_link } : {}),
       oauth_client_id: fields.oauth_client_id,
       oauth_scopes: fields.oauth_scopes,
       oauth_client_secret: secret.value,
@@ -124,7 +128,7 @@ export class ConfigsStore {
 export const CONFIG_COLUMNS = [
   'id', 'created_at', 'updated_at', 'unique_key', 'provider', 'oauth_client_id', 'oauth_client_secret', 'oauth_scopes',
   'account_id', 'oauth_client_secret_iv', 'oauth_client_secret_tag', 'display_name', 'forward_webhooks',
-  'pinned_host',
+  'pinned_host', 'app_link',
 ] as const satisfies readonly (keyof ConfigRecord)[];
 
 /** A stored config row with its client secret in clear. */

@@ -190,7 +190,8 @@ function registerIntegrationRoutes(app: FastifyInstance, context: DashboardConte
         uniqueKey: integration.unique_key,
         provider: integration.provider,
         clientId: integration.oauth_client_id,
-        clientSecret: integration.oauth_client_secret,
+        clientSecret: integrations.readable(integration).oauth_client_secret,
+        appLink: integration.app_link ?? null,
         scopes: integration.oauth_scopes,
         displayName: integration.display_name ?? template?.display_name ?? integration.provider,
         authMode: template?.auth_mode ?? null,
@@ -214,8 +215,10 @@ function registerIntegrationRoutes(app: FastifyInstance, context: DashboardConte
   });
 
   app.put('/api/v1/integration', async (request, reply) => {
-    const input = parseIntegrationBody(request.body, context);
-    await integrations.update(input);
+    const input = parseIntegrationBody(request.body, context, 'update');
+    // A private key is never shown, so the edit form sends none unless it replaces it: keep the stored one.
+    const clientSecret = input.clientSecret ?? (input.keepsPrivateKey ? (await integrations.get(input.uniqueKey)).oauth_client_secret : null);
+    await integrations.update({ ...input, clientSecret });
     audit(request, 'integration.update', { providerConfigKey: input.uniqueKey });
     return reply.send();
   });
@@ -240,6 +243,8 @@ const IntegrationBody = z
     scopes: z.union([z.string().max(4000), z.array(z.string().max(255)).max(200)]).optional(),
     /** Empty clears the pin; absent leaves it as it is. */
     pinned_host: z.string().trim().max(300).optional(),
+    /** A GitHub App's public link or slug. */
+    app_link: z.string().trim().max(300).optional(),
   })
   .strict();
 
@@ -247,7 +252,7 @@ const IntegrationBody = z
  * Checked in Nango's order with its codes (the dashboard reused the `/config` ones), except that API-key,
  * basic and no-auth providers need no client id and secret, and scopes may be empty.
  */
-function parseIntegrationBody(body: unknown, context: DashboardContext) {
+function parseIntegrationBody(body: unknown, context: DashboardContext, purpose: 'create' | 'update' = 'create') {
   if (!isJsonObject(body)) throw new ApiError('missing_body', 'The request body must be a JSON object.');
   const missing = (field: string, code: ErrorCode, what: string) => {
     const value = body[field];
@@ -258,10 +263,14 @@ function parseIntegrationBody(body: unknown, context: DashboardContext) {
   const provider = typeof body['provider'] === 'string' ? body['provider'].trim() : '';
   context.integrations.assertKnownProvider(provider);
   const template = context.providers.get(provider);
+  const fields = authModeFacts(template?.auth_mode)?.integrationFields;
+  const keepsPrivateKey = purpose === 'update' && fields?.secretIsPrivateKey === true;
   if (needsClient(template)) {
-    missing('client_id', 'missing_client_id', `The client ID of your ${template?.display_name ?? provider} OAuth app`);
-    missing('client_secret', 'missing_client_secret', `The client secret of your ${template?.display_name ?? provider} OAuth app`);
+    const app = fields?.secretIsPrivateKey ? `${template?.display_name ?? provider}` : `${template?.display_name ?? provider} OAuth app`;
+    missing('client_id', 'missing_client_id', `The ${fields?.secretIsPrivateKey ? fields.clientId : 'client ID'} of your ${app}`);
+    if (!keepsPrivateKey) missing('client_secret', 'missing_client_secret', `The ${fields?.secretIsPrivateKey ? 'private key' : 'client secret'} of your ${app}`);
   }
+  if (fields?.appLink) missing('app_link', 'invalid_body', `The public link of your ${template?.display_name ?? provider}`);
   const parsed = parseRequestPart(IntegrationBody, body, 'invalid_body');
   return {
     uniqueKey: parsed.provider_config_key,
@@ -270,5 +279,7 @@ function parseIntegrationBody(body: unknown, context: DashboardContext) {
     clientSecret: parsed.client_secret || null,
     scopes: parsed.scopes ?? '',
     ...(parsed.pinned_host !== undefined ? { pinnedHost: parsed.pinned_host || null } : {}),
+    ...(parsed.app_link !== undefined ? { appLink: parsed.app_link || null } : {}),
+    keepsPrivateKey,
   };
 }

@@ -42,6 +42,7 @@ export function registerIntegrationRoutes(app: FastifyInstance, integrations: In
       clientId: body.credentials?.clientId ?? null,
       clientSecret: body.credentials?.clientSecret ?? null,
       scopes: body.credentials?.scopes ?? null,
+      ...(body.credentials?.appLink !== undefined ? { appLink: body.credentials.appLink } : {}),
       displayName: body.display_name ?? null,
       ...(body.forward_webhooks !== undefined ? { forwardWebhooks: body.forward_webhooks } : {}),
       ...(body.pinned_host !== undefined ? { pinnedHost: body.pinned_host } : {}),
@@ -61,7 +62,12 @@ export function registerIntegrationRoutes(app: FastifyInstance, integrations: In
       ...(body.forward_webhooks !== undefined ? { forwardWebhooks: body.forward_webhooks } : {}),
       ...(body.pinned_host !== undefined ? { pinnedHost: body.pinned_host } : {}),
       ...(body.credentials
-        ? { clientId: body.credentials.clientId, clientSecret: body.credentials.clientSecret, ...(body.credentials.scopes !== undefined ? { scopes: body.credentials.scopes } : {}) }
+        ? {
+            clientId: body.credentials.clientId,
+            clientSecret: body.credentials.clientSecret,
+            ...(body.credentials.scopes !== undefined ? { scopes: body.credentials.scopes } : {}),
+            ...(body.credentials.appLink !== undefined ? { appLink: body.credentials.appLink } : {}),
+          }
         : {}),
     });
     audit(request, 'integration.update', { providerConfigKey: uniqueKey, details: { fields: Object.keys(body), ...(body.unique_key ? { renamed_to: body.unique_key } : {}) } });

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { renderCallbackPage, type CallbackPageInput } from '../../oauth/callback-page.js';
 import { FlowError, type FlowFailureKind } from '../../oauth/flow-error.js';
@@ -41,13 +41,16 @@ export function registerOAuthRoutes(app: FastifyInstance, flows: OAuthFlowServic
     }
   });
 
-  app.get('/oauth/callback', READS_QUERY, async (request, reply) => {
+  const callback = async (request: FastifyRequest, reply: FastifyReply) => {
     // A provider may add any parameter; only single values mean something (a repeated `state` is no state).
     const parsed = CallbackQuery.safeParse(request.query);
     const outcome = await flows.complete(parsed.success ? parsed.data : {});
     const { status, page } = callbackPage(outcome);
     return sendPage(reply, status, page);
-  });
+  };
+  app.get('/oauth/callback', READS_QUERY, callback);
+  // A GitHub App's Setup URL, under Nango's path: GitHub sends `installation_id`, `setup_action` and the state here.
+  app.get('/app-auth/connect', READS_QUERY, callback);
 }
 
 /** The status of a page that reports a failed flow, by what kind of failure it was. */

@@ -11,14 +11,14 @@ export function registerSeedConfigRoutes(app: FastifyInstance, integrations: Int
     const configs = await integrations.list();
     // The seed list carries every client secret in clear.
     audit(request, 'integration.credentials_read', { details: { integrations: configs.length } });
-    return { configs };
+    return { configs: configs.map((config) => integrations.readable(config)) };
   });
 
   app.get('/config/:providerConfigKey', async (request) => {
     const { providerConfigKey } = parseRequestPart(KeyParams, request.params, 'invalid_uri_params');
     const config = await integrations.get(providerConfigKey);
     audit(request, 'integration.credentials_read', { providerConfigKey });
-    return { config };
+    return { config: integrations.readable(config) };
   });
 
   app.post('/config', async (request) => {

@@ -111,7 +111,10 @@ export interface IntegrationDetail {
   uniqueKey: string;
   provider: string;
   clientId: string | null;
+  /** Null for a mode whose secret is a private key: it is never read back. */
   clientSecret: string | null;
+  /** A GitHub App's public link. */
+  appLink: string | null;
   scopes: string | null;
   displayName: string;
   authMode: string | null;

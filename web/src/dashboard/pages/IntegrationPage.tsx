@@ -38,6 +38,7 @@ export function IntegrationPage({ uniqueKey }: { uniqueKey: string }) {
   if (!integration) return <Spinner label="Loading the integration" />;
 
   const oauth = authModeFacts(integration.authMode)?.integrationClient === 'required';
+  const fields = authModeFacts(integration.authMode)?.integrationFields;
   const remove = async () => {
     setDeleting(true);
     try {
@@ -104,7 +105,9 @@ export function IntegrationPage({ uniqueKey }: { uniqueKey: string }) {
                 <dt>Callback URL</dt>
                 <dd>
                   <CopyBox value={integration.callbackUrl} label="callback URL" />
-                  <span className="hint">Register it as the redirect URI of the OAuth app at {integration.displayName}.</span>
+                  <span className="hint">
+                    {fields?.appLink ? `Set it as the Setup URL of your ${integration.displayName}.` : `Register it as the redirect URI of the OAuth app at ${integration.displayName}.`}
+                  </span>
                 </dd>
               </>
             ) : null}
@@ -113,7 +116,7 @@ export function IntegrationPage({ uniqueKey }: { uniqueKey: string }) {
 
         {oauth || integration.clientId ? (
           <Section
-            title="OAuth app"
+            title={fields?.appLink ? integration.displayName : 'OAuth app'}
             actions={
               !editing ? (
                 <Button size="sm" onClick={() => setEditing(true)}>
@@ -135,10 +138,24 @@ export function IntegrationPage({ uniqueKey }: { uniqueKey: string }) {
               />
             ) : (
               <dl className="facts facts-wide">
-                <dt>Client ID</dt>
+                <dt>{fields?.clientId ?? 'Client ID'}</dt>
                 <dd className="mono">{integration.clientId ?? '—'}</dd>
-                <dt>Client secret</dt>
-                <dd>{integration.clientSecret ? <SecretValue value={integration.clientSecret} label="client secret" /> : '—'}</dd>
+                <dt>{fields?.clientSecret ?? 'Client secret'}</dt>
+                <dd>
+                  {fields?.secretIsPrivateKey ? (
+                    <span className="muted">stored encrypted, never shown</span>
+                  ) : integration.clientSecret ? (
+                    <SecretValue value={integration.clientSecret} label="client secret" />
+                  ) : (
+                    '—'
+                  )}
+                </dd>
+                {fields?.appLink ? (
+                  <>
+                    <dt>{fields.appLink}</dt>
+                    <dd className="mono">{integration.appLink ?? '—'}</dd>
+                  </>
+                ) : null}
                 <dt>Scopes</dt>
                 <dd className="mono">{integration.scopes ? integration.scopes.split(/[\s,]+/).filter(Boolean).join(', ') : <span className="muted">none</span>}</dd>
                 {integration.hostFromConnection ? <PinnedHostFact pinnedHost={integration.pinnedHost} /> : null}
@@ -190,6 +207,8 @@ function EditClient({ integration, onDone }: { integration: IntegrationDetail; o
   const [clientId, setClientId] = useState(integration.clientId ?? '');
   const [clientSecret, setClientSecret] = useState(integration.clientSecret ?? '');
   const [scopes, setScopes] = useState(integration.scopes ?? '');
+  const [appLink, setAppLink] = useState(integration.appLink ?? '');
+  const fields = authModeFacts(integration.authMode)?.integrationFields;
   const [pinnedHost, setPinnedHost] = useState(integration.pinnedHost ?? '');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
@@ -205,6 +224,7 @@ function EditClient({ integration, onDone }: { integration: IntegrationDetail; o
         client_id: clientId.trim(),
         client_secret: clientSecret.trim(),
         scopes: scopes.trim(),
+        ...(fields?.appLink ? { app_link: appLink.trim() } : {}),
         ...(integration.hostFromConnection ? { pinned_host: pinnedHost.trim() } : {}),
       });
       onDone(true);
@@ -217,13 +237,28 @@ function EditClient({ integration, onDone }: { integration: IntegrationDetail; o
     <form onSubmit={(event) => void save(event)} className="stack" noValidate>
       <div>
         <div className="field">
-          <label htmlFor={`${id}-client-id`}>Client ID</label>
+          <label htmlFor={`${id}-client-id`}>{fields?.clientId ?? 'Client ID'}</label>
           <input id={`${id}-client-id`} className="input mono" value={clientId} onChange={(event) => setClientId(event.target.value)} autoComplete="off" spellCheck={false} />
         </div>
         <div className="field">
-          <label htmlFor={`${id}-client-secret`}>Client secret</label>
-          <input id={`${id}-client-secret`} className="input mono" type="password" value={clientSecret} onChange={(event) => setClientSecret(event.target.value)} autoComplete="off" spellCheck={false} />
+          <label htmlFor={`${id}-client-secret`}>{fields?.clientSecret ?? 'Client secret'}</label>
+          {fields?.secretIsPrivateKey ? (
+            <>
+              <textarea id={`${id}-client-secret`} className="input mono" rows={6} value={clientSecret} onChange={(event) => setClientSecret(event.target.value)} autoComplete="off" spellCheck={false} aria-describedby={`${id}-client-secret-hint`} />
+              <span className="hint" id={`${id}-client-secret-hint`}>
+                Leave empty to keep the stored key.
+              </span>
+            </>
+          ) : (
+            <input id={`${id}-client-secret`} className="input mono" type="password" value={clientSecret} onChange={(event) => setClientSecret(event.target.value)} autoComplete="off" spellCheck={false} />
+          )}
         </div>
+        {fields?.appLink ? (
+          <div className="field">
+            <label htmlFor={`${id}-app-link`}>{fields.appLink}</label>
+            <input id={`${id}-app-link`} className="input mono" value={appLink} onChange={(event) => setAppLink(event.target.value)} autoComplete="off" spellCheck={false} />
+          </div>
+        ) : null}
         <div className="field">
           <label htmlFor={`${id}-scopes`}>Scopes</label>
           <input id={`${id}-scopes`} className="input mono" value={scopes} onChange={(event) => setScopes(event.target.value)} autoComplete="off" spellCheck={false} aria-describedby={`${id}-scopes-hint`} />

@@ -27,11 +27,12 @@ export function NewIntegrationPage() {
   const [key, setKey] = useState('');
   const [clientId, setClientId] = useState('');
   const [clientSecret, setClientSecret] = useState('');
+  const [appLink, setAppLink] = useState('');
   const [showSecret, setShowSecret] = useState(false);
   const [scopes, setScopes] = useState('');
   const [pinnedHost, setPinnedHost] = useState('');
   const [busy, setBusy] = useState(false);
-  const [errors, setErrors] = useState<Partial<Record<'key' | 'clientId' | 'clientSecret' | 'scopes' | 'form', string>>>({});
+  const [errors, setErrors] = useState<Partial<Record<'key' | 'clientId' | 'clientSecret' | 'appLink' | 'scopes' | 'form', string>>>({});
 
   useEffect(() => {
     const timer = window.setTimeout(() => setQuery(search.trim()), 200);
@@ -43,6 +44,7 @@ export function NewIntegrationPage() {
   const detail = selected ? provider.data?.provider : undefined;
   const facts = authModeFacts(detail?.authMode);
   const oauth = facts?.integrationClient === 'required';
+  const fields = facts?.integrationFields;
 
   const pick = (item: ProviderSummary) => {
     setSelected(item.name);
@@ -56,8 +58,10 @@ export function NewIntegrationPage() {
     if (!detail) return;
     const found: typeof errors = {};
     if (!key.trim()) found.key = 'Give the integration a key, for example github or github-staging.';
-    if (oauth && !clientId.trim()) found.clientId = `Paste the client ID of your ${detail.displayName} OAuth app.`;
-    if (oauth && !clientSecret.trim()) found.clientSecret = `Paste the client secret of your ${detail.displayName} OAuth app.`;
+    const app = fields?.secretIsPrivateKey ? `${detail.displayName}` : `${detail.displayName} OAuth app`;
+    if (oauth && !clientId.trim()) found.clientId = `Paste the ${fields?.secretIsPrivateKey ? fields.clientId : 'client ID'} of your ${app}.`;
+    if (oauth && !clientSecret.trim()) found.clientSecret = `Paste the ${fields?.secretIsPrivateKey ? 'private key' : 'client secret'} of your ${app}.`;
+    if (fields?.appLink && !appLink.trim()) found.appLink = `Paste the public link of your ${detail.displayName}, for example https://github.com/apps/my-app.`;
     setErrors(found);
     const first = Object.keys(found)[0];
     if (first) return document.getElementById(`${id}-${first}`)?.focus();
@@ -69,6 +73,7 @@ export function NewIntegrationPage() {
         client_id: clientId.trim(),
         client_secret: clientSecret.trim(),
         scopes: scopes.trim(),
+        ...(fields?.appLink ? { app_link: appLink.trim() } : {}),
         ...(detail.hostFromConnection && pinnedHost.trim() ? { pinned_host: pinnedHost.trim() } : {}),
       });
       notify(`Integration ${key.trim()} created.`);
@@ -83,17 +88,17 @@ export function NewIntegrationPage() {
     }
   };
 
-  const change = (set: (value: string) => void, name: 'key' | 'clientId' | 'clientSecret' | 'scopes', value: string) => {
+  const change = (set: (value: string) => void, name: 'key' | 'clientId' | 'clientSecret' | 'appLink' | 'scopes', value: string) => {
     set(value);
     if (errors[name] || errors.form) setErrors((current) => ({ ...current, [name]: undefined, form: undefined }));
   };
 
-  const fieldProps = (name: 'key' | 'clientId' | 'clientSecret' | 'scopes') => ({
+  const fieldProps = (name: 'key' | 'clientId' | 'clientSecret' | 'appLink' | 'scopes') => ({
     id: `${id}-${name}`,
     'aria-invalid': errors[name] ? true : undefined,
     'aria-describedby': [`${id}-${name}-hint`, errors[name] ? `${id}-${name}-error` : ''].filter(Boolean).join(' '),
   });
-  const fieldError = (name: 'key' | 'clientId' | 'clientSecret' | 'scopes') =>
+  const fieldError = (name: 'key' | 'clientId' | 'clientSecret' | 'appLink' | 'scopes') =>
     errors[name] ? (
       <span className="field-error" id={`${id}-${name}-error`}>
         {errors[name]}
@@ -179,7 +184,11 @@ export function NewIntegrationPage() {
                       <span className="label" id={`${id}-callback-label`}>
                         Callback URL
                       </span>
-                      <span className="hint">Register exactly this URL as the redirect URI (callback URL) of your OAuth app at {detail.displayName}.</span>
+                      <span className="hint">
+                        {fields?.appLink
+                          ? `Set exactly this URL as the Setup URL of your ${detail.displayName}: GitHub sends your users back to it after they install the app.`
+                          : `Register exactly this URL as the redirect URI (callback URL) of your OAuth app at ${detail.displayName}.`}
+                      </span>
                       <CopyBox value={config.callbackUrl} label="callback URL" />
                     </div>
                   ) : (
@@ -201,29 +210,43 @@ export function NewIntegrationPage() {
                       <>
                         <div className="field">
                           <label htmlFor={`${id}-clientId`}>
-                            Client ID {oauth ? null : <span className="optional">(optional)</span>}
+                            {fields?.clientId ?? 'Client ID'} {oauth ? null : <span className="optional">(optional)</span>}
                           </label>
                           <input className="input mono" value={clientId} onChange={(event) => change(setClientId, 'clientId', event.target.value)} {...fieldProps('clientId')} autoComplete="off" spellCheck={false} />
                           <span className="hint" id={`${id}-clientId-hint`}>
-                            From the OAuth app you created at {detail.displayName}.
+                            {fields?.secretIsPrivateKey ? `From the settings page of your ${detail.displayName}.` : `From the OAuth app you created at ${detail.displayName}.`}
                           </span>
                           {fieldError('clientId')}
                         </div>
                         <div className="field">
                           <label htmlFor={`${id}-clientSecret`}>
-                            Client secret {oauth ? null : <span className="optional">(optional)</span>}
+                            {fields?.clientSecret ?? 'Client secret'} {oauth ? null : <span className="optional">(optional)</span>}
                           </label>
+                          {fields?.secretIsPrivateKey ? (
+                            <textarea className="input mono" rows={6} value={clientSecret} onChange={(event) => change(setClientSecret, 'clientSecret', event.target.value)} {...fieldProps('clientSecret')} autoComplete="off" spellCheck={false} placeholder="-----BEGIN RSA PRIVATE KEY-----" />
+                          ) : (
                           <div className="input-group">
                             <input className="input mono" type={showSecret ? 'text' : 'password'} value={clientSecret} onChange={(event) => change(setClientSecret, 'clientSecret', event.target.value)} {...fieldProps('clientSecret')} autoComplete="off" spellCheck={false} />
                             <Button onClick={() => setShowSecret((value) => !value)} aria-pressed={showSecret} aria-label={showSecret ? 'Hide client secret' : 'Show client secret'}>
                               {showSecret ? 'Hide' : 'Show'}
                             </Button>
                           </div>
+                          )}
                           <span className="hint" id={`${id}-clientSecret-hint`}>
-                            Stored encrypted when NANGO_ENCRYPTION_KEY is set.
+                            {fields?.secretIsPrivateKey ? 'The .pem file GitHub lets you download once. Stored encrypted when NANGO_ENCRYPTION_KEY is set, and never shown again.' : 'Stored encrypted when NANGO_ENCRYPTION_KEY is set.'}
                           </span>
                           {fieldError('clientSecret')}
                         </div>
+                        {fields?.appLink ? (
+                          <div className="field">
+                            <label htmlFor={`${id}-appLink`}>{fields.appLink}</label>
+                            <input className="input mono" value={appLink} onChange={(event) => change(setAppLink, 'appLink', event.target.value)} {...fieldProps('appLink')} autoComplete="off" spellCheck={false} placeholder="https://github.com/apps/my-app" />
+                            <span className="hint" id={`${id}-appLink-hint`}>
+                              Where your users install the app; its settings page shows it as the public link.
+                            </span>
+                            {fieldError('appLink')}
+                          </div>
+                        ) : null}
                         <div className="field">
                           <label htmlFor={`${id}-scopes`}>
                             Scopes <span className="optional">(optional)</span>
