@@ -147,6 +147,8 @@ export interface ProviderDetail extends ProviderSummary {
 }
 
 export type ConnectionStatus = 'healthy' | 'expiring' | 'refresh_failed';
+/** What the token keeper says of a connection (src/keeper/connection-health.ts). */
+export type HealthState = 'healthy' | 'refresh_failed' | 'given_up' | 'expired';
 export type StatusReason = 'refresh_failed' | 'expired_no_refresh_token' | 'expired' | 'expires_soon_no_refresh_token' | 'expires_soon' | 'valid' | 'no_expiry';
 
 export interface EndUser {
@@ -173,6 +175,8 @@ export interface ConnectionSummary {
   lastRefreshFailure: string | null;
   lastRefreshError: string | null;
   refreshAttempts: number;
+  health: HealthState;
+  healthSince: string | null;
 }
 
 export interface ConnectionDetail {
@@ -186,6 +190,10 @@ export interface ConnectionDetail {
   updatedAt: string;
   status: ConnectionStatus;
   statusReason: StatusReason;
+  health: HealthState;
+  healthSince: string | null;
+  /** When the token keeper next refreshes it; null when it never will. */
+  refreshDueAt: string | null;
   credentialsType: string | null;
   tokenType: string | null;
   scopes: string[];
