@@ -155,14 +155,6 @@ function readAllowedHosts(env: NodeJS.ProcessEnv): string[] {
   }
 }
 
-function wrapConfigError<T>(read: () => T): T {
-  try {
-    return read();
-  } catch (error) {
-    throw new ConfigError((error as Error).message);
-  }
-}
-
 function readConnectionHostsAllowed(env: NodeJS.ProcessEnv): ConnectionHostsAllowed {
   try {
     return parseConnectionHostsAllowed(env['NANGO_CONNECTION_HOSTS_ALLOWED']);
@@ -331,6 +323,6 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     telemetryEndpoint: readOptionalUrl(env, 'NANGO_TELEMETRY_ENDPOINT'),
     logLevel: readLogLevel(env),
     logFormat: readLogFormat(env),
-    keeper: wrapConfigError(() => readKeeperSettings(env)),
+    keeper: readKeeperSettings(env, (message) => new ConfigError(message)),
   };
 }

@@ -5,14 +5,14 @@
  * - `given_up`: they failed for NANGO_REFRESH_GIVE_UP_DAYS; the keeper stopped `since` then (reconnect, or refresh by hand);
  * - `expired`: its credentials expired `since` then and cannot be renewed: the end user must connect again.
  */
-export type HealthState = 'healthy' | 'refresh_failed' | 'given_up' | 'expired';
+type HealthState = 'healthy' | 'refresh_failed' | 'given_up' | 'expired';
 
 export interface ConnectionHealth {
   state: HealthState;
   since: Date | null;
 }
 
-export interface HealthFacts {
+interface HealthFacts {
   refresh_failing_since: Date | null;
   refresh_given_up_at: Date | null;
   expiresAt: Date | null;

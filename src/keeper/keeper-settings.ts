@@ -13,27 +13,27 @@ export interface KeeperSettings {
 }
 
 /** A setting's value, or a sentence naming the variable and what it takes. */
-function readNumber(env: NodeJS.ProcessEnv, name: string, fallback: number, rule: { min: number; max: number; integer: boolean; unit: string }): number {
+function readNumber(env: NodeJS.ProcessEnv, name: string, fallback: number, rule: { min: number; max: number; integer: boolean; unit: string }, refuse: (message: string) => Error): number {
   const raw = env[name]?.trim();
   if (!raw) return fallback;
   const shape = rule.integer ? /^\d+$/ : /^\d+(\.\d+)?$/;
   const parsed = z.coerce.number().min(rule.min).max(rule.max).safeParse(raw);
   if (!shape.test(raw) || !parsed.success) {
     const kind = rule.integer ? 'a whole number' : 'a number (decimals allowed)';
-    throw new Error(`${name} must be ${kind} of ${rule.unit} from ${rule.min} to ${rule.max} (got "${raw}").`);
+    throw refuse(`${name} must be ${kind} of ${rule.unit} from ${rule.min} to ${rule.max} (got "${raw}").`);
   }
   return parsed.data;
 }
 
-/** Reads the NANGO_REFRESH_* variables; throws an Error whose message is the one line to show. */
-export function readKeeperSettings(env: NodeJS.ProcessEnv): KeeperSettings {
-  const sweepSeconds = readNumber(env, 'NANGO_REFRESH_SWEEP_SECONDS', 600, { min: 0, max: 86_400, integer: true, unit: 'seconds' });
-  const maxAgeHours = readNumber(env, 'NANGO_REFRESH_MAX_AGE_HOURS', 24, { min: 0.0001, max: 8_760, integer: false, unit: 'hours' });
-  const giveUpDays = readNumber(env, 'NANGO_REFRESH_GIVE_UP_DAYS', 7, { min: 0.00001, max: 3_650, integer: false, unit: 'days' });
+/** Reads the NANGO_REFRESH_* variables; a bad value throws `refuse(the one line to show)`. */
+export function readKeeperSettings(env: NodeJS.ProcessEnv, refuse: (message: string) => Error): KeeperSettings {
+  const sweepSeconds = readNumber(env, 'NANGO_REFRESH_SWEEP_SECONDS', 600, { min: 0, max: 86_400, integer: true, unit: 'seconds' }, refuse);
+  const maxAgeHours = readNumber(env, 'NANGO_REFRESH_MAX_AGE_HOURS', 24, { min: 0.0001, max: 8_760, integer: false, unit: 'hours' }, refuse);
+  const giveUpDays = readNumber(env, 'NANGO_REFRESH_GIVE_UP_DAYS', 7, { min: 0.00001, max: 3_650, integer: false, unit: 'days' }, refuse);
   return {
     sweepMs: sweepSeconds * 1000,
     maxAgeMs: Math.round(maxAgeHours * 60 * 60 * 1000),
     giveUpMs: Math.round(giveUpDays * 24 * 60 * 60 * 1000),
-    concurrency: readNumber(env, 'NANGO_REFRESH_CONCURRENCY', 10, { min: 1, max: 1_000, integer: true, unit: 'refreshes' }),
+    concurrency: readNumber(env, 'NANGO_REFRESH_CONCURRENCY', 10, { min: 1, max: 1_000, integer: true, unit: 'refreshes' }, refuse),
   };
 }

@@ -14,7 +14,7 @@ export interface KeeperObserver {
   refreshFinished(result: KeeperRefreshResult | 'error'): void;
 }
 
-export interface TokenKeeperDeps {
+interface TokenKeeperDeps {
   settings: KeeperSettings;
   claims: RefreshClaimsStore;
   configs: Pick<ConfigsStore, 'find'>;

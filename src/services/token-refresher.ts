@@ -174,7 +174,7 @@ interface RefreshContext {
 }
 
 /** A connection the token keeper claimed: its due time was set to `claimedUntil`, which the refresh checks under the lock. */
-export interface RefreshClaim {
+interface RefreshClaim {
   providerConfigKey: string;
   connectionId: string;
   claimedUntil: Date;

@@ -38,7 +38,7 @@ export interface ConnectionRecord {
 }
 
 /** A connection's place in the token keeper's schedule after a failed refresh. */
-export interface RefreshFailurePlan {
+interface RefreshFailurePlan {
   refresh_due_at: Date | null;
   refresh_failing_since: Date;
   refresh_given_up_at: Date | null;

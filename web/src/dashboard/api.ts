@@ -92,6 +92,8 @@ export interface Settings {
   databaseSettings: { variable: string; value: string }[];
   providersFile: string | null;
   auditRetentionDays: number;
+  /** The token keeper's settings (NANGO_REFRESH_*); a sweep of 0 seconds means it is off. */
+  tokenKeeper: { sweepSeconds: number; maxAgeHours: number; giveUpDays: number; concurrency: number };
   telemetry: boolean;
   telemetryEndpointSet: boolean;
 }
