@@ -11,6 +11,7 @@ import { startBenchPostgres, type BenchPostgres } from './support/postgres.js';
 import { progress } from './support/progress.js';
 import { localOAuth2Provider, writeProvidersFile } from './support/providers-file.js';
 import { seedConnections } from './support/seed-connections.js';
+import type { ServerApi } from './support/server-api.js';
 import { freshKeys, startServerOnDatabase } from './support/server-on-database.js';
 import type { BenchSettings } from './support/settings.js';
 import { makeTempDir } from './support/temp-dir.js';
@@ -107,7 +108,7 @@ function rateOf(result: LoadResult): string {
   return Math.round(result.requestsPerSecond).toLocaleString('en-US');
 }
 
-async function importDue(api: { importOAuth2: (key: string, id: string, tokens: { access_token: string; refresh_token?: string; expires_at?: string }) => Promise<void> }, due: number, round: string): Promise<void> {
+async function importDue(api: Pick<ServerApi, 'importOAuth2'>, due: number, round: string): Promise<void> {
   // Due in half a minute (the refresh margin is 15 minutes): after the import, so the sweep is measured alone.
   const expiresAt = new Date(Date.now() + 15 * 60_000 + 30_000).toISOString();
   for (let start = 0; start < due; start += 20) {

@@ -27,6 +27,13 @@ export function healthOf(facts: HealthFacts, now: Date): ConnectionHealth {
 }
 
 /** For list rows, which do not open credentials: a connection on the keeper's schedule is renewable. */
-export function listedHealth(row: { refresh_failing_since: Date | null; refresh_given_up_at: Date | null; refresh_due_at: Date | null; credentials_expires_at: Date | null }, now: Date): ConnectionHealth {
+interface ListedRow {
+  refresh_failing_since: Date | null;
+  refresh_given_up_at: Date | null;
+  refresh_due_at: Date | null;
+  credentials_expires_at: Date | null;
+}
+
+export function listedHealth(row: ListedRow, now: Date): ConnectionHealth {
   return healthOf({ ...row, expiresAt: row.credentials_expires_at, renewable: row.refresh_due_at !== null }, now);
 }

@@ -20,14 +20,14 @@ export class KeeperMetrics implements KeeperObserver {
     this.refreshes = new Counter({ name: 'custody_keeper_refreshes_total', help: 'Refreshes made by the token keeper, by outcome (refreshed, failed, gave_up, skipped: done meanwhile by a read or another process, error: database)', labelNames: ['outcome'], registers: [registry] });
     this.lag = new Gauge({ name: 'custody_keeper_lag_seconds', help: 'How late the earliest due connection was when the last sweep started', registers: [registry] });
     this.due = new Gauge({ name: 'custody_keeper_due_connections', help: 'Connections due before the next sweep, when the last sweep started', registers: [registry] });
-    const metrics = this;
+    const readCounts = (): Promise<HealthCounts> => this.healthCounts(healthCounts);
     new Gauge({
       name: 'custody_connections_by_health',
       help: 'Connections by health: healthy, refresh_failed, given_up, expired (cannot be renewed)',
       labelNames: ['health'],
       registers: [registry],
       async collect() {
-        const counts = await metrics.healthCounts(healthCounts);
+        const counts = await readCounts();
         const unhealthy = counts.refresh_failed + counts.given_up + counts.expired;
         this.set({ health: 'healthy' }, counts.total - unhealthy);
         this.set({ health: 'refresh_failed' }, counts.refresh_failed);
