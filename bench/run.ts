@@ -1,3 +1,4 @@
+import { benchmarkKeeper } from './keeper.js';
 import { benchmarkReads } from './reads.js';
 import { benchmarkRefresh } from './refresh.js';
 import { benchmarkScale } from './scale.js';
@@ -9,7 +10,7 @@ import { progress } from './support/progress.js';
 import { readSettings, type BenchSettings } from './support/settings.js';
 
 /**
- * `tsx bench/run.ts <reads|startup|refresh|scale|all>`: runs the benchmarks named and writes their sections
+ * `tsx bench/run.ts <reads|startup|refresh|scale|keeper|all>`: runs the benchmarks named and writes their sections
  * of docs/performance.md. A benchmark that fails is reported and the others still run.
  */
 const BENCHMARKS: Record<SectionName, (settings: BenchSettings, cleanup: Cleanup) => Promise<string>> = {
@@ -17,6 +18,7 @@ const BENCHMARKS: Record<SectionName, (settings: BenchSettings, cleanup: Cleanup
   startup: benchmarkStartup,
   refresh: benchmarkRefresh,
   scale: benchmarkScale,
+  keeper: benchmarkKeeper,
 };
 
 async function main(): Promise<number> {

@@ -2,6 +2,7 @@ import { getHashes } from 'node:crypto';
 import path from 'node:path';
 import { ConfigError, nonEmpty, readBoolean, readInteger, readOptionalUrl, readUrl } from './config-readers.js';
 import type { AuditSynchronousCommit } from './db/audit-commit.js';
+import { readKeeperSettings, type KeeperSettings } from './keeper/keeper-settings.js';
 import { parseConnectionHostsAllowed, type ConnectionHostsAllowed } from './net/connection-hosts-allowed.js';
 import { parseAllowedHosts } from './proxy/allowed-hosts.js';
 
@@ -58,6 +59,8 @@ export interface Config {
   logLevel: LogLevel;
   /** LOG_FORMAT: `pretty` or `json`; undefined: pretty on a terminal, JSON otherwise (src/log-format.ts). */
   logFormat: LogFormat | undefined;
+  /** The token keeper: sweep interval, max age, give-up time, concurrency (NANGO_REFRESH_*; src/keeper/). */
+  keeper: KeeperSettings;
 }
 
 export interface ExternalDatabaseConfig {
@@ -320,5 +323,6 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     telemetryEndpoint: readOptionalUrl(env, 'NANGO_TELEMETRY_ENDPOINT'),
     logLevel: readLogLevel(env),
     logFormat: readLogFormat(env),
+    keeper: readKeeperSettings(env, (message) => new ConfigError(message)),
   };
 }

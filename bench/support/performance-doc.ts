@@ -10,6 +10,7 @@ export const SECTIONS = {
   startup: 'Cold start and memory',
   refresh: 'Refresh under contention',
   scale: 'Scale: 100,000 connections',
+  keeper: 'Token keeper: one sweep over 100,000 connections',
 } as const;
 
 export type SectionName = keyof typeof SECTIONS;

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type pg from 'pg';
+import pg from 'pg';
 import { startEmbeddedPostgres } from '../../src/db/embedded-postgres.js';
 import { createLogger } from '../../src/logger.js';
 import type { Cleanup } from './cleanup.js';
@@ -13,15 +13,27 @@ export interface BenchPostgres {
   url: string;
 }
 
-export async function startBenchPostgres(cleanup: Cleanup): Promise<BenchPostgres> {
+export async function startBenchPostgres(cleanup: Cleanup, options: { countStatements?: boolean } = {}): Promise<BenchPostgres> {
   const dataDir = path.join(makeTempDir('pg', cleanup), 'data');
   const release = guardCluster(path.join(dataDir, 'postgres'));
-  const cluster = await startEmbeddedPostgres(dataDir, createLogger('silent'));
-  cleanup.add('the benchmark PostgreSQL', async () => {
+  let cluster = await startEmbeddedPostgres(dataDir, createLogger('silent'));
+  if (options.countStatements) {
+    // pg_stat_statements must be loaded at start: set it, then start the cluster again.
+    const client = new pg.Client(cluster.connection);
+    await client.connect();
+    await client.query(`ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'`).finally(() => client.end());
     await cluster.stop();
+    cluster = await startEmbeddedPostgres(dataDir, createLogger('silent'));
+    const again = new pg.Client(cluster.connection);
+    await again.connect();
+    await again.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements').finally(() => again.end());
+  }
+  const started = cluster;
+  cleanup.add('the benchmark PostgreSQL', async () => {
+    await started.stop();
     release();
   });
-  const { host, port, user, password, database } = cluster.connection;
+  const { host, port, user, password, database } = started.connection;
   const url = `postgres://${encodeURIComponent(String(user))}:${encodeURIComponent(String(password))}@${String(host)}:${String(port)}/${String(database)}`;
   return { connection: cluster.connection, url };
 }

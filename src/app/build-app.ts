@@ -55,6 +55,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
   });
   app.decorate('databaseNotifications', container.notifications);
+  app.decorate('tokenKeeper', container.keeper);
   if (config.connectionHostsAllowed.entries.length > 0) {
     logger.info({ hosts: config.connectionHostsAllowed.entries }, 'Connections may use these non-public hosts (NANGO_CONNECTION_HOSTS_ALLOWED).');
   }
@@ -92,9 +93,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook('onReady', async () => {
     container.notifications.start();
     await housekeeping.start();
+    container.keeper.start();
   });
   app.addHook('onClose', async () => {
     housekeeping.stop();
+    // Before the container closes: a refresh under way still writes its row and audit entry.
+    await container.keeper.stop();
     await closeContainer(container);
   });
   return app;

@@ -19,6 +19,8 @@ import { IntegrationService } from '../services/integration-service.js';
 import { OAuthFlowService } from '../services/oauth-flow-service.js';
 import { fanOut, type ServerSignals } from '../services/server-signals.js';
 import { TokenRefresher } from '../services/token-refresher.js';
+import { buildTokenKeeper } from '../keeper/keeper-startup.js';
+import { RefreshSchedule } from '../keeper/refresh-schedule.js';
 import { AccountsStore } from '../store/accounts-store.js';
 import { AuditLogStore } from '../store/audit-log-store.js';
 import { ConfigsStore } from '../store/configs-store.js';
@@ -64,7 +66,8 @@ export function buildContainer(deps: AppDeps) {
   const hosts = new ConnectionHosts(new OutboundHostGuard(config.connectionHostsAllowed, deps.hostResolver, logger), logger);
 
   const configs = new ConfigsStore(knex, cipher, connectionCache);
-  const connectionsStore = new ConnectionsStore(knex, cipher, connectionCache);
+  // Connections are scheduled for the token keeper as they are written (src/keeper/refresh-schedule.ts).
+  const connectionsStore = new ConnectionsStore(knex, cipher, connectionCache, new RefreshSchedule(config.keeper, now));
   const sessions = new OAuthSessionsStore(knex, cipher);
   const connectSessions = new ConnectSessionsStore(knex);
   const auditLog = new AuditLogStore(knex, config.auditSynchronousCommit);
@@ -90,6 +93,7 @@ export function buildContainer(deps: AppDeps) {
     databaseTimeouts: config.databaseTimeouts,
     now,
   });
+  const keeper = buildTokenKeeper({ config, knex, configs, refresher, registry: metrics.registry, logger, providerTimeoutMs, now });
   const connections = new ConnectionService({ knex, connections: connectionsStore, configs, audit: auditLog, signals, refresher });
   const authorizer = new ConnectAuthorizer(config, connectSessions, new AccountsStore(knex), now);
   const delivery = new ResultDelivery(knex, notifications, logger, new SocketAdmission(config));
@@ -132,6 +136,7 @@ export function buildContainer(deps: AppDeps) {
     webhooks,
     delivery,
     probe,
+    keeper,
     stores: { sessions, connectSessions, auditLog, dashboard },
     services: { integrations, connections, flows, connectSessions: connectSessionService, credentialConnect },
   };

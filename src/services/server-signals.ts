@@ -9,6 +9,8 @@ export interface AuthOutcome {
   authMode: string;
   endUser?: EndUser | null;
   tags?: Record<string, string> | null;
+  /** A refresh that succeeded after one or more failed ones (the auth webhook then says `success: true`). */
+  recovered?: boolean;
 }
 
 /**

@@ -51,49 +51,96 @@ export class TokenRefresher {
     const running = this.inFlight.get(key);
     if (running) return running;
     const requestedAt = this.now();
-    const refresh = this.refreshUnderLock(connection, config, force, requestedAt).finally(() => this.inFlight.delete(key));
+    const refresh = this.refreshOnRead(connection, config, force, requestedAt).finally(() => this.inFlight.delete(key));
     this.inFlight.set(key, refresh);
     return refresh;
+  }
+
+  /**
+   * The token keeper's refresh of a connection it claimed (src/keeper/): under the same lock as reads, and only
+   * if the row still carries the keeper's claim; a read or another process that refreshed it meanwhile wrote a
+   * new due time, and then there is nothing to do.
+   */
+  async refreshClaimed(claim: RefreshClaim, config: ConfigRecord | undefined): Promise<KeeperRefreshResult> {
+    const outcome = await this.underLock(claim, config, { principal: 'keeper', route: 'token keeper', restartFailures: false, details: { scheduled: true } }, async (current, trx) => {
+      if (current.refresh_due_at?.getTime() !== claim.claimedUntil.getTime()) return 'unchanged';
+      if (!config || !isRenewable(current.credentials) || current.refresh_given_up_at) {
+        await this.deps.connections.unschedule(trx, current);
+        return 'unchanged';
+      }
+      return 'refresh';
+    });
+    if (outcome.kind === 'unchanged') return 'skipped';
+    if (outcome.kind === 'refreshed') return 'refreshed';
+    this.logFailure(outcome, config);
+    return outcome.connection.refresh_given_up_at ? 'gave_up' : 'failed';
   }
 
   private needsRefresh(connection: ConnectionRecord, force: boolean): boolean {
     return renewalDue(connection.credentials, this.now(), force);
   }
 
-  private async refreshUnderLock(connection: ConnectionRecord, config: ConfigRecord, force: boolean, requestedAt: Date): Promise<ConnectionRecord> {
-    const outcome = await this.deps.knex.transaction(async (trx): Promise<RefreshOutcome> => {
-      // Another process may hold this lock across its provider's answer (up to providerTimeoutMs): not a fault to cut short.
-      await runWaitingStatement(trx, this.deps.databaseTimeouts, this.deps.providerTimeoutMs, 'SELECT pg_advisory_xact_lock(hashtext(?), hashtext(?))', [connection.provider_config_key, connection.connection_id]);
-      const current = await this.deps.connections.findForUpdate(trx, connection.provider_config_key, connection.connection_id);
-      if (!current) return { kind: 'unchanged', connection };
+  private async refreshOnRead(connection: ConnectionRecord, config: ConfigRecord, force: boolean, requestedAt: Date): Promise<ConnectionRecord> {
+    const target = { providerConfigKey: connection.provider_config_key, connectionId: connection.connection_id };
+    // A refresh asked for by hand (force) starts a given-up connection's retries over.
+    const outcome = await this.underLock(target, config, { principal: 'server', route: 'token refresh', restartFailures: force, details: { forced: force } }, async (current) => {
       // Another caller refreshed while we waited for the lock: its token is what we want.
       const refreshedMeanwhile = current.last_refresh_success !== null && current.last_refresh_success.getTime() >= requestedAt.getTime();
-      if (refreshedMeanwhile || !this.needsRefresh(current, force)) return { kind: 'unchanged', connection: current };
-      const target = { providerConfigKey: current.provider_config_key, connectionId: current.connection_id, route: 'token refresh', principal: 'server' };
-      const announced: AuthOutcome = { operation: 'refresh', connectionId: current.connection_id, providerConfigKey: current.provider_config_key, provider: config.provider, authMode: current.credentials.type, endUser: current.end_user, tags: current.tags };
-      try {
-        const credentials = await this.requestRefresh(current, config);
-        const saved = await this.deps.connections.saveRefreshedCredentials(trx, current.id, credentials, this.now());
-        await this.deps.audit.record([{ ...target, action: 'connection.refresh', details: { forced: force } }], trx);
-        return { kind: 'refreshed', connection: saved, announced };
-      } catch (error) {
-        if (!(error instanceof ProviderError)) throw error;
-        await this.deps.connections.recordRefreshFailure(trx, current.id, error.message, this.now());
-        await this.deps.audit.record([{ ...target, action: 'connection.refresh_failed', details: { error: error.details.error ?? error.kind } }], trx);
-        return { kind: 'failed', failure: error, announced };
-      }
+      return refreshedMeanwhile || !this.needsRefresh(current, force) ? 'unchanged' : 'refresh';
     });
-    // Announced once the transaction has committed: never for a refresh (or a failure record) that rolled back.
-    if (outcome.kind === 'refreshed') this.deps.signals.authSucceeded(outcome.announced);
-    if (outcome.kind !== 'failed') return outcome.connection;
+    if (outcome.kind !== 'failed') return outcome.connection ?? connection;
     const { failure } = outcome;
-    this.deps.signals.authFailed(outcome.announced, { type: 'refresh_token_external_error', description: failure.message });
-    const template = this.deps.providers.get(config.provider);
-    logProviderFailure(this.deps.log, failure, { integration: config.unique_key, provider: template?.display_name ?? config.provider, callbackUrl: this.deps.callbackUrl });
+    this.logFailure(outcome, config);
     throw new ApiError('refresh_token_external_error', `The token of connection "${connection.connection_id}" could not be refreshed: ${failure.message}`, {
       external_message: failure.details.error_description ?? failure.details.error ?? failure.message,
       external_request_details: failure.details,
     });
+  }
+
+  /**
+   * One refresh across processes: the advisory lock, the row locked and re-read, `decide` on what it holds, the
+   * new credentials or the failure and its audit entry in that one transaction, the signal after the commit.
+   */
+  private async underLock(target: { providerConfigKey: string; connectionId: string }, config: ConfigRecord | undefined, context: RefreshContext, decide: (current: ConnectionRecord, trx: Knex.Transaction) => Promise<'refresh' | 'unchanged'>): Promise<RefreshOutcome> {
+    const outcome = await this.deps.knex.transaction(async (trx): Promise<RefreshOutcome> => {
+      // Another process may hold this lock across its provider's answer (up to providerTimeoutMs): not a fault to cut short.
+      await runWaitingStatement(trx, this.deps.databaseTimeouts, this.deps.providerTimeoutMs, 'SELECT pg_advisory_xact_lock(hashtext(?), hashtext(?))', [target.providerConfigKey, target.connectionId]);
+      const current = await this.deps.connections.findForUpdate(trx, target.providerConfigKey, target.connectionId);
+      if (!current) return { kind: 'unchanged', connection: undefined };
+      if ((await decide(current, trx)) === 'unchanged' || !config) return { kind: 'unchanged', connection: current };
+      const entry = { providerConfigKey: current.provider_config_key, connectionId: current.connection_id, route: context.route, principal: context.principal };
+      // A success after failures is announced as a recovery (webhook `success: true`): the app can clear its "reconnect" notice.
+      const announced: AuthOutcome = { operation: 'refresh', connectionId: current.connection_id, providerConfigKey: current.provider_config_key, provider: config.provider, authMode: current.credentials.type, endUser: current.end_user, tags: current.tags, recovered: current.refresh_attempts > 0 };
+      try {
+        const credentials = await this.requestRefresh(current, config);
+        const saved = await this.deps.connections.saveRefreshedCredentials(trx, current.id, credentials, this.now());
+        await this.deps.audit.record([{ ...entry, action: 'connection.refresh', details: { ...context.details, ...(announced.recovered ? { recovered_after_failures: current.refresh_attempts } : {}) } }], trx);
+        return { kind: 'refreshed', connection: saved, announced };
+      } catch (error) {
+        if (!(error instanceof ProviderError)) throw error;
+        const failed = await this.deps.connections.recordRefreshFailure(trx, current, error.message, this.now(), context.restartFailures);
+        const failure = { error: error.details.error ?? error.kind, failing_since: failed.refresh_failing_since?.toISOString(), attempts: failed.refresh_attempts };
+        await this.deps.audit.record([{ ...entry, action: failed.refresh_given_up_at ? 'connection.refresh_given_up' : 'connection.refresh_failed', details: { ...context.details, ...failure } }], trx);
+        return { kind: 'failed', failure: error, announced: { ...announced, recovered: false }, connection: failed };
+      }
+    });
+    // Announced once the transaction has committed: never for a refresh (or a failure record) that rolled back.
+    if (outcome.kind === 'refreshed') this.deps.signals.authSucceeded(outcome.announced);
+    if (outcome.kind === 'failed') this.deps.signals.authFailed(outcome.announced, { type: 'refresh_token_external_error', description: outcome.failure.message });
+    return outcome;
+  }
+
+  private logFailure(outcome: Extract<RefreshOutcome, { kind: 'failed' }>, config: ConfigRecord | undefined): void {
+    if (!config) return;
+    const template = this.deps.providers.get(config.provider);
+    logProviderFailure(this.deps.log, outcome.failure, { integration: config.unique_key, provider: template?.display_name ?? config.provider, callbackUrl: this.deps.callbackUrl });
+    const { connection } = outcome;
+    if (connection.refresh_given_up_at) {
+      this.deps.log.warn(
+        { integration: config.unique_key, connectionId: connection.connection_id, failingSince: connection.refresh_failing_since },
+        `Stopped refreshing connection "${connection.connection_id}" of integration "${config.unique_key}": its refreshes have failed since ${connection.refresh_failing_since?.toISOString() ?? 'long ago'} (NANGO_REFRESH_GIVE_UP_DAYS). The end user must connect again, or refresh it from the dashboard once the provider accepts it.`,
+      );
+    }
   }
 
   /** The connection's mode renews its credentials; the provider's refusal is a ProviderError. */
@@ -114,9 +161,27 @@ export class TokenRefresher {
 }
 
 type RefreshOutcome =
-  | { kind: 'unchanged'; connection: ConnectionRecord }
+  | { kind: 'unchanged'; connection: ConnectionRecord | undefined }
   | { kind: 'refreshed'; connection: ConnectionRecord; announced: AuthOutcome }
-  | { kind: 'failed'; failure: ProviderError; announced: AuthOutcome };
+  | { kind: 'failed'; failure: ProviderError; announced: AuthOutcome; connection: ConnectionRecord };
+
+/** Who refreshes, as the audit trail names it, and whether a failure starts the retry schedule over. */
+interface RefreshContext {
+  principal: string;
+  route: string;
+  restartFailures: boolean;
+  details: Record<string, unknown>;
+}
+
+/** A connection the token keeper claimed: its due time was set to `claimedUntil`, which the refresh checks under the lock. */
+interface RefreshClaim {
+  providerConfigKey: string;
+  connectionId: string;
+  claimedUntil: Date;
+}
+
+/** What became of a claimed connection. */
+export type KeeperRefreshResult = 'refreshed' | 'failed' | 'gave_up' | 'skipped';
 
 /**
  * When the credentials are due for renewal: the refresh margin before they expire; null when their mode cannot

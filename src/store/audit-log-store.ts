@@ -22,6 +22,7 @@ export const AUDIT_ACTIONS = [
   'connection.update',
   'connection.refresh',
   'connection.refresh_failed',
+  'connection.refresh_given_up',
   'connection.delete',
   'integration.create',
   'integration.update',

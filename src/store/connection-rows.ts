@@ -26,9 +26,33 @@ export interface ConnectionRecord {
   last_refresh_failure: Date | null;
   last_refresh_error: string | null;
   refresh_attempts: number;
+  /** When the token keeper next looks at the connection; null when its credentials cannot be renewed, or it gave up. */
+  refresh_due_at: Date | null;
+  /** The first failure of the refreshes failing now; null while they succeed. */
+  refresh_failing_since: Date | null;
+  /** When the keeper stopped retrying (after NANGO_REFRESH_GIVE_UP_DAYS of failures); cleared by a re-authorisation or a refresh by hand. */
+  refresh_given_up_at: Date | null;
   end_user: EndUser | null;
   tags: Record<string, string>;
   webhook_url_override: string | null;
+}
+
+/** A connection's place in the token keeper's schedule after a failed refresh. */
+interface RefreshFailurePlan {
+  refresh_due_at: Date | null;
+  refresh_failing_since: Date;
+  refresh_given_up_at: Date | null;
+  refresh_attempts: number;
+}
+
+/**
+ * How the store schedules connections for the token keeper as it writes them (src/keeper/refresh-schedule.ts):
+ * when credentials just obtained fall due, and where a failed refresh leaves the connection.
+ */
+export interface RefreshPlanner {
+  /** `now` defaults to the planner's own clock (a connection just authorised). */
+  dueAfterRenewal(credentials: StoredCredentials, now?: Date): Date | null;
+  afterFailure(previous: Pick<ConnectionRecord, 'refresh_failing_since' | 'refresh_attempts'>, now: Date, restart: boolean): RefreshFailurePlan;
 }
 
 /** Who a connection belongs to in the operator's product (modern API). */
@@ -76,6 +100,10 @@ export interface ConnectionListItem {
   created_at: Date;
   last_refresh_failure: Date | null;
   refresh_attempts: number;
+  credentials_expires_at: Date | null;
+  refresh_due_at: Date | null;
+  refresh_failing_since: Date | null;
+  refresh_given_up_at: Date | null;
 }
 
 /** A row of the seed list (`GET /connection`): what Nango v0.16 listed, and the modern fields its successor lists too. */
@@ -119,7 +147,7 @@ export const ACCOUNT_ID = 0;
 export const CONNECTION_COLUMNS = [
   'id', 'created_at', 'updated_at', 'provider_config_key', 'connection_id', 'credentials', 'connection_config', 'account_id', 'metadata',
   'credentials_iv', 'credentials_tag', 'credentials_expires_at', 'last_refresh_success', 'last_refresh_failure', 'last_refresh_error',
-  'refresh_attempts', 'end_user', 'tags', 'webhook_url_override',
+  'refresh_attempts', 'refresh_due_at', 'refresh_failing_since', 'refresh_given_up_at', 'end_user', 'tags', 'webhook_url_override',
 ] as const satisfies readonly (keyof ConnectionRow)[];
 /** Config columns in a joined row are renamed with this prefix, so they cannot shadow the connection's. */
 const CONFIG_PREFIX = 'integration__';
@@ -153,6 +181,7 @@ export function splitJoinedRow(row: Record<string, unknown>): SealedConnection {
 /** Columns of a list item, in the list's order of preference; the joined integration gives `provider`. */
 export const LIST_COLUMNS = [
   'c.id', 'c.connection_id', 'c.provider_config_key', 'k.provider', 'c.end_user', 'c.tags', 'c.metadata', 'c.created_at', 'c.last_refresh_failure', 'c.refresh_attempts',
+  'c.credentials_expires_at', 'c.refresh_due_at', 'c.refresh_failing_since', 'c.refresh_given_up_at',
   // The row's list position, exact to the microsecond (a JavaScript Date keeps milliseconds), for the next page's cursor.
   '(extract(epoch from c.created_at) * 1000000)::bigint::text AS custody_created_micros',
 ];

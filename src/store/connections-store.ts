@@ -7,11 +7,11 @@ import { connectionCacheKey, type ConnectionCache } from './connection-cache.js'
 import {
   ACCOUNT_ID, AFTER_POSITION, FIND_WITH_INTEGRATION, LIST_COLUMNS, LIST_NEWEST, splitJoinedRow, TABLE,
   type ConnectionListFilter, type ConnectionListPage, type ConnectionRecord, type ConnectionRow, type ConnectionSummary, type ConnectionWrite,
-  type EndUser, type ListRow, type SealedConnection,
+  type EndUser, type ListRow, type RefreshPlanner, type SealedConnection,
 } from './connection-rows.js';
 import { openCredentials, sealCredentials } from './sealing.js';
 
-export type { ConnectionListFilter, ConnectionListItem, ConnectionListPage, ListPosition, ConnectionRecord, ConnectionSummary, ConnectionWrite, EndUser, SealedConnection } from './connection-rows.js';
+export type { ConnectionListFilter, ConnectionListItem, ConnectionListPage, ListPosition, ConnectionRecord, ConnectionSummary, ConnectionWrite, EndUser, RefreshPlanner, SealedConnection } from './connection-rows.js';
 
 /** An upserted connection, and whether the row is new (false: an existing connection was re-authorised). */
 export interface UpsertedConnection {
@@ -25,6 +25,8 @@ export class ConnectionsStore {
     private readonly cipher: Cipher | undefined,
     /** Rows read by findWithIntegration, kept between requests; this store evicts what it writes. */
     private readonly cache?: ConnectionCache<SealedConnection>,
+    /** Schedules written connections for the token keeper; without one (read-only uses), written rows are left off the schedule. */
+    private readonly planner?: RefreshPlanner,
   ) {}
 
   async count(): Promise<number> {
@@ -79,6 +81,9 @@ export class ConnectionsStore {
         last_refresh_success: now,
         last_refresh_error: null,
         refresh_attempts: 0,
+        refresh_due_at: this.dueAfterRenewal(credentials, now),
+        refresh_failing_since: null,
+        refresh_given_up_at: null,
         updated_at: now,
       })
       .returning('*');
@@ -87,13 +92,28 @@ export class ConnectionsStore {
     return this.open(row);
   }
 
-  /** Records a failed refresh; the stored credentials stay as they were. */
-  async recordRefreshFailure(trx: Knex.Transaction, id: number, message: string, now: Date): Promise<void> {
-    const rows = (await trx(TABLE)
-      .where({ id })
-      .update({ last_refresh_failure: now, last_refresh_error: message.slice(0, 2000), refresh_attempts: trx.raw('refresh_attempts + 1') })
-      .returning(['provider_config_key', 'connection_id'])) as Pick<ConnectionRow, 'provider_config_key' | 'connection_id'>[];
-    for (const row of rows) this.forgetWhenCommitted(trx, row.provider_config_key, row.connection_id);
+  /**
+   * Records a failed refresh and when to retry it (or that the keeper gives up); the stored credentials stay as
+   * they were. `restart`: a refresh asked for by hand starts the retry schedule over.
+   */
+  async recordRefreshFailure(trx: Knex.Transaction, current: ConnectionRecord, message: string, now: Date, restart: boolean): Promise<ConnectionRecord> {
+    const plan = this.planner?.afterFailure(current, now, restart) ?? {
+      refresh_due_at: null,
+      refresh_failing_since: current.refresh_failing_since ?? now,
+      refresh_given_up_at: null,
+      refresh_attempts: current.refresh_attempts + 1,
+    };
+    await trx(TABLE)
+      .where({ id: current.id })
+      .update({ last_refresh_failure: now, last_refresh_error: message.slice(0, 2000), ...plan });
+    this.forgetWhenCommitted(trx, current.provider_config_key, current.connection_id);
+    return { ...current, last_refresh_failure: now, last_refresh_error: message.slice(0, 2000), ...plan };
+  }
+
+  /** Takes a connection off the keeper's schedule: its credentials cannot be renewed (or its integration is gone). */
+  async unschedule(trx: Knex.Transaction, current: ConnectionRecord): Promise<void> {
+    await trx(TABLE).where({ id: current.id }).update({ refresh_due_at: null });
+    this.forgetWhenCommitted(trx, current.provider_config_key, current.connection_id);
   }
 
   async list(filter: { connectionId?: string }): Promise<ConnectionSummary[]> {
@@ -140,6 +160,9 @@ export class ConnectionsStore {
         last_refresh_failure: null,
         last_refresh_error: null,
         refresh_attempts: 0,
+        refresh_due_at: this.dueAfterRenewal(write.credentials),
+        refresh_failing_since: null,
+        refresh_given_up_at: null,
         ...(write.end_user !== undefined ? { end_user: write.end_user === null ? null : (JSON.stringify(write.end_user) as unknown as EndUser) } : {}),
         ...(write.tags !== undefined ? { tags: JSON.stringify(write.tags) as unknown as Record<string, string> } : {}),
         ...(write.webhook_url_override !== undefined ? { webhook_url_override: write.webhook_url_override } : {}),
@@ -147,7 +170,7 @@ export class ConnectionsStore {
       .onConflict(['provider_config_key', 'connection_id', 'account_id'])
       .merge([
         'credentials', 'credentials_iv', 'credentials_tag', 'credentials_expires_at', 'connection_config', 'metadata', 'updated_at',
-        'last_refresh_failure', 'last_refresh_error', 'refresh_attempts',
+        'last_refresh_failure', 'last_refresh_error', 'refresh_attempts', 'refresh_due_at', 'refresh_failing_since', 'refresh_given_up_at',
         ...(write.end_user !== undefined ? ['end_user' as const] : []),
         ...(write.tags !== undefined ? ['tags' as const] : []),
         ...(write.webhook_url_override !== undefined ? ['webhook_url_override' as const] : []),
@@ -279,6 +302,10 @@ export class ConnectionsStore {
     const forget = (): void => cache.evict(providerConfigKey, connectionId);
     // Promise.resolve: a transaction knex did not start itself may lack the promise; forgetting early is then all there is.
     void Promise.resolve(trx.executionPromise).then(forget, forget);
+  }
+
+  private dueAfterRenewal(credentials: StoredCredentials, now?: Date): Date | null {
+    return this.planner?.dueAfterRenewal(credentials, now) ?? null;
   }
 
   private open(row: ConnectionRow): ConnectionRecord {

@@ -14,11 +14,14 @@ export type ConnectionStatus = 'healthy' | 'expiring' | 'refresh_failed';
 export interface DashboardConnectionFilter {
   search?: string;
   integration?: string;
-  status?: ConnectionStatus;
+  /** A status, or every connection whose health is not `healthy` (src/keeper/connection-health.ts). */
+  status?: ConnectionStatus | 'needs_attention';
   limit: number;
   offset: number;
   /** A token expiring before this instant is `expiring`. */
   expiringBefore: Date;
+  /** A token that cannot be renewed and expired before this instant needs attention. */
+  now: Date;
 }
 
 export interface DashboardConnectionRow {
@@ -38,6 +41,8 @@ export interface DashboardConnectionRow {
   last_refresh_failure: Date | null;
   last_refresh_error: string | null;
   refresh_attempts: number;
+  refresh_failing_since: Date | null;
+  refresh_given_up_at: Date | null;
 }
 
 export interface AccountRow {
@@ -107,6 +112,8 @@ export class DashboardStore {
     const failed = 'c.refresh_attempts > 0 AND c.last_refresh_failure IS NOT NULL';
     if (filter.status === 'refresh_failed') base.andWhereRaw(failed);
     if (filter.status === 'expiring') base.andWhereRaw(`NOT (${failed}) AND c.credentials_expires_at IS NOT NULL AND c.credentials_expires_at < ?`, [filter.expiringBefore]);
+    // Off the keeper's schedule and not given up: its credentials cannot be renewed.
+    if (filter.status === 'needs_attention') base.andWhereRaw('(c.refresh_failing_since IS NOT NULL OR c.refresh_given_up_at IS NOT NULL OR (c.refresh_due_at IS NULL AND c.credentials_expires_at <= ?))', [filter.now]);
     if (filter.status === 'healthy') base.andWhereRaw(`NOT (${failed}) AND (c.credentials_expires_at IS NULL OR c.credentials_expires_at >= ?)`, [filter.expiringBefore]);
 
     const [count] = (await base.clone().count({ n: '*' })) as { n: string | number }[];
@@ -116,6 +123,7 @@ export class DashboardStore {
         'c.id', 'c.connection_id', 'c.provider_config_key', 'k.provider', 'c.end_user', 'c.created_at', 'c.updated_at',
         'c.credentials', 'c.credentials_iv', 'c.credentials_tag', 'c.credentials_expires_at',
         'c.last_refresh_success', 'c.last_refresh_failure', 'c.last_refresh_error', 'c.refresh_attempts',
+        'c.refresh_failing_since', 'c.refresh_given_up_at',
       )
       .orderBy('c.created_at', 'desc')
       .orderBy('c.id', 'desc')

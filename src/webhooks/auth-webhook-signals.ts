@@ -6,15 +6,16 @@ export type WebhookUrlOverrideLookup = (providerConfigKey: string, connectionId:
 
 /**
  * The listener that turns what services announce into auth webhooks, with Nango's choice of events:
- * a connection created or re-authorised (success), a refresh that failed (success: false). A successful
- * refresh sends nothing, as with Nango. With `overrideOf`, a connection that has its own webhook URL gets
+ * a connection created or re-authorised (success), a refresh that failed (success: false), the first successful
+ * refresh after failures (success: true). A refresh that simply succeeds sends nothing, as with Nango. With `overrideOf`, a connection that has its own webhook URL gets
  * its webhooks there instead of NANGO_WEBHOOK_URL; the lookup runs inside the sender's fire-and-forget delivery.
  */
 export function authWebhookSignals(sender: Pick<WebhookSender, 'send'>, overrideOf?: WebhookUrlOverrideLookup): Partial<ServerSignals> {
   const send = (outcome: AuthOutcome, event: AuthWebhookEvent): void => sender.send(event, overrideOf?.(outcome.providerConfigKey, outcome.connectionId));
   return {
     authSucceeded: (outcome) => {
-      if (outcome.operation === 'refresh') return;
+      // A refresh that simply works says nothing; the first one after failures tells the app it recovered.
+      if (outcome.operation === 'refresh' && !outcome.recovered) return;
       send(outcome, toEvent(outcome, true));
     },
     authFailed: (outcome, error) => {

@@ -40,6 +40,12 @@ export interface RotatingTokenEndpoint {
   staleUses(): number;
   /** How long each answer is held back (ms), chosen per request. */
   answerDelay: () => number;
+  /** While true, every refresh is answered 503 `temporarily_unavailable` and rotates nothing (a provider outage). */
+  outage: boolean;
+  /** Refresh requests answered during an outage. */
+  refusedDuringOutage(): number;
+  /** Every refresh request received, whatever the answer. */
+  requests(): number;
   /** `received` once a refresh has been decided (the answer is then held `delayMs`), `answered` once the answer was handed to the socket. */
   events: EventEmitter<RotatingTokenEvents>;
   close(): Promise<void>;
@@ -68,6 +74,8 @@ export async function startRotatingTokenEndpoint(options: RotatingTokenEndpointO
   const clientSecret = `rotating-secret-${randomBytes(12).toString('hex')}`;
   const grants = new Map<string, Grant>();
   let stale = 0;
+  let refused = 0;
+  let requests = 0;
   const events = new EventEmitter<RotatingTokenEvents>();
 
   const find = (name: string): Grant => {
@@ -98,6 +106,11 @@ export async function startRotatingTokenEndpoint(options: RotatingTokenEndpointO
       if (refusal) return answer(refusal.status, refusal.body, 0, '', refusal.headers);
       if (!params.get('grant_type')) return answer(400, { error: 'invalid_request', error_description: 'grant_type is missing.' }, 0);
       if (params.get('grant_type') !== 'refresh_token') return answer(400, { error: 'unsupported_grant_type' }, 0);
+      requests++;
+      if (endpoint.outage) {
+        refused++;
+        return answer(503, { error: 'temporarily_unavailable', error_description: 'The authorization server is down for maintenance.' }, 0);
+      }
       const presented = params.get('refresh_token');
       if (!presented) return answer(400, { error: 'invalid_request', error_description: 'refresh_token is missing.' }, 0);
       const found = honouring(presented);
@@ -137,6 +150,9 @@ export async function startRotatingTokenEndpoint(options: RotatingTokenEndpointO
     rotations: (grant) => find(grant).rotations,
     staleUses: () => stale,
     answerDelay: () => 0,
+    outage: false,
+    refusedDuringOutage: () => refused,
+    requests: () => requests,
     events,
     close: () =>
       new Promise<void>((resolve) => {

@@ -41,7 +41,8 @@ export async function buildTestApp(
   } = {},
 ): Promise<TestApp> {
   // Specs refuse many requests on purpose from one address; the auth-failure limit has its own spec and is off here unless a test sets it.
-  const settings = { NANGO_DATABASE_URL: database.url, LOG_LEVEL: 'debug', NANGO_AUTH_FAILURE_LIMIT: '0', ...env };
+  // The token keeper is off unless a spec turns it on: a sweep in the middle of another spec's refresh would change what it sees.
+  const settings = { NANGO_DATABASE_URL: database.url, LOG_LEVEL: 'debug', NANGO_AUTH_FAILURE_LIMIT: '0', NANGO_REFRESH_SWEEP_SECONDS: '0', ...env };
   noteEnvironmentSecrets(`test app on ${database.name}`, settings);
   const config = loadConfig(settings);
   const logs: string[] = [];

@@ -7,6 +7,7 @@ import { unknownConnection } from '../../services/connection-service.js';
 import { REFRESH_MARGIN_MS } from '../../services/token-refresher.js';
 import type { ConnectionRecord } from '../../store/connections-store.js';
 import type { ConnectionStatus } from '../../store/dashboard-store.js';
+import { healthOf } from '../../keeper/connection-health.js';
 import { identifier, parseRequestPart } from '../request-parsing.js';
 import { endUserBody } from '../modern/wire-format.js';
 import type { DashboardContext } from './dashboard-context.js';
@@ -46,7 +47,7 @@ const ListQuery = z
   .object({
     search: z.string().max(255).optional(),
     integration: identifier.optional(),
-    status: z.enum(['healthy', 'expiring', 'refresh_failed']).optional(),
+    status: z.enum(['healthy', 'expiring', 'refresh_failed', 'needs_attention']).optional(),
     page: z.coerce.number().int().min(0).max(1_000_000).default(0),
     // Nango's dashboard listed every connection; without a limit, so does this (up to a bound).
     limit: z.coerce.number().int().min(1).max(MAX_PAGE_SIZE).optional(),
@@ -80,6 +81,7 @@ export function registerDashboardConnectionRoutes(app: FastifyInstance, context:
       limit,
       offset: query.page * limit,
       expiringBefore: new Date(now.getTime() + REFRESH_MARGIN_MS),
+      now,
     });
     return {
       connections: rows.map((row) => ({
@@ -89,6 +91,7 @@ export function registerDashboardConnectionRoutes(app: FastifyInstance, context:
         provider: row.provider,
         creationDate: row.created_at,
         ...connectionStatus(row, now),
+        ...healthFields(healthOf({ ...row, expiresAt: row.expires_at }, now)),
         endUser: endUserBody(row.end_user),
         credentialsType: row.credentials_type,
         expiresAt: row.expires_at,
@@ -182,6 +185,8 @@ async function details(context: DashboardContext, providerConfigKey: string, con
       creationDate: connection.created_at,
       updatedAt: connection.updated_at,
       ...connectionStatus({ ...connection, expires_at: facts.expiresAt, renewable: facts.renewable }, context.now()),
+      ...healthFields(healthOf({ ...connection, expiresAt: facts.expiresAt, renewable: facts.renewable }, context.now())),
+      refreshDueAt: connection.refresh_due_at,
       ...facts,
       connectionConfig: connection.connection_config,
       metadata: connection.metadata,
@@ -194,6 +199,11 @@ async function details(context: DashboardContext, providerConfigKey: string, con
     },
     events: events.map((event) => ({ id: event.id, at: event.at, action: event.action, principal: event.principal, route: event.route, details: event.details ?? {} })),
   };
+}
+
+/** The keeper's view of the connection: `health` (healthy, refresh_failed, given_up, expired) and since when. */
+function healthFields(health: ReturnType<typeof healthOf>) {
+  return { health: health.state, healthSince: health.since };
 }
 
 /** What can be said about a token without showing it. */

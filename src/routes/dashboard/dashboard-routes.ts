@@ -90,6 +90,12 @@ function registerAccountRoutes(app: FastifyInstance, context: DashboardContext):
       databaseSettings: databaseSettings(config.database),
       providersFile: config.providersFile ?? null,
       auditRetentionDays: config.auditRetentionDays,
+      tokenKeeper: {
+        sweepSeconds: config.keeper.sweepMs / 1000,
+        maxAgeHours: config.keeper.maxAgeMs / 3_600_000,
+        giveUpDays: config.keeper.giveUpMs / 86_400_000,
+        concurrency: config.keeper.concurrency,
+      },
       telemetry: config.telemetry,
       telemetryEndpointSet: config.telemetryEndpoint !== undefined,
     },

@@ -1,4 +1,5 @@
-import { credentialMode, modeOf } from '../../credentials/registry.js';
+import { credentialMode, isRenewable, modeOf } from '../../credentials/registry.js';
+import { healthOf, listedHealth, type ConnectionHealth } from '../../keeper/connection-health.js';
 import type { ProviderTemplate } from '../../providers/provider-schema.js';
 import type { ConfigRecord } from '../../store/configs-store.js';
 import type { ConnectionListItem, ConnectionRecord, EndUser } from '../../store/connections-store.js';
@@ -48,13 +49,24 @@ export function errorsOf(connection: { last_refresh_failure: Date | null; refres
   return connection.refresh_attempts > 0 && connection.last_refresh_failure ? [{ type: 'auth', log_id: '' }] : [];
 }
 
+/**
+ * Nango's `errors` (`[{type: "auth", log_id}]` while the connection needs attention) and our `health`: its state
+ * (healthy, refresh_failed, given_up, expired) and since when.
+ */
+function healthFields(health: ConnectionHealth) {
+  return {
+    errors: health.state === 'healthy' ? [] : [{ type: 'auth', log_id: '' }],
+    health: { state: health.state, since: modernTimestamp(health.since) },
+  };
+}
+
 export function connectionListBody(item: ConnectionListItem) {
   return {
     id: item.id,
     connection_id: item.connection_id,
     provider_config_key: item.provider_config_key,
     provider: item.provider,
-    errors: errorsOf(item),
+    ...healthFields(listedHealth(item, new Date())),
     end_user: endUserBody(item.end_user),
     tags: item.tags,
     metadata: item.metadata,
@@ -68,7 +80,7 @@ export function connectionBody(connection: ConnectionRecord, provider: string, o
     connection_id: connection.connection_id,
     provider_config_key: connection.provider_config_key,
     provider,
-    errors: errorsOf(connection),
+    ...healthFields(healthOf({ ...connection, expiresAt: modeOf(connection.credentials).expiresAt(connection.credentials), renewable: isRenewable(connection.credentials) }, new Date())),
     end_user: endUserBody(connection.end_user),
     tags: connection.tags,
     metadata: connection.metadata,

@@ -92,6 +92,8 @@ export interface Settings {
   databaseSettings: { variable: string; value: string }[];
   providersFile: string | null;
   auditRetentionDays: number;
+  /** The token keeper's settings (NANGO_REFRESH_*); a sweep of 0 seconds means it is off. */
+  tokenKeeper: { sweepSeconds: number; maxAgeHours: number; giveUpDays: number; concurrency: number };
   telemetry: boolean;
   telemetryEndpointSet: boolean;
 }
@@ -150,6 +152,8 @@ export interface ProviderDetail extends ProviderSummary {
 }
 
 export type ConnectionStatus = 'healthy' | 'expiring' | 'refresh_failed';
+/** What the token keeper says of a connection (src/keeper/connection-health.ts). */
+export type HealthState = 'healthy' | 'refresh_failed' | 'given_up' | 'expired';
 export type StatusReason = 'refresh_failed' | 'expired_no_refresh_token' | 'expired' | 'expires_soon_no_refresh_token' | 'expires_soon' | 'valid' | 'no_expiry';
 
 export interface EndUser {
@@ -176,6 +180,8 @@ export interface ConnectionSummary {
   lastRefreshFailure: string | null;
   lastRefreshError: string | null;
   refreshAttempts: number;
+  health: HealthState;
+  healthSince: string | null;
 }
 
 export interface ConnectionDetail {
@@ -189,6 +195,10 @@ export interface ConnectionDetail {
   updatedAt: string;
   status: ConnectionStatus;
   statusReason: StatusReason;
+  health: HealthState;
+  healthSince: string | null;
+  /** When the token keeper next refreshes it; null when it never will. */
+  refreshDueAt: string | null;
   credentialsType: string | null;
   tokenType: string | null;
   scopes: string[];

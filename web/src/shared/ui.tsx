@@ -240,6 +240,13 @@ export function StatusBadge({ status }: { status: 'healthy' | 'expiring' | 'refr
   return <span className={`badge badge-${status}`}>{text}</span>;
 }
 
+/** The token keeper's word on a connection that needs attention; nothing for a healthy one. */
+export function HealthBadge({ health }: { health: 'healthy' | 'refresh_failed' | 'given_up' | 'expired' }) {
+  if (health === 'healthy') return null;
+  const text = health === 'refresh_failed' ? 'Refreshes failing' : health === 'given_up' ? 'Refreshes stopped' : 'Expired';
+  return <span className="badge badge-refresh_failed">{text}</span>;
+}
+
 export function OnOff({ on, onText = 'On', offText = 'Off' }: { on: boolean; onText?: string; offText?: string }) {
   return <span className={`badge ${on ? 'badge-on' : 'badge-off'}`}>{on ? onText : offText}</span>;
 }

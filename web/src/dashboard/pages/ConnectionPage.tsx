@@ -2,11 +2,11 @@ import { useState } from 'react';
 import { authModeFacts } from '../../shared/auth-modes';
 import { formatDate, formatRelative } from '../../shared/format';
 import { RefreshIcon, SearchIcon, TrashIcon } from '../../shared/icons';
-import { Banner, Button, Dialog, EmptyState, ErrorState, SecretValue, Spinner, StatusBadge } from '../../shared/ui';
+import { Banner, Button, Dialog, EmptyState, ErrorState, HealthBadge, SecretValue, Spinner, StatusBadge } from '../../shared/ui';
 import { api, DashboardApiError, useResource, type ConnectionDetail, type ConnectionEvent } from '../api';
 import { useToast } from '../dashboard-context';
 import { Link, navigate, paths } from '../router';
-import { auditActionLabel, Section, statusSentence } from './parts';
+import { auditActionLabel, healthSentence, Section, statusSentence } from './parts';
 
 interface Details {
   connection: ConnectionDetail;
@@ -94,7 +94,8 @@ export function ConnectionPage({ providerConfigKey, connectionId }: { providerCo
           </h1>
           <div className="row row-wrap">
             <StatusBadge status={connection.status} />
-            <span className="muted small">{statusSentence(connection)}</span>
+            <HealthBadge health={connection.health} />
+            <span className="muted small">{healthSentence(connection) ?? statusSentence(connection)}</span>
           </div>
         </div>
         <div className="row row-wrap">
@@ -159,6 +160,8 @@ export function ConnectionPage({ providerConfigKey, connectionId }: { providerCo
               ) : null}
               <dt>Failed attempts</dt>
               <dd>{connection.refreshAttempts}</dd>
+              <dt>Next background refresh</dt>
+              <dd>{connection.refreshDueAt ? `${formatDate(connection.refreshDueAt)} (${formatRelative(connection.refreshDueAt)})` : <span className="muted">{connection.health === 'given_up' ? 'stopped: refresh by hand or reconnect' : 'none: these credentials are not renewed'}</span>}</dd>
             </dl>
           </Section>
         </div>

@@ -1,10 +1,10 @@
 import { useEffect, useId, useState } from 'react';
 import { formatDate } from '../../shared/format';
 import { ChevronLeftIcon, ChevronRightIcon, LinkIcon, SearchIcon } from '../../shared/icons';
-import { Button, EmptyState, ErrorState, SearchField, StatusBadge } from '../../shared/ui';
+import { Button, EmptyState, ErrorState, HealthBadge, SearchField, StatusBadge } from '../../shared/ui';
 import { api, useResource, type ConnectionSummary, type IntegrationSummary } from '../api';
 import { Link, navigate, paths, useLocation } from '../router';
-import { SkeletonRows, statusSentence } from './parts';
+import { healthSentence, SkeletonRows, statusSentence } from './parts';
 
 const PAGE_SIZE = 20;
 
@@ -80,6 +80,7 @@ export function ConnectionsPage() {
           <option value="healthy">Healthy</option>
           <option value="expiring">Expiring</option>
           <option value="refresh_failed">Refresh failed</option>
+          <option value="needs_attention">Needs attention</option>
         </select>
       </div>
       <div className="card">
@@ -148,8 +149,8 @@ export function ConnectionsPage() {
                             <Link to={paths.integration(row.providerConfigKey)}>{row.providerConfigKey}</Link>
                           </td>
                           <td className="hide-narrow" data-label="End user">{row.endUser ? (row.endUser.display_name ?? row.endUser.email ?? row.endUser.id) : <span className="muted">—</span>}</td>
-                          <td title={statusSentence(row)} data-label="Status">
-                            <StatusBadge status={row.status} />
+                          <td title={healthSentence(row) ?? statusSentence(row)} data-label="Status">
+                            <StatusBadge status={row.status} /> <HealthBadge health={row.health} />
                           </td>
                           <td className="hide-narrow muted" data-label="Created">
                             {formatDate(row.creationDate)}

@@ -97,6 +97,17 @@ export function SettingsPage() {
               <Fact name="Audit retention" variable="NANGO_AUDIT_RETENTION_DAYS">
                 {settings.auditRetentionDays} days
               </Fact>
+              <Fact name="Background token refresh" variable="NANGO_REFRESH_SWEEP_SECONDS">
+                {settings.tokenKeeper.sweepSeconds === 0 ? (
+                  <>
+                    <OnOff on={false} /> <span className="muted">Tokens are refreshed only when they are read.</span>
+                  </>
+                ) : (
+                  <>
+                    <OnOff on /> <span className="muted">Every {settings.tokenKeeper.sweepSeconds} s; every token at least every {settings.tokenKeeper.maxAgeHours} h; retries stop after {settings.tokenKeeper.giveUpDays} days of failures; {settings.tokenKeeper.concurrency} at once.</span>
+                  </>
+                )}
+              </Fact>
               <Fact name="Telemetry" variable="TELEMETRY">
                 <OnOff on={settings.telemetry} />{' '}
                 <span className="muted">

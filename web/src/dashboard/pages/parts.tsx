@@ -1,6 +1,6 @@
 import type { ReactNode } from 'react';
 import { formatRelative } from '../../shared/format';
-import type { ConnectionDetail, ConnectionSummary, StatusReason } from '../api';
+import type { ConnectionDetail, ConnectionSummary, HealthState, StatusReason } from '../api';
 
 export function SkeletonRows({ columns, rows = 3 }: { columns: number; rows?: number }) {
   return (
@@ -42,6 +42,7 @@ export const AUDIT_ACTION_GROUPS: { label: string; actions: Record<string, strin
       'connection.update': 'Connection updated',
       'connection.refresh': 'Token refreshed',
       'connection.refresh_failed': 'Refresh failed',
+      'connection.refresh_given_up': 'Refreshes given up',
       'connection.delete': 'Connection deleted',
     },
   },
@@ -63,15 +64,27 @@ export function auditActionLabel(action: string): string {
   return AUDIT_ACTION_LABELS[action] ?? action;
 }
 
+/** One sentence on what the token keeper says of a connection needing attention; null when it is healthy. */
+export function healthSentence(connection: Pick<ConnectionSummary | ConnectionDetail, 'health' | 'healthSince'>): string | null {
+  const since = formatRelative(connection.healthSince);
+  const sentences: Record<HealthState, string | null> = {
+    healthy: null,
+    refresh_failed: `Background refreshes have failed since ${since}; they are retried with growing pauses.`,
+    given_up: `Background refreshes stopped ${since} after failing for too long: the end user must connect again, or use “Refresh now” once the provider accepts the token.`,
+    expired: `Expired ${since} and cannot be renewed: the end user must connect again.`,
+  };
+  return sentences[connection.health];
+}
+
 /** One sentence on why a connection has its status and what happens next. */
 export function statusSentence(connection: Pick<ConnectionSummary | ConnectionDetail, 'statusReason' | 'expiresAt' | 'lastRefreshError' | 'refreshAttempts'>): string {
   const when = formatRelative(connection.expiresAt);
   const reasons: Record<StatusReason, string> = {
     refresh_failed: `The last refresh failed${connection.refreshAttempts > 1 ? ` (${connection.refreshAttempts} attempts in a row)` : ''}: ${connection.lastRefreshError ?? 'no detail recorded'}`,
     expired_no_refresh_token: `Expired ${when} and has no refresh token: the end user must connect again.`,
-    expired: `Expired ${when}; it is refreshed at the next read.`,
+    expired: `Expired ${when}; it is refreshed in the background, or at the next read.`,
     expires_soon_no_refresh_token: `Expires ${when} and has no refresh token: the end user will have to connect again.`,
-    expires_soon: `Expires ${when}; it is refreshed at the next read.`,
+    expires_soon: `Expires ${when}; it is refreshed in the background, or at the next read.`,
     valid: `Valid; expires ${when}.`,
     no_expiry: 'Valid; the credentials do not expire.',
   };
