@@ -33,6 +33,8 @@ export interface Config {
   /** What browsers may do: extra origins for the popup's WebSocket (NANGO_ALLOWED_ORIGINS; undefined = any), sockets per client address (0 = no cap). */
   browsers: { allowedOrigins: string[] | undefined; webSocketsPerAddress: number };
   database: ExternalDatabaseConfig | EmbeddedDatabaseConfig;
+  /** What sits between the server and an external PostgreSQL (NANGO_DB_POOLER, NANGO_DATABASE_DIRECT_URL; src/db/pooler.ts). */
+  databasePooling: DatabasePooling;
   /** How long the serving pool lets a statement run (NANGO_DB_STATEMENT_TIMEOUT_MS, NANGO_DB_QUERY_TIMEOUT_MS; src/db/query-timeouts.ts). */
   databaseTimeouts: QueryTimeouts;
   providersFile: string | undefined;
@@ -79,6 +81,22 @@ export interface EmbeddedDatabaseConfig {
   dataDir: string;
   poolMin: number;
   poolMax: number;
+}
+
+/**
+ * `transaction`: a transaction-mode pooler (PgBouncer `pool_mode = transaction`, Supavisor, Supabase's port
+ * 6543, RDS Proxy), which lends a server connection for one transaction at a time; `none`: PostgreSQL itself or a
+ * session-mode pooler; `detect`: ask the connection at start.
+ */
+export type PoolerSetting = 'detect' | 'transaction' | 'none';
+
+export interface DatabasePooling {
+  setting: PoolerSetting;
+  /**
+   * NANGO_DATABASE_DIRECT_URL: the same database without the transaction pooler (Supabase's direct connection),
+   * for what needs a session of its own: LISTEN, and migrations.
+   */
+  directUrl: string | undefined;
 }
 
 /** Milliseconds; 0 turns a limit off. */
@@ -268,6 +286,28 @@ function readDatabase(env: NodeJS.ProcessEnv): Config['database'] {
   };
 }
 
+function readDatabasePooling(env: NodeJS.ProcessEnv, database: Config['database']): DatabasePooling {
+  const raw = nonEmpty(env['NANGO_DB_POOLER']);
+  const word = raw?.toLowerCase() ?? 'detect';
+  if (word !== 'transaction' && word !== 'none' && word !== 'detect' && word !== 'session') {
+    throw new ConfigError(
+      `NANGO_DB_POOLER must be "transaction" (PgBouncer pool_mode = transaction, Supabase port 6543, RDS Proxy), "session" or "none" (PostgreSQL itself or a session-mode pooler), or "detect" (got "${raw ?? ''}").`,
+    );
+  }
+  const setting: PoolerSetting = word === 'session' ? 'none' : word;
+  const directUrl = nonEmpty(env['NANGO_DATABASE_DIRECT_URL']);
+  if (directUrl !== undefined && !/^postgres(ql)?:\/\//.test(directUrl)) {
+    throw new ConfigError('NANGO_DATABASE_DIRECT_URL must start with postgres:// or postgresql://.');
+  }
+  if (database.kind === 'embedded' && directUrl !== undefined) {
+    throw new ConfigError('NANGO_DATABASE_DIRECT_URL is set without NANGO_DATABASE_URL; set NANGO_DATABASE_URL to the pooled connection string, or remove the direct one.');
+  }
+  if (database.kind === 'embedded' && setting === 'transaction') {
+    throw new ConfigError("NANGO_DB_POOLER=transaction needs an external database: set NANGO_DATABASE_URL to the pooler's connection string.");
+  }
+  return { setting, directUrl };
+}
+
 /** Reads and checks the whole configuration; throws ConfigError with one line on the first bad value. */
 export function loadConfig(env: NodeJS.ProcessEnv): Config {
   const explicitPort = nonEmpty(env['SERVER_PORT']) !== undefined ? 'SERVER_PORT' : nonEmpty(env['PORT']) !== undefined ? 'PORT' : undefined;
@@ -276,6 +316,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   const callbackUrl = readUrl(env, 'NANGO_CALLBACK_URL', `${serverUrl}/oauth/callback`);
   const providersFile = nonEmpty(env['NANGO_PROVIDERS_FILE']);
   const secretKey = nonEmpty(env['NANGO_SECRET_KEY']);
+  const database = readDatabase(env);
   return {
     port,
     ...readHost(env, secretKey),
@@ -295,7 +336,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       allowedOrigins: readAllowedOrigins(env),
       webSocketsPerAddress: readInteger(env, 'NANGO_WEBSOCKETS_PER_ADDRESS', 50, 0, 1_000_000),
     },
-    database: readDatabase(env),
+    database,
+    databasePooling: readDatabasePooling(env, database),
     databaseTimeouts: readQueryTimeouts(env),
     providersFile: providersFile ? path.resolve(providersFile) : undefined,
     auditRetentionDays: readInteger(env, 'NANGO_AUDIT_RETENTION_DAYS', 365, 1, 36_500),
