@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { DatabasePooling } from '../config.js';
+import type { DatabasePooling } from '../config-database-pooling.js';
 import { closeConnectionNow } from './query-timeouts.js';
 
 /**
