@@ -1,6 +1,7 @@
 import { getHashes } from 'node:crypto';
 import path from 'node:path';
 import { ConfigError, nonEmpty, readBoolean, readInteger, readOptionalUrl, readUrl } from './config-readers.js';
+import { readDatabasePooling, type DatabasePooling } from './config-database-pooling.js';
 import type { AuditSynchronousCommit } from './db/audit-commit.js';
 import { readKeeperSettings, type KeeperSettings } from './keeper/keeper-settings.js';
 import { parseConnectionHostsAllowed, type ConnectionHostsAllowed } from './net/connection-hosts-allowed.js';
@@ -34,6 +35,8 @@ export interface Config {
   /** What browsers may do: extra origins for the popup's WebSocket (NANGO_ALLOWED_ORIGINS; undefined = any), sockets per client address (0 = no cap). */
   browsers: { allowedOrigins: string[] | undefined; webSocketsPerAddress: number };
   database: ExternalDatabaseConfig | EmbeddedDatabaseConfig;
+  /** What sits between the server and an external PostgreSQL (NANGO_DB_POOLER, NANGO_DATABASE_DIRECT_URL; src/db/pooler.ts). */
+  databasePooling: DatabasePooling;
   /** How long the serving pool lets a statement run (NANGO_DB_STATEMENT_TIMEOUT_MS, NANGO_DB_QUERY_TIMEOUT_MS; src/db/query-timeouts.ts). */
   databaseTimeouts: QueryTimeouts;
   providersFile: string | undefined;
@@ -279,6 +282,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   const callbackUrl = readUrl(env, 'NANGO_CALLBACK_URL', `${serverUrl}/oauth/callback`);
   const providersFile = nonEmpty(env['NANGO_PROVIDERS_FILE']);
   const secretKey = nonEmpty(env['NANGO_SECRET_KEY']);
+  const database = readDatabase(env);
   return {
     port,
     ...readHost(env, secretKey),
@@ -298,7 +302,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       allowedOrigins: readAllowedOrigins(env),
       webSocketsPerAddress: readInteger(env, 'NANGO_WEBSOCKETS_PER_ADDRESS', 50, 0, 1_000_000),
     },
-    database: readDatabase(env),
+    database,
+    databasePooling: readDatabasePooling(env, database),
     databaseTimeouts: readQueryTimeouts(env),
     providersFile: providersFile ? path.resolve(providersFile) : undefined,
     auditRetentionDays: readInteger(env, 'NANGO_AUDIT_RETENTION_DAYS', 365, 1, 36_500),

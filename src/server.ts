@@ -6,7 +6,8 @@ import { Cipher } from './crypto/aes-gcm.js';
 import { reconcileEncryption, rotateEncryptionKey } from './crypto/encryption-startup.js';
 import { openDatabase } from './db/database.js';
 import { migrateToLatest } from './db/migrate.js';
-import { LOCK_IDS, withSessionLock, withSessionLockIfFree } from './db/session-lock.js';
+import { LOCK_IDS, withAdvisoryLock, withAdvisoryLockIfFree } from './db/advisory-lock.js';
+import { poolingNotice } from './db/pooler.js';
 import { createLogger, type Logger } from './logger.js';
 import { drainHttpServer, ServerShutdown } from './server-shutdown.js';
 import { openLogOutput } from './log-format.js';
@@ -45,7 +46,15 @@ async function main(): Promise<void> {
 
   const providers = loadProviderCatalog(config.providersFile);
   const cipher = config.encryptionKey ? new Cipher(config.encryptionKey, config.previousEncryptionKey ? [config.previousEncryptionKey] : []) : undefined;
-  const database = await shutdown.step('database', () => openDatabase(config.database, config.databaseTimeouts, log, (error) => void shutdown.fail(error.message)), (opened) => opened.close());
+  const database = await shutdown.step(
+    'database',
+    () => openDatabase(config.database, config.databaseTimeouts, log, (error) => void shutdown.fail(error.message), config.databasePooling),
+    (opened) => opened.close(),
+  );
+  if (database.pooling) {
+    const notice = poolingNotice(database.pooling, config.connectionCacheSize);
+    log[notice.level](notice.message);
+  }
   // Migrations, encrypting existing rows and rotation may take long: the pool without statement limits.
   const encryptionState = new EncryptionStateStore(database.maintenanceKnex);
   let rotationPending = false;
@@ -54,11 +63,11 @@ async function main(): Promise<void> {
       'migrations',
       () =>
         retryWhileUnreachable(log, () =>
-          withSessionLock(database.connection, LOCK_IDS.startup, async () => {
+          withAdvisoryLock(database.sessionConnection, LOCK_IDS.startup, async () => {
             const applied = await migrateToLatest(database.maintenanceKnex);
             if (applied.length > 0) log.info(`Database migrated: ${applied.join(', ')}.`);
             ({ rotationPending } = await reconcileEncryption(encryptionState, { cipher, previousKey: config.previousEncryptionKey }, log));
-          }),
+          }, () => log.info('Another process is migrating the database; waiting for it.')),
         ),
       async () => undefined,
     );
@@ -84,6 +93,7 @@ async function main(): Promise<void> {
     providers,
     logger: log,
     databaseConnection: database.connection,
+    databaseListenConnection: database.listenConnection ?? null,
     // Auth webhooks are the app's own (buildApp), closed with it.
     signals: telemetry,
   });
@@ -105,7 +115,7 @@ async function main(): Promise<void> {
   telemetry.serverStarted(config.database.kind, cipher !== undefined);
   if (rotationPending && cipher) {
     // One process re-encrypts; the others read with both keys meanwhile. A killed run resumes at the next start.
-    void withSessionLockIfFree(database.connection, LOCK_IDS.keyRotation, () => rotateEncryptionKey(encryptionState, cipher, log)).catch((error: unknown) =>
+    void withAdvisoryLockIfFree(database.sessionConnection, LOCK_IDS.keyRotation, () => rotateEncryptionKey(encryptionState, cipher, log)).catch((error: unknown) =>
       log.error({ err: error }, 'The encryption key rotation stopped; it resumes at the next start.'),
     );
   }

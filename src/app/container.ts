@@ -38,8 +38,13 @@ export interface AppDeps {
   cipher: Cipher | undefined;
   providers: ProviderCatalog;
   logger: Logger;
-  /** Connection settings for a LISTEN client of its own, so OAuth results reach the process holding the popup's WebSocket. */
+  /** Connection settings for clients of its own: the readiness probe, and LISTEN unless `databaseListenConnection` says otherwise. */
   databaseConnection?: pg.ClientConfig;
+  /**
+   * Where LISTEN goes when that is not `databaseConnection`: the direct connection behind a transaction pooler,
+   * or null when there is none (the connection cache is then off and OAuth results are polled for).
+   */
+  databaseListenConnection?: pg.ClientConfig | null;
   /** How long a provider's token endpoint may take before the flow or refresh fails (default 15 s). */
   providerTimeoutMs?: number;
   now?: () => Date;
@@ -59,7 +64,8 @@ export function buildContainer(deps: AppDeps) {
   const providerTimeoutMs = deps.providerTimeoutMs ?? 15_000;
 
   // One LISTEN connection for the process: OAuth results from other processes, and changes to connections.
-  const notifications = new NotificationListener(deps.databaseConnection, logger);
+  const listenConnection = deps.databaseListenConnection === undefined ? deps.databaseConnection : (deps.databaseListenConnection ?? undefined);
+  const notifications = new NotificationListener(listenConnection, logger);
   const connectionCache = new ConnectionCache<SealedConnection>(config.connectionCacheSize);
   connectionCache.follow(notifications);
   // Every call to a host a connection chose goes through this guard (NANGO_CONNECTION_HOSTS_ALLOWED).

@@ -3,6 +3,8 @@ import pg from 'pg';
 import type { Config, QueryTimeouts } from '../config.js';
 import type { Logger } from '../logger.js';
 import { startEmbeddedPostgres } from './embedded-postgres.js';
+import { decidePooling, type Pooling } from './pooler.js';
+import { runStatementsUnnamed } from './prepared-statement.js';
 import { boundedConnection, enforceQueryDeadline } from './query-timeouts.js';
 
 /** Nango keeps its tables in this schema; an existing Nango database is adopted in place. */
@@ -16,8 +18,17 @@ export interface Database {
    * rotation. Its connections close when idle.
    */
   maintenanceKnex: Knex;
-  /** For the few places that need a client of their own (session locks, LISTEN). */
+  /** The serving path (through the pooler, if any), for a client of its own: the readiness probe. */
   connection: pg.ClientConfig;
+  /**
+   * For work that holds a transaction or a session of its own (the start-up and rotation locks, LISTEN): the
+   * direct connection behind a transaction pooler, else the serving path; undefined for LISTEN when a transaction
+   * pooler is in the way and no direct URL was given.
+   */
+  sessionConnection: pg.ClientConfig;
+  listenConnection: pg.ClientConfig | undefined;
+  /** Whether a transaction pooler is in the way (src/db/pooler.ts); undefined for the embedded database. */
+  pooling: Pooling | undefined;
   /** Where the data lives, for the start-up log; never includes a password. */
   description: string;
   close(): Promise<void>;
@@ -29,7 +40,13 @@ const CONNECT_ATTEMPTS = 30;
  * `onLost`: the embedded database died and could not be started again (an external one is never "lost": its
  * own supervisor restarts it, and requests answer 503 meanwhile).
  */
-export async function openDatabase(config: Config['database'], timeouts: QueryTimeouts, log: Logger, onLost?: (error: Error) => void): Promise<Database> {
+export async function openDatabase(
+  config: Config['database'],
+  timeouts: QueryTimeouts,
+  log: Logger,
+  onLost?: (error: Error) => void,
+  poolingSettings: Config['databasePooling'] = { setting: 'detect', directUrl: undefined },
+): Promise<Database> {
   if (config.kind === 'embedded') {
     const cluster = await startEmbeddedPostgres(config.dataDir, log, onLost ? { onLost } : {});
     try {
@@ -39,6 +56,9 @@ export async function openDatabase(config: Config['database'], timeouts: QueryTi
         knex,
         maintenanceKnex,
         connection: cluster.connection,
+        sessionConnection: cluster.connection,
+        listenConnection: cluster.connection,
+        pooling: undefined,
         description: `embedded PostgreSQL (data in ${config.dataDir})`,
         close: async () => {
           await Promise.all([knex.destroy(), maintenanceKnex.destroy()]);
@@ -56,12 +76,19 @@ export async function openDatabase(config: Config['database'], timeouts: QueryTi
   if (config.ssl) connection.ssl = { rejectUnauthorized: false };
   const description = config.url ? `PostgreSQL at ${redactConnectionString(config.url)}` : `PostgreSQL at ${config.host}:${config.port}/${config.name}`;
   await waitForServer(connection, description, log);
-  const knex = createKnex(connection, config.poolMin, config.poolMax, log, timeouts);
-  const maintenanceKnex = createKnex(connection, 0, 2, log);
+  const pooling = await decidePooling(poolingSettings, connection);
+  const pooled = pooling.transactionPooler;
+  const knex = createKnex(connection, config.poolMin, config.poolMax, log, timeouts, { pooled });
+  // Migrations and key rotation go straight to the database when they can, as Supabase and Prisma advise.
+  const sessionConnection = pooling.direct ?? connection;
+  const maintenanceKnex = createKnex(sessionConnection, 0, 2, log, undefined, { pooled: pooled && !pooling.direct });
   return {
     knex,
     maintenanceKnex,
     connection,
+    sessionConnection,
+    listenConnection: pooled ? pooling.direct : (pooling.direct ?? connection),
+    pooling,
     description,
     close: async () => {
       await Promise.all([knex.destroy(), maintenanceKnex.destroy()]);
@@ -69,13 +96,19 @@ export async function openDatabase(config: Config['database'], timeouts: QueryTi
   };
 }
 
-/** A knex pool; with `timeouts`, every statement on it is bounded (src/db/query-timeouts.ts). */
-export function createKnex(connection: pg.ClientConfig, poolMin: number, poolMax: number, log?: Logger, timeouts?: QueryTimeouts): Knex {
-  return knexFactory({
+/**
+ * A knex pool; with `timeouts`, every statement on it is bounded (src/db/query-timeouts.ts). `pooled`: through a
+ * transaction pooler, so it sets nothing on the session (no search_path: the server's statements name their
+ * schema; no statement_timeout startup parameter, which PgBouncer refuses) and prepares no named statements.
+ */
+export function createKnex(connection: pg.ClientConfig, poolMin: number, poolMax: number, log?: Logger, timeouts?: QueryTimeouts, options: { pooled?: boolean } = {}): Knex {
+  const pooled = options.pooled ?? false;
+  const knex = knexFactory({
     client: 'pg',
     ...(log ? { log: knexLog(log) } : {}),
-    connection: (timeouts ? boundedConnection(connection, timeouts) : connection) as Knex.PgConnectionConfig,
-    searchPath: [SCHEMA, 'public'],
+    connection: (timeouts ? boundedConnection(connection, timeouts, { startupParameters: !pooled }) : connection) as Knex.PgConnectionConfig,
+    // A session setting would stay behind on whichever server connection a transaction pooler lent, for its next client.
+    ...(pooled ? {} : { searchPath: [SCHEMA, 'public'] }),
     pool: {
       min: poolMin,
       max: poolMax,
@@ -91,6 +124,8 @@ export function createKnex(connection: pg.ClientConfig, poolMin: number, poolMax
     // A request waits at most this long for a connection, then answers 503 instead of hanging.
     acquireConnectionTimeout: 5_000,
   });
+  if (pooled) runStatementsUnnamed(knex);
+  return knex;
 }
 
 /**

@@ -23,6 +23,18 @@ interface PooledClient {
   emit(event: 'query', query: { sql: string; bindings: unknown[] }): boolean;
 }
 
+/** knex clients whose statements must go unnamed: a transaction pooler lends another server connection each time. */
+const unnamedStatementClients = new WeakSet<object>();
+
+/**
+ * Behind a transaction pooler a statement prepared on one server connection is unknown on the next ("prepared
+ * statement does not exist") or already there for another client ("already exists"): this pool's hot statements
+ * then run unnamed, parsed each time, which is what every other statement does anyway.
+ */
+export function runStatementsUnnamed(knex: Knex): void {
+  unnamedStatementClients.add(knex.client as object);
+}
+
 export async function runPrepared<Row extends pg.QueryResultRow>(knex: Knex, statement: PreparedStatement, values: unknown[]): Promise<Row[]> {
   // knex exposes its pool only through its client object; the two methods are the ones its own runner uses.
   const client = knex.client as unknown as PooledClient;
@@ -30,7 +42,8 @@ export async function runPrepared<Row extends pg.QueryResultRow>(knex: Knex, sta
   client.emit('query', { sql: statement.text, bindings: values });
   const connection = await client.acquireConnection();
   try {
-    const result = await connection.query<Row>({ name: statement.name, text: statement.text, values });
+    const named = !unnamedStatementClients.has(client);
+    const result = await connection.query<Row>(named ? { name: statement.name, text: statement.text, values } : { text: statement.text, values });
     return result.rows;
   } finally {
     await client.releaseConnection(connection);

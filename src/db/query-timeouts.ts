@@ -34,15 +34,16 @@ export class DatabaseDeadlineError extends Error {
 
 /**
  * The serving pool's connection settings. The statement timeout is set here, and only here, as a startup
- * parameter: it costs no round trip and holds from the first statement. A pooler that refuses startup
- * parameters (PgBouncer in transaction mode) needs another carrier for it — the database role's own setting
- * (`ALTER ROLE … SET statement_timeout`) or the pooler's `query_timeout` — and this function is the switch.
+ * parameter: it costs no round trip and holds from the first statement. A transaction pooler refuses startup
+ * parameters (PgBouncer: "unsupported startup parameter"), so through one (`startupParameters: false`) the
+ * limit needs another carrier — the database role's own setting (`ALTER ROLE … SET statement_timeout`) or the
+ * pooler's `query_timeout` — and the query deadline on this side still holds.
  */
-export function boundedConnection(connection: pg.ClientConfig, timeouts: QueryTimeouts): pg.ClientConfig {
+export function boundedConnection(connection: pg.ClientConfig, timeouts: QueryTimeouts, options: { startupParameters: boolean } = { startupParameters: true }): pg.ClientConfig {
   return {
     ...connection,
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
-    ...(timeouts.statementMs > 0 ? { statement_timeout: timeouts.statementMs } : {}),
+    ...(timeouts.statementMs > 0 && options.startupParameters ? { statement_timeout: timeouts.statementMs } : {}),
   };
 }
 

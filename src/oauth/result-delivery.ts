@@ -3,6 +3,7 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Knex } from 'knex';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { SCHEMA } from '../db/database.js';
 import type { NotificationListener } from '../db/notification-listener.js';
 import type { Logger } from '../logger.js';
 import { POLICY_VIOLATION, type SocketAdmission } from './socket-admission.js';
@@ -13,29 +14,39 @@ export type FlowMessage =
   | { message_type: 'error'; provider_config_key: string; connection_id: string; error_type: string; error_desc: string };
 
 const CHANNEL = 'custody_oauth_results';
+/** Results kept for a process that cannot listen (migration 20260215). */
+const RESULTS = `${SCHEMA}._custody_oauth_results`;
 const PING_INTERVAL_MS = 25_000;
+/** How often a process that cannot listen looks for the results of the sockets it holds. */
+const POLL_INTERVAL_MS = 500;
+/** A kept result nobody took within this long belongs to a page that is gone. */
+const RESULT_LIFETIME = '1 hour';
 
 /**
  * Tells the page that opened a popup how its OAuth flow ended. The page holds a WebSocket to one server
  * process; the provider may send the callback to another. A process that does not hold the socket
- * publishes the result with PostgreSQL NOTIFY, and the process that holds it delivers it.
+ * publishes the result with PostgreSQL NOTIFY and keeps it in a table; the process that holds the socket
+ * delivers it when the notification arrives, or, while it cannot listen (behind a transaction pooler without a
+ * direct connection, or while its listener reconnects), when it finds the row by polling.
  */
 export class ResultDelivery {
   private readonly sockets = new Map<string, WebSocket>();
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 4096 });
   private pingTimer: NodeJS.Timeout | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private polling = false;
 
-  /**
-   * A result published for this process while its listener is not up (at start, or while the database is
-   * away) cannot reach it; its popup then shows the result page itself.
-   */
   constructor(
     private readonly knex: Knex,
-    notifications: NotificationListener,
+    private readonly notifications: NotificationListener,
     private readonly log: Logger,
     private readonly admission: SocketAdmission,
   ) {
     notifications.on(CHANNEL, (payload) => this.deliverNotified(payload));
+    // A result published while the listener was down is only in the table: look once it listens again.
+    notifications.onListening((listening) => {
+      if (listening) void this.poll();
+    });
   }
 
   /** Accepts WebSocket upgrades on any path of the server, as the seed server did, from the origins and within the per-address limit that SocketAdmission allows. */
@@ -62,15 +73,29 @@ export class ResultDelivery {
       for (const ws of this.sockets.values()) ws.ping();
     }, PING_INTERVAL_MS);
     this.pingTimer.unref();
+    this.pollTimer = setInterval(() => {
+      if (!this.notifications.listening) void this.poll();
+    }, POLL_INTERVAL_MS);
+    this.pollTimer.unref();
   }
 
   async deliver(wsClientId: string, message: FlowMessage): Promise<void> {
     if (this.sendLocally(wsClientId, message)) return;
-    await this.knex.raw('SELECT pg_notify(?, ?)', [CHANNEL, JSON.stringify({ wsClientId, message })]);
+    // One statement: the row for a holder that polls, the notification (sent at commit) for one that listens.
+    await this.knex.raw(
+      `WITH kept AS (INSERT INTO ${RESULTS} (ws_client_id, message) VALUES (?, ?::jsonb) ON CONFLICT (ws_client_id) DO NOTHING) SELECT pg_notify(?, ?)`,
+      [wsClientId, JSON.stringify(message), CHANNEL, JSON.stringify({ wsClientId, message })],
+    );
+  }
+
+  /** Kept results of pages that are gone; at start and now and then. */
+  async deleteAbandoned(): Promise<void> {
+    await this.knex.raw(`DELETE FROM ${RESULTS} WHERE created_at < now() - interval '${RESULT_LIFETIME}'`);
   }
 
   close(): void {
     clearInterval(this.pingTimer);
+    clearInterval(this.pollTimer);
     for (const ws of this.sockets.values()) ws.terminate();
     this.sockets.clear();
     this.wss.close();
@@ -93,11 +118,34 @@ export class ResultDelivery {
   }
 
   private deliverNotified(payload: string): void {
+    let notified: { wsClientId: string; message: FlowMessage };
     try {
-      const { wsClientId, message } = JSON.parse(payload) as { wsClientId: string; message: FlowMessage };
-      this.sendLocally(wsClientId, message);
+      notified = JSON.parse(payload) as { wsClientId: string; message: FlowMessage };
     } catch {
       this.log.warn('Ignored a malformed OAuth result notification.');
+      return;
+    }
+    if (!this.sendLocally(notified.wsClientId, notified.message)) return;
+    void this.knex.raw(`DELETE FROM ${RESULTS} WHERE ws_client_id = ?`, [notified.wsClientId]).catch((error: unknown) =>
+      this.log.debug({ err: error }, 'A delivered OAuth result could not be removed; it is removed within the hour.'),
+    );
+  }
+
+  /** Takes the kept results of the sockets this process holds and delivers them. */
+  private async poll(): Promise<void> {
+    if (this.polling || this.sockets.size === 0) return;
+    this.polling = true;
+    try {
+      const result = await this.knex.raw<{ rows: { ws_client_id: string; message: FlowMessage }[] }>(
+        `DELETE FROM ${RESULTS} WHERE ws_client_id = ANY(?::text[]) RETURNING ws_client_id, message`,
+        [[...this.sockets.keys()]],
+      );
+      for (const row of result.rows) this.sendLocally(row.ws_client_id, row.message);
+    } catch (error) {
+      // The database is away: the next poll tries again, and the page's popup shows the result itself.
+      this.log.debug({ err: error }, 'Looking for OAuth results failed; trying again.');
+    } finally {
+      this.polling = false;
     }
   }
 }

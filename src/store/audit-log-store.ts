@@ -59,7 +59,7 @@ export interface AuditPage {
   newerCursor: string | null;
 }
 
-const TABLE = '_custody_audit_log';
+const TABLE = `${SCHEMA}._custody_audit_log`;
 
 /** A row as inserted: `details` as JSON text. */
 interface NewAuditRow {
@@ -86,7 +86,7 @@ const MOST_ROWS_PER_INSERT = 1_000;
 /** One statement for any number of rows (one array per column), per commit mode (src/db/audit-commit.ts). */
 const insertEntries = (synchronousCommit: AuditSynchronousCommit): string =>
   auditInsertText(
-    `INSERT INTO ${SCHEMA}.${TABLE} (action, route, principal, provider_config_key, connection_id, details)`,
+    `INSERT INTO ${TABLE} (action, route, principal, provider_config_key, connection_id, details)`,
     'entries.*',
     'unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[]) AS entries',
     synchronousCommit,

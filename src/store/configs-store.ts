@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { SCHEMA } from '../db/database.js';
 import type { Cipher } from '../crypto/aes-gcm.js';
 import type { ConnectionCache } from './connection-cache.js';
 import { isSealedText, openText, sealText } from './sealing.js';
@@ -36,8 +37,8 @@ export interface ConfigFields {
   app_link?: string | null;
 }
 
-const TABLE = '_nango_configs';
-const CONNECTIONS = '_nango_connections';
+const TABLE = `${SCHEMA}._nango_configs`;
+const CONNECTIONS = `${SCHEMA}._nango_connections`;
 const ACCOUNT_ID = 0;
 
 export class ConfigsStore {

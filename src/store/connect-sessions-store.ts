@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
+import { SCHEMA } from '../db/database.js';
 import type { EndUser } from './connections-store.js';
 
 /** A connect session: what a frontend holding its token may do, for 30 minutes. Only the token's hash is stored. */
@@ -39,7 +40,7 @@ interface SessionRow {
   expires_at: Date;
 }
 
-const TABLE = '_custody_connect_sessions';
+const TABLE = `${SCHEMA}._custody_connect_sessions`;
 export const CONNECT_SESSION_TOKEN_PREFIX = 'nango_connect_session_';
 export const CONNECT_SESSION_TOKEN_PATTERN = /^nango_connect_session_[0-9a-f]{64}$/;
 

@@ -140,7 +140,7 @@ export interface ConnectionRow extends Omit<ConnectionRecord, 'credentials' | 'c
   metadata: Record<string, unknown> | null;
 }
 
-export const TABLE = '_nango_connections';
+export const TABLE = `${SCHEMA}._nango_connections`;
 export const ACCOUNT_ID = 0;
 
 /** Every column of a connection row, named: a prepared statement must not say `*` (see runPrepared). */
@@ -155,7 +155,7 @@ const CONFIG_PREFIX = 'integration__';
 export const FIND_WITH_INTEGRATION: PreparedStatement = {
   name: 'custody_find_connection_with_integration',
   text: `SELECT ${CONNECTION_COLUMNS.map((column) => `c.${column}`).join(', ')}, ${CONFIG_COLUMNS.map((column) => `k.${column} AS ${CONFIG_PREFIX}${column}`).join(', ')}
-    FROM ${SCHEMA}.${TABLE} c
+    FROM ${TABLE} c
     LEFT JOIN ${SCHEMA}._nango_configs k ON k.unique_key = c.provider_config_key AND k.account_id = c.account_id
     WHERE c.provider_config_key = $1 AND c.connection_id = $2 AND c.account_id = $3
     LIMIT 1`,
@@ -193,7 +193,7 @@ export const AFTER_POSITION = `(c.created_at, c.id) < (timestamptz 'epoch' + ?::
 export const LIST_NEWEST: PreparedStatement = {
   name: 'custody_list_newest_connections',
   text: `SELECT ${LIST_COLUMNS.join(', ')}
-    FROM ${SCHEMA}.${TABLE} c
+    FROM ${TABLE} c
     LEFT JOIN ${SCHEMA}._nango_configs k ON k.unique_key = c.provider_config_key AND k.account_id = c.account_id
     WHERE c.account_id = $1
     ORDER BY c.created_at DESC, c.id DESC

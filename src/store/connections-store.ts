@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { SCHEMA } from '../db/database.js';
 import type { Cipher } from '../crypto/aes-gcm.js';
 import { modeOf, parseStoredCredentials, type StoredCredentials } from '../credentials/registry.js';
 import { runPrepared } from '../db/prepared-statement.js';
@@ -203,7 +204,7 @@ export class ConnectionsStore {
 
   private async listFiltered(filter: ConnectionListFilter): Promise<ListRow[]> {
     const query = this.knex(`${TABLE} as c`)
-      .leftJoin('_nango_configs as k', function joinConfig() {
+      .leftJoin(`${SCHEMA}._nango_configs as k`, function joinConfig() {
         this.on('k.unique_key', '=', 'c.provider_config_key').andOn('k.account_id', '=', 'c.account_id');
       })
       .select(...LIST_COLUMNS.map((column) => (column.includes('(') ? this.knex.raw(column) : column)))

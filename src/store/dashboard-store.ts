@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { SCHEMA } from '../db/database.js';
 import { describeStoredCredentials } from '../credentials/registry.js';
 import type { Cipher } from '../crypto/aes-gcm.js';
 import { ConnectionsStore, type ConnectionRecord, type EndUser } from './connections-store.js';
@@ -55,7 +56,7 @@ export interface AccountRow {
   name: string | null;
 }
 
-const CONNECTIONS = '_nango_connections';
+const CONNECTIONS = `${SCHEMA}._nango_connections`;
 const ACCOUNT_ID = 0;
 
 export class DashboardStore {
@@ -74,11 +75,11 @@ export class DashboardStore {
   }
 
   async account(): Promise<AccountRow | undefined> {
-    return this.knex<AccountRow>('_nango_accounts').select('id', 'created_at', 'updated_at', 'public_key', 'callback_url', 'owner_id', 'name').where({ id: ACCOUNT_ID }).first();
+    return this.knex<AccountRow>(`${SCHEMA}._nango_accounts`).select('id', 'created_at', 'updated_at', 'public_key', 'callback_url', 'owner_id', 'name').where({ id: ACCOUNT_ID }).first();
   }
 
   async user(): Promise<{ id: number; account_id: number; email: string | null; name: string | null } | undefined> {
-    return this.knex('_nango_users').select('id', 'account_id', 'email', 'name').where({ id: 0 }).first();
+    return this.knex(`${SCHEMA}._nango_users`).select('id', 'account_id', 'email', 'name').where({ id: 0 }).first();
   }
 
   /** Connections per integration key. */
@@ -93,7 +94,7 @@ export class DashboardStore {
   /** One page of connections, newest first, and how many match in all. */
   async listConnections(filter: DashboardConnectionFilter): Promise<{ rows: DashboardConnectionRow[]; total: number }> {
     const base = this.knex(`${CONNECTIONS} as c`)
-      .leftJoin('_nango_configs as k', function joinConfig() {
+      .leftJoin(`${SCHEMA}._nango_configs as k`, function joinConfig() {
         this.on('k.unique_key', '=', 'c.provider_config_key').andOn('k.account_id', '=', 'c.account_id');
       })
       .where('c.account_id', ACCOUNT_ID);

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { SCHEMA } from '../db/database.js';
 import type { Cipher } from '../crypto/aes-gcm.js';
 import { sealCredentials, sealText } from './sealing.js';
 
@@ -9,7 +10,7 @@ export interface EncryptionState {
   rotating_from_hash: string | null;
 }
 
-const STATE = '_nango_db_config';
+const STATE = `${SCHEMA}._nango_db_config`;
 const BATCH = 200;
 
 /** The three encrypted columns of Nango's layout: one text column each, or a credentials document. */
@@ -22,9 +23,9 @@ interface SealedColumn {
 }
 
 const SEALED_COLUMNS: SealedColumn[] = [
-  { table: '_nango_accounts', column: 'secret_key', iv: 'secret_key_iv', tag: 'secret_key_tag', kind: 'text' },
-  { table: '_nango_connections', column: 'credentials', iv: 'credentials_iv', tag: 'credentials_tag', kind: 'credentials' },
-  { table: '_nango_configs', column: 'oauth_client_secret', iv: 'oauth_client_secret_iv', tag: 'oauth_client_secret_tag', kind: 'text' },
+  { table: `${SCHEMA}._nango_accounts`, column: 'secret_key', iv: 'secret_key_iv', tag: 'secret_key_tag', kind: 'text' },
+  { table: `${SCHEMA}._nango_connections`, column: 'credentials', iv: 'credentials_iv', tag: 'credentials_tag', kind: 'credentials' },
+  { table: `${SCHEMA}._nango_configs`, column: 'oauth_client_secret', iv: 'oauth_client_secret_iv', tag: 'oauth_client_secret_tag', kind: 'text' },
 ];
 
 type Row = Record<string, unknown> & { id: number };

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
+import { SCHEMA } from '../db/database.js';
 import type { Cipher } from '../crypto/aes-gcm.js';
 import type { EndUser } from './connections-store.js';
 
@@ -53,7 +54,7 @@ interface SessionRow {
   client_secret_override: string | null;
 }
 
-const TABLE = '_nango_oauth_sessions';
+const TABLE = `${SCHEMA}._nango_oauth_sessions`;
 /** Nango's rows have no expiry; treat them as living as long as Nango let them (cleaned after a day). */
 const LEGACY_LIFETIME_MS = 24 * 60 * 60 * 1000;
 const SEALED_PREFIX = 'sealed:';
