@@ -1,5 +1,4 @@
 import type { Knex } from 'knex';
-import { SCHEMA } from '../db/database.js';
 import { ACCOUNT_ID, TABLE } from './connection-rows.js';
 
 /** A connection the token keeper has claimed for one refresh (see TokenRefresher.refreshClaimed). */
@@ -28,7 +27,7 @@ export class RefreshClaimsStore {
   /** How many connections fall due by `horizon`, and the earliest due time among them (the keeper's lag). */
   async dueBy(horizon: Date): Promise<{ due: number; earliest: Date | null }> {
     const { rows } = (await this.knex.raw(
-      `SELECT count(*)::int AS due, min(refresh_due_at) AS earliest FROM ${SCHEMA}.${TABLE} WHERE refresh_due_at <= ? AND account_id = ?`,
+      `SELECT count(*)::int AS due, min(refresh_due_at) AS earliest FROM ${TABLE} WHERE refresh_due_at <= ? AND account_id = ?`,
       [horizon, ACCOUNT_ID],
     )) as { rows: { due: number; earliest: Date | null }[] };
     return { due: rows[0]?.due ?? 0, earliest: rows[0]?.earliest ?? null };
@@ -41,9 +40,9 @@ export class RefreshClaimsStore {
    */
   async claim(horizon: Date, claimedUntil: Date, limit: number): Promise<ClaimedConnection[]> {
     const { rows } = (await this.knex.raw(
-      `UPDATE ${SCHEMA}.${TABLE} SET refresh_due_at = ?
+      `UPDATE ${TABLE} SET refresh_due_at = ?
        WHERE id IN (
-         SELECT id FROM ${SCHEMA}.${TABLE}
+         SELECT id FROM ${TABLE}
          WHERE refresh_due_at <= ? AND account_id = ?
          ORDER BY refresh_due_at
          LIMIT ?
@@ -61,7 +60,7 @@ export class RefreshClaimsStore {
          count(*) FILTER (WHERE refresh_given_up_at IS NOT NULL)::int AS given_up,
          count(*) FILTER (WHERE refresh_given_up_at IS NULL AND refresh_failing_since IS NOT NULL)::int AS refresh_failed,
          count(*) FILTER (WHERE refresh_failing_since IS NULL AND refresh_given_up_at IS NULL AND refresh_due_at IS NULL AND credentials_expires_at <= ?)::int AS expired
-       FROM ${SCHEMA}.${TABLE} WHERE account_id = ?`,
+       FROM ${TABLE} WHERE account_id = ?`,
       [now, ACCOUNT_ID],
     )) as { rows: HealthCounts[] };
     return rows[0] ?? { total: 0, refresh_failed: 0, given_up: 0, expired: 0 };
