@@ -11,6 +11,7 @@ import { OutboundHostGuard, type HostResolver } from '../net/outbound-host-guard
 import { ResultDelivery } from '../oauth/result-delivery.js';
 import { SocketAdmission } from '../oauth/socket-admission.js';
 import type { ProviderCatalog } from '../providers/provider-catalog.js';
+import type { ServerLifecycle } from '../server-drain.js';
 import { ConnectAuthorizer } from '../services/connect-authorizer.js';
 import { ConnectSessionService } from '../services/connect-session-service.js';
 import { ConnectionService } from '../services/connection-service.js';
@@ -45,6 +46,8 @@ export interface AppDeps {
   signals?: Partial<ServerSignals>;
   /** What host names of connections resolve to (default: the operating system's resolver); tests decide it here. */
   hostResolver?: HostResolver;
+  /** Whether the process has been told to stop (GET /ready then answers 503); src/server-drain.ts. */
+  lifecycle?: ServerLifecycle;
 }
 
 /** Everything the route families use, built once per app: the process's clock, its outside connections, the stores and the services. */
@@ -132,6 +135,7 @@ export function buildContainer(deps: AppDeps) {
     webhooks,
     delivery,
     probe,
+    lifecycle: deps.lifecycle,
     stores: { sessions, connectSessions, auditLog, dashboard },
     services: { integrations, connections, flows, connectSessions: connectSessionService, credentialConnect },
   };

@@ -14,6 +14,11 @@ export type FlowMessage =
 
 const CHANNEL = 'custody_oauth_results';
 const PING_INTERVAL_MS = 25_000;
+/** RFC 6455's registered code for "the server is restarting; try again later". Neither SDK generation acts on a close code. */
+export const SERVICE_RESTART = 1012;
+const RESTART_REASON = 'The server is restarting. Finish signing in: the popup page shows the result.';
+/** How long a closing handshake may take before the socket is cut. */
+const CLOSE_HANDSHAKE_MS = 1_000;
 
 /**
  * Tells the page that opened a popup how its OAuth flow ended. The page holds a WebSocket to one server
@@ -67,6 +72,31 @@ export class ResultDelivery {
   async deliver(wsClientId: string, message: FlowMessage): Promise<void> {
     if (this.sendLocally(wsClientId, message)) return;
     await this.knex.raw('SELECT pg_notify(?, ?)', [CHANNEL, JSON.stringify({ wsClientId, message })]);
+  }
+
+  /**
+   * Closes every popup socket with SERVICE_RESTART when the process stops. The SDKs' auth() neither resolves nor
+   * rejects on a closed socket; the flow itself finishes on whichever process the provider calls back (its state
+   * is in PostgreSQL), and the callback page posts the result to the window that opened the popup.
+   */
+  async closeForRestart(): Promise<void> {
+    const open = [...this.sockets.values()];
+    await Promise.all(
+      open.map(
+        (ws) =>
+          new Promise<void>((resolve) => {
+            const timer = setTimeout(() => {
+              ws.terminate();
+              resolve();
+            }, CLOSE_HANDSHAKE_MS);
+            ws.once('close', () => {
+              clearTimeout(timer);
+              resolve();
+            });
+            ws.close(SERVICE_RESTART, RESTART_REASON);
+          }),
+      ),
+    );
   }
 
   close(): void {

@@ -30,8 +30,9 @@ function spawnServer(env: Record<string, string>): ChildProcess {
   const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), path.join(PACKAGE_ROOT, 'src/server.ts')], {
     // An empty working directory, so a developer's own .env in the clone cannot leak in (the server reads ./.env),
     // and a clean environment: only what the test sets, so neither can their NANGO_* shell variables.
+    // No readiness grace on SIGTERM: nothing polls /ready here, and each stop would wait for it (the rolling-restart spec sets it).
     cwd: env['CWD'] ?? scratchDir('server-cwd'),
-    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', SERVER_PORT: '0', LOG_LEVEL: 'debug', ...env },
+    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', SERVER_PORT: '0', LOG_LEVEL: 'debug', NANGO_SHUTDOWN_GRACE_SECONDS: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(child);
