@@ -642,7 +642,7 @@ if wait_stack "two replicas"; then
     oauth_across_replicas
     rolling_restart
   else
-    fail "two replicas answer" "$server1 running: $(running "$server1" && echo yes || echo no), $server2 running: $(running "$server2" && echo yes || echo no)"
+    fail "two replicas answer" "$server1 running: $(running "$server1" && echo yes || echo no), $server2: $(podman inspect --format '{{.State.Status}} (exit code {{.State.ExitCode}})' "$server2" 2>&1); its log: $(podman logs --tail 5 "$server2" 2>&1 | tr '\n' ' ' | cut -c1-600)"
   fi
 fi
 t=$(ms)
