@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import type pg from 'pg';
 import type { Config } from '../config.js';
 import type { Cipher } from '../crypto/aes-gcm.js';
+import { ClockDrift } from '../custody/clock-drift.js';
 import { ServerMetrics } from '../custody/metrics.js';
 import { DatabaseProbe } from '../db/database-probe.js';
 import { NotificationListener } from '../db/notification-listener.js';
@@ -78,6 +79,8 @@ export function buildContainer(deps: AppDeps) {
   const webhooks = new WebhookSender({ url: config.webhook.url, signingKey: config.webhook.signingKey, logger });
   const webhookSignals = authWebhookSignals(webhooks, (providerConfigKey, connectionId) => connectionsStore.webhookUrlOverride(providerConfigKey, connectionId));
   const signals = fanOut([metrics, webhookSignals, ...(deps.signals ? [deps.signals] : [])]);
+  // This process's clock against PostgreSQL's and providers' (log, /metrics, the dashboard's Settings page).
+  const clock = new ClockDrift(knex, logger, metrics.registry, now);
 
   const integrations = new IntegrationService(configs, providers, signals);
   const refresher = new TokenRefresher({
@@ -132,6 +135,7 @@ export function buildContainer(deps: AppDeps) {
     notifications,
     hosts,
     metrics,
+    clock,
     webhooks,
     delivery,
     probe,

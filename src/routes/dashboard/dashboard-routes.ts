@@ -92,6 +92,7 @@ function registerAccountRoutes(app: FastifyInstance, context: DashboardContext):
       auditRetentionDays: config.auditRetentionDays,
       telemetry: config.telemetry,
       telemetryEndpointSet: config.telemetryEndpoint !== undefined,
+      clock: context.clock.status(),
     },
   }));
 
