@@ -6,9 +6,10 @@ import { scratchDir } from './scratch.js';
 
 /**
  * An earlier release of the server, built from git: the sources, migrations and catalog of `commit`
- * (`git archive`) in a scratch folder, run under tsx with this checkout's node_modules (linked beside them),
- * which is seconds instead of an `npm ci`. Valid while that release's package.json asks for the same
- * dependencies as this one; the caller checks that, so a spec never runs old code on packages it never knew.
+ * (`git archive`) in a scratch folder, run under tsx. While that release asks for the same runtime
+ * dependencies as this checkout, it uses this checkout's node_modules (linked beside it): seconds. Once they
+ * differ, it gets its own, from its own lockfile (`npm ci --omit=dev`), so old code never runs on packages it
+ * never knew.
  */
 export interface OlderRelease {
   commit: string;
@@ -16,7 +17,7 @@ export interface OlderRelease {
   entry: string;
 }
 
-const FILES = ['src', 'migrations', 'package.json', 'providers.yaml', 'provider-logos.json', 'tsconfig.json'];
+const FILES = ['src', 'migrations', 'package.json', 'package-lock.json', 'providers.yaml', 'provider-logos.json', 'tsconfig.json'];
 
 export function checkOutOlderRelease(commit: string): OlderRelease {
   const git = (args: string[], options: { input?: Buffer } = {}) => spawnSync('git', args, { cwd: PACKAGE_ROOT, maxBuffer: 256 * 1024 * 1024, ...options });
@@ -26,15 +27,18 @@ export function checkOutOlderRelease(commit: string): OlderRelease {
   const olderPackage = git(['show', `${commit}:package.json`]).stdout.toString();
   const ours = readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8');
   const dependencies = (text: string) => JSON.stringify(((JSON.parse(text) as { dependencies?: unknown }).dependencies ?? {}));
-  if (dependencies(olderPackage) !== dependencies(ours)) {
-    throw new Error(`The release at ${commit} depends on other package versions than this checkout; it cannot run on this node_modules.`);
-  }
   const dir = scratchDir('older-release');
   const archive = git(['archive', '--format=tar', commit, ...FILES]);
   if (archive.status !== 0) throw new Error(`git archive ${commit} failed: ${archive.stderr.toString()}`);
   const extract = spawnSync('tar', ['-x', '-C', dir], { input: archive.stdout });
   if (extract.status !== 0) throw new Error(`Extracting ${commit} failed: ${extract.stderr.toString()}`);
-  symlinkSync(path.join(PACKAGE_ROOT, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
+  if (dependencies(olderPackage) === dependencies(ours)) {
+    symlinkSync(path.join(PACKAGE_ROOT, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
+  } else {
+    // tsx itself still comes from this checkout (startServerProcess loads it by absolute URL).
+    const install = spawnSync('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'], { cwd: dir, encoding: 'utf8' });
+    if (install.status !== 0) throw new Error(`npm ci for the release at ${commit} failed:\n${install.stderr}`);
+  }
   const entry = path.join(dir, 'src', 'server.ts');
   if (!existsSync(entry)) throw new Error(`The release at ${commit} has no src/server.ts.`);
   return { commit, entry };
