@@ -1,7 +1,8 @@
 import net from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { startServer, type RunningServer } from './support/server-run.js';
+import { createTcpProxy, type TcpProxy } from './support/tcp-proxy.js';
 import { catalogWith, oidcTestProvider } from './support/test-providers.js';
 import { startUpstream, type SeenRequest, type UpstreamServer } from './support/upstream-server.js';
 
@@ -116,4 +117,79 @@ describe('SIGTERM between a connection being accepted and its request arriving',
     const row = await database.knex('_nango_connections').where({ connection_id: 'late-arrival' }).first();
     expect(row?.provider_config_key).toBe('accepted');
   });
+});
+
+/**
+ * The database going away while the server drains (its host fails during a rolling upgrade): a request that
+ * needs it gets a 503 that says so, what was stored stays stored, and the process still exits on its own
+ * before Docker's kill (10 s), with one line when it had to give up on the database.
+ */
+describe('SIGTERM while the database goes away', () => {
+  let database: TestDatabase;
+  let proxy: TcpProxy | undefined;
+  let server: RunningServer | undefined;
+  const auth = { authorization: 'Bearer sk-graceful', 'content-type': 'application/json' };
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+  });
+
+  afterEach(async () => {
+    await server?.stop('SIGKILL');
+    await proxy?.stop();
+  });
+
+  afterAll(async () => {
+    await database?.drop();
+  });
+
+  /** A server on the test database through a TCP proxy, with a grace during which it still serves, and one stored connection. */
+  async function serverBehindProxy(key: string): Promise<RunningServer> {
+    proxy = await createTcpProxy({ host: String(database.connection.host), port: Number(database.connection.port) });
+    const { user, password, database: name } = database.connection;
+    const url = `postgres://${encodeURIComponent(String(user))}:${encodeURIComponent(String(password))}@127.0.0.1:${proxy.port}/${String(name)}`;
+    server = await startServer({ NANGO_DATABASE_URL: url, NANGO_SECRET_KEY: 'sk-graceful', TELEMETRY: 'false', NANGO_SHUTDOWN_GRACE_SECONDS: '2', NANGO_DB_STATEMENT_TIMEOUT_MS: '1000' });
+    const config = { provider_config_key: key, provider: 'github', oauth_client_id: 'cid', oauth_client_secret: 'csecret-vanishing', oauth_scopes: 'repo' };
+    expect((await fetch(`${server.baseUrl}/config`, { method: 'POST', headers: auth, body: JSON.stringify(config) })).status).toBe(200);
+    const connection = { connection_id: 'kept', provider_config_key: key, type: 'OAUTH2', access_token: 'at-kept-0123456789', expires_at: '2099-01-01T00:00:00.000Z' };
+    expect((await fetch(`${server.baseUrl}/connection`, { method: 'POST', headers: auth, body: JSON.stringify(connection) })).status).toBe(201);
+    return server;
+  }
+
+  /** SIGTERM, then `takeAway` the database while the grace lets requests in; one read then. */
+  async function stopAndLoseDatabase(running: RunningServer, key: string, takeAway: () => Promise<void> | void) {
+    const signalledAt = Date.now();
+    const stopped = running.stop('SIGTERM');
+    await waitFor(() => running.output().includes('SIGTERM received'));
+    await takeAway();
+    const answer = await fetch(`${running.baseUrl}/connection/kept?provider_config_key=${key}`, { headers: auth, signal: AbortSignal.timeout(9_000) });
+    const read = { status: answer.status, body: (await answer.json()) as { type?: string; error?: string } };
+    const code = await stopped;
+    server = undefined;
+    return { read, code, stoppedInMs: Date.now() - signalledAt };
+  }
+
+  it('answers 503 database_unavailable to a request that needs the database, keeps what was stored, and exits in time', async () => {
+    const running = await serverBehindProxy('vanishing');
+    const { read, code, stoppedInMs } = await stopAndLoseDatabase(running, 'vanishing', () => (proxy as TcpProxy).stop());
+    expect(read.status).toBe(503);
+    expect(read.body.type).toBe('database_unavailable');
+    expect(stoppedInMs).toBeLessThan(10_000);
+    expect(code).toBe(0);
+    expect(running.output()).toMatch(/Stopped cleanly/);
+    const row = await database.knex('_nango_connections').where({ connection_id: 'kept' }).first();
+    expect(row?.provider_config_key).toBe('vanishing');
+  }, 60_000);
+
+  it('gives up on a database that stopped answering with one line naming it, and exits before the kill', async () => {
+    const running = await serverBehindProxy('frozen');
+    const { read, code, stoppedInMs } = await stopAndLoseDatabase(running, 'frozen', () => (proxy as TcpProxy).freeze());
+    expect(read.status).toBe(503);
+    expect(read.body.type).toBe('database_unavailable');
+    expect(stoppedInMs).toBeLessThan(10_000);
+    const lines = running.output().split('\n').filter((line) => line.includes('Stopping did not finish'));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/Stopping did not finish within 8\.5 s \(still closing the database; a database that stopped answering does this\); exiting now with code 1\./);
+    expect(code).toBe(1);
+  }, 60_000);
 });
