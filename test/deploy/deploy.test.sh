@@ -25,14 +25,15 @@
 set -uo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-standins="$repo/../shared/tools/container-standins.sh"
+# CONTAINER_STANDINS: the script elsewhere, for a checkout (a git worktree) that has no shared/ folder beside it.
+standins="${CONTAINER_STANDINS:-$repo/../shared/tools/container-standins.sh}"
 
 skip() { echo "SKIP deploy test: $*"; exit 0; }
 ms() { date +%s%3N; }
 secs() { awk -v a="$1" -v b="$(ms)" 'BEGIN { printf "%.1f s", (b - a) / 1000 }'; }
 
 # --- preflight ------------------------------------------------------------------------------------------
-[[ -f $standins ]] || skip "$standins not found (the shared/ folder beside the repository)"
+[[ -f $standins ]] || skip "$standins not found (the shared/ folder beside the repository, or set CONTAINER_STANDINS)"
 for tool in node curl; do command -v "$tool" >/dev/null || skip "$tool is not installed"; done
 t_start=$(ms)
 standins_log=$(mktemp /tmp/custody-standins.XXXXXX.log)
@@ -534,7 +535,7 @@ if [[ -z $backup_args || -z $restore_args ]]; then
   fail "backup and restore" "docs/self-hosting.md has no 'exec -T db sh -c ...pg_dump' / '...pg_restore' line to run"
 else
   t=$(ms)
-  mkdir -m 700 "$work/backups"
+  mkdir -p -m 700 "$work/backups" # as documented; the engine has made it already when it started db (the bind mount)
   eval "pc $backup_args"
   dump=$(ls "$work/backups"/custody-*.dump 2>/dev/null | head -1)
   if [[ -n $dump && $(head -c 5 "$dump") == PGDMP ]] && ! grep -qa 'podman' "$dump"; then
