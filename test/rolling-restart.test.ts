@@ -69,7 +69,10 @@ describe.skipIf(!NGINX_BINARY)('a rolling restart behind nginx', () => {
   });
 
   /** SIGTERM to one process, then the same process started again; what the stop looked like from outside. */
-  async function restart(address: string, beforeStart: () => Promise<void> = async () => undefined): Promise<{ code: number | null; stopMs: number; readyWhileStopping: { status: number; type: unknown } }> {
+  async function restart(
+    address: string,
+    beforeStart: () => Promise<void> = async () => undefined,
+  ): Promise<{ code: number | null; stopMs: number; readyWhileStopping: { status: number; type: unknown } }> {
     const running = processes.get(address) as ServerProcess;
     const started = Date.now();
     const stopped = running.stop('SIGTERM');
