@@ -56,6 +56,8 @@ export interface Config {
   authFailureLimit: { failures: number; windowSeconds: number };
   /** Which proxies' X-Forwarded-For to believe for the client address (NANGO_TRUST_PROXY): Fastify's trustProxy value. */
   trustProxy: boolean | number | string[];
+  /** After SIGTERM, how long the server keeps serving while GET /ready answers 503 (NANGO_SHUTDOWN_GRACE_SECONDS). */
+  shutdownGraceSeconds: number;
   telemetry: boolean;
   /** Where anonymous usage events go (NANGO_TELEMETRY_ENDPOINT); nothing is sent without one. */
   telemetryEndpoint: string | undefined;
@@ -324,6 +326,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       windowSeconds: readInteger(env, 'NANGO_AUTH_FAILURE_WINDOW_SECONDS', 60, 1, 86_400),
     },
     trustProxy: readTrustProxy(env),
+    shutdownGraceSeconds: readInteger(env, 'NANGO_SHUTDOWN_GRACE_SECONDS', 2, 0, 60),
     telemetry: readBoolean(env, 'TELEMETRY', true),
     telemetryEndpoint: readOptionalUrl(env, 'NANGO_TELEMETRY_ENDPOINT'),
     logLevel: readLogLevel(env),

@@ -81,6 +81,7 @@ const STATUS_BY_CODE = {
   /** A stored connection whose credentials do not parse as their mode's (written by hand, or by another program). */
   invalid_stored_credentials: 500,
   database_unavailable: 503,
+  server_stopping: 503,
   server_error: 500,
 } as const satisfies Record<string, number>;
 

@@ -1,4 +1,3 @@
-import type { FastifyInstance } from 'fastify';
 import type { Logger } from './logger.js';
 
 /**
@@ -10,12 +9,24 @@ export class ServerShutdown {
   private readonly undos: { name: string; undo: () => Promise<void> }[] = [];
   private readonly steps = new Set<Promise<unknown>>();
   private stopping = false;
+  /** The undo under way, named in the line a stop past its deadline writes. */
+  private undoing: string | undefined;
+  private readonly stepWaitMs: number;
+  private readonly stopDeadlineMs: number;
+  private readonly exit: (code: number) => void;
 
+  /**
+   * `stopDeadlineMs`: a stop still running this long after its undos began (an undo waiting on a database that stopped
+   * answering) logs one line naming what it waited for and exits with code 1, so a stop never hangs until the
+   * orchestrator's kill.
+   */
   constructor(
     private readonly log: Logger,
-    private readonly stepWaitMs = 10_000,
-    private readonly exit: (code: number) => void = (code) => process.exit(code),
+    options: { stepWaitMs?: number; stopDeadlineMs?: number; exit?: (code: number) => void } = {},
   ) {
+    this.stepWaitMs = options.stepWaitMs ?? 10_000;
+    this.stopDeadlineMs = options.stopDeadlineMs ?? 9_000;
+    this.exit = options.exit ?? ((code) => process.exit(code));
     process.on('SIGTERM', (signal) => void this.stop(signal));
     process.on('SIGINT', (signal) => void this.stop(signal));
   }
@@ -57,8 +68,16 @@ export class ServerShutdown {
     this.stopping = true;
     if (signal) this.log.info(`${signal} received: finishing in-flight requests, then stopping.`);
     if (this.steps.size > 0) await this.waitForSteps();
+    // From here on (a start-up step under way was waited for, bounded by stepWaitMs) the stop has its deadline.
+    const deadline = setTimeout(() => {
+      this.log.error(
+        `Stopping did not finish within ${this.stopDeadlineMs / 1000} s (still ${this.undoing ? `closing the ${this.undoing}` : 'waiting for a start-up step'}; a database that stopped answering does this); exiting now with code 1.`,
+      );
+      this.exit(1);
+    }, this.stopDeadlineMs);
     let code = signal ? 0 : 1;
     for (const { name, undo } of this.undos.reverse()) {
+      this.undoing = name;
       try {
         await undo();
       } catch (error) {
@@ -66,6 +85,7 @@ export class ServerShutdown {
         code = 1;
       }
     }
+    clearTimeout(deadline);
     if (code === 0) this.log.info('Stopped cleanly.');
     else if (!signal) this.log.info('Stopped.');
     this.exit(code);
@@ -80,25 +100,5 @@ export class ServerShutdown {
       this.log.warn(`A start-up step did not finish within ${this.stepWaitMs / 1000} s; stopping without it.`);
     }
     clearTimeout(timer);
-  }
-}
-
-/**
- * Stops taking connections and lets the requests under way finish. Node closes idle keep-alive connections
- * only once, when closing starts; a connection whose request ends later would stay open until its keep-alive
- * timeout, so idle ones are swept until the server is closed. After `graceMs` the rest are cut: an orchestrator
- * kills a process that takes longer anyway (Docker after 10 s).
- */
-export async function drainHttpServer(app: FastifyInstance, graceMs: number, log: Logger): Promise<void> {
-  const sweeper = setInterval(() => app.server.closeIdleConnections(), 100);
-  const cutoff = setTimeout(() => {
-    log.warn(`Requests still under way after ${graceMs / 1000} s of draining; closing their connections.`);
-    app.server.closeAllConnections();
-  }, graceMs);
-  try {
-    await app.close();
-  } finally {
-    clearInterval(sweeper);
-    clearTimeout(cutoff);
   }
 }

@@ -9,7 +9,8 @@ import { migrateToLatest } from './db/migrate.js';
 import { LOCK_IDS, withAdvisoryLock, withAdvisoryLockIfFree } from './db/advisory-lock.js';
 import { poolingNotice } from './db/pooler.js';
 import { createLogger, type Logger } from './logger.js';
-import { drainHttpServer, ServerShutdown } from './server-shutdown.js';
+import { DRAIN_TIMES, HttpDrain, ServerLifecycle } from './server-drain.js';
+import { ServerShutdown } from './server-shutdown.js';
 import { openLogOutput } from './log-format.js';
 import { securityNotices, welcomeNotices, type SecretKeySource } from './startup-notices.js';
 import { isDatabaseUnavailable } from './db/database-unavailable.js';
@@ -23,10 +24,9 @@ import { VERSION } from './version.js';
 
 /**
  * Entry point: configuration → catalog → database → migrations and encryption (one process at a time)
- * → app → listen. SIGTERM/SIGINT drain in-flight requests, close the pool and stop an embedded database.
+ * → app → listen. SIGTERM/SIGINT drain in-flight requests (src/server-drain.ts), close the pool and stop an
+ * embedded database.
  */
-/** How long a stop waits for requests under way; Docker's default stop timeout is 10 s. */
-const DRAIN_GRACE_MS = 8_000;
 
 async function main(): Promise<void> {
   const keyInEnvironment = Boolean(process.env['NANGO_SECRET_KEY']?.trim());
@@ -42,7 +42,10 @@ async function main(): Promise<void> {
       : { from: 'file', path: path.resolve('.env') };
   process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'Unhandled promise rejection.'));
 
-  const shutdown = new ServerShutdown(log);
+  const graceMs = config.shutdownGraceSeconds * 1000;
+  // Past the drain's own bounds, a stop that still waits (a database that stopped answering) exits anyway.
+  const shutdown = new ServerShutdown(log, { stopDeadlineMs: graceMs + Math.max(DRAIN_TIMES.requestsMs, DRAIN_TIMES.popupsMs) + 1_500 });
+  const lifecycle = new ServerLifecycle();
 
   const providers = loadProviderCatalog(config.providersFile);
   const cipher = config.encryptionKey ? new Cipher(config.encryptionKey, config.previousEncryptionKey ? [config.previousEncryptionKey] : []) : undefined;
@@ -96,12 +99,14 @@ async function main(): Promise<void> {
     databaseListenConnection: database.listenConnection ?? null,
     // Auth webhooks are the app's own (buildApp), closed with it.
     signals: telemetry,
+    lifecycle,
   });
+  const drain = new HttpDrain(app.server, lifecycle, log);
   await shutdown.step(
     'http server',
     () => app.listen({ port: config.port, host: config.host }),
     async () => {
-      await drainHttpServer(app, DRAIN_GRACE_MS, log);
+      await drain.drain({ graceMs, ...DRAIN_TIMES }, () => app.close());
       await telemetry.drain();
     },
   );

@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import type pg from 'pg';
 import type { Config } from '../config.js';
 import type { Cipher } from '../crypto/aes-gcm.js';
+import { ClockDrift } from '../custody/clock-drift.js';
 import { ServerMetrics } from '../custody/metrics.js';
 import { DatabaseProbe } from '../db/database-probe.js';
 import { NotificationListener } from '../db/notification-listener.js';
@@ -11,6 +12,7 @@ import { OutboundHostGuard, type HostResolver } from '../net/outbound-host-guard
 import { ResultDelivery } from '../oauth/result-delivery.js';
 import { SocketAdmission } from '../oauth/socket-admission.js';
 import type { ProviderCatalog } from '../providers/provider-catalog.js';
+import type { ServerLifecycle } from '../server-drain.js';
 import { ConnectAuthorizer } from '../services/connect-authorizer.js';
 import { ConnectSessionService } from '../services/connect-session-service.js';
 import { ConnectionService } from '../services/connection-service.js';
@@ -52,6 +54,8 @@ export interface AppDeps {
   signals?: Partial<ServerSignals>;
   /** What host names of connections resolve to (default: the operating system's resolver); tests decide it here. */
   hostResolver?: HostResolver;
+  /** Whether the process has been told to stop (GET /ready then answers 503); src/server-drain.ts. */
+  lifecycle?: ServerLifecycle;
 }
 
 /** Everything the route families use, built once per app: the process's clock, its outside connections, the stores and the services. */
@@ -84,6 +88,8 @@ export function buildContainer(deps: AppDeps) {
   const webhooks = new WebhookSender({ url: config.webhook.url, signingKey: config.webhook.signingKey, logger });
   const webhookSignals = authWebhookSignals(webhooks, (providerConfigKey, connectionId) => connectionsStore.webhookUrlOverride(providerConfigKey, connectionId));
   const signals = fanOut([metrics, webhookSignals, ...(deps.signals ? [deps.signals] : [])]);
+  // This process's clock against PostgreSQL's and providers' (log, /metrics, the dashboard's Settings page).
+  const clock = new ClockDrift(knex, logger, metrics.registry, now);
 
   const integrations = new IntegrationService(configs, providers, signals);
   const refresher = new TokenRefresher({
@@ -139,10 +145,12 @@ export function buildContainer(deps: AppDeps) {
     notifications,
     hosts,
     metrics,
+    clock,
     webhooks,
     delivery,
     probe,
     keeper,
+    lifecycle: deps.lifecycle,
     stores: { sessions, connectSessions, auditLog, dashboard },
     services: { integrations, connections, flows, connectSessions: connectSessionService, credentialConnect },
   };

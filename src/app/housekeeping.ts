@@ -6,14 +6,16 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 /**
  * The work the server does beside requests: when the app is ready, expired OAuth and connect sessions and
  * OAuth results no page took are deleted and the audit log is pruned to NANGO_AUDIT_RETENTION_DAYS; the pruning then runs every six hours.
+ * The clock-drift watch compares this process's clock with PostgreSQL's at start and every ten minutes.
  */
 export class Housekeeping {
   private pruneTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly container: Pick<Container, 'config' | 'logger' | 'now' | 'stores' | 'delivery'>) {}
+  constructor(private readonly container: Pick<Container, 'config' | 'logger' | 'now' | 'stores' | 'delivery' | 'clock'>) {}
 
   async start(): Promise<void> {
-    const { stores, now } = this.container;
+    const { stores, now, clock } = this.container;
+    await clock.start();
     await stores.sessions.deleteExpired(now());
     await stores.connectSessions.deleteExpired(now());
     await this.container.delivery.deleteAbandoned();
@@ -24,6 +26,7 @@ export class Housekeeping {
 
   stop(): void {
     clearInterval(this.pruneTimer);
+    this.container.clock.stop();
   }
 
   private async pruneAuditLog(): Promise<void> {

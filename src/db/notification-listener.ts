@@ -1,7 +1,9 @@
 import pg from 'pg';
 import type { Logger } from '../logger.js';
+import { closeConnectionNow } from './query-timeouts.js';
 
 const RECONNECT_DELAY_MS = 1_000;
+const CLOSE_WAIT_MS = 1_000;
 
 /**
  * One LISTEN connection per process, shared by everything that learns of other processes' work through
@@ -74,7 +76,16 @@ export class NotificationListener {
     this.closed = true;
     const client = this.client;
     this.lost();
-    await client?.end().catch(() => undefined);
+    if (!client) return;
+    // A database that stopped answering never acknowledges the goodbye: a stop waits a moment for it, not for ever.
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), CLOSE_WAIT_MS)));
+    const ended = client.end().then(
+      () => 'ended' as const,
+      () => 'ended' as const,
+    );
+    if ((await Promise.race([ended, late])) === 'late') closeConnectionNow(client);
+    clearTimeout(timer);
   }
 
   private async connect(): Promise<void> {

@@ -4,7 +4,10 @@
  * - seed clients with a WebSocket: a short message, and the window closes itself;
  * - the oldest seed clients (no WebSocket): `postMessage` of `{eventType, data}` to the opener;
  * - modern clients (Connect UI): `postMessage` and BroadcastChannel `nango_oauth_callback_*` messages;
- *   on error the page stays open to show what happened.
+ *   on error the page stays open to show what happened. The opener also gets `custody_oauth_result`, the
+ *   message the WebSocket carries (`{message_type: 'success' | 'error', …}`): when a server restart closed the
+ *   page's socket (ResultDelivery.closeForRestart) while its user signed in, the flow still finished on another
+ *   process, and this is how the result reaches the page. The Connect UI settles on whichever comes first.
  */
 export interface CallbackPageInput {
   outcome: 'success' | 'error';
@@ -30,6 +33,11 @@ if (input.protocol === 'legacy') {
     ? { type: 'nango_oauth_callback_success' }
     : { type: 'nango_oauth_callback_error', payload: { message: input.message, errorType: input.errorType || 'connection_validation_failed' } };
   send(window.opener, message);
+  if (input.providerConfigKey && input.connectionId) {
+    send(window.opener, { type: 'custody_oauth_result', message: input.outcome === 'success'
+      ? { message_type: 'success', provider_config_key: input.providerConfigKey, connection_id: input.connectionId, is_pending: false }
+      : { message_type: 'error', provider_config_key: input.providerConfigKey, connection_id: input.connectionId, error_type: input.errorType || 'unknown_err', error_desc: input.message } });
+  }
   try { const channel = new BroadcastChannel('nango-oauth-callback'); channel.postMessage(message); channel.close(); } catch (e) {}
   window.addEventListener('message', (event) => { if (event.data && event.data.type === 'nango_oauth_callback_ack') window.close(); });
   if (input.protocol === 'seed') setTimeout(() => window.close(), 300);

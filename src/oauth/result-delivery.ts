@@ -21,6 +21,11 @@ const PING_INTERVAL_MS = 25_000;
 const POLL_INTERVAL_MS = 500;
 /** A kept result nobody took within this long belongs to a page that is gone. */
 const RESULT_LIFETIME = '1 hour';
+/** RFC 6455's registered code for "the server is restarting; try again later". Neither SDK generation acts on a close code. */
+export const SERVICE_RESTART = 1012;
+const RESTART_REASON = 'The server is restarting. Finish signing in: the popup page shows the result.';
+/** How long a closing handshake may take before the socket is cut. */
+const CLOSE_HANDSHAKE_MS = 1_000;
 
 /**
  * Tells the page that opened a popup how its OAuth flow ended. The page holds a WebSocket to one server
@@ -91,6 +96,31 @@ export class ResultDelivery {
   /** Kept results of pages that are gone; at start and now and then. */
   async deleteAbandoned(): Promise<void> {
     await this.knex.raw(`DELETE FROM ${RESULTS} WHERE created_at < now() - interval '${RESULT_LIFETIME}'`);
+  }
+
+  /**
+   * Closes every popup socket with SERVICE_RESTART when the process stops. The SDKs' auth() neither resolves nor
+   * rejects on a closed socket; the flow itself finishes on whichever process the provider calls back (its state
+   * is in PostgreSQL), and the callback page posts the result to the window that opened the popup.
+   */
+  async closeForRestart(): Promise<void> {
+    const open = [...this.sockets.values()];
+    await Promise.all(
+      open.map(
+        (ws) =>
+          new Promise<void>((resolve) => {
+            const timer = setTimeout(() => {
+              ws.terminate();
+              resolve();
+            }, CLOSE_HANDSHAKE_MS);
+            ws.once('close', () => {
+              clearTimeout(timer);
+              resolve();
+            });
+            ws.close(SERVICE_RESTART, RESTART_REASON);
+          }),
+      ),
+    );
   }
 
   close(): void {

@@ -3,6 +3,7 @@ import { RequestTimeout, ResponseTooLarge, sendBoundedRequest, type BoundedRespo
 import { HostRefusedError } from '../net/outbound-host-guard.js';
 import type { ProviderTemplate } from '../providers/provider-schema.js';
 import { ProviderError, redactProviderAnswer, type ProviderErrorDetails } from './provider-error.js';
+import { publishProviderDate } from './provider-dates.js';
 
 /**
  * Talking to a provider's token endpoint: the request (client authentication and body format per template)
@@ -56,8 +57,11 @@ export async function requestToken(request: TokenRequest): Promise<Record<string
 /** One exchange with a provider, its failures as ProviderErrors; a refused host stays a HostRefusedError. */
 export async function callProvider(request: Parameters<typeof sendBoundedRequest>[0], what: string): Promise<BoundedResponse> {
   let response: BoundedResponse;
+  const sentAt = Date.now();
   try {
     response = await sendBoundedRequest(request);
+    // The provider's clock, for the clock-drift watch (src/custody/clock-drift.ts).
+    publishProviderDate(request.url, response.headers.date, Date.now() - sentAt);
   } catch (error) {
     if (error instanceof HostRefusedError) throw error;
     if (error instanceof RequestTimeout) throw new ProviderError('timeout', `${what} did not answer within ${Math.round(request.timeoutMs / 1000)} s.`);

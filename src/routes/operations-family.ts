@@ -16,7 +16,7 @@ export async function registerOperationsFamily(app: FastifyInstance, container: 
   const logos = new LogoRenderer(container.providers);
   await app.register(async (operations) => {
     adoptFamily(operations, OPERATIONS_FAMILY);
-    registerHealthRoutes(operations, container.probe);
+    registerHealthRoutes(operations, container.probe, container.lifecycle);
     registerApiDocsRoutes(operations, container.config);
     operations.get('/metrics', { onRequest: secretKeyGuard(container.config.secretKey) }, async (_request, reply) => {
       const registry = container.metrics.registry;

@@ -9,6 +9,10 @@
 # An override adds a local OAuth 2.0 provider (oauth-provider.mjs, run from the node base image) and the
 # server's template for it, so an OAuth flow runs end to end through nginx (oauth-flow.mjs, on the host),
 # with one server and with two; the CLI (the bin from the built image) then runs against nginx.
+# The compose file's nginx image (nginx's stable branch, which cannot be pulled here) is the stand-in nginx
+# under that tag for the run. A backup is taken with docs/self-hosting.md's command, the volume deleted and
+# the dump restored; a second replica is added while nginx runs (nginx must find it by itself), and both
+# replicas are restarted in turn under steady reads through nginx (none may fail).
 # Prints PASS/FAIL per check and "N passed, N failed"; exits non-zero on any failure. Exits 0 with a
 # SKIP line when the stand-in script, podman or podman-compose cannot be had.
 #
@@ -21,14 +25,15 @@
 set -uo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-standins="$repo/../shared/tools/container-standins.sh"
+# CONTAINER_STANDINS: the script elsewhere, for a checkout (a git worktree) that has no shared/ folder beside it.
+standins="${CONTAINER_STANDINS:-$repo/../shared/tools/container-standins.sh}"
 
 skip() { echo "SKIP deploy test: $*"; exit 0; }
 ms() { date +%s%3N; }
 secs() { awk -v a="$1" -v b="$(ms)" 'BEGIN { printf "%.1f s", (b - a) / 1000 }'; }
 
 # --- preflight ------------------------------------------------------------------------------------------
-[[ -f $standins ]] || skip "$standins not found (the shared/ folder beside the repository)"
+[[ -f $standins ]] || skip "$standins not found (the shared/ folder beside the repository, or set CONTAINER_STANDINS)"
 for tool in node curl; do command -v "$tool" >/dev/null || skip "$tool is not installed"; done
 t_start=$(ms)
 standins_log=$(mktemp /tmp/custody-standins.XXXXXX.log)
@@ -75,6 +80,7 @@ provider_container="${project}_oauth-provider_1"
 pc() { podman-compose -p "$project" -f "$work/docker-compose.yml" -f "$work/docker-compose.oauth.yml" "$@" >>"$compose_log" 2>&1; }
 pcs() { podman-compose -p "$project" -f "$work/docker-compose.yml" -f "$work/docker-compose.scale.yml" -f "$work/docker-compose.oauth.yml" "$@" >>"$compose_log" 2>&1; }
 
+nginx_standin=docker.io/library/nginx:1.22-bookworm nginx_tagged=""
 cleaned=false
 cleanup() {
   $cleaned && return
@@ -87,6 +93,7 @@ cleanup() {
   podman volume rm -f "${project}_db-data" >/dev/null 2>&1
   podman network rm -f "${project}_default" >/dev/null 2>&1
   podman rmi -f "$image" >/dev/null 2>&1
+  [[ -n $nginx_tagged ]] && podman untag "$nginx_standin" "$nginx_tagged" >/dev/null 2>&1
   # An interrupted build leaves buildah working containers behind ("Storage" in `podman ps --external`):
   # remove those that appeared during this run on this Dockerfile's stages (its label) or its base image.
   local custody_images node_image id image_id status round
@@ -175,6 +182,14 @@ cp "$repo/docker-compose.yml" "$repo/docker-compose.scale.yml" "$repo/nginx.conf
 sed -i -e "s|^\(\s*context:\s*\)\.\s*$|\1$repo|" -e "s|^\(\s*image:\s*\)custody-server:local\s*$|\1$image|" "$work/docker-compose.yml"
 grep -q "context: $repo" "$work/docker-compose.yml" && grep -q "image: $image" "$work/docker-compose.yml" \
   || abort "compose copy" "docker-compose.yml no longer has 'context: .' and 'image: custody-server:local' lines to point at this run"
+# The compose file pins nginx's stable branch, which cannot be pulled here: the stand-in nginx (Debian's 1.22)
+# answers to that name for this run (untagged again at cleanup). Same configuration, older nginx.
+nginx_image=$(awk '/^  nginx:/ { in_nginx = 1 } in_nginx && $1 == "image:" { print $2; exit }' "$work/docker-compose.yml")
+[[ $nginx_image == docker.io/library/nginx:* ]] || abort "compose copy" "docker-compose.yml's nginx service has no docker.io/library/nginx image line (found '$nginx_image')"
+if ! podman image exists "$nginx_image"; then
+  podman tag "$nginx_standin" "$nginx_image" && nginx_tagged=$nginx_image || abort "nginx image" "could not tag the stand-in $nginx_standin as $nginx_image"
+fi
+echo "nginx image: $nginx_image$([[ -n $nginx_tagged ]] && echo " (the stand-in $nginx_standin, tagged for this run)")"
 # The OAuth flow below starts connections by connection id alone, as seed-era apps do: the old setting, set
 # explicitly (new installs get NANGO_PUBLIC_CONNECT=false; test/connection-overwrite.test.ts covers it).
 write_env() {
@@ -510,20 +525,87 @@ pc up -d --build --force-recreate
 timing "rebuild: up -d --build --force-recreate (cached layers)" "$(secs "$t")"
 if wait_stack "after the rebuild"; then config_survives "data survives a rebuild and recreate"; token_survives "the OAuth token survives a rebuild and recreate"; fi
 
+# --- 7b. backup and restore, with the commands of docs/self-hosting.md ------------------------------------------
+# The documented lines themselves (podman-compose for `docker compose`): pg_dump writes the file inside the db
+# container, into ./backups, so podman-compose's own lines on its standard output cannot end up in the dump.
+doc_line() { grep -m1 -F "$1" "$repo/docs/self-hosting.md" | sed 's/^docker compose //'; }
+backup_args=$(doc_line "exec -T db sh -c 'umask 077 && pg_dump")
+restore_args=$(doc_line "exec -T db sh -c 'pg_restore")
+if [[ -z $backup_args || -z $restore_args ]]; then
+  fail "backup and restore" "docs/self-hosting.md has no 'exec -T db sh -c ...pg_dump' / '...pg_restore' line to run"
+else
+  t=$(ms)
+  mkdir -p -m 700 "$work/backups" # as documented; the engine has made it already when it started db (the bind mount)
+  eval "pc $backup_args"
+  dump=$(ls "$work/backups"/custody-*.dump 2>/dev/null | head -1)
+  if [[ -n $dump && $(head -c 5 "$dump") == PGDMP ]] && ! grep -qa 'podman' "$dump"; then
+    pass "backup: the documented command writes a clean custom-format dump under podman-compose" "$(basename "$dump"), $(stat -c %s "$dump") bytes, PGDMP header, no podman-compose output in it"
+    mode=$(stat -c %a "$dump")
+    [[ $mode == 600 ]] && pass "backup: the dump is readable by its owner only" "mode $mode" || fail "backup: the dump is readable by its owner only" "mode $mode"
+    pc down -v
+    if podman volume exists "${project}_db-data" 2>/dev/null; then fail "backup: down -v deletes the data before the restore" "${project}_db-data still exists"; fi
+    pc up -d db
+    if wait_for 90 podman healthcheck run "$db"; then
+      eval "pc ${restore_args//custody-2026-01-31.dump/$(basename "$dump")}"
+      pc up -d
+      timing "backup, down -v, restore, up" "$(secs "$t")"
+      if wait_stack "after the restore"; then config_survives "restore: the integration and its secret read back"; token_survives "restore: the OAuth token reads back"; fi
+    else
+      fail "restore: db healthy after down -v and up -d db" "podman healthcheck run $db never succeeded"
+    fi
+  else
+    fail "backup: the documented command writes a clean custom-format dump under podman-compose" "dump: ${dump:-none}, starts with '$(head -c 40 "$dump" 2>/dev/null | tr -cd '[:print:]')'"
+  fi
+fi
+
 # --- 8. two replicas behind nginx ----------------------------------------------------------------------------
 # The OAuth flow again: the popup's WebSocket is held by one replica and the callback reaches either; the
 # result must arrive both ways (the other replica passes it on through PostgreSQL). oauth-flow.mjs says which
 # replica holds the WebSocket (its established connection on port 3003, read from the container's
-# /proc/<pid>/net/tcp); the server log that gained a callback line says which took the callback. nginx's round
-# robin (per nginx worker) decides, so flows are repeated (one /health request before the callback on every
-# other one, to shift the rotation) until one has crossed replicas, at most 6; one or two do it in practice.
+# /proc/<pid>/net/tcp); the server log that gained a callback line says which took the callback. nginx picks a
+# replica at random for each request, so flows are repeated until one has crossed replicas, at most 10 (one
+# in two does).
 callbacks() { podman logs "$1" 2>&1 | grep -c '"url":"/oauth/callback'; }
+# Each replica stopped (SIGTERM, podman's 10 s before a kill) and started again in turn while a reader sends
+# GETs through nginx back to back: not one may fail, and each stop must end long before the kill.
+rolling_restart() {
+  local t c stopped_in failed total reader_pid stops=()
+  t=$(ms)
+  : >"$work/reads"
+  rm -f "$work/stop-reading"
+  (while [[ ! -f $work/stop-reading ]]; do
+    curl -sS --max-time 10 -o /dev/null -w '%{http_code}\n' "${auth[@]}" "$base/config/deploy-github" >>"$work/reads" 2>/dev/null || echo "curl-error" >>"$work/reads"
+    sleep 0.05
+  done) &
+  reader_pid=$!
+  sleep 1
+  for c in "$server1" "$server2"; do
+    local s=$(ms)
+    podman stop -t 10 "$c" >/dev/null 2>&1
+    stopped_in=$(( $(ms) - s ))
+    stops+=("${c##*_server_}: ${stopped_in} ms, $(podman logs --tail 1 "$c" 2>&1 | grep -o 'Stopped cleanly' || echo 'no clean stop')")
+    podman start "$c" >/dev/null 2>&1
+    wait_for 60 podman healthcheck run "$c" || fail "rolling restart: $c answers again" "its healthcheck fails after podman start"
+    ((stopped_in < 8000)) || fail "rolling restart: $c stops by itself, long before the kill" "podman stop took $stopped_in ms"
+    sleep 1
+  done
+  touch "$work/stop-reading"
+  wait "$reader_pid"
+  total=$(wc -l <"$work/reads")
+  failed=$(grep -cv '^200$' "$work/reads")
+  if ((total > 20 && failed == 0)); then
+    pass "rolling restart: every read through nginx succeeds while each replica is restarted in turn" "$total reads, none failed; stops: ${stops[*]}"
+  else
+    fail "rolling restart: every read through nginx succeeds while each replica is restarted in turn" "$failed of $total failed ($(grep -v '^200$' "$work/reads" | sort | uniq -c | tr -s ' ' | tr '\n' ';')); stops: ${stops[*]}"
+  fi
+  timing "rolling restart of two replicas under reads" "$(secs "$t")"
+}
 oauth_across_replicas() {
   local t attempt c1 c2 holder taken crossed=false pids summary=()
   t=$(ms)
   pids="server_1:$(podman inspect --format '{{.State.Pid}}' "$server1") server_2:$(podman inspect --format '{{.State.Pid}}' "$server2")"
   flow_quiet=true
-  for attempt in 1 2 3 4 5 6; do
+  for attempt in $(seq 1 10); do
     c1=$(callbacks "$server1") c2=$(callbacks "$server2")
     oauth_flow LABEL="OAuth with two replicas, flow $attempt" CONNECTION_ID="deploy-scale-$attempt" REPLICAS="$pids" EXTRA_REQUESTS=$(((attempt + 1) % 2)) || break
     holder=${flow_data[ws_holder]:-unknown}
@@ -534,26 +616,34 @@ oauth_across_replicas() {
   done
   flow_quiet=false
   if $crossed; then pass "OAuth result reaches the WebSocket held by the other replica" "${summary[-1]}"
-  elif ((${#summary[@]} == 6)); then fail "OAuth result reaches the WebSocket held by the other replica" "no flow crossed replicas: ${summary[*]}"; fi
+  elif ((${#summary[@]} == 10)); then fail "OAuth result reaches the WebSocket held by the other replica" "no flow crossed replicas: ${summary[*]}"; fi
   timing "OAuth flows with two replicas (${#summary[@]})" "$(secs "$t")"
 }
+# Scaling the running stack: `up -d` with the scale file adds server_2 beside the running server_1 and leaves
+# nginx as it is (podman-compose 1.0.3 starts what exists and creates what is missing); nginx must find the
+# new replica by itself.
 t=$(ms)
-pcs up -d --force-recreate
-timing "scale: up -d --force-recreate with docker-compose.scale.yml" "$(secs "$t")"
+nginx_id=$(podman inspect --format '{{.Id}}' "$nginx" 2>/dev/null)
+hits() { podman logs "$1" 2>&1 | grep -c '"url":"/config/deploy-github"'; }
+before1=$(hits "$server1")
+pcs up -d
+timing "scale: up -d with docker-compose.scale.yml on the running stack" "$(secs "$t")"
 if wait_stack "two replicas"; then
   if running "$server1" && running "$server2"; then
     wait_for 60 podman healthcheck run "$server1" && wait_for 60 podman healthcheck run "$server2" \
       && pass "two replicas answer" "$server1 and $server2 healthy (GET /health inside each)" \
       || fail "two replicas answer" "a replica's healthcheck fails"
+    [[ $(podman inspect --format '{{.Id}}' "$nginx" 2>/dev/null) == "$nginx_id" ]] || fail "scaling leaves nginx running" "$nginx was recreated"
+    sleep 3 # nginx keeps a name's addresses 2 s
     for _ in $(seq 1 20); do api GET /config/deploy-github "${auth[@]}" >/dev/null; done
-    hits1=$(podman logs "$server1" 2>&1 | grep -c '"url":"/config/deploy-github"')
-    hits2=$(podman logs "$server2" 2>&1 | grep -c '"url":"/config/deploy-github"')
-    ((hits1 > 0 && hits2 > 0)) && pass "nginx spreads requests over both replicas" "20 requests: $hits1 on server_1, $hits2 on server_2" \
-      || fail "nginx spreads requests over both replicas" "20 requests: $hits1 on server_1, $hits2 on server_2"
+    hits1=$(($(hits "$server1") - before1)) hits2=$(hits "$server2")
+    ((hits1 > 0 && hits2 > 0)) && pass "nginx, not recreated, sends requests to the replica added by scaling" "20 requests: $hits1 on server_1, $hits2 on server_2" \
+      || fail "nginx, not recreated, sends requests to the replica added by scaling" "20 requests: $hits1 on server_1, $hits2 on server_2"
     config_survives "both replicas serve the shared data"
     oauth_across_replicas
+    rolling_restart
   else
-    fail "two replicas answer" "$server1 running: $(running "$server1" && echo yes || echo no), $server2 running: $(running "$server2" && echo yes || echo no)"
+    fail "two replicas answer" "$server1 running: $(running "$server1" && echo yes || echo no), $server2: $(podman inspect --format '{{.State.Status}} (exit code {{.State.ExitCode}})' "$server2" 2>&1); its log: $(podman logs --tail 5 "$server2" 2>&1 | tr '\n' ' ' | cut -c1-600)"
   fi
 fi
 t=$(ms)

@@ -20,6 +20,11 @@ export interface AuthorizationServer {
   codeGrants(): number;
   /** The next consent screen answers "deny". */
   denyNext(): void;
+  /**
+   * The next sign-in page waits, as a person reading it would, until `release()`: `reached` resolves when the
+   * browser (or redirect walker) is on it.
+   */
+  holdNextSignIn(): { reached: Promise<void>; release: () => void };
   close(): Promise<void>;
 }
 
@@ -83,13 +88,17 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
     noteSecrets('authorization server token response', secretFieldValues(ctx.body));
   });
   const callback = provider.callback();
+  let hold: { reached: () => void; released: Promise<void> } | undefined;
   server.on('request', (req, res) => {
     if (req.url?.startsWith('/interaction/')) {
-      void finishInteraction(provider, req, res, () => {
+      const held = hold;
+      hold = undefined;
+      held?.reached();
+      void (held?.released ?? Promise.resolve()).then(() => finishInteraction(provider, req, res, () => {
         const result = deny;
         deny = false;
         return result;
-      });
+      }));
       return;
     }
     callback(req, res);
@@ -104,6 +113,14 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
     codeGrants: () => codeGrants,
     denyNext: () => {
       deny = true;
+    },
+    holdNextSignIn: () => {
+      let reached: () => void = () => undefined;
+      let release: () => void = () => undefined;
+      const reachedPromise = new Promise<void>((resolve) => (reached = resolve));
+      const released = new Promise<void>((resolve) => (release = resolve));
+      hold = { reached, released };
+      return { reached: reachedPromise, release };
     },
     close: () =>
       new Promise<void>((resolve) => {

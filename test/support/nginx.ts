@@ -15,6 +15,8 @@ export interface Nginx {
   baseUrl: string;
   /** What the shipped access_log line wrote (to a file of the fixture instead of /var/log/nginx). */
   accessLog(): string;
+  /** What nginx wrote to its error log (upstream failures and retries are logged there). */
+  errorLog(): string;
   stop(): Promise<void>;
 }
 
@@ -24,12 +26,20 @@ process.on('exit', () => {
 });
 
 /**
- * Real nginx with the repository's own nginx.conf, as docker-compose.yml mounts it, in front of a server on
- * `upstreamPort`: only the upstream address (`server:3003` → 127.0.0.1) and the listen port (80 → a free
- * loopback port) are changed, and its access log goes to a file of the fixture, so the headers the server sees
- * and the lines nginx logs are exactly what the shipped file makes them.
+ * Where the fixture's nginx sends requests: a server on 127.0.0.1 (`upstreamPort`), or the replicas a name
+ * resolves to through a DNS server of the spec (test/support/dns-server.ts), as a compose network's DNS answers
+ * the service name.
  */
-export async function startNginx(upstreamPort: number): Promise<Nginx> {
+export type NginxUpstream = number | { name: string; port: number; dnsPort: number };
+
+/**
+ * Real nginx with the repository's own nginx.conf, as docker-compose.yml mounts it: only the upstream (the
+ * `server:3003` in `set $custody_upstream` → 127.0.0.1 and the server's port, or the spec's name and port),
+ * the resolver (the one docker-compose.yml's command writes, here the spec's DNS server) and the listen port
+ * (80 → a free loopback port) are changed, and its access log goes to a file of the fixture, so the headers the
+ * server sees, the retries and the lines nginx logs are exactly what the shipped file makes them.
+ */
+export async function startNginx(upstream: NginxUpstream): Promise<Nginx> {
   if (!NGINX_BINARY) throw new Error('nginx is not installed (apt-get install nginx).');
   const dir = scratchDir('nginx');
   // Workers run as an unprivileged user when nginx starts as root; they must reach their temp folders.
@@ -37,12 +47,13 @@ export async function startNginx(upstreamPort: number): Promise<Nginx> {
   const port = await freePort();
   const shipped = readFileSync(path.join(PACKAGE_ROOT, 'nginx.conf'), 'utf8');
   const accessLogPath = path.join(dir, 'access.log');
+  const target = typeof upstream === 'number' ? `127.0.0.1:${upstream}` : `${upstream.name}:${upstream.port}`;
   const site = shipped
-    .replace(/server server:3003\b/, `server 127.0.0.1:${upstreamPort}`)
+    .replace(/set \$custody_upstream server:3003;/, `set $custody_upstream ${target};`)
     .replace(/listen 80 default_server;/, `listen 127.0.0.1:${port} default_server;`)
     .replace(/access_log \/var\/log\/nginx\/access\.log /, `access_log ${accessLogPath} `);
-  if (site.includes('server:3003') || !site.includes(`listen 127.0.0.1:${port}`) || !site.includes(accessLogPath)) {
-    throw new Error('nginx.conf no longer has the "server server:3003" upstream, "listen 80 default_server;" and access_log lines this fixture adapts.');
+  if (site.includes('server:3003') || !site.includes(`set $custody_upstream ${target};`) || !site.includes(`listen 127.0.0.1:${port}`) || !site.includes(accessLogPath)) {
+    throw new Error('nginx.conf no longer has the "set $custody_upstream server:3003;", "listen 80 default_server;" and access_log lines this fixture adapts.');
   }
   for (const temp of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(path.join(dir, temp), { mode: 0o777 });
   const config = [
@@ -53,6 +64,8 @@ export async function startNginx(upstreamPort: number): Promise<Nginx> {
     'events { worker_connections 256; }',
     'http {',
     '  access_log off;',
+    // What docker-compose.yml's nginx command writes into conf.d from the container's resolv.conf.
+    ...(typeof upstream === 'number' ? [] : [`  resolver 127.0.0.1:${upstream.dnsPort} valid=2s ipv6=off;`]),
     ...['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((temp) => `  ${temp === 'body' ? 'client_body' : temp}_temp_path ${path.join(dir, temp)};`),
     site,
     '}',
@@ -80,6 +93,7 @@ export async function startNginx(upstreamPort: number): Promise<Nginx> {
     port,
     baseUrl: `http://127.0.0.1:${port}`,
     accessLog: () => (existsSync(accessLogPath) ? readFileSync(accessLogPath, 'utf8') : ''),
+    errorLog: () => (existsSync(path.join(dir, 'error.log')) ? readFileSync(path.join(dir, 'error.log'), 'utf8') : ''),
     stop: async () => {
       if (child.exitCode !== null || child.signalCode !== null) return;
       // SIGTERM is nginx's fast shutdown.

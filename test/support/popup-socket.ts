@@ -6,6 +6,8 @@ export interface PopupSocket {
   id: string;
   /** The next message after the acknowledgement (a failure when none comes within 5 s). */
   next: Promise<Record<string, unknown>>;
+  /** How the server closed the socket (or the connection ended: code 1006). */
+  closed: Promise<{ code: number; reason: string }>;
   close(): void;
 }
 
@@ -14,6 +16,8 @@ const WAIT_MS = 5_000;
 /** Opens the socket on `serverUrl` (http:// or ws://) and waits for the acknowledgement that names its client id. */
 export async function openPopupSocket(serverUrl: string): Promise<PopupSocket> {
   const ws = new WebSocket(serverUrl.replace(/^http/, 'ws'));
+  const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  ws.on('error', () => undefined);
   const messages: Record<string, unknown>[] = [];
   const waiters: ((message: Record<string, unknown>) => void)[] = [];
   ws.on('message', (data) => {
@@ -40,5 +44,5 @@ export async function openPopupSocket(serverUrl: string): Promise<PopupSocket> {
   const next = nextMessage();
   // Each test awaits `next`; an unawaited rejection must not leak into another test.
   next.catch(() => undefined);
-  return { id: ack['ws_client_id'], next, close: () => ws.terminate() };
+  return { id: ack['ws_client_id'], next, closed, close: () => ws.terminate() };
 }

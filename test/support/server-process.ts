@@ -25,14 +25,15 @@ process.on('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
 
-function spawnServer(env: Record<string, string>): ChildProcess {
+function spawnServer(env: Record<string, string>, entry = path.join(PACKAGE_ROOT, 'src/server.ts')): ChildProcess {
   // The loader by absolute URL: `--import tsx` would be resolved from the working directory, which a test may move.
-  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), path.join(PACKAGE_ROOT, 'src/server.ts')], {
+  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), entry], {
     // An empty working directory, so a developer's own .env in the clone cannot leak in (the server reads ./.env),
     // and a clean environment: only what the test sets, so neither can their NANGO_* shell variables.
     // The token keeper is off unless the spec turns it on, so its sweeps never change what another spec counts.
+    // No readiness grace on SIGTERM: nothing polls /ready here, and each stop would wait for it (the rolling-restart spec sets it).
     cwd: env['CWD'] ?? scratchDir('server-cwd'),
-    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', SERVER_PORT: '0', LOG_LEVEL: 'debug', NANGO_REFRESH_SWEEP_SECONDS: '0', ...env },
+    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', SERVER_PORT: '0', LOG_LEVEL: 'debug', NANGO_REFRESH_SWEEP_SECONDS: '0', NANGO_SHUTDOWN_GRACE_SECONDS: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(child);
@@ -50,9 +51,12 @@ function watchForSecrets(child: ChildProcess, env: Record<string, string>): void
   child.once('close', () => noteLog(`server process ${child.pid ?? ''}`, written));
 }
 
-/** Starts the server and resolves once it logs the port it listens on. */
-export async function startServerProcess(env: Record<string, string>, timeoutMs = 60_000): Promise<ServerProcess> {
-  const child = spawnServer(env);
+/**
+ * Starts the server and resolves once it logs the port it listens on. `entry`: another release's
+ * `src/server.ts` (test/support/older-release.ts), run with this checkout's dependencies.
+ */
+export async function startServerProcess(env: Record<string, string>, timeoutMs = 60_000, entry?: string): Promise<ServerProcess> {
+  const child = spawnServer(env, entry);
   let output = '';
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`The server did not start within ${timeoutMs} ms:\n${output}`)), timeoutMs);

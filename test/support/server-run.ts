@@ -57,7 +57,8 @@ function spawnServer(env: Record<string, string>, cwd: string): Spawned {
   const child = spawn(process.execPath, ['--import', TSX_LOADER, SERVER_ENTRY], {
     cwd,
     // A clean environment: only what the test sets.
-    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', SERVER_PORT: '0', LOG_LEVEL: 'debug', ...env },
+    // No readiness grace on SIGTERM: nothing polls /ready here, and each stop would wait for it (the rolling-restart spec sets it).
+    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', SERVER_PORT: '0', LOG_LEVEL: 'debug', NANGO_SHUTDOWN_GRACE_SECONDS: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(child);

@@ -1,4 +1,5 @@
 import type { Config } from '../../config.js';
+import type { ClockDrift } from '../../custody/clock-drift.js';
 import type { ProviderCatalog } from '../../providers/provider-catalog.js';
 import type { ConnectSessionService } from '../../services/connect-session-service.js';
 import type { ConnectionService } from '../../services/connection-service.js';
@@ -17,4 +18,6 @@ export interface DashboardContext {
   /** The dashboard's own read queries (lists with counts and refresh state). */
   store: DashboardStore;
   now: () => Date;
+  /** This process's clock against the database's and providers' (src/custody/clock-drift.ts). */
+  clock: ClockDrift;
 }

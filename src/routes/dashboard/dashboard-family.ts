@@ -16,7 +16,7 @@ import { registerDashboardRoutes, registerProviderListRoute } from './dashboard-
  * origin only. Errors are the seed body `{error, type, payload}`; no CORS.
  */
 export async function registerDashboardFamily(app: FastifyInstance, container: Container): Promise<void> {
-  const { config, providers, services, stores, now } = container;
+  const { config, providers, services, stores, now, clock } = container;
   const context: DashboardContext = {
     config,
     providers,
@@ -26,6 +26,7 @@ export async function registerDashboardFamily(app: FastifyInstance, container: C
     auditLog: stores.auditLog,
     store: stores.dashboard,
     now,
+    clock,
   };
   await app.register(async (open) => {
     adoptFamily(open, DASHBOARD_FAMILY);

@@ -98,6 +98,7 @@ function registerAccountRoutes(app: FastifyInstance, context: DashboardContext):
       },
       telemetry: config.telemetry,
       telemetryEndpointSet: config.telemetryEndpoint !== undefined,
+      clock: context.clock.status(),
     },
   }));
 

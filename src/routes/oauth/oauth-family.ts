@@ -10,6 +10,8 @@ import { registerOAuthRoutes } from './oauth-routes.js';
  */
 export async function registerOAuthFamily(app: FastifyInstance, container: Container): Promise<void> {
   container.delivery.attach(app.server);
+  // Before the server waits for its connections to end: popup sockets are among them.
+  app.addHook('preClose', async () => container.delivery.closeForRestart());
   await app.register(async (oauth) => {
     adoptFamily(oauth, OAUTH_FAMILY);
     registerOAuthRoutes(oauth, container.services.flows);

@@ -16,6 +16,11 @@ export interface ConnectAppProps {
   detectClosedAuthWindow: boolean;
 }
 
+/** What the popup's WebSocket carries, and the callback page posts as `custody_oauth_result`. */
+type FlowResultMessage =
+  | { message_type: 'success'; provider_config_key: string; connection_id: string; is_pending?: boolean }
+  | { message_type: 'error'; provider_config_key: string; connection_id: string; error_type: string; error_desc: string };
+
 type Phase =
   | { kind: 'loading'; label: string }
   | { kind: 'fatal'; advice: Advice; detail: string }
@@ -33,6 +38,8 @@ export function ConnectApp({ apiURL, embedded, linkToken, detectClosedAuthWindow
   const [busy, setBusy] = useState(false);
   const [formError, setFormError] = useState<{ advice: Advice; detail: string } | null>(null);
   const callbackError = useRef<string | null>(null);
+  /** The popup flow under way: settled by the SDK's auth() or by the callback page's result, whichever comes first. */
+  const pendingFlow = useRef<{ integration: string; result: (message: FlowResultMessage) => void } | null>(null);
   const headingRef = useRef<HTMLHeadingElement>(null);
   const cardRef = useRef<HTMLElement>(null);
   const api = useMemo(() => (token ? new ConnectApi(apiURL, token) : null), [apiURL, token]);
@@ -125,11 +132,17 @@ export function ConnectApp({ apiURL, embedded, linkToken, detectClosedAuthWindow
   }, [api]);
 
   // The callback page posts `nango_oauth_callback_*` to the window that opened the popup (this one): acknowledge, so it closes.
+  // It also posts `custody_oauth_result`, the WebSocket's message: when a server restart closed the SDK's socket
+  // while the person signed in, auth() never settles, and this is the result.
   useEffect(() => {
     const origin = new URL(apiURL).origin;
     const listener = (event: MessageEvent) => {
       if (event.origin !== origin || typeof event.data !== 'object' || !event.data) return;
-      const data = event.data as { type?: string; payload?: { message?: string } };
+      const data = event.data as { type?: string; payload?: { message?: string }; message?: FlowResultMessage };
+      if (data.type === 'custody_oauth_result' && data.message && data.message.provider_config_key === pendingFlow.current?.integration) {
+        pendingFlow.current.result(data.message);
+        return;
+      }
       if (data.type !== 'nango_oauth_callback_success' && data.type !== 'nango_oauth_callback_error') return;
       if (data.type === 'nango_oauth_callback_error') callbackError.current = data.payload?.message ?? null;
       (event.source as Window | null)?.postMessage({ type: 'nango_oauth_callback_ack' }, origin);
@@ -163,19 +176,37 @@ export function ConnectApp({ apiURL, embedded, linkToken, detectClosedAuthWindow
     setFormError(null);
     callbackError.current = null;
     const nango = new Nango({ host: apiURL, connectSessionToken: token });
+    let settled = false;
+    const succeed = (result: { providerConfigKey: string; connectionId: string; isPending?: boolean }) => {
+      if (settled) return;
+      settled = true;
+      parent.post({ type: 'connect', payload: { providerConfigKey: result.providerConfigKey, connectionId: result.connectionId, ...(result.isPending !== undefined ? { isPending: result.isPending } : {}) } });
+      setPhase({ kind: 'success', integration, connectionId: result.connectionId });
+      setBusy(false);
+    };
+    const failWith = (error: unknown) => {
+      if (settled) return;
+      settled = true;
+      const failure = fail(error, integration.display_name);
+      if (callbackError.current && !failure.detail.includes(callbackError.current)) failure.detail += `\n${callbackError.current}`;
+      if (failure.advice.fatal) setPhase({ kind: 'fatal', ...failure });
+      else setFormError(failure);
+      setBusy(false);
+    };
+    const flow = {
+      integration: integration.unique_key,
+      result: (message: FlowResultMessage) =>
+        message.message_type === 'success'
+          ? succeed({ providerConfigKey: message.provider_config_key, connectionId: message.connection_id, isPending: message.is_pending })
+          : failWith({ type: message.error_type, message: message.error_desc }),
+    };
+    pendingFlow.current = flow;
     // Called in the click's task: the OAuth popup opens synchronously inside auth().
     runAuth(nango, integration.unique_key, provider.auth_mode, values, { detectClosedAuthWindow })
-      .then((result) => {
-        parent.post({ type: 'connect', payload: { providerConfigKey: result.providerConfigKey, connectionId: result.connectionId, ...(result.isPending !== undefined ? { isPending: result.isPending } : {}) } });
-        setPhase({ kind: 'success', integration, connectionId: result.connectionId });
-      })
-      .catch((error: unknown) => {
-        const failure = fail(error, integration.display_name);
-        if (callbackError.current && !failure.detail.includes(callbackError.current)) failure.detail += `\n${callbackError.current}`;
-        if (failure.advice.fatal) setPhase({ kind: 'fatal', ...failure });
-        else setFormError(failure);
-      })
-      .finally(() => setBusy(false));
+      .then(succeed, failWith)
+      .finally(() => {
+        if (pendingFlow.current === flow) pendingFlow.current = null;
+      });
   };
 
   const needle = search.trim().toLowerCase();

@@ -96,6 +96,19 @@ export interface Settings {
   tokenKeeper: { sweepSeconds: number; maxAgeHours: number; giveUpDays: number; concurrency: number };
   telemetry: boolean;
   telemetryEndpointSet: boolean;
+  /** This server's clock against PostgreSQL's and the providers' (offset: theirs minus ours, in seconds). */
+  clock: {
+    limitSeconds: number;
+    drifting: boolean;
+    database: ClockReading | null;
+    provider: ClockReading | null;
+  } | null;
+}
+
+export interface ClockReading {
+  offsetSeconds: number;
+  peer: string;
+  checkedAt: string;
 }
 
 export interface IntegrationSummary {

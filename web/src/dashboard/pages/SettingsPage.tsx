@@ -1,6 +1,6 @@
 import type { ReactNode } from 'react';
 import { Banner, CopyBox, ErrorState, OnOff, SecretValue, Spinner } from '../../shared/ui';
-import { api, useResource, type Settings } from '../api';
+import { api, useResource, type ClockReading, type Settings } from '../api';
 import { Section } from './parts';
 
 export function SettingsPage() {
@@ -91,6 +91,9 @@ export function SettingsPage() {
                   </dl>
                 </div>
               </Fact>
+              <Fact name="Clock">
+                <ClockFact clock={settings.clock} />
+              </Fact>
               <Fact name="Provider overlay" variable="NANGO_PROVIDERS_FILE">
                 {settings.providersFile ? <code>{settings.providersFile}</code> : <span className="muted">None: the built-in catalog</span>}
               </Fact>
@@ -124,6 +127,32 @@ export function SettingsPage() {
       )}
     </>
   );
+}
+
+/** Whether this server's clock agrees with PostgreSQL's and the providers' (checked at start, every 10 minutes, and on every token answer). */
+function ClockFact({ clock }: { clock: Settings['clock'] }) {
+  if (!clock || (!clock.database && !clock.provider)) return <span className="muted">Not checked yet.</span>;
+  const readings = [clock.database, clock.provider].filter((reading): reading is ClockReading => reading !== null);
+  const offPeers = readings.filter((reading) => Math.abs(reading.offsetSeconds) > clock.limitSeconds);
+  if (clock.drifting && offPeers.length > 0) {
+    return (
+      <Banner tone="warning" title={`Off by ${Math.max(...offPeers.map((reading) => Math.abs(reading.offsetSeconds)))} s.`} role="status">
+        {offPeers.map((reading) => `This server's clock is ${describeOffset(reading)}. `).join('')}
+        OAuth 1.0a signatures, GitHub App tokens and token expiry times need it within {clock.limitSeconds} s: run an NTP client (chrony, or systemd-timesyncd) on the server's machine.
+      </Banner>
+    );
+  }
+  return (
+    <>
+      <OnOff on onText="In step" />{' '}
+      <span className="muted">{readings.map((reading) => `within ${Math.abs(reading.offsetSeconds)} s of ${reading.peer === 'PostgreSQL' ? "PostgreSQL's" : `${reading.peer}'s`} clock`).join('; ')}.</span>
+    </>
+  );
+}
+
+function describeOffset(reading: ClockReading): string {
+  const whose = reading.peer === 'PostgreSQL' ? "PostgreSQL's" : `the clock of ${reading.peer} (its last token answer)`;
+  return `${Math.abs(reading.offsetSeconds)} s ${reading.offsetSeconds > 0 ? 'behind' : 'ahead of'} ${whose}`;
 }
 
 function Fact({ name, variable, children }: { name: string; variable?: string; children: ReactNode }) {
