@@ -307,18 +307,20 @@ describe('Migrating from Nango: a Nango v0.16 database with encrypted rows', () 
       const stored = inserted.connections[connection.connection_id];
       const response = await fetch(`${server?.baseUrl}/connection/${connection.connection_id}?provider_config_key=${connection.provider_config_key}`, { headers: auth });
       expect(response.status).toBe(200);
-      expect(await response.json()).toMatchObject({
+      const body = (await response.json()) as Record<string, unknown>;
+      expect(body).toMatchObject({
         id: stored?.id,
         connection_id: connection.connection_id,
         provider_config_key: connection.provider_config_key,
-        account_id: 0,
         credentials: connection.credentials,
         connection_config: connection.connection_config,
         metadata: connection.metadata ?? {},
-        credentials_iv: stored?.iv,
-        credentials_tag: stored?.tag,
         created_at: stored?.created_at.toISOString(),
       });
+      // How the row is stored (its account, the sealed credentials' IV and tag) is not part of the answer.
+      expect(Object.keys(body)).not.toContain('account_id');
+      expect(Object.keys(body)).not.toContain('credentials_iv');
+      expect(Object.keys(body)).not.toContain('credentials_tag');
     }
     const list = await fetch(`${server?.baseUrl}/connection`, { headers: auth });
     const listed = ((await list.json()) as { connections: { connection_id: string; provider: string }[] }).connections;

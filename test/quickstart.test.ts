@@ -112,9 +112,18 @@ describe.skipIf(!hasChromium)('the quickstart, run as written', () => {
     if (!server?.pid) return;
     const running = server;
     const exited = new Promise<void>((resolve) => (running.exitCode !== null || running.signalCode !== null ? resolve() : running.once('exit', () => resolve())));
+    // npm exits at once on SIGTERM; the server itself finishes its drain (readiness grace, in-flight requests,
+    // the database) after it. The pid it keeps beside its data says which process that is.
+    const ownerFile = path.join(clone, 'nango-data', 'server.pid');
+    const owner = existsSync(ownerFile) ? Number(readFileSync(ownerFile, 'utf8').split('\n')[0]) || 0 : 0;
     signalGroup(server.pid, 'SIGTERM');
+    const deadline = Date.now() + 45_000;
     const stopped = await Promise.race([exited.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 45_000))]);
-    if (!stopped) signalGroup(server.pid, 'SIGKILL');
+    while (owner > 0 && isRunning(owner) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    if (!stopped || (owner > 0 && isRunning(owner))) {
+      signalGroup(server.pid, 'SIGKILL');
+      if (owner > 0) signal(owner, 'SIGKILL');
+    }
     // A database left behind by a killed server is stopped by its own pid file.
     const pidFile = path.join(clone, 'nango-data', 'postgres', 'postmaster.pid');
     if (existsSync(pidFile)) {
@@ -210,6 +219,15 @@ async function screenshot(page: Page, name: string): Promise<void> {
 
 function signalGroup(pid: number, name: NodeJS.Signals): void {
   signal(-pid, name);
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function signal(pid: number, name: NodeJS.Signals): void {

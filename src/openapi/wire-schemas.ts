@@ -47,6 +47,14 @@ export const ConnectionErrorBody = z
   .strict()
   .meta({ id: 'ConnectionError', description: 'An `auth` error while the connection\'s token refresh is failing.' });
 
+export const ConnectionHealthBody = z
+  .object({
+    state: z.enum(['healthy', 'refresh_failed', 'given_up', 'expired']),
+    since: timestamp.nullable().meta({ description: 'When the connection entered this state; null while healthy.' }),
+  })
+  .strict()
+  .meta({ id: 'ConnectionHealth', description: 'Custody\'s: whether the token keeper can keep the connection\'s credentials fresh.' });
+
 const connectionCore = {
   id: z.number().int().meta({ description: 'The server\'s own id of the connection row.' }),
   connection_id: z.string(),
@@ -55,6 +63,7 @@ const connectionCore = {
   end_user: EndUserBody.nullable(),
   tags: z.record(z.string(), z.string()),
   metadata: jsonObject,
+  health: ConnectionHealthBody,
 };
 
 /** A connection's credentials: `type` says the auth mode; the other fields are the mode's (OAuth 2 tokens, an API key…). */

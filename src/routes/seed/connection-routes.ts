@@ -13,15 +13,21 @@ import { seedConnectionBody, seedConnectionListItem } from './seed-wire-format.j
 /** Rows per statement of the streamed seed list. */
 const SEED_LIST_BATCH = 1_000;
 
-/** `{"connections":[…]}` as text chunks, one per batch: the same JSON the unstreamed answer is. */
-async function* seedListJson(batches: AsyncGenerator<ConnectionSummary[]>): AsyncGenerator<string> {
-  yield '{"connections":[';
-  let first = true;
-  for await (const batch of batches) {
-    yield (first ? '' : ',') + batch.map((row) => JSON.stringify(seedConnectionListItem(row))).join(',');
-    first = false;
-  }
-  yield ']}';
+/**
+ * `{"connections":[…]}` as text chunks, one per batch: the same JSON the unstreamed answer is. The first batch
+ * is read before anything is sent, so a database that cannot answer gets its 503 rather than a cut 200.
+ */
+async function seedListJson(batches: AsyncGenerator<ConnectionSummary[]>): Promise<AsyncGenerator<string>> {
+  const first = await batches.next();
+  const rows = (batch: ConnectionSummary[]) => batch.map((row) => JSON.stringify(seedConnectionListItem(row))).join(',');
+  return (async function* chunks() {
+    yield '{"connections":[';
+    if (!first.done) {
+      yield rows(first.value);
+      for await (const batch of batches) yield ',' + rows(batch);
+    }
+    yield ']}';
+  })();
 }
 
 export interface SeedConnectionRouteOptions {
@@ -46,7 +52,7 @@ export function registerSeedConnectionRoutes(app: FastifyInstance, connections: 
     const query = parseRequestPart(ListQuery, request.query, 'invalid_query_params');
     if (query.connectionId === undefined) {
       // Unpaged by design (v0.16 clients read it whole): streamed a batch at a time, never built as one array.
-      return reply.type('application/json; charset=utf-8').send(Readable.from(seedListJson(connections.listInBatches(SEED_LIST_BATCH))));
+      return reply.type('application/json; charset=utf-8').send(Readable.from(await seedListJson(connections.listInBatches(SEED_LIST_BATCH))));
     }
     const rows = await connections.list({ connectionId: query.connectionId });
     return { connections: rows.map(seedConnectionListItem) };
