@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { checkOutOlderRelease, type OlderRelease } from './support/older-release.js';
 import { startServerProcess, type ServerProcess } from './support/server-process.js';
+import { PACKAGE_ROOT } from '../src/package-root.js';
 
 /**
  * An upgrade as a rolling one does it: a database last migrated by an older release, built from git, is
@@ -36,7 +38,12 @@ const READS = [
   ...CONNECTIONS.map((connection) => `/connections/${connection.connection_id}?provider_config_key=${connection.provider_config_key}&refresh_token=true`),
 ];
 
-describe('a database last migrated by an older release', () => {
+// The older release is built from this clone's history; .ci/run fetches it when the clone is shallow. A clone
+// that still lacks it cannot run this file, and says so rather than failing every other spec's run.
+const HISTORY_PRESENT = spawnSync('git', ['cat-file', '-e', `${OLDER_RELEASE}^{commit}`], { cwd: PACKAGE_ROOT }).status === 0;
+if (!HISTORY_PRESENT) console.warn(`SKIPPED test/upgrade-from-older-release.test.ts: commit ${OLDER_RELEASE} is not in this clone (git fetch --unshallow).`);
+
+describe.skipIf(!HISTORY_PRESENT)('a database last migrated by an older release', () => {
   let release: OlderRelease;
   let database: TestDatabase;
   let older: ServerProcess | undefined;
