@@ -14,6 +14,7 @@ import { startSdkPageServer, type SdkPageServer } from './support/sdk-page-serve
 import { startServerProcess, type ServerProcess } from './support/server-process.js';
 import { catalogWith, oidcTestProvider } from './support/test-providers.js';
 import { ensureWebBuild } from './support/web-build.js';
+import { pacedReads } from './support/paced-reads.js';
 
 /**
  * A rolling restart as docs/self-hosting.md describes it, on real parts: two server processes behind Debian's
@@ -98,7 +99,7 @@ describe.skipIf(!NGINX_BINARY)('a rolling restart behind nginx', () => {
   }
 
   it('answers every paced read while each process is stopped and started again in turn, and each stop takes a few seconds', async () => {
-    const reads = pacedReads(`${nginx.baseUrl}/connection/reader?provider_config_key=oidc`, 20);
+    const reads = pacedReads([`${nginx.baseUrl}/connection/reader?provider_config_key=oidc`], auth, 20);
     await sleep(500);
     const restarts = [];
     for (const address of REPLICAS) {
@@ -252,31 +253,6 @@ document.getElementById('open').addEventListener('click', () => {
   page.on('pageerror', (error) => errors.push(error.message));
   await page.goto(pages.origin);
   return { page, errors, events: async () => JSON.parse((await page.textContent('#events')) ?? '[]') as ConnectEvent[] };
-}
-
-/** GETs `url` through nginx every `intervalMs` (not waiting for the previous answer) until stopped; every answer but 200 is a failure. */
-function pacedReads(url: string, intervalMs: number): { stop(): Promise<{ answered: number; failures: string[] }> } {
-  const failures: string[] = [];
-  const pending = new Set<Promise<void>>();
-  let answered = 0;
-  const timer = setInterval(() => {
-    const read = fetch(url, { headers: auth, signal: AbortSignal.timeout(15_000) })
-      .then(async (response) => {
-        const body = await response.text();
-        answered++;
-        if (response.status !== 200) failures.push(`${new Date().toISOString()} ${response.status} ${body.slice(0, 200)}`);
-      })
-      .catch((error: unknown) => void failures.push(`${new Date().toISOString()} ${(error as Error).message} ${String((error as { cause?: unknown }).cause ?? '')}`));
-    pending.add(read);
-    void read.finally(() => pending.delete(read));
-  }, intervalMs);
-  return {
-    stop: async () => {
-      clearInterval(timer);
-      await Promise.all([...pending]);
-      return { answered, failures };
-    },
-  };
 }
 
 /** A port free on every one of these loopback addresses (the replicas listen on the same port, as containers do). */

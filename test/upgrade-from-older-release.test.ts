@@ -5,6 +5,7 @@ import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { checkOutOlderRelease, type OlderRelease } from './support/older-release.js';
 import { startServerProcess, type ServerProcess } from './support/server-process.js';
 import { PACKAGE_ROOT } from '../src/package-root.js';
+import { pacedReads } from './support/paced-reads.js';
 
 /**
  * An upgrade as a rolling one does it: a database last migrated by an older release, built from git, is
@@ -88,7 +89,7 @@ describe.skipIf(!HISTORY_PRESENT)('a database last migrated by an older release'
   it('is migrated by this release at its start while the older release answers every read meanwhile', async () => {
     oldAnswers = await answersOf(older as ServerProcess);
     oldRows = await rowsOf(database);
-    const reads = pacedReads(older as ServerProcess, 20);
+    const reads = pacedReads(READS.map((path) => `${(older as ServerProcess).baseUrl}${path}`), auth, 20);
     await new Promise((resolve) => setTimeout(resolve, 300));
     newer = await startServerProcess(env);
     expect(newer.output()).toContain(`Database migrated: ${NEW_MIGRATION}`);
@@ -156,30 +157,4 @@ async function rowsOf(database: TestDatabase): Promise<Record<string, Record<str
   const rows: Record<string, Record<string, unknown>[]> = {};
   for (const table of tables.sort()) rows[table] = JSON.parse(JSON.stringify((await database.knex.raw(`SELECT * FROM nango."${table}" ORDER BY 1`)).rows)) as Record<string, unknown>[];
   return rows;
-}
-
-function pacedReads(server: ServerProcess, intervalMs: number): { stop(): Promise<{ answered: number; failures: string[] }> } {
-  const failures: string[] = [];
-  const pending = new Set<Promise<void>>();
-  let answered = 0;
-  let turn = 0;
-  const timer = setInterval(() => {
-    const path = READS[turn++ % READS.length] as string;
-    const read = fetch(`${server.baseUrl}${path}`, { headers: auth })
-      .then(async (response) => {
-        const body = await response.text();
-        answered++;
-        if (response.status !== 200) failures.push(`${path} → ${response.status} ${body.slice(0, 200)}`);
-      })
-      .catch((error: unknown) => void failures.push(`${path} → ${(error as Error).message}`));
-    pending.add(read);
-    void read.finally(() => pending.delete(read));
-  }, intervalMs);
-  return {
-    stop: async () => {
-      clearInterval(timer);
-      await Promise.all([...pending]);
-      return { answered, failures };
-    },
-  };
 }
