@@ -17,8 +17,9 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
-    // Two cores: two files at a time keeps the machine responsive; each file owns its own database.
-    maxWorkers: 2,
+    // One file per core, at least two and at most four: each file owns its own database and many start server
+    // processes, so more would crowd the test PostgreSQL's 200 connections; on two cores, two keeps it responsive.
+    maxWorkers: Math.min(4, Math.max(2, os.availableParallelism())),
     provide: { scratchRoot, secretWatchDir },
     projects: [
       {
