@@ -39,10 +39,11 @@ export function checkAnsweredUrl(text: string, hosts: readonly string[]): Answer
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') return { ok: false, problem: `its scheme ${url.protocol} is not https:` };
   if (url.username || url.password || url.search || url.hash) return { ok: false, problem: 'it carries credentials, a query or a fragment' };
-  const entry = hosts.map(parseAnsweredHost).find((candidate) => candidate !== undefined && candidate.scheme === url.protocol && isAllowedHost(url, [candidate.pattern]));
+  const onHost = hosts.map(parseAnsweredHost).filter((candidate): candidate is AnsweredHost => candidate !== undefined && isAllowedHost(url, [candidate.pattern]));
+  const entry = onHost.find((candidate) => candidate.scheme === url.protocol);
   if (!entry) {
-    const listed = hosts.join(', ');
-    return { ok: false, problem: url.protocol === 'https:' ? `its host ${url.host} is not one the provider template allows (${listed})` : `it is not https (the template allows ${listed})` };
+    const problem = onHost.length > 0 ? `it is not ${onHost[0]?.scheme.slice(0, -1)}` : `its host ${url.host} is not one the provider template allows (${hosts.join(', ')})`;
+    return { ok: false, problem };
   }
   return { ok: true, url, byWildcard: entry.pattern.startsWith('*.') };
 }
