@@ -35,6 +35,11 @@ function templatedStrings(template: ProviderTemplate): [where: string, text: str
   for (const key of ['authorization_params', 'token_params', 'refresh_params'] as const) {
     for (const [name, value] of Object.entries(template[key] ?? {})) strings.push([`${key}.${name}`, String(value)]);
   }
+  if (template.post_token_request) {
+    strings.push(['post_token_request.url', template.post_token_request.url]);
+    for (const [name, value] of Object.entries(template.post_token_request.query ?? {})) strings.push([`post_token_request.query.${name}`, value]);
+    for (const [name, value] of Object.entries(template.post_token_request.headers ?? {})) strings.push([`post_token_request.headers.${name}`, value]);
+  }
   if (template.proxy) {
     strings.push(['proxy.base_url', template.proxy.base_url]);
     for (const [name, value] of Object.entries(template.proxy.headers ?? {})) strings.push([`proxy.headers.${name}`, value]);
@@ -43,15 +48,19 @@ function templatedStrings(template: ProviderTemplate): [where: string, text: str
   return strings;
 }
 
-function isDeclared(name: string, template: ProviderTemplate): boolean {
+function isDeclared(name: string, template: ProviderTemplate, where = ''): boolean {
   const connectionParameter = /^connectionConfig\.(?:params\.)?(.+)$/.exec(name);
   if (connectionParameter) return Object.hasOwn(template.connection_config ?? {}, connectionParameter[1] ?? '');
+  // The base URL the provider's answer names, what the post-token request keeps (after it), and the new token (in it).
+  if (name === 'apiBaseUrl') return template.api_base_url !== undefined;
+  if (where.startsWith('post_token_request.')) return name === 'accessToken';
+  if (template.post_token_request?.keep.includes(name)) return true;
   // A mode may fill values of its own into its URLs (a GitHub App's slug and installation id).
   return Object.hasOwn(template.credentials ?? {}, name) || AUTH_MODE_FACTS[template.auth_mode].templateUrlValues.includes(name);
 }
 
 /** Placeholder names that refer to nothing the template declares. */
-function undeclaredPlaceholders(text: string, template: ProviderTemplate): string[] {
+function undeclaredPlaceholders(text: string, template: ProviderTemplate, where = ''): string[] {
   const undeclared: string[] = [];
   for (const match of text.matchAll(PLACEHOLDER)) {
     const inner = match[1] ?? '';
@@ -60,7 +69,7 @@ function undeclaredPlaceholders(text: string, template: ProviderTemplate): strin
       for (const [name] of (base64[1] ?? '').matchAll(/[A-Za-z_][\w.]*/g)) {
         if (!isDeclared(name, template) && !LITERALS_INSIDE_BASE64.has(name)) undeclared.push(`base64(${name})`);
       }
-    } else if (!isDeclared(inner, template)) {
+    } else if (!isDeclared(inner, template, where)) {
       undeclared.push(inner);
     }
   }
@@ -72,6 +81,8 @@ function withExamples(text: string, template: ProviderTemplate): string {
   return text.replace(PLACEHOLDER, (_whole, inner: string) => {
     const connectionParameter = /^connectionConfig\.(?:params\.)?(.+)$/.exec(inner);
     if (connectionParameter) return template.connection_config?.[connectionParameter[1] ?? '']?.example ?? '';
+    // An address the provider could name: a name under the first host the template allows.
+    if (inner === 'apiBaseUrl') return `https://${(template.api_base_url?.hosts[0] ?? '').replace(/^\*\./, 'api.')}`;
     return 'credential';
   });
 }
@@ -124,7 +135,7 @@ describe('the built-in provider catalog', () => {
 
   it('has every placeholder in a URL, an authorization, token or refresh parameter, a proxy header or proxy query name a declared connection parameter or credential', () => {
     const undeclared = providers.flatMap(({ name, template }) =>
-      templatedStrings(template).flatMap(([where, text]) => undeclaredPlaceholders(text, template).map((placeholder) => `${name} ${where}: \${${placeholder}}`)),
+      templatedStrings(template).flatMap(([where, text]) => undeclaredPlaceholders(text, template, where).map((placeholder) => `${name} ${where}: \${${placeholder}}`)),
     );
     expect(undeclared).toEqual([]);
   });
@@ -144,6 +155,7 @@ describe('the built-in provider catalog', () => {
       const urls: [string, string][] = [
         ...URL_KEYS.flatMap((key): [string, string][] => (template[key] ? [[key, template[key]]] : [])),
         ...(template.proxy ? [['proxy.base_url', template.proxy.base_url] as [string, string]] : []),
+        ...(template.post_token_request ? [['post_token_request.url', template.post_token_request.url] as [string, string]] : []),
         ['docs', template.docs ?? '(none)'],
         ...(template.docs_connect ? [['docs_connect', template.docs_connect] as [string, string]] : []),
       ];

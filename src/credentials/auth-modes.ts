@@ -46,6 +46,12 @@ export interface AuthModeFacts {
   defaultCredentialFields: Readonly<Record<string, CredentialFieldFacts>>;
   /** The credential fields the frontend SDK's `auth()` sends, and whether an empty one is sent empty or left out. */
   sdkCredentials: { fields: readonly string[]; empty: 'send' | 'omit' };
+  /**
+   * Credential fields a template declares beyond `sdkCredentials` (SAP Concur's request token) travel as
+   * `params[…]`, the only other way the frontend SDK carries a value for this mode; the server keeps them with
+   * the credentials, never in connection_config. False: such params are connection parameters like any other.
+   */
+  extraCredentialsAsParams: boolean;
   /** What the new-integration page says the mode uses instead of an OAuth app (unused for `integrationClient: 'required'`). */
   usesInsteadOfApp: string;
   /** The secret the connection page offers to reveal, by its name; null: the connection holds none. */
@@ -66,6 +72,7 @@ export const AUTH_MODE_FACTS: Readonly<Record<AuthMode, AuthModeFacts>> = {
     templateCredentials: [],
     defaultCredentialFields: {},
     sdkCredentials: { fields: [], empty: 'omit' },
+    extraCredentialsAsParams: false,
     usesInsteadOfApp: 'an OAuth app',
     secretLabel: 'Access token',
     printedFields: [{ label: 'Access token', field: 'access_token' }],
@@ -80,6 +87,7 @@ export const AUTH_MODE_FACTS: Readonly<Record<AuthMode, AuthModeFacts>> = {
     templateCredentials: [],
     defaultCredentialFields: {},
     sdkCredentials: { fields: [], empty: 'omit' },
+    extraCredentialsAsParams: false,
     usesInsteadOfApp: 'an OAuth app',
     secretLabel: 'Access token',
     printedFields: [
@@ -98,6 +106,7 @@ export const AUTH_MODE_FACTS: Readonly<Record<AuthMode, AuthModeFacts>> = {
     defaultCredentialFields: {},
     // Without end-user credentials the integration's own client id and secret are used: empty fields are left out.
     sdkCredentials: { fields: ['client_id', 'client_secret'], empty: 'omit' },
+    extraCredentialsAsParams: true,
     usesInsteadOfApp: 'client credentials',
     secretLabel: 'Access token',
     printedFields: [{ label: 'Access token', field: 'token' }],
@@ -112,6 +121,7 @@ export const AUTH_MODE_FACTS: Readonly<Record<AuthMode, AuthModeFacts>> = {
     templateCredentials: ['apiKey'],
     defaultCredentialFields: { apiKey: { title: 'API key', secret: true, description: 'Create one in your account settings at the provider.' } },
     sdkCredentials: { fields: ['apiKey'], empty: 'send' },
+    extraCredentialsAsParams: false,
     usesInsteadOfApp: 'API keys',
     secretLabel: 'API key',
     printedFields: [{ label: 'API key', field: 'apiKey' }],
@@ -126,6 +136,7 @@ export const AUTH_MODE_FACTS: Readonly<Record<AuthMode, AuthModeFacts>> = {
     templateCredentials: ['username', 'password'],
     defaultCredentialFields: { username: { title: 'Username' }, password: { title: 'Password', secret: true } },
     sdkCredentials: { fields: ['username', 'password'], empty: 'send' },
+    extraCredentialsAsParams: false,
     usesInsteadOfApp: 'a user name and password',
     secretLabel: 'Password',
     printedFields: [
@@ -143,6 +154,7 @@ export const AUTH_MODE_FACTS: Readonly<Record<AuthMode, AuthModeFacts>> = {
     templateCredentials: [],
     defaultCredentialFields: {},
     sdkCredentials: { fields: [], empty: 'omit' },
+    extraCredentialsAsParams: false,
     usesInsteadOfApp: 'no authentication',
     secretLabel: null,
     printedFields: [],
@@ -157,6 +169,7 @@ export const AUTH_MODE_FACTS: Readonly<Record<AuthMode, AuthModeFacts>> = {
     templateCredentials: [],
     defaultCredentialFields: {},
     sdkCredentials: { fields: [], empty: 'omit' },
+    extraCredentialsAsParams: false,
     usesInsteadOfApp: 'a GitHub App',
     secretLabel: 'Installation token',
     printedFields: [{ label: 'Installation token', field: 'access_token' }],

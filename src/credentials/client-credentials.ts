@@ -5,13 +5,17 @@ import { ProviderError, requestToken } from '../oauth/token-endpoint.js';
 import { interpolate } from '../providers/interpolation.js';
 import type { ProviderTemplate } from '../providers/provider-schema.js';
 import { missingParamsMessage, templateParams } from '../providers/template-params.js';
-import { formConnect, type CredentialMode } from './credential-mode.js';
-import { dashboardView, expiresAfter, expiryOf, modernView } from './credential-values.js';
+import { followTokenAnswer } from '../oauth/token-answer-follow-up.js';
+import { formConnect, type CredentialMode, type ProviderCallContext } from './credential-mode.js';
+import { dashboardView, expiresAfter, expiryOf, KEPT_FROM_ANSWERS, modernView, stringField } from './credential-values.js';
 import { renewalParams, renewalTarget } from './provider-calls.js';
 
 /**
  * OAuth 2 client credentials (RFC 6749 §4.4): the server exchanges a client id and secret (the end user's, or
- * the integration's) for a token, and renews it with the same client, which the credentials keep.
+ * the integration's) for a token, and renews it with the same client, which the credentials keep. A template
+ * may name another grant the server makes with the client alone plus what the connection supplies (SAP
+ * Concur's password grant with a company's request token, `token_params.grant_type`): such a grant's refresh
+ * token is kept, and renewals use it.
  */
 const ClientCredentialsStored = z.looseObject({
   type: z.literal('OAUTH2_CC'),
@@ -20,6 +24,11 @@ const ClientCredentialsStored = z.looseObject({
   client_id: z.string(),
   client_secret: z.string(),
   raw: z.record(z.string(), z.unknown()).nullish(),
+  /** Only from a grant the template names other than client_credentials. */
+  refresh_token: z.string().nullish(),
+  /** The template's own credential fields, as the connection supplied them (sealed with the rest). */
+  connection_credentials: z.record(z.string(), z.string()).optional(),
+  ...KEPT_FROM_ANSWERS,
 });
 export type ClientCredentials = z.infer<typeof ClientCredentialsStored>;
 
@@ -51,29 +60,35 @@ export const clientCredentialsMode: CredentialMode<'OAUTH2_CC', ClientCredential
     if (!clientId || !clientSecret) throw new ApiError('invalid_body', 'client_id and client_secret are required (in the body or on the integration).');
     const { value: url, missing } = interpolate(template.token_url ?? '', { connectionConfig });
     if (missing.length > 0) throw new ApiError('invalid_query_params', `The token URL needs the connection parameters ${missing.join(', ')}; pass them as params[...].`);
-    const tokenParams = templateParams(template, 'token_params', connectionConfig);
+    const secrets = context.connectionCredentials ?? {};
+    const tokenParams = templateParams(template, 'token_params', connectionConfig, secrets);
     if (tokenParams.missing.length > 0) throw new ApiError('invalid_query_params', missingParamsMessage('token_params', tokenParams.missing));
     const agent = context.hosts.agentFor(template, template.token_url ?? '', parseTokenUrl(url), integration);
-    return fetchClientCredentialsToken({
+    const granted = await fetchClientCredentialsToken({
       url, agent, clientId, clientSecret, scopes: integration.oauth_scopes, extraParams: tokenParams.params, template, timeoutMs: context.timeoutMs, now: context.now,
     });
+    const withSecrets = Object.keys(secrets).length > 0 ? { ...granted, connection_credentials: secrets } : granted;
+    return { ...withSecrets, ...(await followTokenAnswer(granted.raw ?? {}, granted.token, context)) };
   }),
 
   renewal: {
     isRenewable: () => true,
     async renew(previous, context) {
-      const { url, agent } = renewalTarget(context, context.template.token_url ?? '');
-      return fetchClientCredentialsToken({
-        url,
-        agent,
-        clientId: previous.client_id,
-        clientSecret: previous.client_secret,
-        scopes: context.integration.oauth_scopes,
-        extraParams: renewalParams(context.template, 'token_params', context.connectionConfig),
-        template: context.template,
-        timeoutMs: context.timeoutMs,
-        now: context.now,
-      });
+      const secrets = previous.connection_credentials ?? {};
+      const renewed = previous.refresh_token
+        ? await refreshGrantedToken(previous, context)
+        : await fetchClientCredentialsToken({
+          ...renewalTarget(context, context.template.token_url ?? ''),
+          clientId: previous.client_id,
+          clientSecret: previous.client_secret,
+          scopes: context.integration.oauth_scopes,
+          extraParams: renewalParams(context.template, 'token_params', context.connectionConfig, secrets),
+          template: context.template,
+          timeoutMs: context.timeoutMs,
+          now: context.now,
+        });
+      const kept = await followTokenAnswer(renewed.raw ?? {}, renewed.token, context, previous);
+      return { ...renewed, ...(previous.connection_credentials ? { connection_credentials: previous.connection_credentials } : {}), ...kept };
     },
   },
 
@@ -84,7 +99,7 @@ export const clientCredentialsMode: CredentialMode<'OAUTH2_CC', ClientCredential
     return { kind: 'headers', headers: { authorization: `Bearer ${credentials.token}` } };
   },
 
-  templateValues: (credentials) => ({ ...credentials, accessToken: credentials.token }),
+  templateValues: (credentials) => ({ ...credentials, ...credentials.post_token_values, accessToken: credentials.token }),
 
   show: {
     modern: modernView,
@@ -109,10 +124,11 @@ async function fetchClientCredentialsToken(request: {
   now: Date;
 }): Promise<ClientCredentials> {
   const scope = (request.scopes ?? '').split(',').map((item) => item.trim()).filter(Boolean).join(' ');
+  const grantType = request.extraParams?.['grant_type'] ?? 'client_credentials';
   const raw = await requestToken({
     url: request.url,
     agent: request.agent,
-    params: { ...(request.extraParams ?? {}), grant_type: 'client_credentials', ...(scope ? { scope } : {}) },
+    params: { ...(request.extraParams ?? {}), grant_type: grantType, ...(scope ? { scope } : {}) },
     clientId: request.clientId,
     clientSecret: request.clientSecret,
     template: request.template ?? {},
@@ -121,7 +137,33 @@ async function fetchClientCredentialsToken(request: {
   const token = typeof raw['access_token'] === 'string' ? raw['access_token'] : undefined;
   if (!token) throw new ProviderError('garbage', 'The provider answered the client credentials grant without an access_token.');
   const expiresAt = expiresAfter(request.now, raw['expires_in']);
-  return { type: 'OAUTH2_CC', token, client_id: request.clientId, client_secret: request.clientSecret, ...(expiresAt ? { expires_at: expiresAt } : {}), raw };
+  // A client credentials grant is repeated to renew; another grant's refresh token renews it instead.
+  const refreshToken = grantType === 'client_credentials' ? undefined : stringField(raw['refresh_token']);
+  return { type: 'OAUTH2_CC', token, client_id: request.clientId, client_secret: request.clientSecret, ...(expiresAt ? { expires_at: expiresAt } : {}), raw, ...(refreshToken ? { refresh_token: refreshToken } : {}) };
+}
+
+/**
+ * The refresh grant (RFC 6749 §6) for a token a template's own grant issued, at `refresh_url` (which may be the
+ * address the provider named, `${apiBaseUrl}`) or the token URL. A rotated refresh token replaces the old one.
+ */
+async function refreshGrantedToken(previous: ClientCredentials, context: ProviderCallContext): Promise<ClientCredentials> {
+  const { template } = context;
+  const { url, agent } = renewalTarget(context, template.refresh_url ?? template.token_url ?? '', previous.api_base_url);
+  const { grant_type: _ignored, ...refreshParams } = renewalParams(template, 'refresh_params', context.connectionConfig, previous.connection_credentials);
+  const raw = await requestToken({
+    url,
+    agent,
+    params: { ...refreshParams, grant_type: 'refresh_token', refresh_token: previous.refresh_token ?? '' },
+    clientId: previous.client_id,
+    clientSecret: previous.client_secret,
+    template,
+    timeoutMs: context.timeoutMs,
+  });
+  const token = stringField(raw['access_token']);
+  if (!token) throw new ProviderError('garbage', 'The provider answered the refresh without an access_token.');
+  const expiresAt = expiresAfter(context.now, raw['expires_in']);
+  const refreshToken = stringField(raw['refresh_token']) ?? previous.refresh_token ?? undefined;
+  return { type: 'OAUTH2_CC', token, client_id: previous.client_id, client_secret: previous.client_secret, ...(expiresAt ? { expires_at: expiresAt } : {}), raw, ...(refreshToken ? { refresh_token: refreshToken } : {}) };
 }
 
 function parseTokenUrl(url: string): URL {

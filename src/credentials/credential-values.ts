@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { NO_DASHBOARD_SECRETS, type DashboardCredentials } from './credential-mode.js';
 
 /*
@@ -40,3 +41,12 @@ export function expiresAfter(now: Date, seconds: unknown): string | undefined {
 export function stringField(value: unknown): string | undefined {
   return typeof value === 'string' && value !== '' ? value : undefined;
 }
+
+/**
+ * What a template keeps of the provider's answers beside the tokens (src/oauth/token-answer-follow-up.ts), in
+ * the stored credentials of the modes whose templates may ask for it.
+ */
+export const KEPT_FROM_ANSWERS = {
+  api_base_url: z.string().optional(),
+  post_token_values: z.record(z.string(), z.string()).optional(),
+};

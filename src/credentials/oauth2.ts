@@ -5,8 +5,9 @@ import { filledParams, fillOAuthTemplate } from '../oauth/flow-template.js';
 import { assertAuthorizationCodeGrant, assertCodePresent, assertNoAuthorizationError, exchangeAuthorizationCode, oauth2AuthorizationUrl } from '../oauth/oauth2-authorization.js';
 import { createPkcePair } from '../oauth/pkce.js';
 import { ProviderError, requestToken } from '../oauth/token-endpoint.js';
-import { oauthAppInput, type CredentialMode } from './credential-mode.js';
-import { dashboardView, expiresAfter, expiryOf, modernView, stringField } from './credential-values.js';
+import { oauthAppInput, type CredentialMode, type ProxyAuthorisation } from './credential-mode.js';
+import { followTokenAnswer } from '../oauth/token-answer-follow-up.js';
+import { dashboardView, expiresAfter, expiryOf, KEPT_FROM_ANSWERS, modernView, stringField } from './credential-values.js';
 import { renewalParams, renewalTarget } from './provider-calls.js';
 
 /** OAuth 2: an access token, usually a refresh token, from the popup flow (authorization code with PKCE) or imported. */
@@ -19,6 +20,7 @@ const OAuth2Stored = z.looseObject({
   /** The end user's own OAuth app, when the connection was made with one: refreshes must use it too. */
   oauth_client_id_override: z.string().optional(),
   oauth_client_secret_override: z.string().optional(),
+  ...KEPT_FROM_ANSWERS,
 });
 export type OAuth2Credentials = z.infer<typeof OAuth2Stored>;
 
@@ -72,6 +74,7 @@ export const oauth2Mode: CredentialMode<'OAUTH2', OAuth2Credentials> = {
       let credentials: OAuth2Credentials;
       try {
         credentials = oauth2CredentialsFrom(raw, flow.now);
+        credentials = { ...credentials, ...(await followTokenAnswer(raw, credentials.access_token, flow)) };
       } catch (error) {
         if (error instanceof ProviderError) throw new FlowError('token_err', error.publicMessage, 'provider_failed', error);
         throw error;
@@ -88,7 +91,7 @@ export const oauth2Mode: CredentialMode<'OAUTH2', OAuth2Credentials> = {
     isRenewable: (credentials) => Boolean(credentials.refresh_token),
     async renew(previous, context) {
       const { template, integration } = context;
-      const { url, agent } = renewalTarget(context, template.refresh_url ?? template.token_url ?? '');
+      const { url, agent } = renewalTarget(context, template.refresh_url ?? template.token_url ?? '', previous.api_base_url);
       // Refresh parameters, or the token parameters without an authorization-code grant (which would break refresh).
       const { grant_type: _ignored, ...tokenParams } = renewalParams(template, template.refresh_params ? 'refresh_params' : 'token_params', context.connectionConfig);
       const raw = await requestToken({
@@ -101,19 +104,23 @@ export const oauth2Mode: CredentialMode<'OAUTH2', OAuth2Credentials> = {
         template,
         timeoutMs: context.timeoutMs,
       });
-      return oauth2CredentialsFrom(raw, context.now, previous);
+      const renewed = oauth2CredentialsFrom(raw, context.now, previous);
+      // A new token opens a new session (Bullhorn's REST login): the previous one ends with the old token.
+      return { ...renewed, ...(await followTokenAnswer(raw, renewed.access_token, context, previous)) };
     },
   },
 
   expiresAt: (credentials) => expiryOf(credentials.expires_at ?? undefined),
 
-  authorise(credentials, context) {
+  authorise(credentials, context): ProxyAuthorisation {
     const token = credentials.access_token;
     if (token === '') throw new ApiError('missing_access_token', `The connection "${context.connectionId}" has no access token to send.`);
+    // The post-token request's session authorises API calls (the template's headers carry it), not the token.
+    if (context.template.post_token_request) return { kind: 'headers', headers: {} };
     return { kind: 'headers', headers: { authorization: `Bearer ${token}` } };
   },
 
-  templateValues: (credentials) => ({ ...credentials, accessToken: credentials.access_token }),
+  templateValues: (credentials) => ({ ...credentials, ...credentials.post_token_values, accessToken: credentials.access_token }),
 
   show: {
     modern: modernView,

@@ -10,8 +10,8 @@ import type { ProviderCallContext } from './credential-mode.js';
  * not only when the connection was made: the host may resolve elsewhere by now. A URL the connection cannot
  * fill fails the renewal as the provider's would (the stored credentials stay).
  */
-export function renewalTarget(context: ProviderCallContext, templateText: string): { url: string; agent: http.Agent | undefined } {
-  const { value: url, missing } = interpolate(templateText, { connectionConfig: context.connectionConfig });
+export function renewalTarget(context: ProviderCallContext, templateText: string, apiBaseUrl?: string): { url: string; agent: http.Agent | undefined } {
+  const { value: url, missing } = interpolate(templateText, { connectionConfig: context.connectionConfig, apiBaseUrl });
   if (missing.length > 0) throw new ProviderError('garbage', `The refresh URL needs connection parameters that are missing: ${missing.join(', ')}.`);
   let parsed: URL;
   try {
@@ -23,8 +23,8 @@ export function renewalTarget(context: ProviderCallContext, templateText: string
 }
 
 /** A template's token or refresh parameters for a stored connection; one it cannot fill fails the renewal, saying which. */
-export function renewalParams(template: Pick<ProviderTemplate, TemplateParamsKey | 'connection_config'>, key: TemplateParamsKey, connectionConfig: Record<string, unknown>): Record<string, string> {
-  const { params, missing } = templateParams(template, key, connectionConfig);
+export function renewalParams(template: Pick<ProviderTemplate, TemplateParamsKey | 'connection_config'>, key: TemplateParamsKey, connectionConfig: Record<string, unknown>, credentials?: Record<string, unknown>): Record<string, string> {
+  const { params, missing } = templateParams(template, key, connectionConfig, credentials);
   if (missing.length > 0) throw new ProviderError('garbage', `${missingParamsMessage(key, missing)} Reconnect with it.`);
   return params;
 }

@@ -18,6 +18,8 @@ export interface ProviderCallContext {
   template: ProviderTemplate;
   integration: IntegrationSecrets;
   connectionConfig: Record<string, unknown>;
+  /** Credentials of the connection the template declares beside the mode's own (SAP Concur's request token), when it is made. */
+  connectionCredentials?: Record<string, string>;
   /** Where the integration's secrets may go: the agent for one URL (pinned host, outbound host guard). */
   hosts: Pick<ConnectionHosts, 'agentFor'>;
   timeoutMs: number;

@@ -3,7 +3,8 @@ import { ApiError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { interpolate, templateAlternatives, type InterpolationValues } from '../providers/interpolation.js';
 import type { ProviderTemplate } from '../providers/provider-schema.js';
-import { hostFromConnection, templateUrls, wholeHostParameter } from '../providers/template-urls.js';
+import { checkAnsweredUrl } from '../providers/answered-base-url.js';
+import { hostFromAnswer, hostFromConnection, templateUrls, wholeHostParameter } from '../providers/template-urls.js';
 import { hostnameOf, HostRefusedError, type OutboundHostGuard } from './outbound-host-guard.js';
 
 /**
@@ -56,10 +57,24 @@ export class ConnectionHosts {
    * For one call to a URL made from `templateText`: the HTTP agent to send with, or undefined when the template
    * fixes the host (Node's default agent). Throws HostRefusedError for a host off the pin or a refused address.
    */
-  agentFor(template: Pick<ProviderTemplate, 'connection_config'>, templateText: string, url: URL, integration: HostPinnedIntegration): http.Agent | undefined {
+  agentFor(template: Pick<ProviderTemplate, 'connection_config' | 'api_base_url'>, templateText: string, url: URL, integration: HostPinnedIntegration): http.Agent | undefined {
+    if (hostFromAnswer(templateText)) return this.answeredHostAgent(template, url);
     if (!hostFromConnection(templateText, template)) return undefined;
     assertPinnedHost(url, integration);
     return this.guard.agentFor(url);
+  }
+
+  /**
+   * A URL on the base URL the provider's answer named: checked again at every call against the template's
+   * `api_base_url.hosts` (the template may have changed since); a host under a `*.domain` entry goes through
+   * the outbound host guard, an exactly listed one is the operator's choice.
+   */
+  private answeredHostAgent(template: Pick<ProviderTemplate, 'api_base_url'>, url: URL): http.Agent | undefined {
+    const check = checkAnsweredUrl(url.origin, template.api_base_url?.hosts ?? []);
+    if (!check.ok) {
+      throw new HostRefusedError('connection_host_not_allowed', `The provider named ${url.origin} as its API's address, which is refused: ${check.problem}. Reconnect, or correct api_base_url.hosts in the provider template.`);
+    }
+    return check.byWildcard ? this.guard.agentFor(url) : undefined;
   }
 
   /** The pinned host as the value of each parameter that is a whole host in the template's URLs. */

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { isMap, isScalar, parseDocument } from 'yaml';
 import { AUTH_MODE_FACTS } from '../credentials/auth-modes.js';
+import { ANSWERED_BASE_URL_PLACEHOLDER, parseAnsweredHost } from './answered-base-url.js';
 import { loadProviderCatalog, ProviderCatalogError } from './provider-catalog.js';
 import { RawCatalogSchema, type ProviderTemplate, type RawEntry } from './provider-schema.js';
 
@@ -88,7 +89,10 @@ export function checkEntry(name: string, template: ProviderTemplate, raw: RawEnt
   for (const category of categories) if (!(CATEGORIES as readonly string[]).includes(category)) problem(`category "${category}" is not one of ${CATEGORIES.join(', ')}.`);
 
   for (const [where, text] of templatedStrings(template)) {
-    for (const placeholder of undeclaredPlaceholders(text, template)) problem(`${where} uses \${${placeholder}}, which is declared under neither connection_config nor credentials.`);
+    for (const placeholder of undeclaredPlaceholders(text, template, where)) problem(`${where} uses \${${placeholder}}, which is declared under neither connection_config nor credentials.`);
+  }
+  for (const entry of template.api_base_url?.hosts ?? []) {
+    if (parseAnsweredHost(entry)?.scheme !== 'https:') problem(`api_base_url.hosts "${entry}" allows plain HTTP; list https hosts only (http:// is for a local stand-in).`);
   }
   for (const [where, text] of urls(template)) {
     for (const alternative of text.split(ALTERNATIVES)) {
@@ -135,6 +139,12 @@ export function templatedStrings(template: ProviderTemplate): [where: string, te
   for (const key of ['authorization_params', 'token_params', 'refresh_params'] as const) {
     for (const [param, value] of Object.entries(template[key] ?? {})) strings.push([`${key}.${param}`, String(value)]);
   }
+  const postToken = template.post_token_request;
+  if (postToken) {
+    strings.push(['post_token_request.url', postToken.url]);
+    for (const [param, value] of Object.entries(postToken.query ?? {})) strings.push([`post_token_request.query.${param}`, value]);
+    for (const [header, value] of Object.entries(postToken.headers ?? {})) strings.push([`post_token_request.headers.${header}`, value]);
+  }
   if (template.proxy) {
     strings.push(['proxy.base_url', template.proxy.base_url]);
     for (const [header, value] of Object.entries(template.proxy.headers ?? {})) strings.push([`proxy.headers.${header}`, value]);
@@ -146,19 +156,28 @@ export function templatedStrings(template: ProviderTemplate): [where: string, te
 function urls(template: ProviderTemplate): [where: string, text: string][] {
   return [
     ...URL_KEYS.flatMap((key): [string, string][] => (template[key] ? [[key, template[key]]] : [])),
+    ...(template.post_token_request ? [['post_token_request.url', template.post_token_request.url] as [string, string]] : []),
     ...(template.proxy ? [['proxy.base_url', template.proxy.base_url] as [string, string]] : []),
     ...(template.docs ? [['docs', template.docs] as [string, string]] : []),
     ...(template.docs_connect ? [['docs_connect', template.docs_connect] as [string, string]] : []),
   ];
 }
 
-function isDeclared(name: string, template: ProviderTemplate): boolean {
+/**
+ * Whether a placeholder has a value to take: a declared connection parameter or credential, a value the mode
+ * fills in, the base URL the provider's answer names, the post-token request's kept fields, and (in the
+ * post-token request itself) the new access token.
+ */
+function isDeclared(name: string, template: ProviderTemplate, where = ''): boolean {
   const connectionParameter = /^connectionConfig\.(?:params\.)?(.+)$/.exec(name);
   if (connectionParameter) return Object.hasOwn(template.connection_config ?? {}, connectionParameter[1] ?? '');
+  if (name === ANSWERED_BASE_URL_PLACEHOLDER && template.api_base_url) return true;
+  if (template.post_token_request?.keep.includes(name)) return !where.startsWith('post_token_request.');
+  if (name === 'accessToken' && where.startsWith('post_token_request.')) return true;
   return Object.hasOwn(template.credentials ?? {}, name) || AUTH_MODE_FACTS[template.auth_mode].templateUrlValues.includes(name);
 }
 
-function undeclaredPlaceholders(text: string, template: ProviderTemplate): string[] {
+function undeclaredPlaceholders(text: string, template: ProviderTemplate, where: string): string[] {
   const undeclared: string[] = [];
   for (const match of text.matchAll(PLACEHOLDER)) {
     const inner = match[1] ?? '';
@@ -167,7 +186,7 @@ function undeclaredPlaceholders(text: string, template: ProviderTemplate): strin
       for (const [name] of (base64[1] ?? '').matchAll(/[A-Za-z_][\w.]*/g)) {
         if (!isDeclared(name, template) && !LITERALS_INSIDE_BASE64.has(name)) undeclared.push(`base64(${name})`);
       }
-    } else if (!isDeclared(inner, template)) {
+    } else if (!isDeclared(inner, template, where)) {
       undeclared.push(inner);
     }
   }
@@ -179,6 +198,13 @@ export function withExamples(text: string, template: ProviderTemplate): string {
   return text.replace(PLACEHOLDER, (_whole, inner: string) => {
     const connectionParameter = /^connectionConfig\.(?:params\.)?(.+)$/.exec(inner);
     if (connectionParameter) return template.connection_config?.[connectionParameter[1] ?? '']?.example ?? '';
+    if (inner === ANSWERED_BASE_URL_PLACEHOLDER) return answeredBaseUrlExample(template);
     return 'credential';
   });
+}
+
+/** A base URL the provider could name, for checking the URLs built on it: a name under the first listed host. */
+function answeredBaseUrlExample(template: ProviderTemplate): string {
+  const first = parseAnsweredHost(template.api_base_url?.hosts[0] ?? '');
+  return first ? `${first.scheme}//${first.pattern.replace(/^\*\./, 'api.')}` : '';
 }

@@ -1,11 +1,15 @@
+import { ANSWERED_BASE_URL_PLACEHOLDER } from './answered-base-url.js';
+
 /**
  * `${…}` placeholders of provider templates. Connection parameters are written
  * `${connectionConfig.<name>}` (modern) or `${connectionConfig.params.<name>}` (seed); credentials by their
- * field name (`${apiKey}`, `${username}`); `${base64(…)}` encodes what it wraps.
+ * field name (`${apiKey}`, `${username}`); the base URL a provider's answer named as `${apiBaseUrl}`; `${base64(…)}` encodes what it wraps.
  */
 export interface InterpolationValues {
   connectionConfig: Record<string, unknown>;
   credentials?: Record<string, unknown>;
+  /** `${apiBaseUrl}`: the base URL the provider's answer named (src/providers/answered-base-url.ts), already checked. */
+  apiBaseUrl?: string | undefined;
 }
 
 export interface Interpolated {
@@ -76,6 +80,7 @@ function lookup(name: string, values: InterpolationValues): string | undefined {
     // Rows written by Nango v0.16 keep the prefixed key literally.
     return asText(dotted(values.connectionConfig, key) ?? values.connectionConfig[`connectionConfig.params.${key}`]);
   }
+  if (name === ANSWERED_BASE_URL_PLACEHOLDER) return asText(values.apiBaseUrl);
   return asText(values.credentials?.[name]);
 }
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { AUTH_MODE_FACTS, AUTH_MODES } from '../credentials/auth-modes.js';
+import { parseAnsweredHost } from './answered-base-url.js';
 
 /** The modes a template's `auth_mode` may name; the catalog's readers (docs, checks) take them from here. */
 export { AUTH_MODES } from '../credentials/auth-modes.js';
@@ -47,6 +48,36 @@ export const ProxySchema = z
   })
   .strict();
 
+/**
+ * A request the server makes after every token grant and refresh, with the new access token (Bullhorn's REST
+ * login): fields of its answer named in `keep` are kept with the credentials, as secrets (`${BhRestToken}`).
+ */
+export const PostTokenRequestSchema = z
+  .object({
+    url: z.string().min(1),
+    method: z.enum(['GET', 'POST']).optional(),
+    /** Filled with `${accessToken}` and `${connectionConfig.*}`. */
+    query: stringMap.optional(),
+    headers: stringMap.optional(),
+    keep: z.array(z.string().regex(/^[A-Za-z_][\w-]*$/, 'a field name of the answer')).min(1),
+  })
+  .strict();
+
+/**
+ * The API's base URL as the provider's answer names it (`${apiBaseUrl}` in `proxy.base_url`, `refresh_url`):
+ * a field of the token answer or of the post-token request's answer, on one of `hosts`.
+ */
+export const ApiBaseUrlSchema = z
+  .object({
+    from: z.enum(['token_response', 'post_token_request']).optional(),
+    field: z.string().min(1),
+    hosts: z.array(z.string().refine((entry) => parseAnsweredHost(entry) !== undefined, 'a host, host:port or *.domain, optionally with http:// for a local stand-in')).min(1),
+  })
+  .strict();
+
+/** The modes whose token answers a post-token request or an answered base URL can follow. */
+const TOKEN_MODES: readonly string[] = ['OAUTH2', 'OAUTH2_CC'];
+
 const templateShape = {
   display_name: z.string().min(1),
   categories: z.array(z.string().min(1)).optional(),
@@ -76,6 +107,8 @@ const templateShape = {
   signature_method: z.enum(['HMAC-SHA1', 'RSA-SHA1', 'PLAINTEXT']).optional(),
   base_api_url: z.string().min(1).optional(),
   proxy: ProxySchema.optional(),
+  post_token_request: PostTokenRequestSchema.optional(),
+  api_base_url: ApiBaseUrlSchema.optional(),
   connection_config: z.record(z.string(), FieldSchema).optional(),
   credentials: z.record(z.string(), FieldSchema).optional(),
 };
@@ -91,6 +124,12 @@ export const ProviderTemplateSchema = z
     // Each mode names the URLs its templates need (src/credentials/auth-modes.ts).
     for (const key of AUTH_MODE_FACTS[template.auth_mode].templateUrls) {
       if (!template[key]) ctx.addIssue({ code: 'custom', path: [key], message: `${template.auth_mode} providers need ${key}` });
+    }
+    for (const key of ['post_token_request', 'api_base_url'] as const) {
+      if (template[key] && !TOKEN_MODES.includes(template.auth_mode)) ctx.addIssue({ code: 'custom', path: [key], message: `only OAUTH2 and OAUTH2_CC providers follow their token answers with ${key}` });
+    }
+    if (template.api_base_url?.from === 'post_token_request' && !template.post_token_request) {
+      ctx.addIssue({ code: 'custom', path: ['api_base_url', 'from'], message: 'names post_token_request, which the template does not have' });
     }
   });
 

@@ -8,8 +8,14 @@ export type TemplateParamsKey = 'authorization_params' | 'token_params' | 'refre
  * A placeholder naming a connection parameter declared `optional` drops its entry when the value is absent;
  * any other absent value is reported in `missing`, and the caller refuses the request naming it.
  */
-export function templateParams(template: Pick<ProviderTemplate, TemplateParamsKey | 'connection_config'>, key: TemplateParamsKey, connectionConfig: Record<string, unknown>): InterpolatedParams {
-  return interpolateParams(template[key], { connectionConfig }, (name) => template.connection_config?.[name]?.optional === true);
+export function templateParams(
+  template: Pick<ProviderTemplate, TemplateParamsKey | 'connection_config'>,
+  key: TemplateParamsKey,
+  connectionConfig: Record<string, unknown>,
+  /** The connection's own credentials a template may send (SAP Concur's `${companyRequestToken}`). */
+  credentials: Record<string, unknown> = {},
+): InterpolatedParams {
+  return interpolateParams(template[key], { connectionConfig, credentials }, (name) => template.connection_config?.[name]?.optional === true);
 }
 
 /** The sentence that tells a caller which connection parameters to pass. */

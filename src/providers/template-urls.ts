@@ -1,3 +1,4 @@
+import { ANSWERED_BASE_URL_PLACEHOLDER } from './answered-base-url.js';
 import { templateAlternatives } from './interpolation.js';
 import type { ProviderTemplate } from './provider-schema.js';
 
@@ -9,7 +10,7 @@ import type { ProviderTemplate } from './provider-schema.js';
  * host it can name.
  */
 export interface TemplateUrl {
-  name: 'authorization_url' | 'token_url' | 'refresh_url' | 'request_url' | 'proxy.base_url';
+  name: 'authorization_url' | 'token_url' | 'refresh_url' | 'request_url' | 'post_token_request.url' | 'proxy.base_url';
   text: string;
   /** The server itself sends requests there (the authorization URL is only where the browser is sent). */
   calledByServer: boolean;
@@ -17,7 +18,7 @@ export interface TemplateUrl {
 }
 
 /** The parts of a template that name URLs, and the connection parameters that fill them. */
-export type TemplateUrlFields = Pick<ProviderTemplate, 'authorization_url' | 'token_url' | 'refresh_url' | 'request_url' | 'proxy' | 'base_api_url' | 'connection_config'>;
+export type TemplateUrlFields = Pick<ProviderTemplate, 'authorization_url' | 'token_url' | 'refresh_url' | 'request_url' | 'post_token_request' | 'proxy' | 'base_api_url' | 'connection_config'>;
 
 export function templateUrls(template: TemplateUrlFields): TemplateUrl[] {
   const entries: [TemplateUrl['name'], string | undefined, boolean][] = [
@@ -25,6 +26,7 @@ export function templateUrls(template: TemplateUrlFields): TemplateUrl[] {
     ['token_url', template.token_url, true],
     ['refresh_url', template.refresh_url, true],
     ['request_url', template.request_url, true],
+    ['post_token_request.url', template.post_token_request?.url, true],
     ['proxy.base_url', template.proxy?.base_url ?? template.base_api_url, true],
   ];
   return entries
@@ -32,14 +34,23 @@ export function templateUrls(template: TemplateUrlFields): TemplateUrl[] {
     .map(([name, text, calledByServer]) => ({ name, text, calledByServer, hostFromConnection: hostFromConnection(text, template) }));
 }
 
-/** True when some alternative of `text` has, in its host part, a placeholder that is not a closed set of the template. */
+/**
+ * True when some alternative of `text` has, in its host part, a placeholder that is not a closed set of the
+ * template. `${apiBaseUrl}` is the provider's answer, checked against the template's own list of hosts instead.
+ */
 export function hostFromConnection(text: string, template: Pick<ProviderTemplate, 'connection_config'>): boolean {
   return templateAlternatives(text).some((alternative) =>
     hostPlaceholders(alternative).some((name) => {
+      if (name === ANSWERED_BASE_URL_PLACEHOLDER) return false;
       const parameter = /^connectionConfig\.(?:params\.)?(.+)$/.exec(name)?.[1];
       return !(parameter && template.connection_config?.[parameter]?.enum);
     }),
   );
+}
+
+/** True when some alternative of `text` takes its host from the provider's answer (`${apiBaseUrl}`). */
+export function hostFromAnswer(text: string): boolean {
+  return templateAlternatives(text).some((alternative) => hostPlaceholders(alternative).includes(ANSWERED_BASE_URL_PLACEHOLDER));
 }
 
 /** The placeholders written before the URL's host part ends (the whole URL, when it starts with one). */

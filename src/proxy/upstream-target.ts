@@ -1,7 +1,8 @@
 import type http from 'node:http';
-import { modeOf } from '../credentials/registry.js';
+import { modeOf, type StoredCredentials } from '../credentials/registry.js';
 import { ApiError } from '../errors.js';
 import type { ConnectionHosts } from '../net/connection-hosts.js';
+import { ANSWERED_BASE_URL_PLACEHOLDER } from '../providers/answered-base-url.js';
 import { connectionParameterProblem } from '../providers/connection-parameters.js';
 import { interpolate, type InterpolationValues } from '../providers/interpolation.js';
 import type { ProviderTemplate } from '../providers/provider-schema.js';
@@ -53,7 +54,7 @@ export function planUpstream(input: PlanInput): UpstreamPlan {
   const { template, connection, config } = input;
   const credentials = connection.credentials;
   const mode = modeOf(credentials);
-  const values: InterpolationValues = { connectionConfig: connection.connection_config ?? {}, credentials: mode.templateValues(credentials) };
+  const values: InterpolationValues = { connectionConfig: connection.connection_config ?? {}, credentials: mode.templateValues(credentials), apiBaseUrl: answeredBaseUrl(credentials) };
   const baseTemplate = input.baseUrlOverride ? undefined : template.proxy?.base_url ?? template.base_api_url;
   const base = input.baseUrlOverride ?? templateBaseUrl(template, config.provider, connection.connection_id, values);
   const target = joinUrl(base, input.path, input.search);
@@ -115,11 +116,20 @@ function templateBaseUrl(template: ProviderTemplate, provider: string, connectio
   const problem = connectionParameterProblem(template, values.connectionConfig, true);
   if (problem) throw new ApiError('bad_request', `${problem} Fix the connection_config of the connection "${connectionId}".`);
   const { value, missing } = interpolate(raw, values);
+  if (missing.includes(ANSWERED_BASE_URL_PLACEHOLDER)) {
+    throw new ApiError('bad_request', `The provider "${provider}" has not named the address of its API for the connection "${connectionId}" yet; refresh the connection (force_refresh=true) or have the end user reconnect.`);
+  }
   if (missing.length > 0) {
     const names = missing.map((name) => name.replace(/^connectionConfig\.(params\.)?/, ''));
     throw new ApiError('bad_request', `The proxy base URL of the provider "${provider}" needs ${names.map((name) => `"${name}"`).join(', ')}, which the connection "${connectionId}" does not have in its connection_config.`);
   }
   return parseHttpUrl(value, `The proxy base URL of the provider "${provider}" ("${value}") is not an absolute http:// or https:// URL.`);
+}
+
+/** The base URL the provider's answer named, kept with the credentials of the modes that follow token answers. */
+function answeredBaseUrl(credentials: StoredCredentials): string | undefined {
+  const value = (credentials as { api_base_url?: unknown }).api_base_url;
+  return typeof value === 'string' && value !== '' ? value : undefined;
 }
 
 export function parseHttpUrl(text: string, message: string): URL {

@@ -4,6 +4,9 @@
  * pinned host; and which one wins.
  */
 
+import { AUTH_MODE_FACTS } from '../credentials/auth-modes.js';
+import type { ProviderTemplate } from '../providers/provider-schema.js';
+
 /**
  * The flag an operator sets in a connect session, per integration, to let the end user bring their own OAuth
  * app: `integrations_config_defaults.<key>.connection_config.allow_oauth_client_override = true`. It lives
@@ -37,4 +40,26 @@ export function urlValues(values: Record<string, unknown>): Record<string, strin
     if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') result[name] = String(value);
   }
   return result;
+}
+
+/**
+ * The values of a connect that are the connection's credentials rather than its parameters: for a mode whose
+ * template credentials travel as `params[…]` (client credentials: SAP Concur's request token), the declared
+ * credential fields beyond the mode's own. They are sealed with the credentials and never stored, returned or
+ * logged as connection parameters.
+ */
+export function separateConnectionCredentials(
+  template: Pick<ProviderTemplate, 'auth_mode' | 'credentials'>,
+  values: Record<string, unknown>,
+): { connectionConfig: Record<string, unknown>; connectionCredentials: Record<string, string> } {
+  const facts = AUTH_MODE_FACTS[template.auth_mode];
+  if (!facts.extraCredentialsAsParams) return { connectionConfig: values, connectionCredentials: {} };
+  const names = new Set(Object.keys(template.credentials ?? {}).filter((name) => !facts.sdkCredentials.fields.includes(name)));
+  const connectionConfig: Record<string, unknown> = {};
+  const connectionCredentials: Record<string, string> = {};
+  for (const [name, value] of Object.entries(values)) {
+    if (!names.has(name)) connectionConfig[name] = value;
+    else if (typeof value === 'string' && value !== '') connectionCredentials[name] = value;
+  }
+  return { connectionConfig, connectionCredentials };
 }

@@ -10,7 +10,7 @@ import { connectionParameterProblem } from '../providers/connection-parameters.j
 import type { ProviderCatalog } from '../providers/provider-catalog.js';
 import type { ConfigsStore } from '../store/configs-store.js';
 import type { ConnectAuthorizer, ConnectCredentials } from './connect-authorizer.js';
-import { mergeConnectionParameters } from './connection-parameter-sources.js';
+import { mergeConnectionParameters, separateConnectionCredentials } from './connection-parameter-sources.js';
 import type { ConnectionService } from './connection-service.js';
 import { logProviderFailure } from './provider-error-advice.js';
 
@@ -54,12 +54,13 @@ export class CredentialConnectService {
     if (template.auth_mode !== input.mode) {
       throw new ApiError('invalid_body', `The integration "${config.unique_key}" uses ${template.auth_mode}, not ${input.mode}; use the matching route.`);
     }
-    const connectionConfig = mergeConnectionParameters(params, grant.defaults.connection_config, this.deps.hosts.pinnedValues(template, config));
+    const merged = mergeConnectionParameters(params, grant.defaults.connection_config, this.deps.hosts.pinnedValues(template, config));
+    const { connectionConfig, connectionCredentials } = separateConnectionCredentials(template, merged);
     const problem = connectionParameterProblem(template, connectionConfig);
     if (problem) throw new ApiError('invalid_query_params', problem);
     // The proxy's base URL gets the credentials the end user typed: its host is checked as the token URL's is.
     await this.deps.hosts.checkNewConnection(template, config, { connectionConfig });
-    const context = { template, integration: config, connectionConfig, hosts: this.deps.hosts, timeoutMs: this.deps.providerTimeoutMs, now: this.deps.now() };
+    const context = { template, integration: config, connectionConfig, connectionCredentials, hosts: this.deps.hosts, timeoutMs: this.deps.providerTimeoutMs, now: this.deps.now() };
     const credentials = await input.form.credentials(input.body, context).catch((error: unknown) => {
       if (!(error instanceof ProviderError)) throw error;
       logProviderFailure(this.deps.log, error, { integration: config.unique_key, provider: template.display_name, callbackUrl: this.deps.callbackUrl });

@@ -16,6 +16,8 @@ export interface TokenRequestSeen {
   /** The client of an `Authorization: Basic` header, if one was sent. */
   basic: { clientId: string; clientSecret: string } | undefined;
   contentType: string;
+  /** The request's headers, lower-case names (a session token an API call carries). */
+  headers: http.IncomingHttpHeaders;
 }
 
 export interface StandInAnswer {
@@ -67,7 +69,7 @@ export async function startDocumentedProvider(options: {
       } else {
         params = Object.fromEntries(new URLSearchParams(body));
       }
-      const seen: TokenRequestSeen = { method: req.method ?? '', path: url.pathname, query: url.search.slice(1), params, basic: basicClient(req.headers.authorization), contentType };
+      const seen: TokenRequestSeen = { method: req.method ?? '', path: url.pathname, query: url.search.slice(1), params, basic: basicClient(req.headers.authorization), contentType, headers: req.headers };
       requests.push(seen);
       send(res, options.answer(seen, provider));
     });

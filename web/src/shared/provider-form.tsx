@@ -91,8 +91,10 @@ export type AuthCall = { method: 'create'; options: ConnectionConfig } | { metho
  * integration page's code snippet both use it; what each mode sends is its facts' `sdkCredentials`.
  */
 export function authCall(authMode: AuthMode | string, values: AuthValues, options: { detectClosedAuthWindow?: boolean } = {}): AuthCall {
-  const params = values.params;
   const facts = authModeFacts(authMode);
+  // Credentials the template declares beyond the SDK's own travel as params (the server keeps them as credentials).
+  const extra = facts?.extraCredentialsAsParams ? Object.entries(values.credentials).filter(([field, value]) => !facts.sdkCredentials.fields.includes(field) && value !== '') : [];
+  const params = extra.length > 0 ? { ...values.params, ...Object.fromEntries(extra) } : values.params;
   if (facts?.connect === 'none') return { method: 'create', options: { params } };
   if (facts?.connect === 'form') {
     // A field left empty is sent empty, or (client credentials: the integration's own client is used) sent as undefined, an empty body.
