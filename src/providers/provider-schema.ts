@@ -41,13 +41,13 @@ const renamedParam = z.union([z.string().regex(/^[A-Za-z0-9_.-]+$/, 'a parameter
  * The names a provider's authorization request gives OAuth's own parameters where they differ from RFC 6749's
  * (TikTok's `app_id` for `client_id`); `false` leaves one out. `state` always goes as `state`: the callback needs it.
  */
-export const AuthorizationParamNamesSchema = z
+const AuthorizationParamNamesSchema = z
   .object({ client_id: renamedParam, response_type: renamedParam, redirect_uri: renamedParam, scope: renamedParam })
   .partial()
   .strict();
 
 /** The same for the token request's fields (TikTok's `app_id`, `secret` and `auth_code`), in the code exchange and in refreshes. */
-export const TokenParamNamesSchema = z
+const TokenParamNamesSchema = z
   .object({ grant_type: renamedParam, code: renamedParam, redirect_uri: renamedParam, code_verifier: renamedParam, client_id: renamedParam, client_secret: renamedParam, refresh_token: renamedParam })
   .partial()
   .strict();
