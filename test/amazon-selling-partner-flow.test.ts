@@ -181,6 +181,17 @@ describe('Amazon Selling Partner API: the website authorization workflow', () =>
   });
 });
 
+describe('Amazon Selling Partner API in the catalog\'s readers', () => {
+  it('is offered by /providers and by the dashboard with the parameters a connection takes', async () => {
+    const provider = await test.app.inject({ method: 'GET', url: '/providers/amazon-selling-partner', headers: { authorization: 'Bearer sk' } });
+    expect(provider.statusCode, provider.body).toBe(200);
+    expect(Object.keys(provider.json().data.connection_config)).toEqual(['applicationId', 'region', 'domain', 'subdomain']);
+    const dashboard = await test.app.inject({ method: 'GET', url: '/api/v1/provider/amazon-selling-partner-beta', headers: { authorization: `Basic ${Buffer.from('admin:sk').toString('base64')}` } });
+    expect(dashboard.statusCode, dashboard.body).toBe(200);
+    expect(JSON.stringify(dashboard.json())).toContain('applicationId');
+  });
+});
+
 describe('Amazon Selling Partner API: a draft app', () => {
   it('is refused by the consent page under the published entry, which sends no version', async () => {
     const { walked, callback } = await connect('sp', 'd1', { applicationId: DRAFT_APP, region: 'na' });
