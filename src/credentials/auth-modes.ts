@@ -68,7 +68,8 @@ export const AUTH_MODE_FACTS: Readonly<Record<AuthMode, AuthModeFacts>> = {
     integrationClient: 'required',
     integrationFields: OAUTH_APP_FIELDS,
     templateUrls: ['authorization_url', 'token_url'],
-    templateUrlValues: [],
+    // The connection's token, for providers that take it in a header of their own (Amazon's x-amz-access-token).
+    templateUrlValues: ['accessToken'],
     templateCredentials: [],
     defaultCredentialFields: {},
     sdkCredentials: { fields: [], empty: 'omit' },

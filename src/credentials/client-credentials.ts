@@ -1,6 +1,7 @@
 import type http from 'node:http';
 import { z } from 'zod';
 import { ApiError } from '../errors.js';
+import { tokenObjectAt } from '../oauth/flow-metadata.js';
 import { ProviderError, requestToken } from '../oauth/token-endpoint.js';
 import { interpolate } from '../providers/interpolation.js';
 import type { ProviderTemplate } from '../providers/provider-schema.js';
@@ -119,7 +120,7 @@ async function fetchClientCredentialsToken(request: {
   scopes: string | null;
   /** The template's token_params (for example Auth0's `audience`). */
   extraParams?: Record<string, string>;
-  template?: Pick<ProviderTemplate, 'authorization_method' | 'body_format' | 'token_request_auth_method'>;
+  template?: Pick<ProviderTemplate, 'authorization_method' | 'body_format' | 'token_request_auth_method' | 'token_param_names' | 'token_response_success' | 'token_response_path'>;
   timeoutMs: number;
   now: Date;
 }): Promise<ClientCredentials> {
@@ -134,11 +135,13 @@ async function fetchClientCredentialsToken(request: {
     template: request.template ?? {},
     timeoutMs: request.timeoutMs,
   });
-  const token = typeof raw['access_token'] === 'string' ? raw['access_token'] : undefined;
-  if (!token) throw new ProviderError('garbage', 'The provider answered the client credentials grant without an access_token.');
-  const expiresAt = expiresAfter(request.now, raw['expires_in']);
+  const path = request.template?.token_response_path;
+  const answer = path ? tokenObjectAt(raw, path) : raw;
+  const token = typeof answer['access_token'] === 'string' ? answer['access_token'] : undefined;
+  if (!token) throw new ProviderError('garbage', `The provider answered the client credentials grant without an access_token${path ? ` in "${path}"` : ''}.`);
+  const expiresAt = expiresAfter(request.now, answer['expires_in']);
   // A client credentials grant is repeated to renew; another grant's refresh token renews it instead.
-  const refreshToken = grantType === 'client_credentials' ? undefined : stringField(raw['refresh_token']);
+  const refreshToken = grantType === 'client_credentials' ? undefined : stringField(answer['refresh_token']);
   return { type: 'OAUTH2_CC', token, client_id: request.clientId, client_secret: request.clientSecret, ...(expiresAt ? { expires_at: expiresAt } : {}), raw, ...(refreshToken ? { refresh_token: refreshToken } : {}) };
 }
 

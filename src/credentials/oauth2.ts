@@ -3,6 +3,7 @@ import { ApiError } from '../errors.js';
 import { FlowError } from '../oauth/flow-error.js';
 import { filledParams, fillOAuthTemplate } from '../oauth/flow-template.js';
 import { assertAuthorizationCodeGrant, assertCodePresent, assertNoAuthorizationError, exchangeAuthorizationCode, oauth2AuthorizationUrl } from '../oauth/oauth2-authorization.js';
+import { tokenObjectAt } from '../oauth/flow-metadata.js';
 import { createPkcePair } from '../oauth/pkce.js';
 import { ProviderError, requestToken } from '../oauth/token-endpoint.js';
 import { oauthAppInput, type CredentialMode, type ProxyAuthorisation } from './credential-mode.js';
@@ -65,15 +66,16 @@ export const oauth2Mode: CredentialMode<'OAUTH2', OAuth2Credentials> = {
         scopeSeparator: flow.template.scope_separator ?? ' ',
         extraParams: [filledParams(flow.template, 'authorization_params', flow.connectionConfig), start.sessionAuthorizationParams, start.requestAuthorizationParams],
         codeChallenge: pkce?.challenge,
+        paramNames: flow.template.authorization_param_names,
       });
     },
     async complete(flow, callback) {
       assertNoAuthorizationError(callback.query);
-      const code = assertCodePresent(callback.query);
+      const code = assertCodePresent(callback.query, flow.template.authorization_code_param_in_callback);
       const raw = await exchangeAuthorizationCode({ ...flow, code, codeVerifier: callback.codeVerifier });
       let credentials: OAuth2Credentials;
       try {
-        credentials = oauth2CredentialsFrom(raw, flow.now);
+        credentials = oauth2CredentialsFrom(raw, flow.now, flow.template.token_response_path);
         credentials = { ...credentials, ...(await followTokenAnswer(raw, credentials.access_token, flow)) };
       } catch (error) {
         if (error instanceof ProviderError) throw new FlowError('token_err', error.publicMessage, 'provider_failed', error);
@@ -104,7 +106,7 @@ export const oauth2Mode: CredentialMode<'OAUTH2', OAuth2Credentials> = {
         template,
         timeoutMs: context.timeoutMs,
       });
-      const renewed = oauth2CredentialsFrom(raw, context.now, previous);
+      const renewed = oauth2CredentialsFrom(raw, context.now, template.token_response_path, previous);
       // A new token opens a new session (Bullhorn's REST login): the previous one ends with the old token.
       return { ...renewed, ...(await followTokenAnswer(raw, renewed.access_token, context, previous)) };
     },
@@ -135,10 +137,10 @@ export const oauth2Mode: CredentialMode<'OAUTH2', OAuth2Credentials> = {
  * The stored credentials of a token response. A refresh response without a refresh token keeps the previous
  * one (most providers only send it once, or only when they rotate it), and the previous client override.
  */
-function oauth2CredentialsFrom(raw: Record<string, unknown>, now: Date, previous?: OAuth2Credentials): OAuth2Credentials {
-  const source = tokenHolder(raw);
+function oauth2CredentialsFrom(raw: Record<string, unknown>, now: Date, path: string | undefined, previous?: OAuth2Credentials): OAuth2Credentials {
+  const source = path ? tokenObjectAt(raw, path) : tokenHolder(raw);
   const accessToken = stringField(source['access_token']);
-  if (!accessToken) throw new ProviderError('garbage', 'The provider answered without an access_token.');
+  if (!accessToken) throw new ProviderError('garbage', `The provider answered without an access_token${path ? ` in "${path}"` : ''}.`);
   const refreshToken = stringField(source['refresh_token']) ?? previous?.refresh_token ?? undefined;
   const expiresAt = expiresAfter(now, source['expires_in'] ?? raw['expires_in'] ?? source['expires'] ?? NaN);
   return {

@@ -2,6 +2,7 @@ import type { HostPinnedIntegration, ConnectionHosts } from '../net/connection-h
 import type { ProviderTemplate } from '../providers/provider-schema.js';
 import { asFlowRefusal, FlowError } from './flow-error.js';
 import { filledParams, filledUrl, flowAgent } from './flow-template.js';
+import { withProviderNames } from './param-names.js';
 import { ProviderError, requestToken } from './token-endpoint.js';
 
 /**
@@ -32,13 +33,16 @@ export interface AuthorizationRequest {
   extraParams: Record<string, string>[];
   /** The S256 challenge of the flow's verifier; undefined when the template disables PKCE. */
   codeChallenge: string | undefined;
+  /** The template's `authorization_param_names`: the provider's names for OAuth's own parameters. */
+  paramNames?: ProviderTemplate['authorization_param_names'];
 }
 
 /** The authorization request (RFC 6749 §4.1.1) as the URL the browser goes to. */
 export function oauth2AuthorizationUrl(request: AuthorizationRequest): string {
   const url = new URL(request.authorizationUrl);
-  const query: Record<string, string> = { response_type: 'code', client_id: request.clientId, redirect_uri: request.callbackUrl };
-  if (request.scopes.length > 0) query['scope'] = request.scopes.join(request.scopeSeparator);
+  const own: Record<string, string> = { response_type: 'code', client_id: request.clientId, redirect_uri: request.callbackUrl };
+  if (request.scopes.length > 0) own['scope'] = request.scopes.join(request.scopeSeparator);
+  const query = withProviderNames(own, request.paramNames);
   if (request.userScopes.length > 0) query['user_scope'] = request.userScopes.join(request.scopeSeparator);
   query['state'] = request.state;
   Object.assign(query, ...request.extraParams);
@@ -57,10 +61,15 @@ export function assertNoAuthorizationError(query: Record<string, string>): void 
   throw new FlowError('callback_err', `The provider returned an error: ${words}.`, 'invalid', refusal);
 }
 
-/** RFC 6749 §4.1.2: a successful callback carries the authorization code. */
-export function assertCodePresent(query: Record<string, string>): string {
-  const code = query['code'];
-  if (!code) throw new FlowError('callback_err', 'The provider sent the browser back without an authorization code.');
+/**
+ * RFC 6749 §4.1.2: a successful callback carries the authorization code, as `code` or under the name the
+ * template gives (`authorization_code_param_in_callback`: Amazon's `spapi_oauth_code`, TikTok's `auth_code`).
+ */
+export function assertCodePresent(query: Record<string, string>, parameter = 'code'): string {
+  const code = query[parameter];
+  if (!code) {
+    throw new FlowError('callback_err', `The provider sent the browser back without an authorization code${parameter === 'code' ? '' : ` (the "${parameter}" parameter)`}.`);
+  }
   return code;
 }
 

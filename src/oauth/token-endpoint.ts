@@ -2,6 +2,7 @@ import type http from 'node:http';
 import { RequestTimeout, ResponseTooLarge, sendBoundedRequest, type BoundedResponse } from '../net/bounded-request.js';
 import { HostRefusedError } from '../net/outbound-host-guard.js';
 import type { ProviderTemplate } from '../providers/provider-schema.js';
+import { withProviderNames } from './param-names.js';
 import { ProviderError, redactProviderAnswer, type ProviderErrorDetails } from './provider-error.js';
 import { publishProviderDate } from './provider-dates.js';
 
@@ -19,7 +20,7 @@ export interface TokenRequest {
   params: Record<string, string>;
   clientId: string;
   clientSecret: string;
-  template: Pick<ProviderTemplate, 'authorization_method' | 'body_format' | 'token_request_auth_method' | 'token_http_method'>;
+  template: Pick<ProviderTemplate, 'authorization_method' | 'body_format' | 'token_request_auth_method' | 'token_http_method' | 'token_param_names' | 'token_response_success'>;
   timeoutMs: number;
 }
 
@@ -27,7 +28,7 @@ const MAX_RESPONSE_BYTES = 1024 * 1024;
 
 export async function requestToken(request: TokenRequest): Promise<Record<string, unknown>> {
   const headers: Record<string, string> = { accept: 'application/json', 'user-agent': 'custody-oauth-server' };
-  const params: Record<string, string> = { ...request.params };
+  let params: Record<string, string> = { ...request.params };
   const basic = `Basic ${Buffer.from(`${encodeURIComponent(request.clientId)}:${encodeURIComponent(request.clientSecret)}`).toString('base64')}`;
   if (request.template.authorization_method === 'header') {
     headers['authorization'] = basic;
@@ -36,6 +37,7 @@ export async function requestToken(request: TokenRequest): Promise<Record<string
     params['client_secret'] = request.clientSecret;
     if (request.template.token_request_auth_method === 'basic') headers['authorization'] = basic;
   }
+  params = withProviderNames(params, request.template.token_param_names);
   let body: string;
   if (request.template.body_format === 'json') {
     headers['content-type'] = 'application/json';
@@ -49,7 +51,7 @@ export async function requestToken(request: TokenRequest): Promise<Record<string
     "The provider's token endpoint",
   );
   const parsed = parseTokenResponse(response);
-  const failure = describeProviderFailure(parsed, response.status);
+  const failure = describeProviderFailure(parsed, response.status) ?? describeUnmetSuccess(parsed, response.status, request.template.token_response_success);
   if (failure) throw new ProviderError('rejected', failure.message, failure.details, redactProviderAnswer(response.body.toString('utf8')));
   return parsed;
 }
@@ -111,6 +113,22 @@ function describeProviderFailure(body: Record<string, unknown>, status: number):
     ...(asString(body['error_uri']) ? { error_uri: asString(body['error_uri']) } : {}),
   };
   const words = [code, description].filter(Boolean).join(': ') || `HTTP ${status}`;
+  return { message: `The provider refused the token request: ${words}.`, details };
+}
+
+/**
+ * A provider that answers HTTP 200 to every request and says in the body whether it succeeded (TikTok's
+ * `{code: 40131, message: "Authorization code is expired."}`): the answer is a refusal unless each field the
+ * template's `token_response_success` names holds its value.
+ */
+function describeUnmetSuccess(body: Record<string, unknown>, status: number, success: Record<string, string> | undefined): { message: string; details: ProviderErrorDetails } | undefined {
+  const unmet = Object.entries(success ?? {}).find(([field, expected]) => String(body[field]) !== expected);
+  if (!unmet) return undefined;
+  const [field] = unmet;
+  const code = typeof body[field] === 'string' || typeof body[field] === 'number' ? String(body[field]) : undefined;
+  const description = asString(body['message']) ?? asString(body['error_description']) ?? asString(body['error_message']);
+  const details: ProviderErrorDetails = { status, ...(code ? { error: code } : {}), ...(description ? { error_description: description } : {}) };
+  const words = [code ? `${field} ${code}` : `no ${field}`, description].filter(Boolean).join(': ');
   return { message: `The provider refused the token request: ${words}.`, details };
 }
 

@@ -124,8 +124,39 @@ export function checkEntry(name: string, template: ProviderTemplate, raw: RawEnt
     if (missing.length > 0) problem(`connection_config.${field} has no ${missing.join(' or ')}.`);
     else if (!new RegExp(definition.pattern ?? '').test(definition.example ?? '')) problem(`connection_config.${field}.example "${definition.example}" does not match its pattern ${definition.pattern}.`);
   }
+  for (const text of renamedParamProblems(template)) problem(text);
   const declared = AUTH_MODE_FACTS[template.auth_mode].templateCredentials;
   if (declared.some((field) => !template.credentials?.[field])) problem(`a ${template.auth_mode} provider declares ${declared.map((field) => `credentials.${field}`).join(' and ')}.`);
+  return problems;
+}
+
+/**
+ * A provider's names for OAuth's own parameters must leave every parameter distinct: two renamed to one name,
+ * or one renamed onto a parameter that is still sent under that name, would silently drop a value.
+ */
+function renamedParamProblems(template: ProviderTemplate): string[] {
+  const problems: string[] = [];
+  const groups = [
+    ['authorization_param_names', template.authorization_param_names, ['client_id', 'response_type', 'redirect_uri', 'scope', 'state', 'user_scope', 'code_challenge', 'code_challenge_method'], template.authorization_params],
+    ['token_param_names', template.token_param_names, ['grant_type', 'code', 'redirect_uri', 'code_verifier', 'client_id', 'client_secret', 'refresh_token'], { ...template.token_params, ...template.refresh_params }],
+  ] as const;
+  for (const [key, names, own, extra] of groups) {
+    if (!names) continue;
+    const renamed = names as Partial<Record<string, string | false>>;
+    const sentAs = new Map<string, string>();
+    for (const field of own) {
+      const name = Object.hasOwn(renamed, field) ? renamed[field] : field;
+      if (name === false || name === undefined) continue;
+      const other = sentAs.get(name);
+      if (other !== undefined) problems.push(`${key} sends both ${other} and ${field} as "${name}"; give each its own name.`);
+      sentAs.set(name, field);
+    }
+    for (const [field, name] of Object.entries(renamed)) {
+      if (typeof name === 'string' && name !== field && Object.hasOwn(extra ?? {}, name)) problems.push(`${key}.${field} is "${name}", which the template also sets itself; keep one.`);
+    }
+  }
+  const callbackCode = template.authorization_code_param_in_callback;
+  if (callbackCode === 'state' || callbackCode === 'error') problems.push(`authorization_code_param_in_callback cannot be "${callbackCode}": the callback uses that parameter for its own meaning.`);
   return problems;
 }
 

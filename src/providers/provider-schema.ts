@@ -35,6 +35,24 @@ export function enumPattern(values: string[]): string {
   return `^(?:${values.map((value) => value.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})$`;
 }
 
+/** A parameter name a provider uses for one of OAuth's own, or `false` to leave that parameter out. */
+const renamedParam = z.union([z.string().regex(/^[A-Za-z0-9_.-]+$/, 'a parameter name is letters, digits, "_", "." and "-"'), z.literal(false)]);
+
+/**
+ * The names a provider's authorization request gives OAuth's own parameters where they differ from RFC 6749's
+ * (TikTok's `app_id` for `client_id`); `false` leaves one out. `state` always goes as `state`: the callback needs it.
+ */
+const AuthorizationParamNamesSchema = z
+  .object({ client_id: renamedParam, response_type: renamedParam, redirect_uri: renamedParam, scope: renamedParam })
+  .partial()
+  .strict();
+
+/** The same for the token request's fields (TikTok's `app_id`, `secret` and `auth_code`), in the code exchange and in refreshes. */
+const TokenParamNamesSchema = z
+  .object({ grant_type: renamedParam, code: renamedParam, redirect_uri: renamedParam, code_verifier: renamedParam, client_id: renamedParam, client_secret: renamedParam, refresh_token: renamedParam })
+  .partial()
+  .strict();
+
 export const ProxySchema = z
   .object({
     base_url: z.string().min(1),
@@ -99,8 +117,20 @@ const templateShape = {
   authorization_method: z.enum(['body', 'header']).optional(),
   body_format: z.enum(['form', 'json']).optional(),
   token_request_auth_method: z.enum(['basic']).optional(),
+  /** Fields of the token answer kept as connection parameters; with `token_response_path`, fields of the object found there. */
   token_response_metadata: z.array(z.string()).optional(),
   redirect_uri_metadata: z.array(z.string()).optional(),
+  /** The callback's parameter that carries the authorization code, where it is not `code` (Amazon's `spapi_oauth_code`). */
+  authorization_code_param_in_callback: z.string().regex(/^[A-Za-z0-9_.-]+$/).optional(),
+  authorization_param_names: AuthorizationParamNamesSchema.optional(),
+  token_param_names: TokenParamNamesSchema.optional(),
+  /** Where the token sits when the provider's answer wraps it (TikTok's `data`): a dotted path into the answer. */
+  token_response_path: z.string().regex(/^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$/, 'a dotted path of field names').optional(),
+  /**
+   * Fields a successful token answer carries with these values (TikTok's `code: 0`): an answer without them is
+   * the provider's refusal, even in an HTTP 200; its `message` (or `error_description`) says why.
+   */
+  token_response_success: stringMap.optional(),
   token_expiration_buffer: z.number().int().nonnegative().optional(),
   request_http_method: z.enum(['GET', 'POST', 'PUT']).optional(),
   token_http_method: z.enum(['GET', 'POST', 'PUT']).optional(),

@@ -5,6 +5,7 @@ import { browserConnectOf, type StoredCredentials } from '../credentials/registr
 import { redactUrl, type Logger } from '../logger.js';
 import type { ConnectionHosts } from '../net/connection-hosts.js';
 import { asFlowRefusal, FlowError } from '../oauth/flow-error.js';
+import { flowMetadata } from '../oauth/flow-metadata.js';
 import { splitScopes } from '../oauth/flow-template.js';
 import type { FlowMessage, ResultDelivery } from '../oauth/result-delivery.js';
 import { connectionParameterProblem } from '../providers/connection-parameters.js';
@@ -197,7 +198,7 @@ export class OAuthFlowService {
   private async store(
     session: OAuthSession, config: ConfigRecord, template: ProviderTemplate, credentials: StoredCredentials, query: Record<string, string>, raw: Record<string, unknown>,
   ): Promise<void> {
-    const metadata = { ...pickStrings(query, template.redirect_uri_metadata), ...pickStrings(raw, template.token_response_metadata) };
+    const metadata = flowMetadata(template, query, raw);
     await this.deps.connections.authorise(
       {
         providerConfigKey: session.providerConfigKey,
@@ -299,15 +300,4 @@ function errorMessage(providerConfigKey: string, connectionId: string, error: Fl
 function protocolOf(session: OAuthSession): FlowProtocol {
   if (!session.wsClientId) return 'legacy';
   return session.clientProtocol;
-}
-
-/** Whitelisted string fields (dotted paths allowed) copied from a provider's answer into the connection. */
-function pickStrings(source: Record<string, unknown>, fields: string[] | undefined): Record<string, string> {
-  const picked: Record<string, string> = {};
-  for (const field of fields ?? []) {
-    let value: unknown = source;
-    for (const part of field.split('.')) value = typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[part] : undefined;
-    if (typeof value === 'string' || typeof value === 'number') picked[field] = String(value);
-  }
-  return picked;
 }

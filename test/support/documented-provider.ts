@@ -25,12 +25,17 @@ export interface StandInAnswer {
   body: Record<string, unknown>;
 }
 
+/** What a consent page does with an authorization request: send the browser back with these parameters, or show a refusal. */
+export type ConsentAnswer = { back: Record<string, string> } | StandInAnswer;
+
 export interface DocumentedProvider {
   origin: string;
   clientId: string;
   clientSecret: string;
   /** Every token request received, in order. */
   requests: TokenRequestSeen[];
+  /** The query of every authorization request received, in order. */
+  authorizations: Record<string, string>[];
   /** Issues a code for the next authorization request, as the provider's consent screen would. */
   issueCode(): string;
   /** True once, for a code this stand-in issued and nobody redeemed yet. */
@@ -41,18 +46,24 @@ export interface DocumentedProvider {
 export async function startDocumentedProvider(options: {
   /** The path of the authorization page (a GET that redirects back with `code` and `state`). */
   authorizationPath?: string;
+  /** A consent page of the provider's own rules, instead of sending back `code` and `state` whatever the request. */
+  consent?: (query: Record<string, string>, provider: DocumentedProvider) => ConsentAnswer;
   answer: (request: TokenRequestSeen, provider: DocumentedProvider) => StandInAnswer;
 }): Promise<DocumentedProvider> {
   const clientId = `client-${randomBytes(4).toString('hex')}`;
   const clientSecret = `secret-${randomBytes(12).toString('hex')}`;
   const codes = new Set<string>();
   const requests: TokenRequestSeen[] = [];
+  const authorizations: Record<string, string>[] = [];
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     if (req.method === 'GET' && options.authorizationPath && url.pathname === options.authorizationPath) {
-      const redirect = new URL(url.searchParams.get('redirect_uri') ?? '');
-      redirect.searchParams.set('code', provider.issueCode());
-      redirect.searchParams.set('state', url.searchParams.get('state') ?? '');
+      const query = Object.fromEntries(url.searchParams);
+      authorizations.push(query);
+      const consent = options.consent?.(query, provider) ?? { back: { code: provider.issueCode(), state: query['state'] ?? '' } };
+      if (!('back' in consent)) return void send(res, consent);
+      const redirect = new URL(query['redirect_uri'] ?? '');
+      for (const [name, value] of Object.entries(consent.back)) redirect.searchParams.set(name, value);
       return void res.writeHead(302, { location: redirect.toString() }).end();
     }
     let body = '';
@@ -80,6 +91,7 @@ export async function startDocumentedProvider(options: {
     clientId,
     clientSecret,
     requests,
+    authorizations,
     issueCode() {
       const code = `code-${randomBytes(8).toString('hex')}`;
       codes.add(code);
