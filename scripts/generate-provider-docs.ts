@@ -39,8 +39,9 @@ const TEMPLATE_KEYS: [key: string, meaning: string][] = [
   ['token_expiration_buffer', "Accepted for compatibility with existing templates (seconds of margin before a token's expiry)."],
   ['request_http_method', 'OAuth 1.0a only: the HTTP method of the request-token call when not `POST`.'],
   ['signature_method', "OAuth 1.0a signature: `HMAC-SHA1` (default), `RSA-SHA1` (the integration's client secret is then the PEM of the consumer's RSA private key) or `PLAINTEXT`."],
+  ['require_client_certificate', '`true` where the provider requires mutual TLS (ADP): each connection gives `client_certificate` and `client_private_key` (PEM, declared under `credentials` with `format: pem`, the key `secret`), checked to be a pair when connecting and presented in the TLS handshake of the token request and of every proxied call. `OAUTH2_CC` only. The key is stored encrypted and no read returns it (docs/security.md).'],
   ['connection_config', 'Connection parameters the user provides (subdomain, shop, tenant…) or that the token response fills: each has `title`, `description`, `example` and a `pattern` (a JavaScript regular expression), or an `enum`: the closed list of values accepted (a region), which no connection can leave. `optional` marks one that may be left empty, `default_value` the value a form starts with.'],
-  ['credentials', 'For `API_KEY` and `BASIC`: the fields the user types (`apiKey`, or `username` and `password`), with `title`, `description` (what the value is and where the user finds it) and `secret`.'],
+  ['credentials', 'For `API_KEY` and `BASIC`: the fields the user types (`apiKey`, or `username` and `password`), with `title`, `description` (what the value is and where the user finds it) and `secret`; for `OAUTH2_CC`, the client fields the Connect UI asks for. `format: pem` makes a field a multi-line PEM block that forms also take from a file.'],
   ['proxy.base_url', 'The base URL of the provider\'s API (`base_api_url` is accepted as an older spelling).'],
   ['proxy.headers, proxy.query', 'Headers and query parameters added to API calls, e.g. `authorization: Bearer ${apiKey}`.'],
 ];

@@ -44,6 +44,8 @@ export interface AuthModeFacts {
   templateCredentials: readonly string[];
   /** What the Connect UI asks for when the template declares no credential fields. */
   defaultCredentialFields: Readonly<Record<string, CredentialFieldFacts>>;
+  /** Whether a template of this mode may say `require_client_certificate: true` (mutual TLS on its token endpoint and API). */
+  takesClientCertificate: boolean;
   /** The credential fields the frontend SDK's `auth()` sends, and whether an empty one is sent empty or left out. */
   sdkCredentials: { fields: readonly string[]; empty: 'send' | 'omit' };
   /** What the new-integration page says the mode uses instead of an OAuth app (unused for `integrationClient: 'required'`). */
@@ -65,6 +67,7 @@ export const AUTH_MODE_FACTS: Readonly<Record<AuthMode, AuthModeFacts>> = {
     templateUrlValues: [],
     templateCredentials: [],
     defaultCredentialFields: {},
+    takesClientCertificate: false,
     sdkCredentials: { fields: [], empty: 'omit' },
     usesInsteadOfApp: 'an OAuth app',
     secretLabel: 'Access token',
@@ -79,6 +82,7 @@ export const AUTH_MODE_FACTS: Readonly<Record<AuthMode, AuthModeFacts>> = {
     templateUrlValues: [],
     templateCredentials: [],
     defaultCredentialFields: {},
+    takesClientCertificate: false,
     sdkCredentials: { fields: [], empty: 'omit' },
     usesInsteadOfApp: 'an OAuth app',
     secretLabel: 'Access token',
@@ -96,8 +100,9 @@ export const AUTH_MODE_FACTS: Readonly<Record<AuthMode, AuthModeFacts>> = {
     templateUrlValues: [],
     templateCredentials: [],
     defaultCredentialFields: {},
+    takesClientCertificate: true,
     // Without end-user credentials the integration's own client id and secret are used: empty fields are left out.
-    sdkCredentials: { fields: ['client_id', 'client_secret'], empty: 'omit' },
+    sdkCredentials: { fields: ['client_id', 'client_secret', 'client_certificate', 'client_private_key'], empty: 'omit' },
     usesInsteadOfApp: 'client credentials',
     secretLabel: 'Access token',
     printedFields: [{ label: 'Access token', field: 'token' }],
@@ -111,6 +116,7 @@ export const AUTH_MODE_FACTS: Readonly<Record<AuthMode, AuthModeFacts>> = {
     templateUrlValues: [],
     templateCredentials: ['apiKey'],
     defaultCredentialFields: { apiKey: { title: 'API key', secret: true, description: 'Create one in your account settings at the provider.' } },
+    takesClientCertificate: false,
     sdkCredentials: { fields: ['apiKey'], empty: 'send' },
     usesInsteadOfApp: 'API keys',
     secretLabel: 'API key',
@@ -125,6 +131,7 @@ export const AUTH_MODE_FACTS: Readonly<Record<AuthMode, AuthModeFacts>> = {
     templateUrlValues: [],
     templateCredentials: ['username', 'password'],
     defaultCredentialFields: { username: { title: 'Username' }, password: { title: 'Password', secret: true } },
+    takesClientCertificate: false,
     sdkCredentials: { fields: ['username', 'password'], empty: 'send' },
     usesInsteadOfApp: 'a user name and password',
     secretLabel: 'Password',
@@ -142,6 +149,7 @@ export const AUTH_MODE_FACTS: Readonly<Record<AuthMode, AuthModeFacts>> = {
     templateUrlValues: [],
     templateCredentials: [],
     defaultCredentialFields: {},
+    takesClientCertificate: false,
     sdkCredentials: { fields: [], empty: 'omit' },
     usesInsteadOfApp: 'no authentication',
     secretLabel: null,
@@ -156,6 +164,7 @@ export const AUTH_MODE_FACTS: Readonly<Record<AuthMode, AuthModeFacts>> = {
     templateUrlValues: ['app_slug', 'installation_id'],
     templateCredentials: [],
     defaultCredentialFields: {},
+    takesClientCertificate: false,
     sdkCredentials: { fields: [], empty: 'omit' },
     usesInsteadOfApp: 'a GitHub App',
     secretLabel: 'Installation token',

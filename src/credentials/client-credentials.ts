@@ -1,17 +1,21 @@
 import type http from 'node:http';
 import { z } from 'zod';
 import { ApiError } from '../errors.js';
+import type { ClientCertificate, ClientTlsOptions } from '../net/client-tls.js';
 import { ProviderError, requestToken } from '../oauth/token-endpoint.js';
 import { interpolate } from '../providers/interpolation.js';
 import type { ProviderTemplate } from '../providers/provider-schema.js';
 import { missingParamsMessage, templateParams } from '../providers/template-params.js';
+import { clientCertificateInput, clientCertificateProblem, storedClientCertificate, withoutPrivateKey } from './client-certificate.js';
 import { formConnect, type CredentialMode } from './credential-mode.js';
 import { dashboardView, expiresAfter, expiryOf, modernView } from './credential-values.js';
 import { renewalParams, renewalTarget } from './provider-calls.js';
 
 /**
  * OAuth 2 client credentials (RFC 6749 §4.4): the server exchanges a client id and secret (the end user's, or
- * the integration's) for a token, and renews it with the same client, which the credentials keep.
+ * the integration's) for a token, and renews it with the same client, which the credentials keep. A provider
+ * that requires mutual TLS (`require_client_certificate`) also gets the connection's client certificate, kept
+ * with the client (client-certificate.ts), on the token request and every proxied call.
  */
 const ClientCredentialsStored = z.looseObject({
   type: z.literal('OAUTH2_CC'),
@@ -19,25 +23,44 @@ const ClientCredentialsStored = z.looseObject({
   expires_at: z.string().nullish(),
   client_id: z.string(),
   client_secret: z.string(),
+  client_certificate: z.string().optional(),
+  client_private_key: z.string().optional(),
   raw: z.record(z.string(), z.unknown()).nullish(),
 });
 export type ClientCredentials = z.infer<typeof ClientCredentialsStored>;
 
 const ModernImport = z
-  .object({ type: z.literal('OAUTH2_CC'), token: z.string().min(1), expires_at: z.iso.datetime({ offset: true }).optional(), client_id: z.string(), client_secret: z.string(), raw: z.record(z.string(), z.unknown()).optional() })
+  .object({
+    type: z.literal('OAUTH2_CC'),
+    token: z.string().min(1),
+    expires_at: z.iso.datetime({ offset: true }).optional(),
+    client_id: z.string(),
+    client_secret: z.string(),
+    client_certificate: z.string().optional(),
+    client_private_key: z.string().optional(),
+    raw: z.record(z.string(), z.unknown()).optional(),
+  })
   .strict()
+  .superRefine((input, ctx) => {
+    if (input.client_certificate === undefined && input.client_private_key === undefined) return;
+    const problem = clientCertificateProblem({ certificate: input.client_certificate ?? '', privateKey: input.client_private_key ?? '' }, new Date());
+    if (problem) ctx.addIssue({ code: 'custom', path: [input.client_certificate === undefined || problem.startsWith('client_certificate') ? 'client_certificate' : 'client_private_key'], message: problem });
+  })
   .transform(
     (input): ClientCredentials => ({
       type: 'OAUTH2_CC',
       token: input.token,
       client_id: input.client_id,
       client_secret: input.client_secret,
+      ...(input.client_certificate !== undefined && input.client_private_key !== undefined ? { client_certificate: input.client_certificate, client_private_key: input.client_private_key } : {}),
       ...(input.expires_at ? { expires_at: new Date(input.expires_at).toISOString() } : {}),
       raw: input.raw ?? {},
     }),
   );
 
-const ConnectBody = z.object({ client_id: z.string().min(1).optional(), client_secret: z.string().min(1).optional() }).strict();
+const ConnectBody = z
+  .object({ client_id: z.string().min(1).optional(), client_secret: z.string().min(1).optional(), client_certificate: z.string().optional(), client_private_key: z.string().optional() })
+  .strict();
 
 export const clientCredentialsMode: CredentialMode<'OAUTH2_CC', ClientCredentials> = {
   mode: 'OAUTH2_CC',
@@ -49,13 +72,15 @@ export const clientCredentialsMode: CredentialMode<'OAUTH2_CC', ClientCredential
     const clientId = body.client_id ?? integration.oauth_client_id;
     const clientSecret = body.client_secret ?? integration.oauth_client_secret;
     if (!clientId || !clientSecret) throw new ApiError('invalid_body', 'client_id and client_secret are required (in the body or on the integration).');
+    const certificate = clientCertificateInput(template, body, integration.provider, context.now);
     const { value: url, missing } = interpolate(template.token_url ?? '', { connectionConfig });
     if (missing.length > 0) throw new ApiError('invalid_query_params', `The token URL needs the connection parameters ${missing.join(', ')}; pass them as params[...].`);
     const tokenParams = templateParams(template, 'token_params', connectionConfig);
     if (tokenParams.missing.length > 0) throw new ApiError('invalid_query_params', missingParamsMessage('token_params', tokenParams.missing));
     const agent = context.hosts.agentFor(template, template.token_url ?? '', parseTokenUrl(url), integration);
+    const tls = context.hosts.clientTls(certificate);
     return fetchClientCredentialsToken({
-      url, agent, clientId, clientSecret, scopes: integration.oauth_scopes, extraParams: tokenParams.params, template, timeoutMs: context.timeoutMs, now: context.now,
+      url, agent, certificate, tls, clientId, clientSecret, scopes: integration.oauth_scopes, extraParams: tokenParams.params, template, timeoutMs: context.timeoutMs, now: context.now,
     });
   }),
 
@@ -63,9 +88,15 @@ export const clientCredentialsMode: CredentialMode<'OAUTH2_CC', ClientCredential
     isRenewable: () => true,
     async renew(previous, context) {
       const { url, agent } = renewalTarget(context, context.template.token_url ?? '');
+      const certificate = storedClientCertificate(previous);
+      if (context.template.require_client_certificate && !certificate) {
+        throw new ProviderError('garbage', 'The provider requires a TLS client certificate, and this connection has none; connect again with client_certificate and client_private_key.');
+      }
       return fetchClientCredentialsToken({
         url,
         agent,
+        certificate,
+        tls: context.hosts.clientTls(certificate),
         clientId: previous.client_id,
         clientSecret: previous.client_secret,
         scopes: context.integration.oauth_scopes,
@@ -81,13 +112,18 @@ export const clientCredentialsMode: CredentialMode<'OAUTH2_CC', ClientCredential
 
   authorise(credentials, context) {
     if (credentials.token === '') throw new ApiError('missing_access_token', `The connection "${context.connectionId}" has no client-credentials token to send.`);
-    return { kind: 'headers', headers: { authorization: `Bearer ${credentials.token}` } };
+    const clientCertificate = storedClientCertificate(credentials);
+    if (context.template.require_client_certificate && !clientCertificate) {
+      throw new ApiError('bad_request', `The provider requires a TLS client certificate, and the connection "${context.connectionId}" has none; connect it again with client_certificate and client_private_key.`);
+    }
+    return { kind: 'headers', headers: { authorization: `Bearer ${credentials.token}` }, ...(clientCertificate ? { clientCertificate } : {}) };
   },
 
-  templateValues: (credentials) => ({ ...credentials, accessToken: credentials.token }),
+  // The private key is no template value: nothing may put it in a URL or a header.
+  templateValues: (credentials) => ({ ...withoutPrivateKey(credentials), accessToken: credentials.token }),
 
   show: {
-    modern: modernView,
+    modern: (credentials, options) => modernView(withoutPrivateKey(credentials), options),
     dashboard: (credentials) => dashboardView({ accessToken: credentials.token, expiresAt: credentials.expires_at ?? null }),
   },
 
@@ -99,6 +135,9 @@ async function fetchClientCredentialsToken(request: {
   url: string;
   /** The outbound host guard's agent when the connection chose the token URL's host. */
   agent?: http.Agent | undefined;
+  /** The connection's client certificate (kept with the new credentials) and the TLS options that present it. */
+  certificate?: ClientCertificate | undefined;
+  tls?: ClientTlsOptions | undefined;
   clientId: string;
   clientSecret: string;
   scopes: string | null;
@@ -112,6 +151,7 @@ async function fetchClientCredentialsToken(request: {
   const raw = await requestToken({
     url: request.url,
     agent: request.agent,
+    tls: request.tls,
     params: { ...(request.extraParams ?? {}), grant_type: 'client_credentials', ...(scope ? { scope } : {}) },
     clientId: request.clientId,
     clientSecret: request.clientSecret,
@@ -121,7 +161,8 @@ async function fetchClientCredentialsToken(request: {
   const token = typeof raw['access_token'] === 'string' ? raw['access_token'] : undefined;
   if (!token) throw new ProviderError('garbage', 'The provider answered the client credentials grant without an access_token.');
   const expiresAt = expiresAfter(request.now, raw['expires_in']);
-  return { type: 'OAUTH2_CC', token, client_id: request.clientId, client_secret: request.clientSecret, ...(expiresAt ? { expires_at: expiresAt } : {}), raw };
+  const certificate = request.certificate ? { client_certificate: request.certificate.certificate, client_private_key: request.certificate.privateKey } : {};
+  return { type: 'OAUTH2_CC', token, client_id: request.clientId, client_secret: request.clientSecret, ...certificate, ...(expiresAt ? { expires_at: expiresAt } : {}), raw };
 }
 
 function parseTokenUrl(url: string): URL {

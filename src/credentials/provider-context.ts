@@ -18,8 +18,8 @@ export interface ProviderCallContext {
   template: ProviderTemplate;
   integration: IntegrationSecrets;
   connectionConfig: Record<string, unknown>;
-  /** Where the integration's secrets may go: the agent for one URL (pinned host, outbound host guard). */
-  hosts: Pick<ConnectionHosts, 'agentFor'>;
+  /** Where the integration's secrets may go: the agent for one URL (pinned host, outbound host guard), and a client certificate's TLS options. */
+  hosts: Pick<ConnectionHosts, 'agentFor' | 'clientTls'>;
   timeoutMs: number;
   now: Date;
 }

@@ -4,6 +4,7 @@ import type { Logger } from '../logger.js';
 import { interpolate, templateAlternatives, type InterpolationValues } from '../providers/interpolation.js';
 import type { ProviderTemplate } from '../providers/provider-schema.js';
 import { hostFromConnection, templateUrls, wholeHostParameter } from '../providers/template-urls.js';
+import { clientTlsOptions, type ClientCertificate, type ClientTlsOptions } from './client-tls.js';
 import { hostnameOf, HostRefusedError, type OutboundHostGuard } from './outbound-host-guard.js';
 
 /**
@@ -24,6 +25,8 @@ export class ConnectionHosts {
   constructor(
     private readonly guard: OutboundHostGuard,
     private readonly log?: Logger,
+    /** Certificate authorities trusted beside Node's own on calls that present a client certificate (specs' stand-ins). */
+    private readonly extraTrusted: readonly string[] = [],
   ) {}
 
   /**
@@ -60,6 +63,11 @@ export class ConnectionHosts {
     if (!hostFromConnection(templateText, template)) return undefined;
     assertPinnedHost(url, integration);
     return this.guard.agentFor(url);
+  }
+
+  /** The TLS options of a call that presents a connection's client certificate (mutual TLS); undefined for a call without one. */
+  clientTls(certificate: ClientCertificate | undefined): ClientTlsOptions | undefined {
+    return certificate ? clientTlsOptions(certificate, this.extraTrusted) : undefined;
   }
 
   /** The pinned host as the value of each parameter that is a whole host in the template's URLs. */

@@ -14,7 +14,8 @@ export const FieldSchema = z
     description: z.string().optional(),
     example: z.string().optional(),
     pattern: z.string().optional(),
-    format: z.enum(['hostname', 'uri', 'uuid', 'email']).optional(),
+    /** `pem`: a PEM block (a certificate, a key), which forms take as several lines or from a file. */
+    format: z.enum(['hostname', 'uri', 'uuid', 'email', 'pem']).optional(),
     optional: z.boolean().optional(),
     default_value: z.string().optional(),
     secret: z.boolean().optional(),
@@ -74,6 +75,8 @@ const templateShape = {
   request_http_method: z.enum(['GET', 'POST', 'PUT']).optional(),
   token_http_method: z.enum(['GET', 'POST', 'PUT']).optional(),
   signature_method: z.enum(['HMAC-SHA1', 'RSA-SHA1', 'PLAINTEXT']).optional(),
+  /** Mutual TLS: each connection gives a client certificate and key, presented on the token request and every proxied call. */
+  require_client_certificate: z.boolean().optional(),
   base_api_url: z.string().min(1).optional(),
   proxy: ProxySchema.optional(),
   connection_config: z.record(z.string(), FieldSchema).optional(),
@@ -91,6 +94,10 @@ export const ProviderTemplateSchema = z
     // Each mode names the URLs its templates need (src/credentials/auth-modes.ts).
     for (const key of AUTH_MODE_FACTS[template.auth_mode].templateUrls) {
       if (!template[key]) ctx.addIssue({ code: 'custom', path: [key], message: `${template.auth_mode} providers need ${key}` });
+    }
+    if (template.require_client_certificate && !AUTH_MODE_FACTS[template.auth_mode].takesClientCertificate) {
+      const modes = AUTH_MODES.filter((mode) => AUTH_MODE_FACTS[mode].takesClientCertificate);
+      ctx.addIssue({ code: 'custom', path: ['require_client_certificate'], message: `only ${modes.join(', ')} providers can require a client certificate, not ${template.auth_mode}` });
     }
   });
 
