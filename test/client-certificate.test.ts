@@ -120,8 +120,8 @@ describe('a provider that requires a client certificate', () => {
 
   it('stores nothing when the provider refuses a certificate its CA did not sign', async () => {
     const response = await connect('stranger', connectBody({ client_certificate: provider.pki.stranger.certificate, client_private_key: provider.pki.stranger.privateKey }));
-    expect(response.statusCode, response.body).toBeGreaterThanOrEqual(400);
-    expect(response.statusCode).toBeLessThan(500);
+    expect(response.statusCode, response.body).toBe(400);
+    expect(response.json().error.message).toMatch(/requires a TLS client certificate and may have refused this one/);
     expect(provider.tokenRequests).toEqual([]);
     expect(await connectionExists('stranger')).toBe(false);
   });
@@ -142,6 +142,21 @@ describe('a provider that requires a client certificate', () => {
     const audit = JSON.stringify(await database.knex('_custody_audit_log').select());
     const stored = JSON.stringify(await database.knex('_nango_connections').where({ connection_id: 'private' }).select('credentials'));
     for (const text of [...reads.map((read) => read.body), test.logs.join(''), audit, stored]) expect(text).not.toContain(keyLine);
+  });
+
+  it('imports a connection with its certificate pair, checked, and the imported key is never read back either', async () => {
+    const credentials = { type: 'OAUTH2_CC', token: 'imported-token-1', client_id: provider.clientId, client_secret: provider.clientSecret, client_certificate: provider.pki.client.certificate };
+    const mismatched = await test.app.inject({ method: 'POST', url: '/connections', headers: AUTH, payload: { provider_config_key: 'adp', connection_id: 'imported', credentials: { ...credentials, client_private_key: provider.pki.stranger.privateKey } } });
+    expect(mismatched.statusCode).toBe(400);
+    expect(mismatched.body).toMatch(/client_private_key is not the private key of client_certificate/);
+    expect(await connectionExists('imported')).toBe(false);
+
+    const imported = await test.app.inject({ method: 'POST', url: '/connections', headers: AUTH, payload: { provider_config_key: 'adp', connection_id: 'imported', credentials: { ...credentials, client_private_key: provider.pki.client.privateKey } } });
+    expect(imported.statusCode, imported.body).toBe(201);
+    expect(imported.body).not.toContain(keyLine);
+    const read = await test.app.inject({ method: 'GET', url: '/connections/imported?provider_config_key=adp', headers: AUTH });
+    expect(read.json().credentials).toMatchObject({ token: 'imported-token-1', client_certificate: provider.pki.client.certificate });
+    expect(read.body).not.toContain(keyLine);
   });
 
   it('refuses certificate fields for a provider that does not use them', async () => {

@@ -52,7 +52,13 @@ export async function requestToken(request: TokenRequest): Promise<Record<string
   const response = await callProvider(
     { url, method: request.template.token_http_method ?? 'POST', headers, body, timeoutMs: request.timeoutMs, maxResponseBytes: MAX_RESPONSE_BYTES, agent: request.agent, tls: request.tls },
     "The provider's token endpoint",
-  );
+  ).catch((error: unknown) => {
+    // A provider that refuses a client certificate ends the TLS handshake: say so, rather than only "reset".
+    if (request.tls && error instanceof ProviderError && error.kind === 'unreachable') {
+      throw new ProviderError('unreachable', `${error.message.replace(/\.$/, '')}: it requires a TLS client certificate and may have refused this one (not signed by it, expired or revoked).`, error.details);
+    }
+    throw error;
+  });
   const parsed = parseTokenResponse(response);
   const failure = describeProviderFailure(parsed, response.status);
   if (failure) throw new ProviderError('rejected', failure.message, failure.details, redactProviderAnswer(response.body.toString('utf8')));
