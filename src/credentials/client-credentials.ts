@@ -29,6 +29,12 @@ const ClientCredentialsStored = z.looseObject({
 });
 export type ClientCredentials = z.infer<typeof ClientCredentialsStored>;
 
+/** The certificate fields, for providers that require mutual TLS (`require_client_certificate`). */
+const CERTIFICATE_FIELDS = {
+  client_certificate: z.string().optional().meta({ description: 'The PEM client certificate the provider signed, for a provider that requires mutual TLS (ADP).' }),
+  client_private_key: z.string().optional().meta({ description: 'The certificate\'s PEM private key: stored encrypted and never returned by any read.' }),
+};
+
 const ModernImport = z
   .object({
     type: z.literal('OAUTH2_CC'),
@@ -36,8 +42,7 @@ const ModernImport = z
     expires_at: z.iso.datetime({ offset: true }).optional(),
     client_id: z.string(),
     client_secret: z.string(),
-    client_certificate: z.string().optional(),
-    client_private_key: z.string().optional(),
+    ...CERTIFICATE_FIELDS,
     raw: z.record(z.string(), z.unknown()).optional(),
   })
   .strict()
@@ -58,9 +63,7 @@ const ModernImport = z
     }),
   );
 
-const ConnectBody = z
-  .object({ client_id: z.string().min(1).optional(), client_secret: z.string().min(1).optional(), client_certificate: z.string().optional(), client_private_key: z.string().optional() })
-  .strict();
+const ConnectBody = z.object({ client_id: z.string().min(1).optional(), client_secret: z.string().min(1).optional(), ...CERTIFICATE_FIELDS }).strict();
 
 export const clientCredentialsMode: CredentialMode<'OAUTH2_CC', ClientCredentials> = {
   mode: 'OAUTH2_CC',
