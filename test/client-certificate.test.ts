@@ -159,6 +159,17 @@ describe('a provider that requires a client certificate', () => {
     expect(read.body).not.toContain(keyLine);
   });
 
+  it('answers a proxied call of a connection imported without a certificate with a 400 that says to reconnect', async () => {
+    const credentials = { type: 'OAUTH2_CC', token: 'imported-token-2', client_id: provider.clientId, client_secret: provider.clientSecret };
+    const imported = await test.app.inject({ method: 'POST', url: '/connections', headers: AUTH, payload: { provider_config_key: 'adp', connection_id: 'no-certificate', credentials } });
+    expect(imported.statusCode, imported.body).toBe(201);
+    const proxied = await test.app.inject({ method: 'GET', url: '/proxy/hr/v2/workers', headers: { ...AUTH, 'connection-id': 'no-certificate', 'provider-config-key': 'adp' } });
+    expect(proxied.statusCode).toBe(400);
+    // The seed error shape: a caller without a modern SDK gets `{error, type, payload}`.
+    expect(proxied.json()).toMatchObject({ error: expect.stringMatching(/requires a TLS client certificate, and the connection "no-certificate" has none; connect it again/) });
+    expect(provider.apiCalls).toEqual([]);
+  });
+
   it('refuses certificate fields for a provider that does not use them', async () => {
     const response = await connect('plain-1', connectBody(), 'plain');
     expect(response.statusCode).toBe(400);
