@@ -61,6 +61,7 @@ const REDACT_PATHS = [
   '*.access_token',
   '*.refresh_token',
   '*.client_secret',
+  '*.client_private_key',
   '*.oauth_client_secret',
   '*.oauth_token_secret',
   '*.code_verifier',

@@ -54,6 +54,11 @@ export interface AppDeps {
   signals?: Partial<ServerSignals>;
   /** What host names of connections resolve to (default: the operating system's resolver); tests decide it here. */
   hostResolver?: HostResolver;
+  /**
+   * Certificate authorities trusted beside Node's own on calls that present a client certificate: how specs trust
+   * their local stand-in's CA. Not a setting: operators use Node's NODE_EXTRA_CA_CERTS (docs/security.md).
+   */
+  extraTrustedCertificates?: string[];
   /** Whether the process has been told to stop (GET /ready then answers 503); src/server-drain.ts. */
   lifecycle?: ServerLifecycle;
 }
@@ -73,7 +78,7 @@ export function buildContainer(deps: AppDeps) {
   const connectionCache = new ConnectionCache<SealedConnection>(config.connectionCacheSize);
   connectionCache.follow(notifications);
   // Every call to a host a connection chose goes through this guard (NANGO_CONNECTION_HOSTS_ALLOWED).
-  const hosts = new ConnectionHosts(new OutboundHostGuard(config.connectionHostsAllowed, deps.hostResolver, logger), logger);
+  const hosts = new ConnectionHosts(new OutboundHostGuard(config.connectionHostsAllowed, deps.hostResolver, logger), logger, deps.extraTrustedCertificates);
 
   const configs = new ConfigsStore(knex, cipher, connectionCache);
   // Connections are scheduled for the token keeper as they are written (src/keeper/refresh-schedule.ts).

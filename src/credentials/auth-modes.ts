@@ -44,6 +44,8 @@ export interface AuthModeFacts {
   templateCredentials: readonly string[];
   /** What the Connect UI asks for when the template declares no credential fields. */
   defaultCredentialFields: Readonly<Record<string, CredentialFieldFacts>>;
+  /** Whether a template of this mode may say `require_client_certificate: true` (mutual TLS on its token endpoint and API). */
+  takesClientCertificate: boolean;
   /** The credential fields the frontend SDK's `auth()` sends, and whether an empty one is sent empty or left out. */
   sdkCredentials: { fields: readonly string[]; empty: 'send' | 'omit' };
   /**
@@ -72,6 +74,7 @@ export const AUTH_MODE_FACTS: Readonly<Record<AuthMode, AuthModeFacts>> = {
     templateUrlValues: ['accessToken'],
     templateCredentials: [],
     defaultCredentialFields: {},
+    takesClientCertificate: false,
     sdkCredentials: { fields: [], empty: 'omit' },
     extraCredentialsAsParams: false,
     usesInsteadOfApp: 'an OAuth app',
@@ -87,6 +90,7 @@ export const AUTH_MODE_FACTS: Readonly<Record<AuthMode, AuthModeFacts>> = {
     templateUrlValues: [],
     templateCredentials: [],
     defaultCredentialFields: {},
+    takesClientCertificate: false,
     sdkCredentials: { fields: [], empty: 'omit' },
     extraCredentialsAsParams: false,
     usesInsteadOfApp: 'an OAuth app',
@@ -105,8 +109,9 @@ export const AUTH_MODE_FACTS: Readonly<Record<AuthMode, AuthModeFacts>> = {
     templateUrlValues: [],
     templateCredentials: [],
     defaultCredentialFields: {},
+    takesClientCertificate: true,
     // Without end-user credentials the integration's own client id and secret are used: empty fields are left out.
-    sdkCredentials: { fields: ['client_id', 'client_secret'], empty: 'omit' },
+    sdkCredentials: { fields: ['client_id', 'client_secret', 'client_certificate', 'client_private_key'], empty: 'omit' },
     extraCredentialsAsParams: true,
     usesInsteadOfApp: 'client credentials',
     secretLabel: 'Access token',
@@ -121,6 +126,7 @@ export const AUTH_MODE_FACTS: Readonly<Record<AuthMode, AuthModeFacts>> = {
     templateUrlValues: [],
     templateCredentials: ['apiKey'],
     defaultCredentialFields: { apiKey: { title: 'API key', secret: true, description: 'Create one in your account settings at the provider.' } },
+    takesClientCertificate: false,
     sdkCredentials: { fields: ['apiKey'], empty: 'send' },
     extraCredentialsAsParams: false,
     usesInsteadOfApp: 'API keys',
@@ -136,6 +142,7 @@ export const AUTH_MODE_FACTS: Readonly<Record<AuthMode, AuthModeFacts>> = {
     templateUrlValues: [],
     templateCredentials: ['username', 'password'],
     defaultCredentialFields: { username: { title: 'Username' }, password: { title: 'Password', secret: true } },
+    takesClientCertificate: false,
     sdkCredentials: { fields: ['username', 'password'], empty: 'send' },
     extraCredentialsAsParams: false,
     usesInsteadOfApp: 'a user name and password',
@@ -154,6 +161,7 @@ export const AUTH_MODE_FACTS: Readonly<Record<AuthMode, AuthModeFacts>> = {
     templateUrlValues: [],
     templateCredentials: [],
     defaultCredentialFields: {},
+    takesClientCertificate: false,
     sdkCredentials: { fields: [], empty: 'omit' },
     extraCredentialsAsParams: false,
     usesInsteadOfApp: 'no authentication',
@@ -169,6 +177,7 @@ export const AUTH_MODE_FACTS: Readonly<Record<AuthMode, AuthModeFacts>> = {
     templateUrlValues: ['app_slug', 'installation_id'],
     templateCredentials: [],
     defaultCredentialFields: {},
+    takesClientCertificate: false,
     sdkCredentials: { fields: [], empty: 'omit' },
     extraCredentialsAsParams: false,
     usesInsteadOfApp: 'a GitHub App',

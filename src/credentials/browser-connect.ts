@@ -28,7 +28,7 @@ export interface BrowserFlow {
   clientOverridden: boolean;
   connectionConfig: Record<string, unknown>;
   callbackUrl: string;
-  hosts: Pick<ConnectionHosts, 'agentFor'>;
+  hosts: Pick<ConnectionHosts, 'agentFor' | 'clientTls'>;
   timeoutMs: number;
   now: Date;
 }

@@ -1,4 +1,5 @@
 import { z, type core } from 'zod';
+import type { ClientCertificate } from '../net/client-tls.js';
 import type { ProviderTemplate } from '../providers/provider-schema.js';
 import type { AuthMode } from './auth-modes.js';
 import type { BrowserConnect } from './browser-connect.js';
@@ -107,9 +108,9 @@ export interface AuthoriseContext {
   templateCarriesAuth: boolean;
 }
 
-/** What a proxied request carries: fixed headers, or a signature over each attempt (OAuth 1.0a). */
+/** What a proxied request carries: fixed headers (and a client certificate, for mutual TLS), or a signature over each attempt (OAuth 1.0a). */
 export type ProxyAuthorisation =
-  | { kind: 'headers'; headers: Record<string, string> }
+  | { kind: 'headers'; headers: Record<string, string>; clientCertificate?: ClientCertificate }
   | { kind: 'signature'; sign(method: string, url: URL, formParams: URLSearchParams | undefined): string };
 
 export interface CredentialViews<C> {

@@ -20,8 +20,8 @@ export interface ProviderCallContext {
   connectionConfig: Record<string, unknown>;
   /** Credentials of the connection the template declares beside the mode's own (SAP Concur's request token), when it is made. */
   connectionCredentials?: Record<string, string>;
-  /** Where the integration's secrets may go: the agent for one URL (pinned host, outbound host guard). */
-  hosts: Pick<ConnectionHosts, 'agentFor'>;
+  /** Where the integration's secrets may go: the agent for one URL (pinned host, outbound host guard), and a client certificate's TLS options. */
+  hosts: Pick<ConnectionHosts, 'agentFor' | 'clientTls'>;
   timeoutMs: number;
   now: Date;
 }

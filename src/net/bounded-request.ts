@@ -2,6 +2,7 @@ import http, { type IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
+import type { ClientTlsOptions } from './client-tls.js';
 
 /**
  * One small request/response exchange with a provider's token endpoint, bounded in time and size, on node:http
@@ -18,6 +19,8 @@ export interface BoundedRequest {
   maxResponseBytes: number;
   /** Undefined: Node's default agent. */
   agent?: http.Agent | undefined;
+  /** A client certificate to present (mutual TLS); the agent keeps sockets with it apart from others. */
+  tls?: ClientTlsOptions | undefined;
 }
 
 export interface BoundedResponse {
@@ -47,7 +50,7 @@ export function sendBoundedRequest(request: BoundedRequest): Promise<BoundedResp
   return new Promise((resolve, reject) => {
     const transport = request.url.protocol === 'https:' ? https : http;
     const headers = { ...request.headers, ...(request.body !== undefined ? { 'content-length': String(Buffer.byteLength(request.body)) } : {}) };
-    const outgoing = transport.request(request.url, { method: request.method, headers, ...(request.agent ? { agent: request.agent } : {}) });
+    const outgoing = transport.request(request.url, { method: request.method, headers, ...(request.agent ? { agent: request.agent } : {}), ...request.tls });
     const timer = setTimeout(() => outgoing.destroy(new RequestTimeout(`No complete answer within ${request.timeoutMs} ms.`)), request.timeoutMs);
     const fail = (error: Error): void => {
       clearTimeout(timer);

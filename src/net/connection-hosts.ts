@@ -5,6 +5,7 @@ import { interpolate, templateAlternatives, type InterpolationValues } from '../
 import type { ProviderTemplate } from '../providers/provider-schema.js';
 import { checkAnsweredUrl } from '../providers/answered-base-url.js';
 import { hostFromAnswer, hostFromConnection, templateUrls, wholeHostParameter } from '../providers/template-urls.js';
+import { clientTlsOptions, type ClientCertificate, type ClientTlsOptions } from './client-tls.js';
 import { hostnameOf, HostRefusedError, type OutboundHostGuard } from './outbound-host-guard.js';
 
 /**
@@ -25,6 +26,8 @@ export class ConnectionHosts {
   constructor(
     private readonly guard: OutboundHostGuard,
     private readonly log?: Logger,
+    /** Certificate authorities trusted beside Node's own on calls that present a client certificate (specs' stand-ins). */
+    private readonly extraTrusted: readonly string[] = [],
   ) {}
 
   /**
@@ -75,6 +78,11 @@ export class ConnectionHosts {
       throw new HostRefusedError('connection_host_not_allowed', `The provider named ${url.origin} as its API's address, which is refused: ${check.problem}. Reconnect, or correct api_base_url.hosts in the provider template.`);
     }
     return check.byWildcard ? this.guard.agentFor(url) : undefined;
+  }
+
+  /** The TLS options of a call that presents a connection's client certificate (mutual TLS); undefined for a call without one. */
+  clientTls(certificate: ClientCertificate | undefined): ClientTlsOptions | undefined {
+    return certificate ? clientTlsOptions(certificate, this.extraTrusted) : undefined;
   }
 
   /** The pinned host as the value of each parameter that is a whole host in the template's URLs. */

@@ -1,4 +1,5 @@
 import type http from 'node:http';
+import type { ClientTlsOptions } from '../net/client-tls.js';
 import { RequestTimeout, ResponseTooLarge, sendBoundedRequest, type BoundedResponse } from '../net/bounded-request.js';
 import { HostRefusedError } from '../net/outbound-host-guard.js';
 import type { ProviderTemplate } from '../providers/provider-schema.js';
@@ -17,6 +18,8 @@ export interface TokenRequest {
   url: string | URL;
   /** The outbound host guard's agent when the connection chose the host; undefined for a host the template fixes. */
   agent?: http.Agent | undefined;
+  /** The connection's client certificate, for a provider that requires mutual TLS on its token endpoint. */
+  tls?: ClientTlsOptions | undefined;
   params: Record<string, string>;
   clientId: string;
   clientSecret: string;
@@ -46,10 +49,18 @@ export async function requestToken(request: TokenRequest): Promise<Record<string
     headers['content-type'] = 'application/x-www-form-urlencoded';
     body = new URLSearchParams(params).toString();
   }
+  const url = new URL(request.url);
+  if (request.tls && url.protocol !== 'https:') throw new ProviderError('garbage', 'The provider requires a client certificate, which only an https:// token URL can carry; fix the token_url in the provider template.');
   const response = await callProvider(
-    { url: new URL(request.url), method: request.template.token_http_method ?? 'POST', headers, body, timeoutMs: request.timeoutMs, maxResponseBytes: MAX_RESPONSE_BYTES, agent: request.agent },
+    { url, method: request.template.token_http_method ?? 'POST', headers, body, timeoutMs: request.timeoutMs, maxResponseBytes: MAX_RESPONSE_BYTES, agent: request.agent, tls: request.tls },
     "The provider's token endpoint",
-  );
+  ).catch((error: unknown) => {
+    // A provider that refuses a client certificate ends the TLS handshake: say so, rather than only "reset".
+    if (request.tls && error instanceof ProviderError && error.kind === 'unreachable') {
+      throw new ProviderError('unreachable', `${error.message.replace(/\.$/, '')}: it requires a TLS client certificate and may have refused this one (not signed by it, expired or revoked).`, error.details);
+    }
+    throw error;
+  });
   const parsed = parseTokenResponse(response);
   const failure = describeProviderFailure(parsed, response.status) ?? describeUnmetSuccess(parsed, response.status, request.template.token_response_success);
   if (failure) throw new ProviderError('rejected', failure.message, failure.details, redactProviderAnswer(response.body.toString('utf8')));

@@ -127,6 +127,23 @@ export function checkEntry(name: string, template: ProviderTemplate, raw: RawEnt
   for (const text of renamedParamProblems(template)) problem(text);
   const declared = AUTH_MODE_FACTS[template.auth_mode].templateCredentials;
   if (declared.some((field) => !template.credentials?.[field])) problem(`a ${template.auth_mode} provider declares ${declared.map((field) => `credentials.${field}`).join(' and ')}.`);
+  problems.push(...clientCertificateProblems(template).map((text) => `${name}: ${text}`));
+  return problems;
+}
+
+/**
+ * A provider that requires a client certificate asks each connection for it: the Connect UI's form needs both
+ * PEM fields, and the key must be typed as a secret. Its token and API URLs are https:// (checked above for all).
+ */
+function clientCertificateProblems(template: ProviderTemplate): string[] {
+  if (!template.require_client_certificate) return [];
+  const problems: string[] = [];
+  for (const [field, secret] of [['client_certificate', false], ['client_private_key', true]] as const) {
+    const definition = template.credentials?.[field];
+    if (!definition) problems.push(`require_client_certificate needs credentials.${field} (format: pem), so the Connect UI asks for it.`);
+    else if (definition.format !== 'pem') problems.push(`credentials.${field} holds PEM text: give it format: pem.`);
+    else if (secret && !definition.secret) problems.push(`credentials.${field} is a private key: mark it secret: true.`);
+  }
   return problems;
 }
 

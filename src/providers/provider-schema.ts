@@ -15,7 +15,8 @@ export const FieldSchema = z
     description: z.string().optional(),
     example: z.string().optional(),
     pattern: z.string().optional(),
-    format: z.enum(['hostname', 'uri', 'uuid', 'email']).optional(),
+    /** `pem`: a PEM block (a certificate, a key), which forms take as several lines or from a file. */
+    format: z.enum(['hostname', 'uri', 'uuid', 'email', 'pem']).optional(),
     optional: z.boolean().optional(),
     default_value: z.string().optional(),
     secret: z.boolean().optional(),
@@ -135,6 +136,8 @@ const templateShape = {
   request_http_method: z.enum(['GET', 'POST', 'PUT']).optional(),
   token_http_method: z.enum(['GET', 'POST', 'PUT']).optional(),
   signature_method: z.enum(['HMAC-SHA1', 'RSA-SHA1', 'PLAINTEXT']).optional(),
+  /** Mutual TLS: each connection gives a client certificate and key, presented on the token request and every proxied call. */
+  require_client_certificate: z.boolean().optional(),
   base_api_url: z.string().min(1).optional(),
   proxy: ProxySchema.optional(),
   post_token_request: PostTokenRequestSchema.optional(),
@@ -160,6 +163,10 @@ export const ProviderTemplateSchema = z
     }
     if (template.api_base_url?.from === 'post_token_request' && !template.post_token_request) {
       ctx.addIssue({ code: 'custom', path: ['api_base_url', 'from'], message: 'names post_token_request, which the template does not have' });
+    }
+    if (template.require_client_certificate && !AUTH_MODE_FACTS[template.auth_mode].takesClientCertificate) {
+      const modes = AUTH_MODES.filter((mode) => AUTH_MODE_FACTS[mode].takesClientCertificate);
+      ctx.addIssue({ code: 'custom', path: ['require_client_certificate'], message: `only ${modes.join(', ')} providers can require a client certificate, not ${template.auth_mode}` });
     }
   });
 

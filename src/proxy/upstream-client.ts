@@ -75,7 +75,7 @@ export async function exchange(input: ExchangeInput): Promise<ExchangeResult> {
       const prepared = plan.prepare(method, url, input.formParams);
       let response: IncomingMessage;
       try {
-        response = await sendOnce(prepared.url, method, prepared.headers, body, plan.agent, controller.signal, arm);
+        response = await sendOnce(prepared.url, method, prepared.headers, body, { agent: plan.agent, tls: plan.tls }, controller.signal, arm);
       } catch (error) {
         if (controller.signal.aborted) throw abortError(controller.signal.reason, input.timeoutMs);
         if (error instanceof HostRefusedError) throw error;
@@ -141,7 +141,7 @@ function sendOnce(
   method: string,
   headers: Record<string, string>,
   body: UpstreamBody,
-  agent: http.Agent | undefined,
+  connection: Pick<UpstreamPlan, 'agent' | 'tls'>,
   signal: AbortSignal,
   progress: () => void,
 ): Promise<IncomingMessage> {
@@ -153,7 +153,8 @@ function sendOnce(
       else framed['transfer-encoding'] = 'chunked';
     } else if (BODY_METHODS.has(method)) framed['content-length'] = '0';
     const transport = url.protocol === 'https:' ? https : http;
-    const request = transport.request(url, { method, headers: framed, signal, ...(agent ? { agent } : {}) });
+    // A client certificate's TLS options also key the agent's socket pool, so no socket is shared across certificates.
+    const request = transport.request(url, { method, headers: framed, signal, ...(connection.agent ? { agent: connection.agent } : {}), ...connection.tls });
     // Persistent listener: a socket error after the response started must not become an uncaught exception.
     request.on('error', (error: Error) => reject(Object.assign(error, { reusedSocket: request.reusedSocket })));
     request.once('response', resolve);

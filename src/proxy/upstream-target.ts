@@ -1,6 +1,7 @@
 import type http from 'node:http';
 import { modeOf, type StoredCredentials } from '../credentials/registry.js';
 import { ApiError } from '../errors.js';
+import type { ClientTlsOptions } from '../net/client-tls.js';
 import type { ConnectionHosts } from '../net/connection-hosts.js';
 import { ANSWERED_BASE_URL_PLACEHOLDER } from '../providers/answered-base-url.js';
 import { connectionParameterProblem } from '../providers/connection-parameters.js';
@@ -25,6 +26,8 @@ export interface UpstreamPlan {
   signsFormBody: boolean;
   /** The outbound host guard's agent when the connection chose the host (undefined: Node's default agent). */
   agent: http.Agent | undefined;
+  /** The connection's client certificate, presented on every attempt (mutual TLS); undefined for most providers. */
+  tls: ClientTlsOptions | undefined;
   /** A host the connection chose is called, never redirected from. */
   followsRedirects: boolean;
   /** The URL as logs and the audit trail show it: origin and path (or the text given), credentials the template put in it blanked. */
@@ -47,7 +50,7 @@ export interface PlanInput {
   forwardedHeaders: Record<string, string>;
   /** Headers the proxy sends unless the credentials, the template or the caller set them (User-Agent…). */
   defaultHeaders: Record<string, string>;
-  hosts: Pick<ConnectionHosts, 'agentFor'>;
+  hosts: Pick<ConnectionHosts, 'agentFor' | 'clientTls'>;
 }
 
 export function planUpstream(input: PlanInput): UpstreamPlan {
@@ -67,6 +70,10 @@ export function planUpstream(input: PlanInput): UpstreamPlan {
   const templateCarriesAuth = Object.keys(template.proxy?.headers ?? {}).length > 0 || Object.keys(template.proxy?.query ?? {}).length > 0;
   const authorisation = mode.authorise(credentials, { template, integration: config, connectionId: connection.connection_id, templateCarriesAuth });
   const contentType = (input.forwardedHeaders['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+  const tls = input.hosts.clientTls(authorisation.kind === 'headers' ? authorisation.clientCertificate : undefined);
+  if (tls && base.protocol !== 'https:') {
+    throw new ApiError('bad_request', `The provider "${config.provider}" requires a TLS client certificate, which only an https:// base URL can carry; "${base.origin}" is not one.`);
+  }
 
   return {
     target,
@@ -74,6 +81,7 @@ export function planUpstream(input: PlanInput): UpstreamPlan {
     authMode: credentials.type,
     signsFormBody: authorisation.kind === 'signature' && contentType === 'application/x-www-form-urlencoded',
     agent,
+    tls,
     followsRedirects: agent === undefined,
     describe: (url) => blank(typeof url === 'string' ? url : `${url.origin}${url.pathname}`, secrets),
     prepare(method, url, formParams) {

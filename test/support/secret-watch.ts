@@ -43,7 +43,7 @@ const SECRET_ENV_VARIABLES = [
 ];
 
 /** Credential fields whose values are secrets; `token_type`, `expires_in` and the like are not. */
-const SECRET_FIELD = /(token|secret|password|api_?key|verifier|signature|^code$|^key$)/i;
+const SECRET_FIELD = /(token|secret|password|api_?key|private_?key|verifier|signature|^code$|^key$)/i;
 const NOT_SECRET_FIELD = /(type|expires|_in$|_at$)/i;
 
 let logSequence = 0;

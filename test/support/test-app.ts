@@ -29,7 +29,7 @@ let sharedCatalog: ProviderCatalog | undefined;
 export async function buildTestApp(
   database: TestDatabase,
   env: Record<string, string> = {},
-  options: Pick<AppDeps, 'providerTimeoutMs' | 'now' | 'hostResolver'> & {
+  options: Pick<AppDeps, 'providerTimeoutMs' | 'now' | 'hostResolver' | 'extraTrustedCertificates'> & {
     providers?: ProviderCatalog;
     /**
      * Specs write rows with plain SQL (a reset before each test, an expired token) and then expect the server to
@@ -65,6 +65,7 @@ export async function buildTestApp(
     databaseConnection: database.connection,
     ...(options.providerTimeoutMs !== undefined ? { providerTimeoutMs: options.providerTimeoutMs } : {}),
     ...(options.now ? { now: options.now } : {}),
+    ...(options.extraTrustedCertificates ? { extraTrustedCertificates: options.extraTrustedCertificates } : {}),
     // Specs never resolve real names: only `localhost` and the names a spec sets resolve.
     hostResolver: options.hostResolver ?? new TestResolver().resolve,
   });

@@ -21,7 +21,7 @@ export interface ProxyRouteDeps {
   connections: ConnectionService;
   providers: ProviderCatalog;
   /** Where a connection may send its credentials (pinned host, outbound host guard). */
-  hosts: Pick<ConnectionHosts, 'agentFor'>;
+  hosts: Pick<ConnectionHosts, 'agentFor' | 'clientTls'>;
   /** Hosts `Base-Url-Override` may point at (`host`, `host:port`, `*.domain`); empty refuses every override. */
   allowedBaseUrlOverrideHosts: string[];
   /** Deadline for the upstream's response headers (all attempts and waits), and the longest silence while its body streams. */

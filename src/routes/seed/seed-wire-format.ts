@@ -14,8 +14,9 @@ export function seedConnectionBody(connection: ConnectionRecord, provider: strin
     updated_at: connection.updated_at.toISOString(),
     provider_config_key: connection.provider_config_key,
     connection_id: connection.connection_id,
-    // The stored object as the seed server returned it; without refresh tokens when they are not wanted.
-    credentials: options.includeRefreshToken ? connection.credentials : modeOf(connection.credentials).show.modern(connection.credentials, options),
+    // The stored object as the seed server returned it (the mode's modern view with refresh tokens is exactly that, less
+    // what no read returns: a client certificate's private key); without refresh tokens when they are not wanted.
+    credentials: modeOf(connection.credentials).show.modern(connection.credentials, options),
     connection_config: connection.connection_config,
     metadata: connection.metadata,
     provider,

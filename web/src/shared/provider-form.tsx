@@ -10,7 +10,8 @@ export interface FieldSpec {
   description?: string;
   example?: string;
   pattern?: string;
-  format?: 'hostname' | 'uri' | 'uuid' | 'email';
+  /** `pem`: a PEM block (a certificate, a private key), typed as several lines or loaded from a file. */
+  format?: 'hostname' | 'uri' | 'uuid' | 'email' | 'pem';
   optional?: boolean;
   default_value?: string;
   secret?: boolean;
@@ -60,6 +61,7 @@ const FORMATS: Record<string, { test: (value: string) => boolean; message: strin
   uri: { test: (value) => /^https?:\/\/[^\s]+$/i.test(value), message: 'Enter a full address starting with https://' },
   email: { test: (value) => /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(value), message: 'Enter an email address such as name@example.com' },
   hostname: { test: (value) => /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i.test(value), message: 'Enter a host name such as api.example.com, without https://' },
+  pem: { test: (value) => /^-----BEGIN ([A-Z0-9 ]+)-----\s[\s\S]+\s-----END \1-----$/.test(value), message: 'Paste the whole PEM block, from its -----BEGIN line to its -----END line, or load the file' },
   uuid: { test: (value) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value), message: 'Enter an ID in the form 123e4567-e89b-12d3-a456-426614174000' },
 };
 
@@ -151,7 +153,7 @@ export function ProviderForm({
     const result: AuthValues = { params: {}, credentials: {} };
     for (const field of fields) {
       const value = (values[`${field.group}.${field.name}`] ?? '').trim();
-      if (value) result[field.group][field.name] = field.group === 'credentials' && field.secret ? (values[`${field.group}.${field.name}`] ?? '') : value;
+      if (value) result[field.group][field.name] = field.group === 'credentials' && (field.secret || field.format === 'pem') ? (values[`${field.group}.${field.name}`] ?? '') : value;
     }
     onSubmit(result);
   };
@@ -188,6 +190,24 @@ export function ProviderForm({
                   </option>
                 ))}
               </select>
+            ) : field.format === 'pem' ? (
+              <textarea
+                id={id}
+                name={key}
+                className={`input mono${field.secret && !shown[key] ? ' masked' : ''}`}
+                rows={6}
+                value={values[key] ?? ''}
+                placeholder={field.secret ? '-----BEGIN PRIVATE KEY-----' : '-----BEGIN CERTIFICATE-----'}
+                autoComplete="off"
+                spellCheck={false}
+                aria-invalid={errors[key] ? true : undefined}
+                aria-describedby={describedBy}
+                required={!field.optional}
+                onChange={(event) => {
+                  setValues((current) => ({ ...current, [key]: event.target.value }));
+                  if (errors[key]) setErrors((current) => ({ ...current, [key]: '' }));
+                }}
+              />
             ) : (
               <input
                 id={id}
@@ -212,7 +232,35 @@ export function ProviderForm({
                 <label htmlFor={id}>
                   {field.title} {field.optional ? <span className="optional">(optional)</span> : null}
                 </label>
-                {field.prefix || field.suffix ? (
+                {field.format === 'pem' ? (
+                  <div className="pem-field">
+                    {input}
+                    <div className="input-group">
+                      <input
+                        id={`${id}-file`}
+                        type="file"
+                        hidden
+                        accept=".pem,.crt,.cer,.key,text/plain"
+                        onChange={(event) => {
+                          const file = event.target.files?.[0];
+                          if (!file) return;
+                          void file.text().then((text) => {
+                            setValues((current) => ({ ...current, [key]: text }));
+                            setErrors((current) => ({ ...current, [key]: '' }));
+                          });
+                        }}
+                      />
+                      <Button onClick={() => document.getElementById(`${id}-file`)?.click()} aria-label={`Load from file: ${field.title}`}>
+                        Load from file
+                      </Button>
+                      {field.secret ? (
+                        <Button onClick={() => setShown((current) => ({ ...current, [key]: !current[key] }))} aria-pressed={Boolean(shown[key])} aria-label={shown[key] ? `Hide ${field.title}` : `Show ${field.title}`}>
+                          {shown[key] ? 'Hide' : 'Show'}
+                        </Button>
+                      ) : null}
+                    </div>
+                  </div>
+                ) : field.prefix || field.suffix ? (
                   <div className="input-affix">
                     {field.prefix ? <span className="affix">{field.prefix}</span> : null}
                     {input}
