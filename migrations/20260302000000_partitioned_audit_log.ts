@@ -10,14 +10,17 @@ import type { Knex } from 'knex';
  * in a short transaction of its own and each skipped when already done, so a run stopped half way can be rerun:
  * 1. `CHECK (at < B) NOT VALID` on the table: a catalog change (no scan) that needs a moment with the table.
  * 2. `VALIDATE` that check: a scan, under a lock that lets inserts and reads go on.
- * 3. A unique index on (id, at), built CONCURRENTLY (inserts and reads go on): a partitioned table's primary key
- *    must contain the partition column, and this index becomes the old table's share of it without a build.
- * 4. The swap, in one transaction of a few catalog changes: rename the table to `_custody_audit_log_earlier`, give
- *    it (id, at) as primary key, create the partitioned table under the old name (same columns, defaults and id
- *    sequence, same index names), attach the old table for [MINVALUE, B) (the validated check proves every row
- *    belongs, so nothing is scanned), and add an empty default partition.
+ * 3. The swap, in one transaction of a few catalog changes: rename the table to `_custody_audit_log_earlier`,
+ *    create the partitioned table under the old name (same columns, defaults and id sequence, same index names),
+ *    attach the old table for [MINVALUE, B) (the validated check proves every row belongs, so nothing is scanned,
+ *    and its indexes become the partitioned table's), and add an empty default partition.
  * The housekeeping then creates one partition per UTC day from B on (src/store/audit-partitions.ts). A fresh
  * install takes the same path from the empty table the earlier migration made, so both end in the same shape.
+ *
+ * No primary key on the partitioned table: one there must contain `at`, and giving the old table such a key means
+ * building an index over the whole trail. Built plainly, that holds inserts for as long; built CONCURRENTLY, it
+ * waits for every transaction holding a snapshot, the server's own start-up lock among them (src/db/advisory-lock.ts).
+ * Each partition has a primary key on id instead (the old table keeps its own), and every id comes from one sequence.
  *
  * Why the old table is a bounded partition rather than the default one: a check on the default partition would
  * refuse every entry for a day no partition covers yet (a server whose housekeeping stopped for a week), where an
@@ -31,7 +34,6 @@ const EARLIER = `${TABLE}_earlier`;
 const DEFAULT_PARTITION = `${TABLE}_default`;
 /** The check's name carries its bound's day, so a rerun knows which bound it validated. */
 const BOUND_CHECK = /^_custody_audit_log_before_(\d{4})(\d{2})(\d{2})$/;
-const ID_AT_INDEX = `${TABLE}_id_at_index`;
 /** The earlier migration's index names, which the partitioned table takes over. */
 const AT_INDEX = `${TABLE}_at_index`;
 const CONNECTION_INDEX = `${TABLE}_provider_config_key_connection_id_id_index`;
@@ -51,7 +53,6 @@ export async function up(knex: Knex): Promise<void> {
   try {
     const bound = await addBoundCheck(knex);
     await validateBoundCheck(knex);
-    await buildIdAtIndex(knex);
     await swap(knex, bound);
   } catch (error) {
     // A check left on the unpartitioned table would refuse entries from its bound on: take it away.
@@ -87,28 +88,18 @@ async function validateBoundCheck(knex: Knex): Promise<void> {
   }
 }
 
-/** Step 3; an index a stopped build left invalid is dropped and built again. CONCURRENTLY runs outside a transaction. */
-async function buildIdAtIndex(knex: Knex): Promise<void> {
-  const { rows } = (await knex.raw(`SELECT indisvalid AS valid FROM pg_index WHERE indexrelid = to_regclass(?)`, [qualified(ID_AT_INDEX)])) as { rows: { valid: boolean }[] };
-  if (rows[0]?.valid) return;
-  if (rows[0]) await knex.raw(`DROP INDEX CONCURRENTLY IF EXISTS ${qualified(ID_AT_INDEX)}`);
-  await knex.raw(`CREATE UNIQUE INDEX CONCURRENTLY ${ID_AT_INDEX} ON ${qualified(TABLE)} (id, at)`);
-}
-
-/** Step 4: catalog changes only, under one short ACCESS EXCLUSIVE lock on the old table. */
+/** Step 3: catalog changes only, under one short ACCESS EXCLUSIVE lock on the old table. */
 async function swap(knex: Knex, bound: Date): Promise<void> {
   await briefly(knex, async (trx) => {
     await trx.raw(`LOCK TABLE ${qualified(TABLE)} IN ACCESS EXCLUSIVE MODE`);
     if ((await relationKind(trx, TABLE)) !== 'r') return;
     await trx.raw(`ALTER TABLE ${qualified(TABLE)} RENAME TO ${EARLIER}`);
-    await trx.raw(`ALTER TABLE ${qualified(EARLIER)} DROP CONSTRAINT ${TABLE}_pkey`);
-    await trx.raw(`ALTER TABLE ${qualified(EARLIER)} ADD CONSTRAINT ${EARLIER}_pkey PRIMARY KEY USING INDEX ${ID_AT_INDEX}`);
+    await trx.raw(`ALTER TABLE ${qualified(EARLIER)} RENAME CONSTRAINT ${TABLE}_pkey TO ${EARLIER}_pkey`);
     await trx.raw(`ALTER INDEX ${qualified(AT_INDEX)} RENAME TO ${EARLIER}_at_index`);
     await trx.raw(`ALTER INDEX ${qualified(CONNECTION_INDEX)} RENAME TO ${EARLIER}_connection_index`);
 
     // LIKE keeps the columns, their types, NOT NULLs and defaults (the id's sequence among them) as they are.
     await trx.raw(`CREATE TABLE ${qualified(TABLE)} (LIKE ${qualified(EARLIER)} INCLUDING DEFAULTS) PARTITION BY RANGE (at)`);
-    await trx.raw(`ALTER TABLE ${qualified(TABLE)} ADD CONSTRAINT ${TABLE}_pkey PRIMARY KEY (id, at)`);
     await trx.raw(`CREATE INDEX ${AT_INDEX} ON ${qualified(TABLE)} (at)`);
     await trx.raw(`CREATE INDEX ${CONNECTION_INDEX} ON ${qualified(TABLE)} (provider_config_key, connection_id, id)`);
     // The sequence follows the partitioned table, so dropping the earlier partition one day leaves it in place.
@@ -117,7 +108,7 @@ async function swap(knex: Knex, bound: Date): Promise<void> {
     if (sequenceName) await trx.raw(`ALTER SEQUENCE ${sequenceName} OWNED BY ${qualified(TABLE)}.id`);
     // Each index of the partitioned table finds its match on the old table and adopts it: nothing is built.
     await trx.raw(`ALTER TABLE ${qualified(TABLE)} ATTACH PARTITION ${qualified(EARLIER)} FOR VALUES FROM (MINVALUE) TO ('${bound.toISOString()}')`);
-    await trx.raw(`CREATE TABLE ${qualified(DEFAULT_PARTITION)} PARTITION OF ${qualified(TABLE)} DEFAULT`);
+    await trx.raw(`CREATE TABLE ${qualified(DEFAULT_PARTITION)} PARTITION OF ${qualified(TABLE)} (PRIMARY KEY (id)) DEFAULT`);
   });
 }
 
@@ -168,7 +159,6 @@ export async function down(knex: Knex): Promise<void> {
   await knex.transaction(async (trx) => {
     await trx.raw(`ALTER TABLE ${qualified(TABLE)} RENAME TO ${TABLE}_partitioned`);
     for (const index of [AT_INDEX, CONNECTION_INDEX]) await trx.raw(`ALTER INDEX ${qualified(index)} RENAME TO ${index.replace(TABLE, `${TABLE}_p`)}`);
-    await trx.raw(`ALTER TABLE ${qualified(`${TABLE}_partitioned`)} RENAME CONSTRAINT ${TABLE}_pkey TO ${TABLE}_partitioned_pkey`);
     await trx.raw(`CREATE TABLE ${qualified(TABLE)} (LIKE ${qualified(`${TABLE}_partitioned`)} INCLUDING DEFAULTS)`);
     await trx.raw(`ALTER TABLE ${qualified(TABLE)} ADD CONSTRAINT ${TABLE}_pkey PRIMARY KEY (id)`);
     await trx.raw(`CREATE INDEX ${AT_INDEX} ON ${qualified(TABLE)} (at)`);

@@ -6,7 +6,7 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { migrateToLatest, MIGRATIONS_TABLE } from '../src/db/migrate.js';
 import { PACKAGE_ROOT } from '../src/package-root.js';
-import { AuditPartitions, partitionName, PRUNE_BATCH } from '../src/store/audit-partitions.js';
+import { AuditPartitions, partitionName, PRUNE_BATCH, type AuditPartition } from '../src/store/audit-partitions.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { buildTestApp, type TestApp } from './support/test-app.js';
 
@@ -67,7 +67,8 @@ describe('where entries land', () => {
       expect((await test.app.inject({ method: 'GET', url: '/connection/today?provider_config_key=gh', headers: auth })).statusCode).toBe(200);
       const read = await database.knex('_custody_audit_log').where({ connection_id: 'today', action: 'credentials.read' }).first(database.knex.raw('tableoid::regclass::text AS partition'), 'at');
       const at = new Date(read.at as Date).getTime();
-      const holding = (await new AuditPartitions(database.knex).list()).find((partition) => !partition.isDefault && (partition.from?.getTime() ?? -Infinity) <= at && at < (partition.to?.getTime() ?? Infinity));
+      const holds = (partition: AuditPartition) => !partition.isDefault && (partition.from?.getTime() ?? -Infinity) <= at && at < (partition.to?.getTime() ?? Infinity);
+      const holding = (await new AuditPartitions(database.knex).list()).find(holds);
       expect(read.partition.replace(/^nango\./, '')).toBe(holding?.name);
     } finally {
       await test.close();

@@ -109,7 +109,8 @@ export class AuditPartitions {
     const name = partitionName(from);
     return this.changing(async (trx) => {
       if ((await trx.raw(`SELECT to_regclass(?) AS oid`, [qualified(name)])).rows[0].oid !== null) return false;
-      await trx.raw(`CREATE TABLE ${qualified(name)} (LIKE ${qualified(TABLE)} INCLUDING DEFAULTS)`);
+      // Its own primary key, as every partition has (the partitioned table has none: see the migration).
+      await trx.raw(`CREATE TABLE ${qualified(name)} (LIKE ${qualified(TABLE)} INCLUDING DEFAULTS, PRIMARY KEY (id))`);
       const stray = await trx.raw(`SELECT 1 FROM ${qualified(DEFAULT_PARTITION)} WHERE at >= ? AND at < ? LIMIT 1`, [from, to]);
       if (stray.rows.length > 0) {
         // Entries of a day that was not created in time: moved with the default partition closed to inserts, so
