@@ -8,7 +8,8 @@ import type { Knex } from 'knex';
  * The existing table keeps its rows where they are and becomes the partition of everything before a bound `B`
  * (the start of the UTC day after tomorrow by PostgreSQL's clock, a margin for a slow upgrade). The steps, each
  * in a short transaction of its own and each skipped when already done, so a run stopped half way can be rerun:
- * 1. `CHECK (at < B) NOT VALID` on the table: a catalog change (no scan) that needs a moment with the table.
+ * 1. `CHECK (at < B) NOT VALID` on the table: a catalog change (no scan) that needs a moment with the table. (B
+ *    is later if an entry is dated later: then that entry's day is the last the old table holds.)
  * 2. `VALIDATE` that check: a scan, under a lock that lets inserts and reads go on.
  * 3. The swap, in one transaction of a few catalog changes: rename the table to `_custody_audit_log_earlier`,
  *    create the partitioned table under the old name (same columns, defaults and id sequence, same index names),
@@ -66,9 +67,11 @@ export async function up(knex: Knex): Promise<void> {
 /** Step 1; keeps a check from a stopped run whose bound is still more than an hour away. */
 async function addBoundCheck(knex: Knex): Promise<Date> {
   return briefly(knex, async (trx) => {
-    const { rows } = (await trx.raw(`SELECT now() + interval '1 hour' AS soon, to_char((now() AT TIME ZONE 'UTC') + interval '2 days', 'YYYY-MM-DD') AS bound_day`)) as {
-      rows: { soon: Date; bound_day: string }[];
-    };
+    // After the newest entry's day too, should one be dated ahead (a clock once far off), or the check would not hold.
+    const { rows } = (await trx.raw(
+      `SELECT now() + interval '1 hour' AS soon,
+              to_char(greatest((now() AT TIME ZONE 'UTC') + interval '2 days', (SELECT max(at) FROM ${qualified(TABLE)}) AT TIME ZONE 'UTC' + interval '1 day'), 'YYYY-MM-DD') AS bound_day`,
+    )) as { rows: { soon: Date; bound_day: string }[] };
     const soon = rows[0]?.soon as Date;
     for (const check of await boundChecks(trx)) {
       if (check.bound > soon) return check.bound;

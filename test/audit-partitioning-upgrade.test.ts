@@ -204,3 +204,28 @@ describe('a fresh install and an upgraded one', () => {
     expect(await shapeOf(upgraded.knex)).toEqual(await shapeOf(fresh.knex));
   });
 });
+
+describe('a trail holding an entry dated ahead (a clock once far off)', () => {
+  let database: TestDatabase;
+
+  beforeAll(async () => {
+    database = await createTestDatabase({ migrated: false });
+  });
+
+  afterAll(async () => {
+    await database?.drop();
+  });
+
+  it('is partitioned with the earlier partition reaching past that entry, which it keeps', async () => {
+    await migrateToReleaseBefore(database.knex);
+    const ahead = new Date(Date.now() + 10 * 86_400_000);
+    await database.knex('_custody_audit_log').insert({ at: ahead, action: 'credentials.read', route: 'GET /connection/:connectionId', principal: 'secret_key', connection_id: 'dated-ahead' });
+
+    expect(await migrateToLatest(database.knex)).toEqual([PARTITIONING_MIGRATION]);
+
+    const earlier = (await new AuditPartitions(database.knex).list()).find((partition) => partition.name === '_custody_audit_log_earlier');
+    expect(earlier?.to?.getTime()).toBe(Math.floor(ahead.getTime() / 86_400_000) * 86_400_000 + 86_400_000);
+    const kept = await database.knex('_custody_audit_log').where({ connection_id: 'dated-ahead' }).first(database.knex.raw('tableoid::regclass::text AS partition'), 'at');
+    expect({ ...kept, partition: kept.partition.replace(/^nango\./, '') }).toEqual({ partition: '_custody_audit_log_earlier', at: ahead });
+  });
+});
