@@ -1,3 +1,4 @@
+import { benchmarkAudit } from './audit.js';
 import { benchmarkKeeper } from './keeper.js';
 import { benchmarkReads } from './reads.js';
 import { benchmarkRefresh } from './refresh.js';
@@ -10,7 +11,7 @@ import { progress } from './support/progress.js';
 import { readSettings, type BenchSettings } from './support/settings.js';
 
 /**
- * `tsx bench/run.ts <reads|startup|refresh|scale|keeper|all>`: runs the benchmarks named and writes their sections
+ * `tsx bench/run.ts <reads|startup|refresh|scale|keeper|audit|all>`: runs the benchmarks named and writes their sections
  * of docs/performance.md. A benchmark that fails is reported and the others still run.
  */
 const BENCHMARKS: Record<SectionName, (settings: BenchSettings, cleanup: Cleanup) => Promise<string>> = {
@@ -19,6 +20,7 @@ const BENCHMARKS: Record<SectionName, (settings: BenchSettings, cleanup: Cleanup
   refresh: benchmarkRefresh,
   scale: benchmarkScale,
   keeper: benchmarkKeeper,
+  audit: benchmarkAudit,
 };
 
 async function main(): Promise<number> {

@@ -11,6 +11,7 @@ export const SECTIONS = {
   refresh: 'Refresh under contention',
   scale: 'Scale: 100,000 connections',
   keeper: 'Token keeper: one sweep over 100,000 connections',
+  audit: 'Audit trail volume',
 } as const;
 
 export type SectionName = keyof typeof SECTIONS;
@@ -24,7 +25,7 @@ const HEADER = `# Performance
 Figures from the benchmarks in [\`bench/\`](../bench/README.md), taken against the built server
 (\`node dist/src/server.js\`) on a PostgreSQL of the benchmark's own, every request on 127.0.0.1.
 \`npm run bench\` measures everything and rewrites this file; \`npm run bench:reads\`, \`bench:startup\`,
-\`bench:refresh\` and \`bench:scale\` each replace only their own section. Each section says when, on what
+\`bench:refresh\`, \`bench:scale\`, \`bench:keeper\` and \`bench:audit\` each replace only their own section. Each section says when, on what
 and for how long it was measured: compare figures taken on the same machine only.
 `;
 
@@ -33,7 +34,9 @@ const end = (name: SectionName): string => `<!-- bench:${name}:end -->`;
 
 export function updatePerformanceDoc(file: string, updated: Partial<Record<SectionName, string>>): void {
   const existing = existsSync(file) ? readFileSync(file, 'utf8') : '';
-  const parts = [HEADER];
+  // What precedes the first section is written by hand (how the figures are made) and kept as it is.
+  const firstSection = existing.indexOf('<!-- bench:');
+  const parts = [firstSection > 0 ? `${existing.slice(0, firstSection).trimEnd()}\n` : HEADER];
   for (const name of Object.keys(SECTIONS) as SectionName[]) {
     const body = updated[name] ?? previous(existing, name) ?? `## ${SECTIONS[name]}\n\n_Not measured yet: run \`npm run bench:${name}\`._`;
     parts.push(`${begin(name)}\n${body.trim()}\n${end(name)}\n`);

@@ -27,6 +27,8 @@ export interface BenchSettings {
   refreshRounds: number;
   /** How long the local token endpoint takes to answer, standing in for a real provider's latency. */
   tokenDelayMs: number;
+  /** Credential-read entries written to the trail by `bench:audit`. */
+  auditEntries: number;
   /** Starts on the existing data directory after the fresh one. */
   startupRepeats: number;
   /** LOG_LEVEL of the servers under benchmark. */
@@ -49,6 +51,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): BenchSetting
     refreshReaders: integer(env, 'BENCH_REFRESH_READERS', 200, 2),
     refreshRounds: integer(env, 'BENCH_REFRESH_ROUNDS', 5, 1),
     tokenDelayMs: integer(env, 'BENCH_TOKEN_DELAY_MS', 100, 0),
+    auditEntries: integer(env, 'BENCH_AUDIT_ENTRIES', 1_000_000, 1_000),
     startupRepeats: integer(env, 'BENCH_STARTUP_REPEATS', 3, 1),
     logLevel: env['BENCH_LOG_LEVEL'] ?? 'warn',
     output: path.resolve(PACKAGE_ROOT, env['BENCH_OUTPUT'] ?? 'docs/performance.md'),

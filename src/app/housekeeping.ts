@@ -1,3 +1,4 @@
+import type { RetentionOutcome } from '../store/audit-partitions.js';
 import type { Container } from './container.js';
 
 const PRUNE_EVERY_MS = 6 * 60 * 60 * 1000;
@@ -5,7 +6,8 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 
 /**
  * The work the server does beside requests: when the app is ready, expired OAuth and connect sessions and
- * OAuth results no page took are deleted and the audit log is pruned to NANGO_AUDIT_RETENTION_DAYS; the pruning then runs every six hours.
+ * OAuth results no page took are deleted, the audit log's day partitions for the coming week are created and the
+ * days older than NANGO_AUDIT_RETENTION_DAYS dropped; the audit log's part then runs every six hours.
  * The clock-drift watch compares this process's clock with PostgreSQL's at start and every ten minutes.
  */
 export class Housekeeping {
@@ -29,8 +31,16 @@ export class Housekeeping {
     this.container.clock.stop();
   }
 
-  private async pruneAuditLog(): Promise<void> {
-    const cutoff = new Date(this.container.now().getTime() - this.container.config.auditRetentionDays * DAY_MS);
-    await this.container.stores.auditLog.deleteOlderThan(cutoff);
+  private async pruneAuditLog(): Promise<RetentionOutcome> {
+    const { config, logger, now, stores } = this.container;
+    await stores.auditLog.partitions.createAhead(now());
+    const outcome = await stores.auditLog.partitions.dropOlderThan(new Date(now().getTime() - config.auditRetentionDays * DAY_MS));
+    if (outcome.postponed.length > 0) {
+      logger.warn(
+        { partitions: outcome.postponed },
+        'Some audit log days past NANGO_AUDIT_RETENTION_DAYS were kept for now: a long query held the audit table. They are dropped on the next run, in six hours.',
+      );
+    }
+    return outcome;
   }
 }

@@ -13,6 +13,8 @@ const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations', import.meta.url
 interface MigrationModule {
   up(knex: Knex): Promise<void>;
   down(knex: Knex): Promise<void>;
+  /** `transaction: false` for a migration that runs short transactions of its own (knex reads it). */
+  config?: { transaction?: boolean };
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { SCHEMA } from '../db/database.js';
 import { auditInsertText, insertCommitted, type AuditSynchronousCommit } from '../db/audit-commit.js';
+import { AuditPartitions } from './audit-partitions.js';
 
 /** One line of the audit trail: who touched which credentials, when, and through which route. */
 export interface AuditEntry {
@@ -100,6 +101,8 @@ export class AuditLogStore {
   private laterTimer: NodeJS.Timeout | undefined;
 
   private readonly insertText: string;
+  /** The day partitions the trail is kept in: created ahead and dropped by the housekeeping. */
+  readonly partitions: AuditPartitions;
 
   constructor(
     private readonly knex: Knex,
@@ -107,6 +110,7 @@ export class AuditLogStore {
     synchronousCommit: AuditSynchronousCommit = 'off',
   ) {
     this.insertText = insertEntries(synchronousCommit);
+    this.partitions = new AuditPartitions(knex);
   }
 
   /**
@@ -237,22 +241,7 @@ export class AuditLogStore {
     if (filter.until) query.where('at', '<', filter.until);
     return query;
   }
-
-  /** In batches, so each statement stays short (under the statement timeout) however much has built up. */
-  async deleteOlderThan(cutoff: Date): Promise<number> {
-    let total = 0;
-    for (;;) {
-      const deleted = await this.knex(TABLE)
-        .whereIn('id', this.knex(TABLE).select('id').where('at', '<', cutoff).orderBy('at').limit(PRUNE_BATCH))
-        .delete();
-      total += deleted;
-      if (deleted < PRUNE_BATCH) return total;
-    }
-  }
 }
-
-/** Rows one pruning statement deletes at most. */
-const PRUNE_BATCH = 5_000;
 
 interface AuditRow {
   id: string;
