@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startBuiltServer } from './support/built-server.js';
+import { serverNodeFlags, startBuiltServer } from './support/built-server.js';
 import type { Cleanup } from './support/cleanup.js';
 import { guardCluster, postmasterPid } from './support/exit-guard.js';
 import { runLoad } from './support/load.js';
@@ -23,6 +23,8 @@ import { makeTempDir } from './support/temp-dir.js';
 const KEY = 'bench';
 const IDLE_SETTLE_MS = 2_000;
 const LOAD_CONNECTIONS = 50;
+/** Nango v0.16's idle RSS, measured on the same machine (issue 23): ours must not be larger. */
+const IDLE_TARGET_MIB = 90;
 
 interface Run {
   dataDir: string;
@@ -97,6 +99,9 @@ export async function benchmarkStartup(settings: BenchSettings, cleanup: Cleanup
   }
 
   const existing = runs.slice(1);
+  const flags = serverNodeFlags();
+  const worstIdle = Math.max(...runs.map((run) => run.idleRssMiB));
+  const medianIdle = median(runs.map((run) => run.idleRssMiB));
   const rows = runs.map((run, index) => [
     String(index + 1),
     run.dataDir,
@@ -115,10 +120,16 @@ export async function benchmarkStartup(settings: BenchSettings, cleanup: Cleanup
       `The embedded default (no database settings, NANGO_DATA_DIR in a temporary folder, LOG_LEVEL=${settings.logLevel}): one start on a fresh data directory, ` +
         `then ${settings.startupRepeats} on the existing one. RSS of the server process (\`VmRSS\` in /proc/<pid>/status; the PostgreSQL processes are not counted) ` +
         `${IDLE_SETTLE_MS / 1000} s after start-up, and right after ${settings.durationSeconds} s of autocannon at ${LOAD_CONNECTIONS} connections ` +
-        'alternating `GET /connection/:id` and `GET /connections`; peak is `VmHWM`.',
+        'alternating `GET /connection/:id` and `GET /connections`; peak is `VmHWM`. ' +
+        `The server is started as \`npm start\` and the Dockerfile start it: \`node ${flags.map((flag) => `${flag} `).join('')}dist/src/server.js\`.`,
     ),
     '',
     table(['Run', 'Data directory', 'Spawn → first /health 200 (ms)', 'RSS idle', 'RSS after load', 'Peak RSS', 'Load (requests/s)', 'SIGTERM → exit (ms)'], rows),
+    '',
+    `**Idle RSS target: at most ${IDLE_TARGET_MIB} MiB** (Nango v0.16's idle RSS on this machine): ` +
+      (medianIdle <= IDLE_TARGET_MIB ? `met, median ${mib(medianIdle)}` : `**not met**, median ${mib(medianIdle)}`) +
+      ` over the runs (largest ${mib(worstIdle)}).` +
+      ' RSS under load is in the "after load" and "peak" columns.',
     '',
     `Start on the existing data directory: median ${ms(median(existing.map((run) => run.startMs)))} ms. ` +
       'The time includes Node.js starting, the provider catalog, the embedded PostgreSQL (initdb on the fresh directory), migrations and the encryption check; ' +

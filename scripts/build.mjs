@@ -8,15 +8,16 @@
 // Plain JavaScript rather than TypeScript: it runs before anything is compiled, on Node alone.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isDeepStrictEqual } from 'node:util';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = path.join(root, 'dist');
 const fingerprintFile = path.join(dist, '.build-fingerprint');
 /** Everything the build reads: a change to any of these makes the next start build again. */
-const INPUTS = ['src', 'migrations', 'web', 'tsconfig.json', 'tsconfig.build.json', 'package.json', 'package-lock.json'];
+const INPUTS = ['src', 'migrations', 'web', 'providers.yaml', 'tsconfig.json', 'tsconfig.build.json', 'package.json', 'package-lock.json'];
 /** What the server needs from the build; a missing one means building whatever the fingerprint says. */
 const OUTPUTS = ['dist/src/server.js', 'dist/src/cli/main.js', 'dist/web/index.html', 'dist/web/connect/index.html'];
 
@@ -29,6 +30,7 @@ console.log(ifStale && existsSync(fingerprintFile) ? 'The sources changed since 
 run('Compiling the server (tsc → dist/src)…', 'node_modules/typescript/bin/tsc', ['-p', 'tsconfig.build.json']);
 run('Building the dashboard and the Connect UI (vite → dist/web)…', 'node_modules/vite/bin/vite.js', ['build', '--config', 'web/vite.config.ts']);
 mkdirSync(dist, { recursive: true });
+await precompileCatalog();
 writeFileSync(fingerprintFile, `${fingerprint}\n`);
 console.log(`Built in ${Math.round((Date.now() - started) / 1000)} s.`);
 
@@ -39,6 +41,24 @@ function run(announcement, script, args) {
     console.error(`The build failed (${path.basename(script)} exited with ${result.status ?? result.signal}); see the lines above.`);
     process.exit(1);
   }
+}
+
+/**
+ * providers.yaml parsed once here, as JSON with the hash of the text it came from: the server reads it instead
+ * of parsing the YAML at every start (src/providers/catalog-document.ts), and parses the YAML itself whenever
+ * the hash no longer matches. A document that JSON cannot hold exactly is left to the YAML parser.
+ */
+async function precompileCatalog() {
+  const { parse } = await import('yaml');
+  const text = readFileSync(path.join(root, 'providers.yaml'), 'utf8');
+  const document = parse(text);
+  const json = JSON.stringify({ sha256: createHash('sha256').update(text, 'utf8').digest('hex'), document });
+  if (!isDeepStrictEqual(JSON.parse(json).document, document)) {
+    console.log('providers.yaml holds values JSON cannot represent: the server will parse the YAML at each start.');
+    rmSync(path.join(dist, 'providers.json'), { force: true });
+    return;
+  }
+  writeFileSync(path.join(dist, 'providers.json'), `${json}\n`);
 }
 
 function isFresh(current) {

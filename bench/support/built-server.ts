@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -10,6 +10,20 @@ import { guardPid } from './exit-guard.js';
 
 /** The compiled server, as an operator runs it (`node dist/src/server.js`), never the TypeScript sources. */
 export const SERVER_ENTRY = path.join(PACKAGE_ROOT, 'dist/src/server.js');
+
+/**
+ * The Node.js flags `npm start` gives the server (package.json's start script, the same as the Dockerfile's
+ * CMD), so the benchmarks measure the process operators run. BENCH_NODE_FLAGS replaces them ("" for none),
+ * to measure what a flag changes.
+ */
+export function serverNodeFlags(env: NodeJS.ProcessEnv = process.env): string[] {
+  const override = env['BENCH_NODE_FLAGS'];
+  if (override !== undefined) return override.split(/\s+/).filter(Boolean);
+  const start = (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts['start'] ?? '';
+  const words = start.trim().split(/\s+/);
+  if (words[0] !== 'node' || words.at(-1) !== 'dist/src/server.js') throw new Error(`package.json's start script is not "node [flags] dist/src/server.js": ${start}`);
+  return words.slice(1, -1);
+}
 
 export interface BuiltServer {
   pid: number;
@@ -43,7 +57,7 @@ export async function startBuiltServer(options: ServerOptions, cleanup: Cleanup)
   const started = performance.now();
   // BENCH_CPU_PROFILE_DIR: each server writes a V8 CPU profile there when it stops (open it in Chrome's DevTools).
   const profileDir = process.env['BENCH_CPU_PROFILE_DIR'];
-  const nodeArgs = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profileDir)}`] : [];
+  const nodeArgs = [...serverNodeFlags(), ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profileDir)}`] : [])];
   const child = spawn(process.execPath, [...nodeArgs, SERVER_ENTRY], {
     cwd: options.cwd,
     // A clean environment: only what the benchmark sets, so a developer's own NANGO_* variables cannot leak in.

@@ -21,6 +21,7 @@ import { registerStaticWeb } from '../routes/static-web.js';
 import { BODY_LIMIT_BYTES, registerBodyParsers } from './body-parsers.js';
 import { buildContainer, closeContainer, type AppDeps } from './container.js';
 import { Housekeeping } from './housekeeping.js';
+import { lazySchemaCompilers } from './schema-compilers.js';
 
 export type { AppDeps } from './container.js';
 
@@ -48,6 +49,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     trustProxy: trustProxyOption(config.trustProxy),
     // Connection ids are client-chosen and may be long; keep the router's limit above our 255-character ids.
     routerOptions: { maxParamLength: 1000 },
+    // ajv and fast-json-stringify only if a route ever declares a JSON Schema (ours parse with zod).
+    schemaController: { compilersFactory: lazySchemaCompilers },
     // A malformed or oversized URL has no route yet: it is answered in the shape of the family mounted at its path.
     frameworkErrors: (error, request, reply) => {
       const message = error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'A path segment of the URL is longer than this server accepts.' : 'The URL is not valid (malformed percent-encoding?).';

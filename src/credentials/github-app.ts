@@ -1,5 +1,4 @@
 import { createPrivateKey, type KeyObject } from 'node:crypto';
-import { SignJWT } from 'jose';
 import { z } from 'zod';
 import { ApiError } from '../errors.js';
 import { FlowError } from '../oauth/flow-error.js';
@@ -166,6 +165,8 @@ function assertInstallationGranted(query: Record<string, string>): string {
 
 /** A JWT that proves the server holds the app's private key (RS256, iss = app id, iat 60 s back, exp 9 min ahead). */
 async function appJwt(appId: string, privateKey: KeyObject, now: Date): Promise<string> {
+  // jose is loaded by the first GitHub App token, not by every start.
+  const { SignJWT } = await import('jose');
   const issuedAt = Math.floor(now.getTime() / 1000) - CLOCK_DRIFT_S;
   return new SignJWT({}).setProtectedHeader({ alg: 'RS256', typ: 'JWT' }).setIssuer(appId).setIssuedAt(issuedAt).setExpirationTime(issuedAt + CLOCK_DRIFT_S + JWT_LIFETIME_S).sign(privateKey);
 }

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { PACKAGE_ROOT } from '../package-root.js';
+import { parseCatalogText } from './catalog-document.js';
 import { ProviderNameSchema, ProviderTemplateSchema, RawCatalogSchema, type ProviderTemplate, type RawEntry } from './provider-schema.js';
 
 export const BUILT_IN_CATALOG = path.join(PACKAGE_ROOT, 'providers.yaml');
@@ -65,7 +65,7 @@ function readCatalogFile(file: string, schema: z.ZodType<Record<string, object>>
   }
   let document: unknown;
   try {
-    document = parseYaml(text);
+    document = parseCatalogText(text);
   } catch (error) {
     throw new ProviderCatalogError(`The provider catalog ${file} is not valid YAML: ${(error as Error).message.split('\n')[0]}`);
   }

@@ -4,7 +4,6 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
 import { ApiError } from '../errors.js';
-import { buildOpenApiDocument } from '../openapi/openapi-document.js';
 import { dashboardGuard } from '../plugins/dashboard-auth.js';
 import { VERSION } from '../version.js';
 
@@ -56,7 +55,8 @@ export function registerApiDocsRoutes(app: FastifyInstance, config: Pick<Config,
   };
 
   app.get('/openapi.json', { onRequest }, async (_request, reply) => {
-    document ??= JSON.stringify(buildOpenApiDocument({ serverUrl: config.serverUrl, version: VERSION }));
+    // The document's schemas are loaded by the first request for it, not by every start.
+    document ??= JSON.stringify((await import('../openapi/openapi-document.js')).buildOpenApiDocument({ serverUrl: config.serverUrl, version: VERSION }));
     return reply.header('content-type', 'application/json; charset=utf-8').header('cache-control', 'no-cache').send(document);
   });
 
