@@ -2,12 +2,13 @@ import pg from 'pg';
 import { loadConfig } from '../src/config.js';
 import type { Cleanup } from './support/cleanup.js';
 import { startHelper } from './support/helper-process.js';
-import { measure, type LoadTarget } from './support/load.js';
+import { measure, type LoadTarget, type ServingProcesses } from './support/load.js';
 import { measurePaced } from './support/paced-load.js';
 import { describeContext, machineContext } from './support/machine.js';
 import { ms, percent, rate, table, verdict } from './support/markdown.js';
 import { alternate, mediansAgainstFloor, type MedianRow, type Round, type Row } from './support/rounds.js';
 import { startBenchPostgres } from './support/postgres.js';
+import { clusterCpuSeconds, processCpuSeconds } from './support/process-cpu.js';
 import { progress } from './support/progress.js';
 import { localOAuth2Provider, writeProvidersFile } from './support/providers-file.js';
 import { connectionRowId } from './support/row-id.js';
@@ -110,9 +111,23 @@ export async function benchmarkReads(settings: BenchSettings, cleanup: Cleanup):
   const peer: LoadTarget | undefined = settings.peer ? { url: settings.peer.url, ...(settings.peer.authorization ? { headers: { authorization: settings.peer.authorization } } : {}) } : undefined;
   if (peer) await checkPeer(peer);
 
+  // Whose CPU each measured route costs: the process serving it and the benchmark's PostgreSQL (none for the peer, which is not ours to read).
+  const postgresCpu = (): number | undefined => {
+    const postmaster = database.postmasterPid();
+    return postmaster === undefined ? undefined : clusterCpuSeconds(postmaster);
+  };
+  const servedBy = (pid: number): ServingProcesses => ({ server: () => processCpuSeconds(pid), postgres: postgresCpu });
+  const serving = new Map<LoadTarget, ServingProcesses>([
+    [targets.floor, servedBy(floor.pid)],
+    [targets.listFloor, servedBy(floor.pid)],
+    [targets.get, servedBy(server.pid)],
+    [targets.list, servedBy(server.pid)],
+    [targets.getFlushed, servedBy(flushed.server.pid)],
+    [targets.getUncached, servedBy(uncached.server.pid)],
+  ]);
   const run = async (name: string, target: LoadTarget, connections: number): Promise<Row> => {
     progress(`reads: ${name} at ${connections} connections`);
-    return { name, result: await measure(target, connections, settings.durationSeconds, settings.warmupSeconds) };
+    return { name, result: await measure(target, connections, settings.durationSeconds, settings.warmupSeconds, serving.get(target)) };
   };
   const proxyRuns = async (connections: number): Promise<ProxyRuns> => ({
     direct: await run('upstream called directly', targets.direct, connections),
@@ -196,14 +211,18 @@ export async function benchmarkReads(settings: BenchSettings, cleanup: Cleanup):
     ),
     '',
     'Latencies are computed from every 2xx response\'s own latency (fractional milliseconds). "vs floor" is the median over rounds of the route\'s ' +
-      'requests/s divided by the floor\'s in the same round. "Load generator CPU" is the CPU autocannon\'s process used during the run, in cores: ' +
+      'requests/s divided by the floor\'s in the same round. "Server CPU" and "PostgreSQL CPU" are the CPU time (user and system, from /proc) ' +
+      'the process serving the route (the floor\'s own process for the floor) and every process of the benchmark\'s PostgreSQL used during the ' +
+      'run, divided by the requests answered, medians over rounds; the machine\'s other load disturbs them far less than requests/s, so a route ' +
+      'that costs less CPU per request than the floor is cheaper however the throughput figures fell ("–": not ours to read, as a peer). ' +
+      '"Load generator CPU" is the CPU autocannon\'s process used during the run, in cores: ' +
       'CPU the server and PostgreSQL did not get. "Failures" counts non-2xx answers, socket errors and timeouts, summed over rounds.',
     '',
     '### Credential reads and the list, against one `SELECT` by primary key',
     '',
     `The floor answers ${sizes.floor} bytes (the row's id, keys, sealed credentials, configuration, metadata and dates); the credential read ${sizes.get}.`,
     '',
-    table(['Route', 'Connections', 'Requests/s', 'p50 (ms)', 'p99 (ms)', 'vs floor', 'Load generator CPU', 'Failures'], readRows),
+    table(['Route', 'Connections', 'Requests/s', 'p50 (ms)', 'p99 (ms)', 'vs floor', ...CPU_COLUMNS, 'Load generator CPU', 'Failures'], readRows),
     '',
     `Targets: ${readVerdicts.join('; ')}.`,
     '',
@@ -211,7 +230,7 @@ export async function benchmarkReads(settings: BenchSettings, cleanup: Cleanup):
     '',
     'The floor above returns one row; the list returns 100. Here the floor process reads the same page (the same columns and join, one `SELECT`) and returns it as JSON.',
     '',
-    table(['Route', 'Connections', 'Requests/s', 'p50 (ms)', 'p99 (ms)', 'vs floor', 'Load generator CPU', 'Failures'], listRows),
+    table(['Route', 'Connections', 'Requests/s', 'p50 (ms)', 'p99 (ms)', 'vs floor', ...CPU_COLUMNS, 'Load generator CPU', 'Failures'], listRows),
     '',
     '### The proxy, against the upstream called directly',
     '',
@@ -245,8 +264,15 @@ export async function benchmarkReads(settings: BenchSettings, cleanup: Cleanup):
 /** A median row as table cells. */
 function medianCells(row: MedianRow): string[] {
   const share = row.share === 1 && row.name.startsWith('floor') ? '100 % (floor)' : percent(row.share);
-  return [row.name, String(row.connections), rate(row.requestsPerSecond), ms(row.p50Ms), ms(row.p99Ms), share, row.generatorCpu.toFixed(2), String(row.failures)];
+  const micros = (value: number | undefined): string => (value === undefined ? '–' : value.toFixed(0));
+  return [
+    row.name, String(row.connections), rate(row.requestsPerSecond), ms(row.p50Ms), ms(row.p99Ms), share,
+    micros(row.serverCpuMicros), micros(row.postgresCpuMicros), row.generatorCpu.toFixed(2), String(row.failures),
+  ];
 }
+
+/** CPU per request of what served each row, read from /proc: steadier than requests/s on a machine doing other work. */
+const CPU_COLUMNS = ['Server CPU (µs/req)', 'PostgreSQL CPU (µs/req)'];
 
 /** Vacuums, analyses and checkpoints the seeded database, so no background work of the seeding runs while the floor is measured. */
 async function settleDatabase(connection: pg.ClientConfig): Promise<void> {

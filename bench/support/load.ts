@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import autocannon from 'autocannon';
 import { percentile } from './percentile.js';
+import { cpuPerRequestMeter } from './process-cpu.js';
 
 /**
  * One autocannon run. autocannon's own latency histogram counts whole milliseconds, too coarse for
@@ -24,6 +25,20 @@ export interface LoadResult {
   failures: number;
   /** CPU the load generator (this process) used during the run, as a share of one core: what it took from the server. */
   generatorCpu: number;
+  /** CPU per answered request, in µs, of the serving process and of PostgreSQL, when the run was told whose (`measure`'s `cpu`). */
+  cpuMicros?: ServingCpuMicros;
+}
+
+/** Per answered request, µs: undefined where the process is not ours to read (a peer) or /proc cannot tell. */
+export interface ServingCpuMicros {
+  server: number | undefined;
+  postgres: number | undefined;
+}
+
+/** Where to read the CPU of what serves a target: the serving process's pid and PostgreSQL's processes (src: bench/support/process-cpu.ts). */
+export interface ServingProcesses {
+  server: () => number | undefined;
+  postgres: () => number | undefined;
 }
 
 /** Measures this process's CPU from now on: call the result at the end of a run for its share of one core. */
@@ -37,7 +52,7 @@ export function generatorCpuMeter(): () => number {
   };
 }
 
-export function runLoad(target: LoadTarget, connections: number, durationSeconds: number): Promise<LoadResult> {
+export function runLoad(target: LoadTarget, connections: number, durationSeconds: number): Promise<LoadResult & { answered: number }> {
   const latencies: number[] = [];
   const cpu = generatorCpuMeter();
   return new Promise((resolve, reject) => {
@@ -60,6 +75,7 @@ export function runLoad(target: LoadTarget, connections: number, durationSeconds
           ...latencyPercentiles(latencies),
           failures: result.non2xx + result.errors + result.timeouts,
           generatorCpu: cpu(),
+          answered: result['2xx'] + result.non2xx,
         });
       },
     );
@@ -69,9 +85,18 @@ export function runLoad(target: LoadTarget, connections: number, durationSeconds
   });
 }
 
-/** A warm-up run whose figures are thrown away, then the measured run. */
-export function measure(target: LoadTarget, connections: number, durationSeconds: number, warmupSeconds: number): Promise<LoadResult> {
-  return afterWarmup(target, durationSeconds, warmupSeconds, (seconds) => runLoad(target, connections, seconds));
+/**
+ * A warm-up run whose figures are thrown away, then the measured run; with `cpu`, the CPU the serving process and
+ * PostgreSQL used during the measured run, per answered request.
+ */
+export function measure(target: LoadTarget, connections: number, durationSeconds: number, warmupSeconds: number, cpu?: ServingProcesses): Promise<LoadResult> {
+  return afterWarmup(target, durationSeconds, warmupSeconds, async (seconds) => {
+    const meter = cpu && cpuPerRequestMeter({ server: cpu.server, postgres: cpu.postgres });
+    const { answered, ...result } = await runLoad(target, connections, seconds);
+    if (!meter) return result;
+    const perRequest = meter(answered);
+    return { ...result, cpuMicros: { server: perRequest['server'], postgres: perRequest['postgres'] } };
+  });
 }
 
 /** `run` for `warmupSeconds`, figures thrown away (JIT, pools and kept-alive sockets warm up), then for `durationSeconds`. */

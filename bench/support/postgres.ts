@@ -3,7 +3,7 @@ import pg from 'pg';
 import { startEmbeddedPostgres } from '../../src/db/embedded-postgres.js';
 import { createLogger } from '../../src/logger.js';
 import type { Cleanup } from './cleanup.js';
-import { guardCluster } from './exit-guard.js';
+import { guardCluster, postmasterPid } from './exit-guard.js';
 import { makeTempDir } from './temp-dir.js';
 
 /** A PostgreSQL of the benchmark's own (the server's embedded lifecycle, in a temporary folder). */
@@ -11,11 +11,14 @@ export interface BenchPostgres {
   connection: pg.ClientConfig;
   /** postgres://… for NANGO_DATABASE_URL and the floor process. */
   url: string;
+  /** The postmaster's pid now (the embedded lifecycle may restart it): the root of the cluster's processes, whose CPU the tables report. */
+  postmasterPid: () => number | undefined;
 }
 
 export async function startBenchPostgres(cleanup: Cleanup, options: { countStatements?: boolean } = {}): Promise<BenchPostgres> {
   const dataDir = path.join(makeTempDir('pg', cleanup), 'data');
-  const release = guardCluster(path.join(dataDir, 'postgres'));
+  const clusterDir = path.join(dataDir, 'postgres');
+  const release = guardCluster(clusterDir);
   let cluster = await startEmbeddedPostgres(dataDir, createLogger('silent'));
   if (options.countStatements) {
     // pg_stat_statements must be loaded at start: set it, then start the cluster again.
@@ -35,5 +38,5 @@ export async function startBenchPostgres(cleanup: Cleanup, options: { countState
   });
   const { host, port, user, password, database } = started.connection;
   const url = `postgres://${encodeURIComponent(String(user))}:${encodeURIComponent(String(password))}@${String(host)}:${String(port)}/${String(database)}`;
-  return { connection: cluster.connection, url };
+  return { connection: cluster.connection, url, postmasterPid: () => postmasterPid(clusterDir) };
 }

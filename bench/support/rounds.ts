@@ -23,6 +23,9 @@ export interface MedianRow {
   /** Median over rounds of (this route's requests/s ÷ the floor's in the same round); 1 for the floor. */
   share: number;
   generatorCpu: number;
+  /** Medians over the rounds that could read them: CPU per request of the serving process and of PostgreSQL, in µs. */
+  serverCpuMicros: number | undefined;
+  postgresCpuMicros: number | undefined;
   /** Summed over rounds. */
   failures: number;
 }
@@ -50,6 +53,8 @@ export function mediansAgainstFloor(rounds: Round[]): MedianRow[] {
       p99Ms: median(results.map((result) => result.p99Ms)),
       share: median(rows.map(({ round, row }) => share(round, row))),
       generatorCpu: median(results.map((result) => result.generatorCpu)),
+      serverCpuMicros: medianOfKnown(results.map((result) => result.cpuMicros?.server)),
+      postgresCpuMicros: medianOfKnown(results.map((result) => result.cpuMicros?.postgres)),
       failures: results.reduce((sum, result) => sum + result.failures, 0),
     };
   };
@@ -63,4 +68,10 @@ export function mediansAgainstFloor(rounds: Round[]): MedianRow[] {
       ),
     ),
   ];
+}
+
+/** The median of the values a run could measure; undefined when none could. */
+function medianOfKnown(values: (number | undefined)[]): number | undefined {
+  const known = values.filter((value): value is number => value !== undefined);
+  return known.length === 0 ? undefined : median(known);
 }

@@ -85,7 +85,8 @@ export function buildContainer(deps: AppDeps) {
   const connectionsStore = new ConnectionsStore(knex, cipher, connectionCache, new RefreshSchedule(config.keeper, now));
   const sessions = new OAuthSessionsStore(knex, cipher);
   const connectSessions = new ConnectSessionsStore(knex);
-  const auditLog = new AuditLogStore(knex, config.auditSynchronousCommit);
+  // Group inserts of audit entries may use every pooled connection but one, which stays for other statements.
+  const auditLog = new AuditLogStore(knex, config.auditSynchronousCommit, Math.max(1, config.database.poolMax - 1));
   const dashboard = new DashboardStore(knex, cipher);
 
   // Services announce what happened; metrics, auth webhooks (wired here, so every test app sends them) and the caller's listeners hear it.

@@ -1,6 +1,3 @@
-import type { Knex } from 'knex';
-import type pg from 'pg';
-
 /**
  * How long an audit insert's commit waits (NANGO_AUDIT_SYNCHRONOUS_COMMIT, docs/security.md "Audit trail
  * durability"). Either way the entry is committed, visible to every session and safe from the server process
@@ -17,31 +14,11 @@ export type AuditSynchronousCommit = 'on' | 'off';
 /**
  * Wraps an `INSERT … SELECT … FROM <source>` statement so that, with `off`, the statement's own transaction
  * relaxes its commit: `set_config(…, true)` lasts until that transaction ends, and PostgreSQL reads
- * `synchronous_commit` when it commits, before it undoes the setting. One statement, one round trip, no named
- * statement and nothing left on the connection, so it works the same through a transaction-mode pooler.
+ * `synchronous_commit` when it commits, before it undoes the setting. One statement, one round trip, and no setting
+ * left on the connection, so it works the same through a transaction-mode pooler.
  */
 export function auditInsertText(insertInto: string, select: string, source: string, synchronousCommit: AuditSynchronousCommit): string {
   if (synchronousCommit === 'on') return `${insertInto} SELECT ${select} FROM ${source}`;
   return `WITH commit_mode AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true))
     ${insertInto} SELECT ${select} FROM commit_mode, ${source}`;
-}
-
-/** The part of knex's client this needs: its pool of pg connections and its query event (as src/db/prepared-statement.ts). */
-interface PooledClient {
-  acquireConnection(): Promise<pg.ClientBase>;
-  releaseConnection(connection: pg.ClientBase): Promise<void>;
-  emit(event: 'query', query: { sql: string; bindings: unknown[] }): boolean;
-}
-
-/** Runs the insert, unnamed, on a pooled connection, as an implicit transaction of its own; without knex's builder and runner, as the read path's statements. */
-export async function insertCommitted(knex: Knex, text: string, values: unknown[]): Promise<void> {
-  // knex exposes its pool only through its client object; the two methods are the ones its own runner uses.
-  const client = knex.client as unknown as PooledClient;
-  client.emit('query', { sql: text, bindings: values });
-  const connection = await client.acquireConnection();
-  try {
-    await connection.query({ text, values });
-  } finally {
-    await client.releaseConnection(connection);
-  }
 }

@@ -9,20 +9,20 @@ import { SECRET_KEY_PRINCIPAL } from './principal.js';
  * caller counts as the operator.
  */
 export function secretKeyGuard(secretKey: string | undefined): (request: FastifyRequest) => Promise<void> {
-  const expected = secretKey === undefined ? undefined : secretKeyDigest(secretKey);
+  const matches = secretKey === undefined ? undefined : secretKeyMatcher(secretKey);
   return async (request) => {
-    if (expected) checkSecretKey(request.headers.authorization, expected);
+    if (matches) checkSecretKey(request.headers.authorization, matches);
     request.principal = SECRET_KEY_PRINCIPAL;
   };
 }
 
-function checkSecretKey(header: string | undefined, expected: Buffer): void {
+function checkSecretKey(header: string | undefined, matches: (presented: string) => boolean): void {
   if (!header) throw new ApiError('missing_auth_header', 'Authentication failed: send the secret key in the Authorization header.');
   const presented = presentedSecretKey(header);
   if (presented === undefined) {
     throw new ApiError('malformed_auth_header', 'Authentication failed: the Authorization header must be "Bearer <secret key>" or Basic with the secret key as user name.');
   }
-  if (!matchesSecretKey(presented, expected)) {
+  if (!matches(presented)) {
     throw new ApiError('invalid_secret_key', 'Authentication failed: the secret key is not valid.');
   }
 }
@@ -52,4 +52,32 @@ export function secretKeyDigest(key: string): Buffer {
 /** Compares fixed-length digests, so neither the length nor the content of the key leaks through timing. */
 export function matchesSecretKey(presented: string, expectedDigest: Buffer): boolean {
   return timingSafeEqual(secretKeyDigest(presented), expectedDigest);
+}
+
+/** Keys up to this many bytes are compared byte for byte, without hashing; a longer one (unusual) by digest. */
+const COMPARED_BYTES = 512;
+
+/**
+ * The check every request of a secret-key family makes, in constant time like `matchesSecretKey` but without a
+ * SHA-256 of the presented key per request: the presented key is written into a buffer of a fixed size, zeroes
+ * after it, and compared whole with the configured key padded the same way, and its length is compared apart.
+ * What the comparison costs depends on the fixed size and on the presented key only, never on the configured one.
+ */
+export function secretKeyMatcher(secretKey: string): (presented: string) => boolean {
+  const keyBytes = Buffer.byteLength(secretKey, 'utf8');
+  if (keyBytes > COMPARED_BYTES) {
+    const digest = secretKeyDigest(secretKey);
+    return (presented) => matchesSecretKey(presented, digest);
+  }
+  const expected = Buffer.alloc(COMPARED_BYTES);
+  expected.write(secretKey, 'utf8');
+  const scratch = Buffer.alloc(COMPARED_BYTES);
+  return (presented) => {
+    scratch.fill(0);
+    scratch.write(presented, 'utf8');
+    const sameBytes = timingSafeEqual(scratch, expected);
+    // A longer key written in part, or a shorter one whose missing bytes were zeroes, differs in length.
+    const sameLength = Buffer.byteLength(presented, 'utf8') === keyBytes;
+    return sameBytes && sameLength;
+  };
 }

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { SCHEMA } from '../db/database.js';
-import { auditInsertText, insertCommitted, type AuditSynchronousCommit } from '../db/audit-commit.js';
+import { auditInsertText, type AuditSynchronousCommit } from '../db/audit-commit.js';
+import { runPrepared, type PreparedStatement } from '../db/prepared-statement.js';
 import { AuditPartitions } from './audit-partitions.js';
 
 /** One line of the audit trail: who touched which credentials, when, and through which route. */
@@ -85,22 +86,29 @@ const LATER_INSERT_DELAY_MS = 100;
 const MOST_ROWS_PER_INSERT = 1_000;
 
 /** One statement for any number of rows (one array per column), per commit mode (src/db/audit-commit.ts). */
-const insertEntries = (synchronousCommit: AuditSynchronousCommit): string =>
-  auditInsertText(
+const insertEntries = (synchronousCommit: AuditSynchronousCommit): PreparedStatement => ({
+  // Prepared once per pooled connection, as the read path's own statement: parsing and planning it anew cost
+  // PostgreSQL more than inserting the rows (a transaction pooler runs it unnamed, src/db/prepared-statement.ts).
+  name: `custody_audit_insert_${synchronousCommit}`,
+  text: auditInsertText(
     `INSERT INTO ${TABLE} (action, route, principal, provider_config_key, connection_id, details)`,
     'entries.*',
     'unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[]) AS entries',
     synchronousCommit,
-  );
+  ),
+});
 
 export class AuditLogStore {
   private waiting: Waiting[] = [];
-  private inserting = false;
+  /** Group inserts under way, at most `insertsInFlight`. */
+  private inserting = 0;
+  /** An insert is due at the end of this turn of the event loop. */
+  private insertDue = false;
   /** Entries for `recordLater`, with the outcome their callers share. */
   private later: { entries: AuditEntry[]; done: Promise<void>; settle: (error?: unknown) => void } | undefined;
   private laterTimer: NodeJS.Timeout | undefined;
 
-  private readonly insertText: string;
+  private readonly insertStatement: PreparedStatement;
   /** The day partitions the trail is kept in: created ahead and dropped by the housekeeping. */
   readonly partitions: AuditPartitions;
 
@@ -108,17 +116,24 @@ export class AuditLogStore {
     private readonly knex: Knex,
     /** Whether a group insert's commit waits for the disk flush (src/db/audit-commit.ts says what each choice keeps). */
     synchronousCommit: AuditSynchronousCommit = 'off',
+    /**
+     * Group inserts that may be under way at once (each holds a pooled connection: the container leaves one of
+     * the pool to other statements). With one, a request arriving during an insert waited for that whole insert
+     * before its own began; with more, its insert starts at the end of the current turn of the event loop.
+     */
+    private readonly insertsInFlight = 1,
   ) {
-    this.insertText = insertEntries(synchronousCommit);
+    this.insertStatement = insertEntries(synchronousCommit);
     this.partitions = new AuditPartitions(knex);
   }
 
   /**
    * Resolves once the entries are committed. Inside a transaction when given one, so the trace commits or rolls
-   * back with the change it describes. Otherwise requests share inserts (group commit): while one insert is under
-   * way, the entries of every request that arrives meanwhile go into the next one, and the first insert gathers
-   * the requests handled in the same turn of the event loop. Under load many credential reads cost one statement
-   * instead of one each.
+   * back with the change it describes. Otherwise requests share inserts (group commit): an insert gathers the
+   * entries of the requests handled in the same turn of the event loop, up to `insertsInFlight` inserts run at
+   * once, and while all of them are under way the entries that arrive meanwhile go into the next one. Under load
+   * many credential reads cost one statement instead of one each, and none waits behind a whole insert of others
+   * while a pooled connection is free for its own.
    */
   async record(entries: AuditEntry[], trx?: Knex.Transaction): Promise<void> {
     if (entries.length === 0) return;
@@ -129,11 +144,21 @@ export class AuditLogStore {
     }
     await new Promise<void>((resolve, reject) => {
       this.waiting.push({ rows, settle: (error) => (error === undefined ? resolve() : reject(error)) });
-      if (this.inserting) return;
-      this.inserting = true;
-      // The first insert waits for the end of this turn of the event loop, so the requests that arrived together
-      // share it; a lone request loses nothing measurable.
-      setImmediate(() => void this.insertWaiting());
+      this.scheduleInsert();
+    });
+  }
+
+  /**
+   * Starts an insert at the end of this turn of the event loop, so the requests that arrived together share it (a
+   * lone request loses nothing measurable), unless one is already due or every insert allowed is under way: then an
+   * insert that ends takes what is waiting.
+   */
+  private scheduleInsert(): void {
+    if (this.insertDue || this.inserting >= this.insertsInFlight) return;
+    this.insertDue = true;
+    setImmediate(() => {
+      this.insertDue = false;
+      void this.insertWaiting();
     });
   }
 
@@ -169,6 +194,7 @@ export class AuditLogStore {
   }
 
   private async insertWaiting(): Promise<void> {
+    this.inserting++;
     while (this.waiting.length > 0) {
       const batch: Waiting[] = [];
       let rowCount = 0;
@@ -187,14 +213,14 @@ export class AuditLogStore {
           rows.map((row) => row.connection_id),
           rows.map((row) => row.details),
         ];
-        await insertCommitted(this.knex, this.insertText, columns);
+        await runPrepared(this.knex, this.insertStatement, columns);
         for (const waiting of batch) waiting.settle();
       } catch (error) {
         // One insert, one outcome: every request of the batch fails, none is answered without its trace.
         for (const waiting of batch) waiting.settle(error);
       }
     }
-    this.inserting = false;
+    this.inserting--;
   }
 
   /** Newest first. */

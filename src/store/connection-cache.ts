@@ -14,8 +14,9 @@ export function connectionCacheKey(providerConfigKey: string, connectionId: stri
 }
 
 /**
- * Connection rows as the database holds them (credentials still sealed, so every read still decrypts), kept in
- * process so a credential read or a proxy call needs no round trip to find its connection.
+ * Connection rows as the database holds them (credentials still sealed; the store opens a kept row once, beside
+ * it: src/store/opened-connections.ts), kept in process so a credential read or a proxy call needs no round trip
+ * to find its connection.
  *
  * It is only trusted while this process hears every change: the tables' triggers NOTIFY each written
  * connection (and `*` for integration edits and truncates), and this process's own writes evict their rows at

@@ -10,6 +10,7 @@ import {
   type ConnectionListFilter, type ConnectionListPage, type ConnectionRecord, type ConnectionRow, type ConnectionSummary, type ConnectionWrite,
   type EndUser, type ListRow, type RefreshPlanner, type SealedConnection,
 } from './connection-rows.js';
+import { OpenedConnections } from './opened-connections.js';
 import { openCredentials, sealCredentials } from './sealing.js';
 
 export type { ConnectionListFilter, ConnectionListItem, ConnectionListPage, ListPosition, ConnectionRecord, ConnectionSummary, ConnectionWrite, EndUser, RefreshPlanner, SealedConnection } from './connection-rows.js';
@@ -21,6 +22,9 @@ export interface UpsertedConnection {
 }
 
 export class ConnectionsStore {
+  /** Cached rows, each decrypted and parsed once (src/store/opened-connections.ts). */
+  private readonly opened = new OpenedConnections();
+
   constructor(
     private readonly knex: Knex,
     private readonly cipher: Cipher | undefined,
@@ -57,7 +61,7 @@ export class ConnectionsStore {
         await this.cache.read(connectionCacheKey(providerConfigKey, connectionId), load, (sealed) => sealed.config !== undefined)
       : await load();
     if (!found) return undefined;
-    return { connection: this.open(found.connection), config: found.config && openConfig(this.cipher, found.config) };
+    return { connection: this.opened.of(found, (row) => this.open(row)), config: found.config && openConfig(this.cipher, found.config) };
   }
 
   /** Reads the row inside a transaction and locks it until the transaction ends (token refresh). */
