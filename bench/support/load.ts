@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import autocannon from 'autocannon';
 import { percentile } from './percentile.js';
+import { serverCpuMeter } from './process-cpu.js';
 
 /**
  * One autocannon run. autocannon's own latency histogram counts whole milliseconds, too coarse for
@@ -12,6 +13,8 @@ export interface LoadTarget {
   headers?: Record<string, string>;
   /** Several requests cycled through by each connection (instead of GET `url`). */
   requests?: autocannon.Request[];
+  /** The process that answers: its CPU per request is measured beside the load (Linux only). */
+  pid?: number;
 }
 
 export interface LoadResult {
@@ -24,6 +27,8 @@ export interface LoadResult {
   failures: number;
   /** CPU the load generator (this process) used during the run, as a share of one core: what it took from the server. */
   generatorCpu: number;
+  /** CPU (user + system) the answering process (`LoadTarget.pid`) used per 2xx answer, in µs; undefined when not measured. */
+  serverCpuMicros: number | undefined;
 }
 
 /** Measures this process's CPU from now on: call the result at the end of a run for its share of one core. */
@@ -40,6 +45,7 @@ export function generatorCpuMeter(): () => number {
 export function runLoad(target: LoadTarget, connections: number, durationSeconds: number): Promise<LoadResult> {
   const latencies: number[] = [];
   const cpu = generatorCpuMeter();
+  const serverCpu = serverCpuMeter(target.pid);
   return new Promise((resolve, reject) => {
     const instance = autocannon(
       {
@@ -60,6 +66,7 @@ export function runLoad(target: LoadTarget, connections: number, durationSeconds
           ...latencyPercentiles(latencies),
           failures: result.non2xx + result.errors + result.timeouts,
           generatorCpu: cpu(),
+          serverCpuMicros: serverCpu(result['2xx']),
         });
       },
     );

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { afterWarmup, generatorCpuMeter, latencyPercentiles, type LoadResult, type LoadTarget } from './load.js';
+import { serverCpuMeter } from './process-cpu.js';
 
 /**
  * An open-loop load: requests leave at a steady pace whatever the answers do, spread round-robin over
@@ -45,6 +46,7 @@ export async function runPaced(target: LoadTarget, connections: number, ratePerS
   const total = Math.round(ratePerSecond * durationSeconds);
   const begin = performance.now();
   const cpu = generatorCpuMeter();
+  const serverCpu = serverCpuMeter(target.pid);
   try {
     for (let sent = 0; sent < total; sent++) {
       const due = begin + sent * intervalMs;
@@ -59,7 +61,15 @@ export async function runPaced(target: LoadTarget, connections: number, ratePerS
     for (const agent of agents) agent.destroy();
   }
   const elapsedSeconds = (performance.now() - begin) / 1000;
-  return { connections, durationSeconds: elapsedSeconds, requestsPerSecond: latencies.length / elapsedSeconds, ...latencyPercentiles(latencies), failures, generatorCpu: cpu() };
+  return {
+    connections,
+    durationSeconds: elapsedSeconds,
+    requestsPerSecond: latencies.length / elapsedSeconds,
+    ...latencyPercentiles(latencies),
+    failures,
+    generatorCpu: cpu(),
+    serverCpuMicros: serverCpu(latencies.length),
+  };
 }
 
 /** A paced warm-up whose figures are thrown away, then the measured paced run. */

@@ -23,6 +23,8 @@ export interface MedianRow {
   /** Median over rounds of (this route's requests/s ÷ the floor's in the same round); 1 for the floor. */
   share: number;
   generatorCpu: number;
+  /** Median CPU per answer of the process that answered, in µs (undefined when not measured). */
+  serverCpuMicros: number | undefined;
   /** Summed over rounds. */
   failures: number;
 }
@@ -50,6 +52,7 @@ export function mediansAgainstFloor(rounds: Round[]): MedianRow[] {
       p99Ms: median(results.map((result) => result.p99Ms)),
       share: median(rows.map(({ round, row }) => share(round, row))),
       generatorCpu: median(results.map((result) => result.generatorCpu)),
+      serverCpuMicros: medianOfMeasured(results.map((result) => result.serverCpuMicros)),
       failures: results.reduce((sum, result) => sum + result.failures, 0),
     };
   };
@@ -63,4 +66,21 @@ export function mediansAgainstFloor(rounds: Round[]): MedianRow[] {
       ),
     ),
   ];
+}
+
+/** The median of the values measured, undefined when none was. */
+export function medianOfMeasured(values: (number | undefined)[]): number | undefined {
+  const measured = values.filter((value): value is number => value !== undefined);
+  return measured.length === 0 ? undefined : median(measured);
+}
+
+/** Median over rounds of `name`'s requests/s divided by `reference`'s in the same round (NaN when either is missing). */
+export function medianShareOf(rounds: Round[], name: string, reference: string): number {
+  const find = (round: Round, wanted: string): Row | undefined => (round.floor.name === wanted ? round.floor : round.measured.find((row) => row.name === wanted));
+  const shares = rounds.flatMap((round) => {
+    const row = find(round, name);
+    const base = find(round, reference);
+    return row && base ? [row.result.requestsPerSecond / base.result.requestsPerSecond] : [];
+  });
+  return shares.length === 0 ? Number.NaN : median(shares);
 }

@@ -33,6 +33,8 @@ export interface BenchSettings {
   logLevel: string;
   /** The markdown file the figures go to. */
   output: string;
+  /** BENCH_READS_ONLY=proxy: `bench:reads` measures only the proxy, the bare relay and the upstream (no read or list rounds). */
+  readsOnlyProxy: boolean;
 }
 
 export function readSettings(env: NodeJS.ProcessEnv = process.env): BenchSettings {
@@ -52,6 +54,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): BenchSetting
     startupRepeats: integer(env, 'BENCH_STARTUP_REPEATS', 3, 1),
     logLevel: env['BENCH_LOG_LEVEL'] ?? 'warn',
     output: path.resolve(PACKAGE_ROOT, env['BENCH_OUTPUT'] ?? 'docs/performance.md'),
+    readsOnlyProxy: readsOnly(env),
   };
 }
 
@@ -69,6 +72,13 @@ function integerList(env: NodeJS.ProcessEnv, name: string, fallback: number[]): 
   const values = raw.split(',').map((part) => Number(part.trim()));
   if (values.some((value) => !Number.isInteger(value) || value < 1)) throw new Error(`${name} must be a comma-separated list of positive integers (got "${raw}").`);
   return values;
+}
+
+function readsOnly(env: NodeJS.ProcessEnv): boolean {
+  const value = env['BENCH_READS_ONLY']?.trim();
+  if (value === undefined || value === '') return false;
+  if (value === 'proxy') return true;
+  throw new Error(`BENCH_READS_ONLY must be "proxy" (measure only the proxy rows of bench:reads) or unset (got "${value}").`);
 }
 
 function peerOf(env: NodeJS.ProcessEnv): BenchSettings['peer'] {
