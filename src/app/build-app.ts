@@ -70,8 +70,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.decorateRequest('principal', null);
   registerAuditTrail(app, container.stores.auditLog, config.secretKey !== undefined);
   observeRequests(app, container.metrics);
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     request.log.info({ method: request.method, url: redactUrl(request.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request completed');
+    done();
   });
 
   // The route families, each a scope with its own error shape, CORS policy and guard.
