@@ -73,10 +73,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.decorateRequest('principal', null);
   registerAuditTrail(app, container.stores.auditLog, config.secretKey !== undefined);
   observeRequests(app, container.metrics);
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     // Checked first: the line's fields (the URL with its secrets blanked) cost more to build than the line is worth unwritten.
-    if (!logger.isLevelEnabled('info')) return;
+    if (!logger.isLevelEnabled('info')) {
+      done();
+      return;
+    }
     request.log.info({ method: request.method, url: redactUrl(request.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request completed');
+    done();
   });
 
   // The route families, each a scope with its own error shape, CORS policy and guard.

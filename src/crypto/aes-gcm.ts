@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, pbkdf2Sync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createSecretKey, pbkdf2Sync, randomBytes, type KeyObject } from 'node:crypto';
 
 /**
  * AES-256-GCM in Nango's on-disk format: the key is the base64-decoded NANGO_ENCRYPTION_KEY used as is,
@@ -17,8 +17,9 @@ const FINGERPRINT_SALT = 'X89FHEGqR3yNK0+v7rPWxQ==';
 const FINGERPRINT_ITERATIONS = 310_000;
 
 export class Cipher {
-  private readonly key: Buffer;
-  private readonly previousKeys: Buffer[];
+  /** Key objects made once: a raw key buffer would be checked and copied again by every cipher made from it. */
+  private readonly key: KeyObject;
+  private readonly previousKeys: KeyObject[];
 
   /**
    * `previousBase64Keys`: keys being rotated away from. Everything is sealed with the current key; opening
@@ -28,8 +29,8 @@ export class Cipher {
     readonly base64Key: string,
     previousBase64Keys: string[] = [],
   ) {
-    this.key = Buffer.from(base64Key, 'base64');
-    this.previousKeys = previousBase64Keys.map((key) => Buffer.from(key, 'base64'));
+    this.key = createSecretKey(Buffer.from(base64Key, 'base64'));
+    this.previousKeys = previousBase64Keys.map((key) => createSecretKey(Buffer.from(key, 'base64')));
   }
 
   seal(plaintext: string): Sealed {
@@ -70,10 +71,11 @@ export class Cipher {
   }
 }
 
-function openWith(key: Buffer, sealed: Sealed): string {
+function openWith(key: KeyObject, sealed: Sealed): string {
   const decipher = createDecipheriv(ALGORITHM, key, Buffer.from(sealed.iv, 'base64'));
   decipher.setAuthTag(Buffer.from(sealed.tag, 'base64'));
-  return Buffer.concat([decipher.update(Buffer.from(sealed.ciphertext, 'base64')), decipher.final()]).toString('utf8');
+  // GCM is a stream mode: update returns every byte but a split UTF-8 sequence, which the decoder keeps for final.
+  return decipher.update(Buffer.from(sealed.ciphertext, 'base64'), undefined, 'utf8') + decipher.final('utf8');
 }
 
 export function keyFingerprint(base64Key: string): string {

@@ -54,7 +54,8 @@ export class ServerMetrics implements Partial<ServerSignals> {
 
 /** Counts and times every request the app answers (served at `GET /metrics` by the operations family). */
 export function observeRequests(app: FastifyInstance, metrics: ServerMetrics): void {
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     metrics.observeRequest(request, reply.statusCode, reply.elapsedTime / 1000);
+    done();
   });
 }

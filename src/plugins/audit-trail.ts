@@ -55,18 +55,22 @@ export function auditActor(request: FastifyRequest): { route: string; principal:
 export function registerAuditTrail(app: FastifyInstance, store: AuditLogStore, secretKeyConfigured: boolean): void {
   app.decorateRequest('auditEntries', null);
   app.decorate('auditSecretKeyConfigured', secretKeyConfigured);
-  app.addHook('onSend', async (request, reply, payload) => {
-    const entries = (request.auditEntries ?? []).filter((entry) => entry.evenOnError || reply.statusCode < 400);
+  // A callback hook: a request without entries, or with only entries written beside the answer (the proxy's), goes
+  // on at once; only entries the answer waits for hold it until they are committed.
+  app.addHook('onSend', (request, reply, payload, done) => {
+    const pending = request.auditEntries;
     request.auditEntries = null;
-    if (entries.length === 0) return payload;
+    const entries = (pending ?? []).filter((entry) => entry.evenOnError || reply.statusCode < 400);
+    if (entries.length === 0) return done(null, payload);
     const { route, principal } = auditActor(request);
     const rows = (beforeAnswer: boolean) =>
       entries.filter((entry) => entry.beforeAnswer === beforeAnswer).map(({ evenOnError: _evenOnError, beforeAnswer: _beforeAnswer, ...entry }) => ({ ...entry, route, principal }));
     const later = rows(false);
     if (later.length > 0) {
-      void store.recordLater(later).catch((error: unknown) => request.log.error({ err: error }, `Could not write the audit trail of ${route} (${principal}).`));
+      store.recordLater(later).catch((error: unknown) => request.log.error({ err: error }, `Could not write the audit trail of ${route} (${principal}).`));
     }
-    await store.record(rows(true));
-    return payload;
+    const now = rows(true);
+    if (now.length === 0) return done(null, payload);
+    store.record(now).then(() => done(null, payload), done);
   });
 }

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from '../errors.js';
 import { AuthFailureCounter, clientKey, type AuthFailureLimit } from './auth-failure-counter.js';
 import type { ErrorRenderer } from './error-rendering.js';
@@ -33,23 +33,31 @@ export function registerAuthFailureLimit(
   const secretKey = options.secretKey === undefined ? undefined : secretKeyDigest(options.secretKey);
   const waiting = new Set<{ timer: NodeJS.Timeout; resolve: () => void }>();
 
-  app.addHook('onRequest', async (request, reply) => {
-    if (!presentsPassword(request, secretKey)) return;
+  // Callback hooks: almost every request presents no password and fails no authentication, and passes at once,
+  // without the promise and turn an async hook costs.
+  app.addHook('onRequest', (request, reply, done) => {
+    if (!presentsPassword(request, secretKey)) return done();
+    pacePasswordCheck(request, reply).then((answered) => (answered ? undefined : done()), done);
+  });
+
+  /** Waits for a locked-out address's turn, or answers 429 (true) when too many checks of it are already waiting. */
+  const pacePasswordCheck = async (request: FastifyRequest, reply: FastifyReply): Promise<boolean> => {
     const client = clientKey(request.ip);
     const booking = counter.bookPacedCheck(client);
-    if (booking === undefined) return;
+    if (booking === undefined) return false;
     if (booking === 'full') {
       const retryAfter = counter.retryAfterSeconds(client);
       const { status, body } = options.errorsFor(request).body(tooManyFailures(retryAfter), request);
       await reply.status(status).header('retry-after', String(retryAfter)).send(body);
-      return reply;
+      return true;
     }
     try {
       if (booking.waitMs > 0) await pause(booking.waitMs, waiting);
     } finally {
       booking.release();
     }
-  });
+    return false;
+  };
 
   // A closing app does not keep requests waiting for their turn: they are checked at once.
   app.addHook('onClose', async () => {
@@ -59,15 +67,15 @@ export function registerAuthFailureLimit(
     }
   });
 
-  app.addHook('onSend', async (request, reply, payload) => {
-    if (reply.statusCode !== 401 || !presentsCredentials(request)) return payload;
+  app.addHook('onSend', (request, reply, payload, done) => {
+    if (reply.statusCode !== 401 || !presentsCredentials(request)) return done(null, payload);
     const client = clientKey(request.ip);
     const lockedOut = counter.retryAfterSeconds(client) > 0;
     counter.recordFailure(client);
-    if (!lockedOut) return payload;
+    if (!lockedOut) return done(null, payload);
     const { status, body } = options.errorsFor(request).body(tooManyFailures(counter.retryAfterSeconds(client)), request);
     reply.status(status).header('retry-after', String(counter.retryAfterSeconds(client))).header('content-type', 'application/json; charset=utf-8').removeHeader('www-authenticate');
-    return JSON.stringify(body);
+    done(null, JSON.stringify(body));
   });
 }
 

@@ -153,8 +153,18 @@ function sendOnce(
       else framed['transfer-encoding'] = 'chunked';
     } else if (BODY_METHODS.has(method)) framed['content-length'] = '0';
     const transport = url.protocol === 'https:' ? https : http;
+    // Plain options rather than the URL (which node:http would convert on every call); `signal` is wired by hand
+    // below: the option also tracks the request's end with a stream watcher of its own, which costs more than the
+    // one listener this exchange needs.
     // A client certificate's TLS options also key the agent's socket pool, so no socket is shared across certificates.
-    const request = transport.request(url, { method, headers: framed, signal, ...(connection.agent ? { agent: connection.agent } : {}), ...connection.tls });
+    const request = transport.request({ ...requestTarget(url), method, headers: framed, agent: connection.agent ?? transport.globalAgent, ...connection.tls });
+    const abort = (): void => void request.destroy(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+    if (signal.aborted) abort();
+    else {
+      signal.addEventListener('abort', abort, { once: true });
+      // Once the exchange is over its socket may serve another request: a later abort must not reach it.
+      request.once('close', () => signal.removeEventListener('abort', abort));
+    }
     // Persistent listener: a socket error after the response started must not become an uncaught exception.
     request.on('error', (error: Error) => reject(Object.assign(error, { reusedSocket: request.reusedSocket })));
     request.once('response', resolve);
@@ -166,6 +176,12 @@ function sendOnce(
       body.stream.once('end', progress);
     } else request.end();
   });
+}
+
+/** What node:http needs of a URL: host, port and path, with IPv6 brackets removed as its own conversion does. */
+function requestTarget(url: URL): { protocol: string; hostname: string; port: string; path: string } {
+  const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+  return { protocol: url.protocol, hostname, port: url.port, path: `${url.pathname}${url.search}` };
 }
 
 function wait_(ms: number, controller: AbortController, timeoutMs: number): Promise<void> {

@@ -110,8 +110,11 @@ export function adoptFamily(scope: FastifyInstance, family: RouteFamily): void {
     route.config = { ...route.config, family };
   });
   if (family.cors === 'any-origin') {
-    scope.addHook('onRequest', async (request, reply) => {
-      if (await applyCorsPolicy(family.cors, request, reply)) return reply;
+    // A callback hook: most requests carry no Origin and pass at once, without a promise and a turn of their own.
+    scope.addHook('onRequest', (request, reply, done) => {
+      if (!request.headers.origin) return done();
+      // A preflight answered here is sent; the request goes no further, so `done` is not called.
+      applyCorsPolicy(family.cors, request, reply).then((answered) => (answered ? undefined : done()), done);
     });
   }
 }
