@@ -212,10 +212,13 @@ async function refreshGrantedToken(
     template,
     timeoutMs: context.timeoutMs,
   });
-  const token = stringField(raw['access_token']);
-  if (!token) throw new ProviderError('garbage', 'The provider answered the refresh without an access_token.');
-  const expiresAt = expiresAfter(context.now, raw['expires_in']);
-  const refreshToken = stringField(raw['refresh_token']) ?? previous.refresh_token ?? undefined;
+  // The refresh answers in the same shape as the grant: a template's token_response_path applies to both.
+  const path = template.token_response_path;
+  const answer = path ? tokenObjectAt(raw, path) : raw;
+  const token = stringField(answer['access_token']);
+  if (!token) throw new ProviderError('garbage', `The provider answered the refresh without an access_token${path ? ` in "${path}"` : ''}.`);
+  const expiresAt = expiresAfter(context.now, answer['expires_in']);
+  const refreshToken = stringField(answer['refresh_token']) ?? previous.refresh_token ?? undefined;
   return { type: 'OAUTH2_CC', token, client_id: previous.client_id, client_secret: previous.client_secret, ...certificateFields(certificate), ...(expiresAt ? { expires_at: expiresAt } : {}), raw, ...(refreshToken ? { refresh_token: refreshToken } : {}) };
 }
 
