@@ -2,7 +2,8 @@ import type { IncomingMessage } from 'node:http';
 import { PassThrough, Transform, type Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import { proxyError } from './proxy-errors.js';
-import { abortError, UpstreamAbort } from './upstream-client.js';
+import { type ExchangeAbort, UpstreamAbort } from './exchange-abort.js';
+import { abortError } from './upstream-client.js';
 
 /** Connection-level headers (RFC 9110 §7.6.1) that describe one hop, never the message relayed. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization']);
@@ -46,21 +47,21 @@ export function relayedHeaders(response: IncomingMessage, decoded: boolean): Rec
  * (`idleMs` without a byte from the upstream aborts the exchange) and failures turned into the proxy's own
  * errors, so a body that breaks before its first byte is answered 502/504 rather than a bare 500.
  */
-export function relayBody(response: IncomingMessage, decoder: Transform | undefined, idleMs: number, controller: AbortController): Readable {
+export function relayBody(response: IncomingMessage, decoder: Transform | undefined, idleMs: number, abort: ExchangeAbort): Readable {
   const out = new PassThrough();
   // Fastify attaches its own listeners only once the onSend hooks have run; an error before that must not be
   // an unhandled 'error' event. Fastify still sees it: it checks the stream's errored state when it starts.
   out.on('error', () => undefined);
-  const idle = idleWatch(controller, idleMs);
+  const idle = idleWatch(abort, idleMs);
   let failed = false;
   const fail = (error: unknown, stage: 'upstream' | 'decoder'): void => {
     if (failed) return;
     failed = true;
     idle.stop();
     const mapped =
-      stage === 'decoder' && !controller.signal.aborted
+      stage === 'decoder' && !abort.aborted
         ? proxyError('upstream_unreachable', `The upstream response could not be decompressed (${(error as Error).message}).`)
-        : bodyFailure(controller, idleMs);
+        : bodyFailure(abort, idleMs);
     response.destroy();
     decoder?.destroy();
     out.destroy(mapped);
@@ -111,18 +112,18 @@ export function wholeBodyLength(response: IncomingMessage): number | undefined {
 /**
  * Reads a body of the declared length, with the same inactivity limit and error mapping as relayBody. Like
  * relayBody it needs no abort listener of its own: an abort (idle, deadline, client gone) destroys the upstream
- * request the controller's signal was given to, and the response then closes incomplete.
+ * request the exchange's abort was given to, and the response then closes incomplete.
  */
-export function readWholeBody(response: IncomingMessage, length: number, idleMs: number, controller: AbortController): Promise<Buffer> {
+export function readWholeBody(response: IncomingMessage, length: number, idleMs: number, abort: ExchangeAbort): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let received = 0;
-    const idle = idleWatch(controller, idleMs);
+    const idle = idleWatch(abort, idleMs);
     const done = (error?: unknown): void => {
       idle.stop();
       if (error === undefined) return resolve(Buffer.concat(chunks, received));
       response.destroy();
-      reject(bodyFailure(controller, idleMs));
+      reject(bodyFailure(abort, idleMs));
     };
     idle.arm();
     response.on('data', (chunk: Buffer) => {
@@ -139,20 +140,20 @@ export function readWholeBody(response: IncomingMessage, length: number, idleMs:
 }
 
 /** The inactivity limit on an upstream body: `arm` at the start and at every chunk; silence for `idleMs` aborts the exchange. */
-function idleWatch(controller: AbortController, idleMs: number): { arm(): void; stop(): void } {
+function idleWatch(abort: ExchangeAbort, idleMs: number): { arm(): void; stop(): void } {
   let timer: NodeJS.Timeout | undefined;
   return {
     arm: () => {
       clearTimeout(timer);
-      timer = setTimeout(() => controller.abort(new UpstreamAbort('idle')), idleMs);
+      timer = setTimeout(() => abort.abort(new UpstreamAbort('idle')), idleMs);
     },
     stop: () => clearTimeout(timer),
   };
 }
 
 /** What a body that did not arrive whole is answered with: the abort's reason (timeout, client gone), or a broken upstream. */
-function bodyFailure(controller: AbortController, idleMs: number): Error {
-  return controller.signal.aborted
-    ? abortError(controller.signal.reason, idleMs)
+function bodyFailure(abort: ExchangeAbort, idleMs: number): Error {
+  return abort.aborted
+    ? abortError(abort.reason, idleMs)
     : proxyError('upstream_unreachable', 'The upstream API broke its connection while sending the response.');
 }

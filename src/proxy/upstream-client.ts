@@ -1,9 +1,9 @@
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyBaseLogger } from 'fastify';
 import { ApiError } from '../errors.js';
 import { HostRefusedError } from '../net/outbound-host-guard.js';
+import { type ExchangeAbort, UpstreamAbort } from './exchange-abort.js';
 import { proxyError } from './proxy-errors.js';
 import type { UpstreamBody } from './request-body.js';
 import { backoffMs, isRetryableStatus, retryDelayMs, type RetryRules } from './retry-policy.js';
@@ -27,7 +27,7 @@ export interface ExchangeInput {
   timeoutMs: number;
   maxRedirects: number;
   /** Shared with the upstream request: aborting it (client gone, stalled body) tears the exchange down. */
-  controller: AbortController;
+  abort: ExchangeAbort;
   log: FastifyBaseLogger;
 }
 
@@ -37,20 +37,12 @@ export interface ExchangeResult {
   attempts: number;
 }
 
-/** Why the proxy aborted an upstream exchange. */
-export class UpstreamAbort extends Error {
-  override name = 'UpstreamAbort';
-  constructor(readonly reason: 'deadline' | 'idle' | 'client_gone') {
-    super(`upstream exchange aborted: ${reason}`);
-  }
-}
-
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const TRANSIENT_ERRORS = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN']);
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 
 export async function exchange(input: ExchangeInput): Promise<ExchangeResult> {
-  const { method, plan, body, controller, log } = input;
+  const { method, plan, body, abort, log } = input;
   const replayable = body.kind !== 'stream';
   let deadline = Date.now() + input.timeoutMs;
   let timer: NodeJS.Timeout | undefined;
@@ -63,7 +55,7 @@ export async function exchange(input: ExchangeInput): Promise<ExchangeResult> {
     if (settled) return;
     clearTimeout(timer);
     deadline = Date.now() + input.timeoutMs;
-    timer = setTimeout(() => controller.abort(new UpstreamAbort('deadline')), input.timeoutMs);
+    timer = setTimeout(() => abort.abort(new UpstreamAbort('deadline')), input.timeoutMs);
   };
   arm();
   let url = plan.target;
@@ -75,9 +67,9 @@ export async function exchange(input: ExchangeInput): Promise<ExchangeResult> {
       const prepared = plan.prepare(method, url, input.formParams);
       let response: IncomingMessage;
       try {
-        response = await sendOnce(prepared.url, method, prepared.headers, body, { agent: plan.agent, tls: plan.tls }, controller.signal, arm);
+        response = await sendOnce(prepared.url, method, prepared.headers, body, { agent: plan.agent, tls: plan.tls }, abort, arm);
       } catch (error) {
-        if (controller.signal.aborted) throw abortError(controller.signal.reason, input.timeoutMs);
+        if (abort.aborted) throw abortError(abort.reason, input.timeoutMs);
         if (error instanceof HostRefusedError) throw error;
         const failure = error as NodeJS.ErrnoException & { reusedSocket?: boolean };
         if (failure.code === CLIENT_BODY_ERROR) throw new ApiError('bad_request', 'The request body could not be read: the client closed the connection while sending it.');
@@ -90,7 +82,7 @@ export async function exchange(input: ExchangeInput): Promise<ExchangeResult> {
           const wait = backoffMs(attempt, input.retryRules);
           if (Date.now() + wait < deadline) {
             log.info({ upstream: plan.describe(prepared.url), method, error: failure.code, attempt: attempt + 1, waitMs: wait }, 'Proxy: upstream unreachable, retrying.');
-            await wait_(wait, controller, input.timeoutMs);
+            await wait_(wait, abort, input.timeoutMs);
             attempt++;
             continue;
           }
@@ -117,7 +109,7 @@ export async function exchange(input: ExchangeInput): Promise<ExchangeResult> {
         if (wait !== undefined && Date.now() + wait < deadline) {
           log.info({ upstream: plan.describe(prepared.url), method, status, attempt: attempt + 1, waitMs: wait }, 'Proxy: retrying the upstream call.');
           discard(response);
-          await wait_(wait, controller, input.timeoutMs);
+          await wait_(wait, abort, input.timeoutMs);
           attempt++;
           continue;
         }
@@ -142,7 +134,7 @@ function sendOnce(
   headers: Record<string, string>,
   body: UpstreamBody,
   connection: Pick<UpstreamPlan, 'agent' | 'tls'>,
-  signal: AbortSignal,
+  abort: ExchangeAbort,
   progress: () => void,
 ): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
@@ -153,18 +145,12 @@ function sendOnce(
       else framed['transfer-encoding'] = 'chunked';
     } else if (BODY_METHODS.has(method)) framed['content-length'] = '0';
     const transport = url.protocol === 'https:' ? https : http;
-    // Plain options rather than the URL (which node:http would convert on every call); `signal` is wired by hand
-    // below: the option also tracks the request's end with a stream watcher of its own, which costs more than the
-    // one listener this exchange needs.
+    // Plain options rather than the URL, which node:http would convert on every call.
     // A client certificate's TLS options also key the agent's socket pool, so no socket is shared across certificates.
     const request = transport.request({ ...requestTarget(url), method, headers: framed, agent: connection.agent ?? transport.globalAgent, ...connection.tls });
-    const abort = (): void => void request.destroy(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
-    if (signal.aborted) abort();
-    else {
-      signal.addEventListener('abort', abort, { once: true });
-      // Once the exchange is over its socket may serve another request: a later abort must not reach it.
-      request.once('close', () => signal.removeEventListener('abort', abort));
-    }
+    const stopListening = abort.onAbort((reason) => void request.destroy(reason));
+    // Once the exchange is over its socket may serve another request: a later abort must not reach it.
+    if (!request.destroyed) request.once('close', stopListening);
     // Persistent listener: a socket error after the response started must not become an uncaught exception.
     request.on('error', (error: Error) => reject(Object.assign(error, { reusedSocket: request.reusedSocket })));
     request.once('response', resolve);
@@ -184,9 +170,17 @@ function requestTarget(url: URL): { protocol: string; hostname: string; port: st
   return { protocol: url.protocol, hostname, port: url.port, path: `${url.pathname}${url.search}` };
 }
 
-function wait_(ms: number, controller: AbortController, timeoutMs: number): Promise<void> {
-  return sleep(ms, undefined, { signal: controller.signal }).catch(() => {
-    throw abortError(controller.signal.reason, timeoutMs);
+/** A retry's wait, cut short (and failed) by the exchange's abort. */
+function wait_(ms: number, abort: ExchangeAbort, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      stopListening();
+      resolve();
+    }, ms);
+    const stopListening = abort.onAbort((reason) => {
+      clearTimeout(timer);
+      reject(abortError(reason, timeoutMs));
+    });
   });
 }
 

@@ -10,7 +10,8 @@ import { readProxyOptions } from '../../proxy/proxy-options.js';
 import { bufferUpTo, readAll, type UpstreamBody } from '../../proxy/request-body.js';
 import { decoderFor, readWholeBody, relayBody, relayedHeaders, wholeBodyLength } from '../../proxy/response-relay.js';
 import { DEFAULT_RETRY_TIMING } from '../../proxy/retry-policy.js';
-import { exchange, UpstreamAbort } from '../../proxy/upstream-client.js';
+import { ExchangeAbort, UpstreamAbort } from '../../proxy/exchange-abort.js';
+import { exchange } from '../../proxy/upstream-client.js';
 import { parseHttpUrl, planUpstream } from '../../proxy/upstream-target.js';
 import type { ConnectionHosts } from '../../net/connection-hosts.js';
 import type { ConnectionService } from '../../services/connection-service.js';
@@ -101,9 +102,9 @@ async function proxy(request: FastifyRequest, reply: FastifyReply, deps: ProxyRo
     }
   }
 
-  const controller = new AbortController();
+  const abort = new ExchangeAbort();
   const clientGone = (): void => {
-    if (!reply.raw.writableFinished) controller.abort(new UpstreamAbort('client_gone'));
+    if (!reply.raw.writableFinished) abort.abort(new UpstreamAbort('client_gone'));
   };
   if (reply.raw.destroyed) clientGone();
   else reply.raw.once('close', clientGone);
@@ -123,7 +124,7 @@ async function proxy(request: FastifyRequest, reply: FastifyReply, deps: ProxyRo
     },
     timeoutMs: deps.timeoutMs,
     maxRedirects: MAX_REDIRECTS,
-    controller,
+    abort,
     log: request.log,
   });
   const status = response.statusCode ?? 0;
@@ -141,7 +142,7 @@ async function proxy(request: FastifyRequest, reply: FastifyReply, deps: ProxyRo
   const decoder = decompress && hasBody ? decoderFor(headerValue(response.headers['content-encoding'])) : undefined;
   const wholeLength = hasBody && !decoder ? wholeBodyLength(response) : undefined;
   // Read before the status and headers are set, so a body that breaks is answered with the proxy's own error.
-  const whole = wholeLength === undefined ? undefined : await readWholeBody(response, wholeLength, deps.timeoutMs, controller);
+  const whole = wholeLength === undefined ? undefined : await readWholeBody(response, wholeLength, deps.timeoutMs, abort);
   reply.status(status);
   for (const [name, value] of Object.entries(relayedHeaders(response, decoder !== undefined))) reply.header(name, value);
   if (!hasBody) {
@@ -149,7 +150,7 @@ async function proxy(request: FastifyRequest, reply: FastifyReply, deps: ProxyRo
     response.resume();
     return reply.send();
   }
-  return reply.send(whole ?? relayBody(response, decoder, deps.timeoutMs, controller));
+  return reply.send(whole ?? relayBody(response, decoder, deps.timeoutMs, abort));
 }
 
 /** The raw path after `/proxy` and the raw query string (`?…` or empty), exactly as the client sent them. */
