@@ -3,6 +3,7 @@ import { observeRequests } from '../custody/metrics.js';
 import type { NotificationListener } from '../db/notification-listener.js';
 import { ApiError } from '../errors.js';
 import { redactUrl, shortPath } from '../logger.js';
+import { deferredRequestLogger } from './request-logger.js';
 import { registerAuditTrail } from '../plugins/audit-trail.js';
 import { registerAuthFailureLimit } from '../plugins/auth-failure-limit.js';
 import { applyCorsPolicy } from '../plugins/cors.js';
@@ -44,6 +45,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     loggerInstance: logger as FastifyBaseLogger,
     // One line per request, written by the onResponse hook below with secrets blanked from the URL.
     logController: new LogController({ disableRequestLogging: true }),
+    childLoggerFactory: deferredRequestLogger,
     bodyLimit: BODY_LIMIT_BYTES,
     // Behind nginx or a load balancer, the client address (rate limiting, logs) comes from X-Forwarded-For.
     trustProxy: trustProxyOption(config.trustProxy),
