@@ -59,18 +59,26 @@ export function registerAuditTrail(app: FastifyInstance, store: AuditLogStore, s
   // on at once; only entries the answer waits for hold it until they are committed.
   app.addHook('onSend', (request, reply, payload, done) => {
     const pending = request.auditEntries;
+    if (pending === null) return done(null, payload);
     request.auditEntries = null;
-    const entries = (pending ?? []).filter((entry) => entry.evenOnError || reply.statusCode < 400);
-    if (entries.length === 0) return done(null, payload);
-    const { route, principal } = auditActor(request);
-    const rows = (beforeAnswer: boolean) =>
-      entries.filter((entry) => entry.beforeAnswer === beforeAnswer).map(({ evenOnError: _evenOnError, beforeAnswer: _beforeAnswer, ...entry }) => ({ ...entry, route, principal }));
-    const later = rows(false);
-    if (later.length > 0) {
+    const failed = reply.statusCode >= 400;
+    let actor: { route: string; principal: string } | undefined;
+    let now: AuditEntry[] | undefined;
+    let later: AuditEntry[] | undefined;
+    // One pass, no intermediate arrays: this runs on every credential read and proxied call.
+    for (const entry of pending) {
+      if (failed && !entry.evenOnError) continue;
+      actor ??= auditActor(request);
+      const { route, principal } = actor;
+      const row: AuditEntry = { action: entry.action, route, principal, providerConfigKey: entry.providerConfigKey, connectionId: entry.connectionId, details: entry.details };
+      if (entry.beforeAnswer) (now ??= []).push(row);
+      else (later ??= []).push(row);
+    }
+    if (later) {
+      const { route, principal } = actor ?? auditActor(request);
       store.recordLater(later).catch((error: unknown) => request.log.error({ err: error }, `Could not write the audit trail of ${route} (${principal}).`));
     }
-    const now = rows(true);
-    if (now.length === 0) return done(null, payload);
+    if (!now) return done(null, payload);
     store.record(now).then(() => done(null, payload), done);
   });
 }
