@@ -35,5 +35,7 @@ interface ListedRow {
 }
 
 export function listedHealth(row: ListedRow, now: Date): ConnectionHealth {
-  return healthOf({ ...row, expiresAt: row.credentials_expires_at, renewable: row.refresh_due_at !== null }, now);
+  // The four facts, not a copy of the row: this runs for every connection of every listed page.
+  const { refresh_given_up_at, refresh_failing_since, credentials_expires_at: expiresAt, refresh_due_at } = row;
+  return healthOf({ refresh_given_up_at, refresh_failing_since, expiresAt, renewable: refresh_due_at !== null }, now);
 }

@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import { ApiError } from '../errors.js';
-import { matchesSecretKey, presentedSecretKey, secretKeyDigest } from './secret-key-auth.js';
+import { presentedSecretKey, secretKeyMatcher } from './secret-key-auth.js';
 import { CONNECT_SESSION_TOKEN_PATTERN, type ConnectSessionsStore } from '../store/connect-sessions-store.js';
 import { SECRET_KEY_PRINCIPAL, type Principal } from './principal.js';
 
@@ -16,7 +16,8 @@ export interface PrincipalOptions {
  * `accept` lists what a route takes.
  */
 export function principalGuard(options: PrincipalOptions, accept: Exclude<Principal['kind'], 'dashboard_user'>[]): (request: FastifyRequest) => Promise<void> {
-  const expectedKey = options.secretKey === undefined ? undefined : secretKeyDigest(options.secretKey);
+  // The same constant-time comparison as the seed and proxy families, without a SHA-256 per request.
+  const matchesKey = options.secretKey === undefined ? undefined : secretKeyMatcher(options.secretKey);
   return async (request) => {
     const header = request.headers.authorization;
     const [scheme, value, ...rest] = (header ?? '').trim().split(/\s+/);
@@ -31,14 +32,14 @@ export function principalGuard(options: PrincipalOptions, accept: Exclude<Princi
       return;
     }
     if (!accept.includes('secret_key')) throw new ApiError('missing_auth_header', 'This route needs a connect session token: Authorization: Bearer nango_connect_session_….');
-    if (!expectedKey) {
+    if (!matchesKey) {
       request.principal = SECRET_KEY_PRINCIPAL;
       return;
     }
     if (!header) throw new ApiError('missing_auth_header', 'Authentication failed: send the secret key as "Authorization: Bearer <secret key>".');
     const presented = presentedSecretKey(header);
     if (!presented) throw new ApiError('malformed_auth_header', 'Authentication failed: the Authorization header must be "Bearer <secret key>".');
-    if (!matchesSecretKey(presented, expectedKey)) throw new ApiError('unknown_account', 'Authentication failed: the secret key is not valid.');
+    if (!matchesKey(presented)) throw new ApiError('unknown_account', 'Authentication failed: the secret key is not valid.');
     request.principal = SECRET_KEY_PRINCIPAL;
   };
 }

@@ -27,7 +27,8 @@ export function registerConnectionRoutes(app: FastifyInstance, connections: Conn
     const { items, next } = await connections.listDetailed(query);
     // More connections follow: where they start, in a header, so the body keeps its shape (src/routes/modern/list-cursor.ts).
     if (next) void reply.header('link', nextPageLink(request.url, next));
-    return { connections: items.map(connectionListBody) };
+    const now = new Date();
+    return { connections: items.map((item) => connectionListBody(item, now)) };
   });
 
   app.get('/connections/:connectionId', guardReadingQuery, async (request) => {

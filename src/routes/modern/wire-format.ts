@@ -60,13 +60,14 @@ function healthFields(health: ConnectionHealth) {
   };
 }
 
-export function connectionListBody(item: ConnectionListItem) {
+/** One connection of a listed page; `now` is the page's, so one clock read serves all its connections. */
+export function connectionListBody(item: ConnectionListItem, now: Date = new Date()) {
   return {
     id: item.id,
     connection_id: item.connection_id,
     provider_config_key: item.provider_config_key,
     provider: item.provider,
-    ...healthFields(listedHealth(item, new Date())),
+    ...healthFields(listedHealth(item, now)),
     end_user: endUserBody(item.end_user),
     tags: item.tags,
     metadata: item.metadata,
