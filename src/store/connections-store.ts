@@ -8,7 +8,7 @@ import { connectionCacheKey, type ConnectionCache } from './connection-cache.js'
 import {
   ACCOUNT_ID, AFTER_POSITION, FIND_WITH_INTEGRATION, LIST_COLUMNS, LIST_NEWEST, splitJoinedRow, TABLE,
   type ConnectionListFilter, type ConnectionListPage, type ConnectionRecord, type ConnectionRow, type ConnectionSummary, type ConnectionWrite,
-  type EndUser, type ListRow, type RefreshPlanner, type SealedConnection,
+  type ConnectionListItem, type EndUser, type ListRow, type RefreshPlanner, type SealedConnection,
 } from './connection-rows.js';
 import { OpenedConnections } from './opened-connections.js';
 import { openCredentials, sealCredentials } from './sealing.js';
@@ -201,7 +201,7 @@ export class ConnectionsStore {
     const page = rows.slice(0, filter.limit);
     const last = page.at(-1);
     return {
-      items: page.map(({ custody_created_micros: _position, ...row }) => ({ ...row, tags: row.tags ?? {}, metadata: row.metadata ?? {} })),
+      items: page.map(listItemOf),
       next: rows.length > filter.limit && last ? { createdMicros: last.custody_created_micros, id: Number(last.id) } : null,
     };
   }
@@ -329,6 +329,26 @@ export class ConnectionsStore {
 /** The expiry as a column too, so queries (dashboard status, scheduled refresh) need not decrypt. */
 function expiresAtOf(credentials: StoredCredentials): Date | null {
   return modeOf(credentials).expiresAt(credentials);
+}
+
+/** A row of the modern list as an item, field by field: a rest-and-spread copy of every row showed in the list's profile. */
+function listItemOf(row: ListRow): ConnectionListItem {
+  return {
+    id: row.id,
+    connection_id: row.connection_id,
+    provider_config_key: row.provider_config_key,
+    provider: row.provider,
+    end_user: row.end_user,
+    tags: row.tags ?? {},
+    metadata: row.metadata ?? {},
+    created_at: row.created_at,
+    last_refresh_failure: row.last_refresh_failure,
+    refresh_attempts: row.refresh_attempts,
+    credentials_expires_at: row.credentials_expires_at,
+    refresh_due_at: row.refresh_due_at,
+    refresh_failing_since: row.refresh_failing_since,
+    refresh_given_up_at: row.refresh_given_up_at,
+  };
 }
 
 /** What a list row carries: enough for both generations' list shapes, never the credentials. */
