@@ -35,6 +35,11 @@ const CACHED = '`GET /connection/:id` (seed, decrypts, audited)';
 const FLUSHED = '`GET /connection/:id`, `NANGO_AUDIT_SYNCHRONOUS_COMMIT=true`';
 const UNCACHED = '`GET /connection/:id`, `NANGO_CONNECTION_CACHE_SIZE=0`';
 const PEER = 'peer (`BENCH_PEER_URL`)';
+/** Item 6: the proxy's closed-loop throughput at 10 connections against a bare relay's. */
+const PROXY_RELAY_TARGET = 0.7;
+const DIRECT = 'upstream called directly';
+const RELAY = 'a bare node:http relay (no auth, lookup or audit)';
+const PROXY = '`GET /proxy/items` (authenticated, looked up, audited)';
 
 /** The upstream called directly, the bare relay and the proxy, at one connection count. */
 interface ProxyRuns {
@@ -124,6 +129,9 @@ export async function benchmarkReads(settings: BenchSettings, cleanup: Cleanup):
     [targets.list, servedBy(server.pid)],
     [targets.getFlushed, servedBy(flushed.server.pid)],
     [targets.getUncached, servedBy(uncached.server.pid)],
+    [targets.direct, servedBy(upstream.pid)],
+    [targets.relay, servedBy(relay.pid)],
+    [targets.proxy, servedBy(server.pid)],
   ]);
   const run = async (name: string, target: LoadTarget, connections: number): Promise<Row> => {
     progress(`reads: ${name} at ${connections} connections`);
@@ -136,7 +144,7 @@ export async function benchmarkReads(settings: BenchSettings, cleanup: Cleanup):
   });
   const listName = `\`GET /connections\` (first page of 100, ${settings.listConnections.toLocaleString('en-US')} present)`;
   // Alternating rounds: the floor and every route once per round, in an order that flips each round; medians over rounds.
-  const reads = new Map<number, { reads: Round[]; lists: Round[] }>(settings.concurrencies.map((connections) => [connections, { reads: [], lists: [] }]));
+  const reads = new Map<number, { reads: Round[]; lists: Round[]; proxies: Round[] }>(settings.concurrencies.map((connections) => [connections, { reads: [], lists: [], proxies: [] }]));
   for (let index = 0; index < settings.rounds; index++) {
     for (const connections of settings.concurrencies) {
       progress(`reads: round ${index + 1} of ${settings.rounds}`);
@@ -148,18 +156,21 @@ export async function benchmarkReads(settings: BenchSettings, cleanup: Cleanup):
         ...(peer ? [[PEER, peer] as [string, LoadTarget]] : []),
         ['floor: the same page of 100, one SELECT', targets.listFloor],
         [listName, targets.list],
+        [DIRECT, targets.direct],
+        [RELAY, targets.relay],
+        [PROXY, targets.proxy],
       ];
       const done: Row[] = [];
       for (const [name, target] of alternate(plan, index)) done.push(await run(name, target, connections));
       const byName = (name: string): Row => done.find((row) => row.name === name) as Row;
       const [floorRow, ...routeRows] = plan.slice(0, peer ? 5 : 4).map(([name]) => byName(name));
-      const collected = reads.get(connections) as { reads: Round[]; lists: Round[] };
+      const collected = reads.get(connections) as { reads: Round[]; lists: Round[]; proxies: Round[] };
       collected.reads.push({ floor: floorRow as Row, measured: [...routeRows, byName(listName)] });
       collected.lists.push({ floor: byName('floor: the same page of 100, one SELECT'), measured: [byName(listName)] });
+      // The proxy's yardstick is the bare relay (issue 23, item 6); the upstream called directly shows what each hop adds.
+      collected.proxies.push({ floor: byName(RELAY), measured: [byName(DIRECT), byName(PROXY)] });
     }
   }
-  const proxies: ProxyRuns[] = [];
-  for (const connections of settings.concurrencies) proxies.push(await proxyRuns(connections));
   // One connection: what the proxy adds to a single request, with no queueing behind other requests.
   const unloaded = await proxyRuns(1);
   // The same connection counts at a steady pace the server keeps up with: what the proxy adds to a request under load, without the closed loop's queue.
@@ -180,7 +191,9 @@ export async function benchmarkReads(settings: BenchSettings, cleanup: Cleanup):
   const listMedians = [...reads.values()].map((collected) => mediansAgainstFloor(collected.lists));
   const readRows = readMedians.flatMap((rows) => rows.map(medianCells));
   const listRows = listMedians.flatMap((rows) => rows.map(medianCells));
-  const proxyRows = proxyTableRows([...proxies, unloaded], { throughput: true });
+  const proxyMedians = [...reads.values()].map((collected) => mediansAgainstFloor(collected.proxies));
+  const closedProxyRows = proxyMedians.flatMap((rows) => rows.map(proxyCells));
+  const unloadedRows = proxyTableRows([unloaded], { throughput: true });
   const pacedRows = proxyTableRows(pacedProxies, { throughput: false });
 
   const readVerdicts = readMedians.flatMap((rows) =>
@@ -196,7 +209,15 @@ export async function benchmarkReads(settings: BenchSettings, cleanup: Cleanup):
     const relayAdded = relay.result.p50Ms - direct.result.p50Ms;
     return `at ${proxy.result.connections} connection${proxy.result.connections === 1 ? '' : 's'}: +${ms(added)} ms ${verdict(added < PROXY_TARGET_MS)} (the bare relay: +${ms(relayAdded)} ms)`;
   };
-  const proxyVerdicts = [...proxies, unloaded].map(proxyVerdict);
+  const relayVerdicts = proxyMedians.map((rows) => {
+    const proxy = rows.find((row) => row.name === PROXY) as MedianRow;
+    return `at ${proxy.connections} connections: ${percent(proxy.share)} of the relay's requests/s ${proxy.connections === 10 ? verdict(proxy.share >= PROXY_RELAY_TARGET) : '(not a target)'}`;
+  });
+  const addedVerdicts = proxyMedians.map((rows) => {
+    const p50 = (name: string): number => (rows.find((row) => row.name === name) as MedianRow).p50Ms;
+    return `at ${(rows[0] as MedianRow).connections} connections: +${ms(p50(PROXY) - p50(DIRECT))} ms (the bare relay: +${ms(p50(RELAY) - p50(DIRECT))} ms)`;
+  });
+  const unloadedVerdict = proxyVerdict(unloaded);
   const pacedVerdicts = pacedProxies.map(proxyVerdict);
 
   return [
@@ -232,14 +253,24 @@ export async function benchmarkReads(settings: BenchSettings, cleanup: Cleanup):
     '',
     table(['Route', 'Connections', 'Requests/s', 'p50 (ms)', 'p99 (ms)', 'vs floor', ...CPU_COLUMNS, 'Load generator CPU', 'Failures'], listRows),
     '',
-    '### The proxy, against the upstream called directly',
+    '### The proxy, against a bare relay',
     '',
-    table(['Route', 'Connections', 'Requests/s', 'p50 (ms)', 'p99 (ms)', 'Throughput vs direct', 'p50 added (ms)', 'Failures'], proxyRows),
+    'In the same alternating rounds as the reads. The bare relay (bench/helpers/relay.ts) is the yardstick: a node:http server that forwards ' +
+      'each request to the upstream over a kept-alive socket and streams the answer back, with no authentication, lookup, credentials or audit. ' +
+      '"Server CPU" is the upstream\'s own process for the direct row, the relay\'s for the relay, the server\'s for the proxy.',
     '',
-    `Target: the proxy adds < ${PROXY_TARGET_MS} ms at p50. Closed loop, ${proxyVerdicts.join('; ')}. ` +
-      'Under a closed-loop load every connection waits for its previous answer, so at 10 and 50 connections the p50 mostly measures queueing ' +
-      '(connections ÷ throughput), which the bare relay, doing nothing but forward, pays as well (its rows); ' +
-      'the 1-connection row is the latency the proxy adds to a lone request, and the paced runs below show what it adds under load.',
+    table(['Route', 'Connections', 'Requests/s', 'p50 (ms)', 'p99 (ms)', 'vs relay', ...CPU_COLUMNS, 'Load generator CPU', 'Failures'], closedProxyRows),
+    '',
+    `Target (closed loop, 10 connections): the proxy at ≥ ${percent(PROXY_RELAY_TARGET)} of the bare relay's requests/s, the median of the same-round ratios. ` +
+      `Measured ${relayVerdicts.join('; ')}. The p50 it adds to the upstream called directly, ${addedVerdicts.join('; ')}: ` +
+      'under a closed-loop load every connection waits for its previous answer, so at these connection counts the p50 mostly measures queueing ' +
+      '(connections ÷ throughput), which the relay pays as well.',
+    '',
+    '### The proxy on one connection',
+    '',
+    table(['Route', 'Connections', 'Requests/s', 'p50 (ms)', 'p99 (ms)', 'Throughput vs direct', 'p50 added (ms)', 'Failures'], unloadedRows),
+    '',
+    `Target: the proxy adds < ${PROXY_TARGET_MS} ms at p50 to a lone request: ${unloadedVerdict}.`,
     '',
     `### The proxy at a steady ${rate(settings.pacedRate)} requests/s`,
     '',
@@ -259,6 +290,13 @@ export async function benchmarkReads(settings: BenchSettings, cleanup: Cleanup):
       'kept-alive socket. `GET /connections` reads the newest page of 100 joined with their integrations and returns them all (100 rows against the floor\'s one). ' +
       'The bare relay shows what one more hop through a Node.js process costs on this machine, before any of the proxy\'s own work.',
   ].join('\n');
+}
+
+/** A median row of the proxy's table: the relay is its floor. */
+function proxyCells(row: MedianRow): string[] {
+  const cells = medianCells(row);
+  if (row.name === RELAY) cells[5] = '100 % (yardstick)';
+  return cells;
 }
 
 /** A median row as table cells. */
