@@ -1,6 +1,7 @@
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import type { FastifyBaseLogger } from 'fastify';
+import type { Logger } from '../logger.js';
 import { ApiError } from '../errors.js';
 import { HostRefusedError } from '../net/outbound-host-guard.js';
 import { type ExchangeAbort, UpstreamAbort } from './exchange-abort.js';
@@ -28,7 +29,7 @@ export interface ExchangeInput {
   maxRedirects: number;
   /** Shared with the upstream request: aborting it (client gone, stalled body) tears the exchange down. */
   abort: ExchangeAbort;
-  log: FastifyBaseLogger;
+  log: FastifyBaseLogger & Pick<Logger, 'isLevelEnabled'>;
 }
 
 export interface ExchangeResult {
@@ -90,7 +91,8 @@ export async function exchange(input: ExchangeInput): Promise<ExchangeResult> {
         throw proxyError('upstream_unreachable', `The upstream API at ${plan.describe(prepared.url.origin)} could not be reached (${failure.code ?? failure.message}).`);
       }
       const status = response.statusCode ?? 502;
-      log.debug({ upstream: plan.describe(prepared.url), method, status, attempt: attempt + 1 }, 'Proxy: upstream answered.');
+      // Built only when written: the described URL is string work every proxied call would pay for nothing.
+      if (log.isLevelEnabled('debug')) log.debug({ upstream: plan.describe(prepared.url), method, status, attempt: attempt + 1 }, 'Proxy: upstream answered.');
 
       const location = response.headers.location;
       if (REDIRECTS.has(status) && (method === 'GET' || method === 'HEAD') && location && plan.followsRedirects && redirects < input.maxRedirects) {

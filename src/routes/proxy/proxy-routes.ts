@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Readable } from 'node:stream';
 import { ApiError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
@@ -125,18 +125,19 @@ async function proxy(request: FastifyRequest, reply: FastifyReply, deps: ProxyRo
     timeoutMs: deps.timeoutMs,
     maxRedirects: MAX_REDIRECTS,
     abort,
-    log: request.log,
+    log: requestLogger(request),
   });
   const status = response.statusCode ?? 0;
   if (status < 100 || status > 599) {
     response.destroy();
     throw proxyError('upstream_unreachable', `The upstream API answered with the status ${status}, which is not an HTTP status.`);
   }
-  request.log.info(
-    { upstream: plan.describe(url), method, status, attempts, ms: Date.now() - started, providerConfigKey: options.providerConfigKey, authMode: plan.authMode },
-    'Proxy: relayed a request.',
-  );
-  audit(request, 'credentials.use', { providerConfigKey: options.providerConfigKey, connectionId: options.connectionId, details: { method, upstream: plan.describe(url), status } }, { evenOnError: true, beforeAnswer: false });
+  const log = requestLogger(request);
+  const upstream = plan.describe(url);
+  if (log.isLevelEnabled('info')) {
+    log.info({ upstream, method, status, attempts, ms: Date.now() - started, providerConfigKey: options.providerConfigKey, authMode: plan.authMode }, 'Proxy: relayed a request.');
+  }
+  audit(request, 'credentials.use', { providerConfigKey: options.providerConfigKey, connectionId: options.connectionId, details: { method, upstream, status } }, { evenOnError: true, beforeAnswer: false });
 
   const hasBody = method !== 'HEAD' && status !== 204 && status !== 304 && !(status >= 100 && status < 200);
   const decoder = decompress && hasBody ? decoderFor(headerValue(response.headers['content-encoding'])) : undefined;
@@ -187,6 +188,11 @@ function bodySource(request: FastifyRequest, method: string): { stream: Readable
 
 function unreadableBody(): never {
   throw new ApiError('bad_request', 'The request body could not be read: the client closed the connection while sending it.');
+}
+
+/** The request's logger with pino's level check (the app's loggers are pino's: src/app/request-logger.ts). */
+function requestLogger(request: FastifyRequest): FastifyBaseLogger & Pick<Logger, 'isLevelEnabled'> {
+  return request.log as FastifyBaseLogger & Pick<Logger, 'isLevelEnabled'>;
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {
