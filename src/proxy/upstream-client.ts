@@ -140,7 +140,8 @@ function sendOnce(
   progress: () => void,
 ): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
-    const framed: Record<string, string> = { ...headers };
+    // The headers of this attempt are its own (UpstreamPlan.prepare builds them per attempt): framing goes in place.
+    const framed = headers;
     if (body.kind === 'buffer') framed['content-length'] = String(body.data.length);
     else if (body.kind === 'stream') {
       if (body.length !== undefined) framed['content-length'] = String(body.length);

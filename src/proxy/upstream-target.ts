@@ -176,6 +176,7 @@ function interpolateEntries(entries: Record<string, string> | undefined, values:
 
 /** Appends parameters the query does not already carry, leaving the incoming query string byte for byte as it was. */
 function withQuery(url: URL, params: [string, string][]): URL {
+  if (params.length === 0) return url;
   const existing = new URLSearchParams(url.search);
   const extra = params.filter(([name]) => !existing.has(name));
   if (extra.length === 0) return url;
