@@ -61,7 +61,10 @@ export class ConnectionsStore {
         await this.cache.read(connectionCacheKey(providerConfigKey, connectionId), load, (sealed) => sealed.config !== undefined)
       : await load();
     if (!found) return undefined;
-    return { connection: this.opened.of(found, (row) => this.open(row)), config: found.config && openConfig(this.cipher, found.config) };
+    return {
+      connection: this.opened.of(found, (row) => this.open(row)),
+      config: found.config && this.opened.configOf(found.config, (row) => openConfig(this.cipher, row)),
+    };
   }
 
   /** Reads the row inside a transaction and locks it until the transaction ends (token refresh). */

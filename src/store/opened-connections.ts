@@ -1,3 +1,4 @@
+import type { ConfigRecord } from './configs-store.js';
 import type { ConnectionRecord, ConnectionRow, SealedConnection } from './connection-rows.js';
 
 /**
@@ -9,6 +10,7 @@ import type { ConnectionRecord, ConnectionRow, SealedConnection } from './connec
  */
 export class OpenedConnections {
   private readonly records = new WeakMap<SealedConnection, ConnectionRecord>();
+  private readonly configs = new WeakMap<ConfigRecord, ConfigRecord>();
 
   /**
    * A record of its own for each read; its credentials (frozen, so no reader can change what the next one is
@@ -22,6 +24,19 @@ export class OpenedConnections {
       this.records.set(sealed, record);
     }
     return { ...record };
+  }
+
+  /**
+   * The opened integration of a sealed config row: made once per row, frozen, and shared by every read of it. Its
+   * client secret is still decrypted only when first read (openConfig in src/store/configs-store.ts).
+   */
+  configOf(sealed: ConfigRecord, open: (row: ConfigRecord) => ConfigRecord): ConfigRecord {
+    let config = this.configs.get(sealed);
+    if (!config) {
+      config = Object.freeze(open(sealed));
+      this.configs.set(sealed, config);
+    }
+    return config;
   }
 }
 
