@@ -152,16 +152,28 @@ export const CONNECTION_COLUMNS = [
 /** Config columns in a joined row are renamed with this prefix, so they cannot shadow the connection's. */
 const CONFIG_PREFIX = 'integration__';
 
-export const FIND_WITH_INTEGRATION: PreparedStatement = {
-  name: 'custody_find_connection_with_integration',
-  text: `SELECT ${CONNECTION_COLUMNS.map((column) => `c.${column}`).join(', ')}, ${CONFIG_COLUMNS.map((column) => `k.${column} AS ${CONFIG_PREFIX}${column}`).join(', ')}
-    FROM ${TABLE} c
-    LEFT JOIN ${SCHEMA}._nango_configs k ON k.unique_key = c.provider_config_key AND k.account_id = c.account_id
-    WHERE c.provider_config_key = $1 AND c.connection_id = $2 AND c.account_id = $3
-    LIMIT 1`,
+/** The column of a lookup's row that says which of the keys asked for (1 for the first) the row answers. */
+export const WANTED_COLUMN = 'custody_wanted';
+
+/**
+ * Connections and their integrations for any number of keys (two arrays, the i-th key being the pair of their i-th
+ * elements) in one statement (src/store/connection-lookups.ts); a key without a connection has no row. Each key is
+ * an index lookup of its own (LATERAL … LIMIT 1), whatever plan PostgreSQL makes for the arrays.
+ */
+export const FIND_MANY_WITH_INTEGRATION: PreparedStatement = {
+  name: 'custody_find_connections_with_integrations',
+  text: `SELECT wanted.n::int AS ${WANTED_COLUMN}, ${CONNECTION_COLUMNS.map((column) => `found.${column}`).join(', ')}, ${CONFIG_COLUMNS.map((column) => `found.${CONFIG_PREFIX}${column}`).join(', ')}
+    FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS wanted(provider_config_key, connection_id, n)
+    CROSS JOIN LATERAL (
+      SELECT ${CONNECTION_COLUMNS.map((column) => `c.${column}`).join(', ')}, ${CONFIG_COLUMNS.map((column) => `k.${column} AS ${CONFIG_PREFIX}${column}`).join(', ')}
+      FROM ${TABLE} c
+      LEFT JOIN ${SCHEMA}._nango_configs k ON k.unique_key = c.provider_config_key AND k.account_id = c.account_id
+      WHERE c.provider_config_key = wanted.provider_config_key AND c.connection_id = wanted.connection_id AND c.account_id = $3
+      LIMIT 1
+    ) found`,
 };
 
-/** A connection and its integration as stored (sealed), as FIND_WITH_INTEGRATION reads them and the cache keeps them. */
+/** A connection and its integration as stored (sealed), as FIND_MANY_WITH_INTEGRATION reads them and the cache keeps them. */
 export interface SealedConnection {
   connection: ConnectionRow;
   config: ConfigRecord | undefined;
@@ -173,7 +185,7 @@ export function splitJoinedRow(row: Record<string, unknown>): SealedConnection {
   const config: Record<string, unknown> = {};
   for (const [column, value] of Object.entries(row)) {
     if (column.startsWith(CONFIG_PREFIX)) config[column.slice(CONFIG_PREFIX.length)] = value;
-    else connection[column] = value;
+    else if (column !== WANTED_COLUMN) connection[column] = value;
   }
   return { connection: connection as unknown as ConnectionRow, config: config['id'] === null ? undefined : (config as unknown as ConfigRecord) };
 }

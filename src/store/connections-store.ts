@@ -6,10 +6,11 @@ import { runPrepared } from '../db/prepared-statement.js';
 import { openConfig, type ConfigRecord } from './configs-store.js';
 import { connectionCacheKey, type ConnectionCache } from './connection-cache.js';
 import {
-  ACCOUNT_ID, AFTER_POSITION, FIND_WITH_INTEGRATION, LIST_COLUMNS, LIST_NEWEST, splitJoinedRow, TABLE,
+  ACCOUNT_ID, AFTER_POSITION, LIST_COLUMNS, LIST_NEWEST, TABLE,
   type ConnectionListFilter, type ConnectionListPage, type ConnectionRecord, type ConnectionRow, type ConnectionSummary, type ConnectionWrite,
   type ConnectionListItem, type EndUser, type ListRow, type RefreshPlanner, type SealedConnection,
 } from './connection-rows.js';
+import { ConnectionLookups } from './connection-lookups.js';
 import { OpenedConnections } from './opened-connections.js';
 import { openCredentials, sealCredentials } from './sealing.js';
 
@@ -24,6 +25,7 @@ export interface UpsertedConnection {
 export class ConnectionsStore {
   /** Cached rows, each decrypted and parsed once (src/store/opened-connections.ts). */
   private readonly opened = new OpenedConnections();
+  private readonly lookups: ConnectionLookups;
 
   constructor(
     private readonly knex: Knex,
@@ -32,7 +34,9 @@ export class ConnectionsStore {
     private readonly cache?: ConnectionCache<SealedConnection>,
     /** Schedules written connections for the token keeper; without one (read-only uses), written rows are left off the schedule. */
     private readonly planner?: RefreshPlanner,
-  ) {}
+  ) {
+    this.lookups = new ConnectionLookups(knex);
+  }
 
   async count(): Promise<number> {
     const [row] = await this.knex(TABLE).where({ account_id: ACCOUNT_ID }).count<{ n: string }[]>({ n: '*' });
@@ -47,15 +51,13 @@ export class ConnectionsStore {
   }
 
   /**
-   * The connection and its integration in one prepared statement: every credential read and proxy call starts
-   * here, and a second round trip for the integration, or a statement parsed anew each time, cost most of such a
-   * request's database time.
+   * The connection and its integration in one prepared statement, shared with the requests looking up connections
+   * at the same time (src/store/connection-lookups.ts): every credential read and proxy call starts here, and a
+   * second round trip for the integration, a statement parsed anew each time, or a statement per request cost most
+   * of such a request's database time.
    */
   async findWithIntegration(providerConfigKey: string, connectionId: string): Promise<{ connection: ConnectionRecord; config: ConfigRecord | undefined } | undefined> {
-    const load = async (): Promise<SealedConnection | undefined> => {
-      const [row] = await runPrepared<Record<string, unknown>>(this.knex, FIND_WITH_INTEGRATION, [providerConfigKey, connectionId, ACCOUNT_ID]);
-      return row ? splitJoinedRow(row) : undefined;
-    };
+    const load = (): Promise<SealedConnection | undefined> => this.lookups.find(providerConfigKey, connectionId);
     const found = this.cache
       ? // A connection whose integration is missing is not kept: creating the integration announces nothing.
         await this.cache.read(connectionCacheKey(providerConfigKey, connectionId), load, (sealed) => sealed.config !== undefined)
