@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { runPrepared } from '../db/prepared-statement.js';
-import { ACCOUNT_ID, FIND_MANY_WITH_INTEGRATION, splitJoinedRow, WANTED_COLUMN, type SealedConnection } from './connection-rows.js';
+import { ACCOUNT_ID, FIND_MANY_WITH_INTEGRATION, sealedOf, wantedIndexOf, type SealedConnection } from './connection-rows.js';
 
 /** Keys per statement: a bound on one statement's size, not a PostgreSQL limit (the keys travel as two arrays). */
 const MOST_KEYS_PER_LOOKUP = 500;
@@ -66,13 +66,13 @@ export class ConnectionLookups {
     while (this.waiting.size > 0) {
       const batch = this.takeWaiting();
       try {
-        const rows = await runPrepared<Record<string, unknown>>(this.knex, FIND_MANY_WITH_INTEGRATION, [
+        const rows = await runPrepared<unknown[]>(this.knex, FIND_MANY_WITH_INTEGRATION, [
           batch.map((wanted) => wanted.providerConfigKey),
           batch.map((wanted) => wanted.connectionId),
           ACCOUNT_ID,
         ]);
         const found: (SealedConnection | undefined)[] = new Array<SealedConnection | undefined>(batch.length).fill(undefined);
-        for (const row of rows) found[(row[WANTED_COLUMN] as number) - 1] = splitJoinedRow(row);
+        for (const row of rows) found[wantedIndexOf(row)] = sealedOf(row);
         batch.forEach((wanted, index) => {
           for (const caller of wanted.callers) caller.resolve(found[index]);
         });

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { SCHEMA } from '../db/database.js';
 import type { Cipher } from '../crypto/aes-gcm.js';
-import { modeOf, parseStoredCredentials, type StoredCredentials } from '../credentials/registry.js';
+import { modeOf, type StoredCredentials } from '../credentials/registry.js';
 import { runPrepared } from '../db/prepared-statement.js';
 import { openConfig, type ConfigRecord } from './configs-store.js';
 import { connectionCacheKey, type ConnectionCache } from './connection-cache.js';
@@ -11,8 +11,8 @@ import {
   type ConnectionListItem, type EndUser, type ListRow, type RefreshPlanner, type SealedConnection,
 } from './connection-rows.js';
 import { ConnectionLookups } from './connection-lookups.js';
-import { OpenedConnections } from './opened-connections.js';
-import { openCredentials, sealCredentials } from './sealing.js';
+import { openConnectionRow, OpenedConnections } from './opened-connections.js';
+import { sealCredentials } from './sealing.js';
 
 export type { ConnectionListFilter, ConnectionListItem, ConnectionListPage, ListPosition, ConnectionRecord, ConnectionSummary, ConnectionWrite, EndUser, RefreshPlanner, SealedConnection } from './connection-rows.js';
 
@@ -47,15 +47,10 @@ export class ConnectionsStore {
     const row = await (trx ?? this.knex)<ConnectionRow>(TABLE)
       .where({ provider_config_key: providerConfigKey, connection_id: connectionId, account_id: ACCOUNT_ID })
       .first();
-    return row ? this.open(row) : undefined;
+    return row ? openConnectionRow(this.cipher, row) : undefined;
   }
 
-  /**
-   * The connection and its integration in one prepared statement, shared with the requests looking up connections
-   * at the same time (src/store/connection-lookups.ts): every credential read and proxy call starts here, and a
-   * second round trip for the integration, a statement parsed anew each time, or a statement per request cost most
-   * of such a request's database time.
-   */
+  /** The connection and its integration: one prepared statement, shared by the reads of the moment (src/store/connection-lookups.ts). */
   async findWithIntegration(providerConfigKey: string, connectionId: string): Promise<{ connection: ConnectionRecord; config: ConfigRecord | undefined } | undefined> {
     const load = (): Promise<SealedConnection | undefined> => this.lookups.find(providerConfigKey, connectionId);
     const found = this.cache
@@ -64,7 +59,7 @@ export class ConnectionsStore {
       : await load();
     if (!found) return undefined;
     return {
-      connection: this.opened.of(found, (row) => this.open(row)),
+      connection: this.opened.of(found, (row) => openConnectionRow(this.cipher, row)),
       config: found.config && this.opened.configOf(found.config, (row) => openConfig(this.cipher, row)),
     };
   }
@@ -75,7 +70,7 @@ export class ConnectionsStore {
       .where({ provider_config_key: providerConfigKey, connection_id: connectionId, account_id: ACCOUNT_ID })
       .forUpdate()
       .first();
-    return row ? this.open(row) : undefined;
+    return row ? openConnectionRow(this.cipher, row) : undefined;
   }
 
   /** Stores refreshed credentials and clears the refresh failure record. */
@@ -99,7 +94,7 @@ export class ConnectionsStore {
       .returning('*');
     if (!row) throw new Error('The refreshed connection disappeared.');
     this.forgetWhenCommitted(trx, row.provider_config_key, row.connection_id);
-    return this.open(row);
+    return openConnectionRow(this.cipher, row);
   }
 
   /**
@@ -190,7 +185,7 @@ export class ConnectionsStore {
     if (!row) throw new Error('The connection upsert returned no row.');
     this.forget(write.provider_config_key, write.connection_id, trx);
     const { custody_inserted: created, ...stored } = row;
-    return { connection: this.open(stored), created };
+    return { connection: openConnectionRow(this.cipher, stored), created };
   }
 
   /**
@@ -318,17 +313,6 @@ export class ConnectionsStore {
     return this.planner?.dueAfterRenewal(credentials, now) ?? null;
   }
 
-  private open(row: ConnectionRow): ConnectionRecord {
-    const { credentials_expires_at: _expiresAt, ...rest } = row;
-    const opened = openCredentials(this.cipher, row.credentials, row.credentials_iv, row.credentials_tag);
-    return {
-      ...rest,
-      credentials: parseStoredCredentials(opened, { providerConfigKey: row.provider_config_key, connectionId: row.connection_id }),
-      connection_config: row.connection_config ?? {},
-      metadata: row.metadata ?? {},
-      tags: row.tags ?? {},
-    };
-  }
 }
 
 /** The expiry as a column too, so queries (dashboard status, scheduled refresh) need not decrypt. */
