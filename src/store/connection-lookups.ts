@@ -8,7 +8,7 @@ const MOST_KEYS_PER_LOOKUP = 500;
 /**
  * Lookups under way at once. One: measured at 10 concurrent credential reads without the cache, a second or third
  * lookup under way made smaller groups and cost more CPU per read, in the server and in PostgreSQL, for no shorter
- * wait (docs/performance.md). A lookup is a few index probes; the one under way is never long to wait for.
+ * wait. A lookup is a few index probes; the one under way is never long to wait for.
  */
 const LOOKUPS_IN_FLIGHT = 1;
 
