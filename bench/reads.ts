@@ -283,8 +283,8 @@ export async function benchmarkReads(settings: BenchSettings, cleanup: Cleanup):
     `Target: the proxy adds < ${PROXY_TARGET_MS} ms at p50. At a steady pace, ${pacedVerdicts.join('; ')}.`,
     '',
     'What the server does per request, beside the floor\'s one statement: `GET /connection/:id` and the proxy find the connection and its integration ' +
-      'in the process\'s connection cache (`NANGO_CONNECTION_CACHE_SIZE`; the first read of a connection, and every read in the `=0` row, runs one prepared ' +
-      'statement instead), decrypt the credentials (the integration\'s client secret only when a refresh or an OAuth 1.0a signature needs it), check the secret key, and record an audit-trail entry: committed before ' +
+      'in the process\'s connection cache (`NANGO_CONNECTION_CACHE_SIZE`; the first read of a connection, and every read in the `=0` row, looks it up ' +
+      'in PostgreSQL instead, with one prepared statement shared by the reads that arrive together), decrypt the credentials (the integration\'s client secret only when a refresh or an OAuth 1.0a signature needs it), check the secret key, and record an audit-trail entry: committed before ' +
       '`GET /connection/:id` answers (concurrent requests share one insert, whose commit does not wait for the disk flush unless ' +
       '`NANGO_AUDIT_SYNCHRONOUS_COMMIT=true`: the row so named), written beside the answer for the proxy, which then calls the upstream over a ' +
       'kept-alive socket. `GET /connections` reads the newest page of 100 joined with their integrations and returns them all (100 rows against the floor\'s one). ' +

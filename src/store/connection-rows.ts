@@ -149,33 +149,46 @@ export const CONNECTION_COLUMNS = [
   'credentials_iv', 'credentials_tag', 'credentials_expires_at', 'last_refresh_success', 'last_refresh_failure', 'last_refresh_error',
   'refresh_attempts', 'refresh_due_at', 'refresh_failing_since', 'refresh_given_up_at', 'end_user', 'tags', 'webhook_url_override',
 ] as const satisfies readonly (keyof ConnectionRow)[];
-/** Config columns in a joined row are renamed with this prefix, so they cannot shadow the connection's. */
-const CONFIG_PREFIX = 'integration__';
-
-export const FIND_WITH_INTEGRATION: PreparedStatement = {
-  name: 'custody_find_connection_with_integration',
-  text: `SELECT ${CONNECTION_COLUMNS.map((column) => `c.${column}`).join(', ')}, ${CONFIG_COLUMNS.map((column) => `k.${column} AS ${CONFIG_PREFIX}${column}`).join(', ')}
-    FROM ${TABLE} c
-    LEFT JOIN ${SCHEMA}._nango_configs k ON k.unique_key = c.provider_config_key AND k.account_id = c.account_id
-    WHERE c.provider_config_key = $1 AND c.connection_id = $2 AND c.account_id = $3
-    LIMIT 1`,
+/**
+ * Connections and their integrations for any number of keys (two arrays, the i-th key being the pair of their i-th
+ * elements) in one statement (src/store/connection-lookups.ts); a key without a connection has no row. Each key is
+ * an index lookup of its own (LATERAL … LIMIT 1), whatever plan PostgreSQL makes for the arrays. A row is an array
+ * (see sealedOf): which key it answers (1 for the first), the connection's columns, then the integration's.
+ */
+export const FIND_MANY_WITH_INTEGRATION: PreparedStatement = {
+  name: 'custody_find_connections_with_integrations',
+  text: `SELECT wanted.n::int AS custody_wanted, ${CONNECTION_COLUMNS.map((column) => `c.${column}`).join(', ')}, ${CONFIG_COLUMNS.map((column) => `k.${column} AS integration_${column}`).join(', ')}
+    FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS wanted(provider_config_key, connection_id, n)
+    CROSS JOIN LATERAL (
+      SELECT ${CONNECTION_COLUMNS.join(', ')} FROM ${TABLE} c WHERE c.provider_config_key = wanted.provider_config_key AND c.connection_id = wanted.connection_id AND c.account_id = $3 LIMIT 1
+    ) c
+    LEFT JOIN ${SCHEMA}._nango_configs k ON k.unique_key = c.provider_config_key AND k.account_id = c.account_id`,
+  rowMode: 'array',
 };
 
-/** A connection and its integration as stored (sealed), as FIND_WITH_INTEGRATION reads them and the cache keeps them. */
+/** A connection and its integration as stored (sealed), as FIND_MANY_WITH_INTEGRATION reads them and the cache keeps them. */
 export interface SealedConnection {
   connection: ConnectionRow;
   config: ConfigRecord | undefined;
 }
 
-/** Config columns come prefixed in the joined row; all of them are null when the integration is missing. */
-export function splitJoinedRow(row: Record<string, unknown>): SealedConnection {
+/** Which of the keys asked for a lookup's row answers: 0 for the first. */
+export function wantedIndexOf(row: unknown[]): number {
+  return (row[0] as number) - 1;
+}
+
+/**
+ * A lookup's row as its connection and integration, each an object of its own with its columns in a fixed order
+ * (one shape for every row); the integration's columns are all null when it is missing.
+ */
+export function sealedOf(row: unknown[]): SealedConnection {
   const connection: Record<string, unknown> = {};
+  let at = 1;
+  for (const column of CONNECTION_COLUMNS) connection[column] = row[at++];
+  if (row[at] === null) return { connection: connection as unknown as ConnectionRow, config: undefined };
   const config: Record<string, unknown> = {};
-  for (const [column, value] of Object.entries(row)) {
-    if (column.startsWith(CONFIG_PREFIX)) config[column.slice(CONFIG_PREFIX.length)] = value;
-    else connection[column] = value;
-  }
-  return { connection: connection as unknown as ConnectionRow, config: config['id'] === null ? undefined : (config as unknown as ConfigRecord) };
+  for (const column of CONFIG_COLUMNS) config[column] = row[at++];
+  return { connection: connection as unknown as ConnectionRow, config: config as unknown as ConfigRecord };
 }
 
 /** Columns of a list item, in the list's order of preference; the joined integration gives `provider`. */

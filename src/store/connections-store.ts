@@ -1,17 +1,18 @@
 import type { Knex } from 'knex';
 import { SCHEMA } from '../db/database.js';
 import type { Cipher } from '../crypto/aes-gcm.js';
-import { modeOf, parseStoredCredentials, type StoredCredentials } from '../credentials/registry.js';
+import { modeOf, type StoredCredentials } from '../credentials/registry.js';
 import { runPrepared } from '../db/prepared-statement.js';
 import { openConfig, type ConfigRecord } from './configs-store.js';
 import { connectionCacheKey, type ConnectionCache } from './connection-cache.js';
 import {
-  ACCOUNT_ID, AFTER_POSITION, FIND_WITH_INTEGRATION, LIST_COLUMNS, LIST_NEWEST, splitJoinedRow, TABLE,
+  ACCOUNT_ID, AFTER_POSITION, LIST_COLUMNS, LIST_NEWEST, TABLE,
   type ConnectionListFilter, type ConnectionListPage, type ConnectionRecord, type ConnectionRow, type ConnectionSummary, type ConnectionWrite,
   type ConnectionListItem, type EndUser, type ListRow, type RefreshPlanner, type SealedConnection,
 } from './connection-rows.js';
-import { OpenedConnections } from './opened-connections.js';
-import { openCredentials, sealCredentials } from './sealing.js';
+import { ConnectionLookups } from './connection-lookups.js';
+import { openConnectionRow, OpenedConnections } from './opened-connections.js';
+import { sealCredentials } from './sealing.js';
 
 export type { ConnectionListFilter, ConnectionListItem, ConnectionListPage, ListPosition, ConnectionRecord, ConnectionSummary, ConnectionWrite, EndUser, RefreshPlanner, SealedConnection } from './connection-rows.js';
 
@@ -24,6 +25,7 @@ export interface UpsertedConnection {
 export class ConnectionsStore {
   /** Cached rows, each decrypted and parsed once (src/store/opened-connections.ts). */
   private readonly opened = new OpenedConnections();
+  private readonly lookups: ConnectionLookups;
 
   constructor(
     private readonly knex: Knex,
@@ -32,7 +34,9 @@ export class ConnectionsStore {
     private readonly cache?: ConnectionCache<SealedConnection>,
     /** Schedules written connections for the token keeper; without one (read-only uses), written rows are left off the schedule. */
     private readonly planner?: RefreshPlanner,
-  ) {}
+  ) {
+    this.lookups = new ConnectionLookups(knex);
+  }
 
   async count(): Promise<number> {
     const [row] = await this.knex(TABLE).where({ account_id: ACCOUNT_ID }).count<{ n: string }[]>({ n: '*' });
@@ -43,26 +47,19 @@ export class ConnectionsStore {
     const row = await (trx ?? this.knex)<ConnectionRow>(TABLE)
       .where({ provider_config_key: providerConfigKey, connection_id: connectionId, account_id: ACCOUNT_ID })
       .first();
-    return row ? this.open(row) : undefined;
+    return row ? openConnectionRow(this.cipher, row) : undefined;
   }
 
-  /**
-   * The connection and its integration in one prepared statement: every credential read and proxy call starts
-   * here, and a second round trip for the integration, or a statement parsed anew each time, cost most of such a
-   * request's database time.
-   */
+  /** The connection and its integration: one prepared statement, shared by the reads of the moment (src/store/connection-lookups.ts). */
   async findWithIntegration(providerConfigKey: string, connectionId: string): Promise<{ connection: ConnectionRecord; config: ConfigRecord | undefined } | undefined> {
-    const load = async (): Promise<SealedConnection | undefined> => {
-      const [row] = await runPrepared<Record<string, unknown>>(this.knex, FIND_WITH_INTEGRATION, [providerConfigKey, connectionId, ACCOUNT_ID]);
-      return row ? splitJoinedRow(row) : undefined;
-    };
+    const load = (): Promise<SealedConnection | undefined> => this.lookups.find(providerConfigKey, connectionId);
     const found = this.cache
       ? // A connection whose integration is missing is not kept: creating the integration announces nothing.
         await this.cache.read(connectionCacheKey(providerConfigKey, connectionId), load, (sealed) => sealed.config !== undefined)
       : await load();
     if (!found) return undefined;
     return {
-      connection: this.opened.of(found, (row) => this.open(row)),
+      connection: this.opened.of(found, (row) => openConnectionRow(this.cipher, row)),
       config: found.config && this.opened.configOf(found.config, (row) => openConfig(this.cipher, row)),
     };
   }
@@ -73,7 +70,7 @@ export class ConnectionsStore {
       .where({ provider_config_key: providerConfigKey, connection_id: connectionId, account_id: ACCOUNT_ID })
       .forUpdate()
       .first();
-    return row ? this.open(row) : undefined;
+    return row ? openConnectionRow(this.cipher, row) : undefined;
   }
 
   /** Stores refreshed credentials and clears the refresh failure record. */
@@ -97,7 +94,7 @@ export class ConnectionsStore {
       .returning('*');
     if (!row) throw new Error('The refreshed connection disappeared.');
     this.forgetWhenCommitted(trx, row.provider_config_key, row.connection_id);
-    return this.open(row);
+    return openConnectionRow(this.cipher, row);
   }
 
   /**
@@ -188,7 +185,7 @@ export class ConnectionsStore {
     if (!row) throw new Error('The connection upsert returned no row.');
     this.forget(write.provider_config_key, write.connection_id, trx);
     const { custody_inserted: created, ...stored } = row;
-    return { connection: this.open(stored), created };
+    return { connection: openConnectionRow(this.cipher, stored), created };
   }
 
   /**
@@ -316,17 +313,6 @@ export class ConnectionsStore {
     return this.planner?.dueAfterRenewal(credentials, now) ?? null;
   }
 
-  private open(row: ConnectionRow): ConnectionRecord {
-    const { credentials_expires_at: _expiresAt, ...rest } = row;
-    const opened = openCredentials(this.cipher, row.credentials, row.credentials_iv, row.credentials_tag);
-    return {
-      ...rest,
-      credentials: parseStoredCredentials(opened, { providerConfigKey: row.provider_config_key, connectionId: row.connection_id }),
-      connection_config: row.connection_config ?? {},
-      metadata: row.metadata ?? {},
-      tags: row.tags ?? {},
-    };
-  }
 }
 
 /** The expiry as a column too, so queries (dashboard status, scheduled refresh) need not decrypt. */

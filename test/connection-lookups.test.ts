@@ -1,0 +1,126 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SCHEMA } from '../src/db/database.js';
+import { ConfigsStore } from '../src/store/configs-store.js';
+import { ConnectionsStore } from '../src/store/connections-store.js';
+import { createTestDatabase, type TestDatabase } from './support/database.js';
+
+/**
+ * Without the connection cache every credential read looks its connection up in PostgreSQL; reads arriving
+ * together share one statement, yet each is answered with its own connection and is as fresh as a statement of
+ * its own: it never joins a lookup already sent, so it sees every change committed before it arrived.
+ */
+let database: TestDatabase;
+let configs: ConfigsStore;
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  configs = new ConfigsStore(database.knex, undefined);
+  await configs.insert('api', { provider: 'github', oauth_client_id: 'id', oauth_client_secret: 'secret', oauth_scopes: null });
+  const writer = new ConnectionsStore(database.knex, undefined);
+  for (const connectionId of ['ada', 'grace', 'alan']) {
+    await writer.upsert({ provider_config_key: 'api', connection_id: connectionId, credentials: { type: 'API_KEY', apiKey: `key-of-${connectionId}` }, connection_config: {}, metadata: {} });
+  }
+  // A connection whose integration is gone: found, without an integration.
+  await writer.upsert({ provider_config_key: 'gone', connection_id: 'ada', credentials: { type: 'API_KEY', apiKey: 'orphan' }, connection_config: {}, metadata: {} });
+});
+
+afterAll(async () => {
+  await database?.drop();
+});
+
+/** The lookup statements the store sends while `run` runs, with their keys. */
+async function lookupsDuring<T>(run: () => Promise<T>): Promise<{ result: T; lookups: string[][] }> {
+  const lookups: string[][] = [];
+  const listener = (query: { sql: string; bindings?: unknown[] }): void => {
+    if (query.sql.includes('AS custody_wanted')) lookups.push(((query.bindings?.[1] ?? []) as string[]).slice());
+  };
+  database.knex.on('query', listener);
+  try {
+    return { result: await run(), lookups };
+  } finally {
+    database.knex.off('query', listener);
+  }
+}
+
+function apiKeyOf(found: Awaited<ReturnType<ConnectionsStore['findWithIntegration']>>): string | undefined {
+  const credentials = found?.connection.credentials;
+  return credentials?.type === 'API_KEY' ? credentials.apiKey : undefined;
+}
+
+describe('connection lookups', () => {
+  it('answer reads that arrive together with one statement, each with its own connection', async () => {
+    const store = new ConnectionsStore(database.knex, undefined);
+    const { result, lookups } = await lookupsDuring(() =>
+      Promise.all([
+        store.findWithIntegration('api', 'ada'),
+        store.findWithIntegration('api', 'grace'),
+        store.findWithIntegration('api', 'nobody'),
+        store.findWithIntegration('gone', 'ada'),
+        store.findWithIntegration('api', 'alan'),
+      ]),
+    );
+    expect(lookups).toHaveLength(1);
+    const [ada, grace, nobody, orphan, alan] = result;
+    expect([apiKeyOf(ada), apiKeyOf(grace), apiKeyOf(alan)]).toEqual(['key-of-ada', 'key-of-grace', 'key-of-alan']);
+    expect(ada?.config?.unique_key).toBe('api');
+    expect(nobody).toBeUndefined();
+    expect(apiKeyOf(orphan)).toBe('orphan');
+    expect(orphan?.config).toBeUndefined();
+  });
+
+  it('ask for a connection wanted by several reads at once only once, and give each read a record of its own', async () => {
+    const store = new ConnectionsStore(database.knex, undefined);
+    const { result, lookups } = await lookupsDuring(() => Promise.all([store.findWithIntegration('api', 'ada'), store.findWithIntegration('api', 'ada')]));
+    expect(lookups).toEqual([['ada']]);
+    expect(apiKeyOf(result[0])).toBe('key-of-ada');
+    expect(result[0]?.connection).not.toBe(result[1]?.connection);
+    expect(result[0]?.connection.credentials).toEqual(result[1]?.connection.credentials);
+  });
+
+  it('never let a read join a lookup already sent: it sees a change committed while that lookup was under way', async () => {
+    const store = new ConnectionsStore(database.knex, undefined);
+    const writer = new ConnectionsStore(database.knex, undefined);
+    // Another session holds the integrations table, so the first lookup stays under way until it lets go.
+    const holder = await database.knex.transaction();
+    await holder.raw(`LOCK TABLE ${SCHEMA}._nango_configs IN ACCESS EXCLUSIVE MODE`);
+    const { result, lookups } = await lookupsDuring(async () => {
+      const first = store.findWithIntegration('api', 'grace');
+      await waitUntil(async () => (await blockedLookups()) > 0);
+      await writer.upsert({ provider_config_key: 'api', connection_id: 'grace', credentials: { type: 'API_KEY', apiKey: 'rotated' }, connection_config: {}, metadata: {} });
+      const second = store.findWithIntegration('api', 'grace');
+      await holder.commit();
+      return Promise.all([first, second]);
+    });
+    expect(lookups).toEqual([['grace'], ['grace']]);
+    expect(apiKeyOf(result[1])).toBe('rotated');
+  });
+
+  it('fail every read of a lookup that failed, and answer the next ones', async () => {
+    const store = new ConnectionsStore(database.knex, undefined);
+    const holder = await database.knex.transaction();
+    await holder.raw(`LOCK TABLE ${SCHEMA}._nango_configs IN ACCESS EXCLUSIVE MODE`);
+    const reads = Promise.allSettled([store.findWithIntegration('api', 'ada'), store.findWithIntegration('api', 'alan')]);
+    await waitUntil(async () => (await blockedLookups()) > 0);
+    // Ends the waiting lookup's statement with an error, as a database restart or a statement timeout would.
+    await database.knex.raw(`SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE '%custody_wanted%' AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()`);
+    await holder.rollback();
+    const outcomes = await reads;
+    expect(outcomes.map((outcome) => outcome.status)).toEqual(['rejected', 'rejected']);
+    expect(apiKeyOf(await store.findWithIntegration('api', 'ada'))).toBe('key-of-ada');
+  });
+});
+
+async function blockedLookups(): Promise<number> {
+  const { rows } = (await database.knex.raw(
+    `SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE '%custody_wanted%' AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()`,
+  )) as { rows: { n: number }[] };
+  return rows[0]?.n ?? 0;
+}
+
+async function waitUntil(condition: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('The condition did not come true within 5 s.');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
