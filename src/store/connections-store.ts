@@ -312,7 +312,6 @@ export class ConnectionsStore {
   private dueAfterRenewal(credentials: StoredCredentials, now?: Date): Date | null {
     return this.planner?.dueAfterRenewal(credentials, now) ?? null;
   }
-
 }
 
 /** The expiry as a column too, so queries (dashboard status, scheduled refresh) need not decrypt. */
