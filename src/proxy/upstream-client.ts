@@ -29,8 +29,11 @@ export interface ExchangeInput {
   maxRedirects: number;
   /** Shared with the upstream request: aborting it (client gone, stalled body) tears the exchange down. */
   abort: ExchangeAbort;
-  log: FastifyBaseLogger & Pick<Logger, 'isLevelEnabled'>;
+  log: LevelCheckedLogger;
 }
+
+/** A request's logger with pino's level check, so a line's fields are built only when it is written (the app's loggers are pino's). */
+export type LevelCheckedLogger = FastifyBaseLogger & Pick<Logger, 'isLevelEnabled'>;
 
 export interface ExchangeResult {
   response: IncomingMessage;

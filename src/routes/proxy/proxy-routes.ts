@@ -1,4 +1,4 @@
-import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Readable } from 'node:stream';
 import { ApiError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
@@ -11,7 +11,7 @@ import { bufferUpTo, readAll, type UpstreamBody } from '../../proxy/request-body
 import { decoderFor, readWholeBody, relayBody, relayedHeaders, wholeBodyLength } from '../../proxy/response-relay.js';
 import { DEFAULT_RETRY_TIMING } from '../../proxy/retry-policy.js';
 import { ExchangeAbort, UpstreamAbort } from '../../proxy/exchange-abort.js';
-import { exchange } from '../../proxy/upstream-client.js';
+import { exchange, type LevelCheckedLogger } from '../../proxy/upstream-client.js';
 import { parseHttpUrl, planUpstream } from '../../proxy/upstream-target.js';
 import type { ConnectionHosts } from '../../net/connection-hosts.js';
 import type { ConnectionService } from '../../services/connection-service.js';
@@ -109,6 +109,8 @@ async function proxy(request: FastifyRequest, reply: FastifyReply, deps: ProxyRo
   if (reply.raw.destroyed) clientGone();
   else reply.raw.once('close', clientGone);
   const started = Date.now();
+  // src/app/request-logger.ts: the app's request loggers are pino's, with its level check.
+  const log = request.log as LevelCheckedLogger;
   const { response, url, attempts } = await exchange({
     method,
     plan,
@@ -125,14 +127,13 @@ async function proxy(request: FastifyRequest, reply: FastifyReply, deps: ProxyRo
     timeoutMs: deps.timeoutMs,
     maxRedirects: MAX_REDIRECTS,
     abort,
-    log: requestLogger(request),
+    log,
   });
   const status = response.statusCode ?? 0;
   if (status < 100 || status > 599) {
     response.destroy();
     throw proxyError('upstream_unreachable', `The upstream API answered with the status ${status}, which is not an HTTP status.`);
   }
-  const log = requestLogger(request);
   const upstream = plan.describe(url);
   if (log.isLevelEnabled('info')) {
     log.info({ upstream, method, status, attempts, ms: Date.now() - started, providerConfigKey: options.providerConfigKey, authMode: plan.authMode }, 'Proxy: relayed a request.');
@@ -188,11 +189,6 @@ function bodySource(request: FastifyRequest, method: string): { stream: Readable
 
 function unreadableBody(): never {
   throw new ApiError('bad_request', 'The request body could not be read: the client closed the connection while sending it.');
-}
-
-/** The request's logger with pino's level check (the app's loggers are pino's: src/app/request-logger.ts). */
-function requestLogger(request: FastifyRequest): FastifyBaseLogger & Pick<Logger, 'isLevelEnabled'> {
-  return request.log as FastifyBaseLogger & Pick<Logger, 'isLevelEnabled'>;
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {
