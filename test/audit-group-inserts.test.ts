@@ -86,4 +86,18 @@ describe('group inserts of audit entries', () => {
     await store.record([read('fine-later')]);
     expect(await committed('fine-later')).toBe(1);
   });
+
+  it('report a failed group of entries written beside the answer once for the whole group, with its routes, and never reject', async () => {
+    const store = new AuditLogStore(database.knex, 'off', 2);
+    const used = (connectionId: string, route: string): AuditEntry => ({ ...read(connectionId), action: 'credentials.use', route });
+    const first = store.recordLater([used('x'.repeat(300), 'GET /proxy/*')]);
+    const second = store.recordLater([used('beside', 'POST /proxy/*')]);
+    expect(second).toBe(first);
+    await store.flush();
+    const outcome = await first;
+    expect(outcome.entries).toBe(2);
+    expect(outcome.error).toBeDefined();
+    expect(outcome.routes).toEqual(['GET /proxy/*', 'POST /proxy/*']);
+    expect(await committed('beside')).toBe(0);
+  });
 });

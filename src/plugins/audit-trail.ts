@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { AuditAction, AuditEntry, AuditLogStore } from '../store/audit-log-store.js';
+import type { AuditAction, AuditEntry, AuditLogStore, LaterGroupOutcome } from '../store/audit-log-store.js';
 import { principalName } from './principal.js';
 
 declare module 'fastify' {
@@ -54,6 +54,17 @@ export function auditActor(request: FastifyRequest): { route: string; principal:
  */
 export function registerAuditTrail(app: FastifyInstance, store: AuditLogStore, secretKeyConfigured: boolean): void {
   app.decorateRequest('auditEntries', null);
+  // One failure handler per group insert of entries written beside the answer, on the app's logger: a handler per
+  // call would keep each proxied call's request alive until its group is committed (a tenth of a second later),
+  // long enough for the garbage collector to copy every one of them into the old generation.
+  let watchedGroup: Promise<LaterGroupOutcome> | undefined;
+  const watchLaterGroup = (group: Promise<LaterGroupOutcome>): void => {
+    if (group === watchedGroup) return;
+    watchedGroup = group;
+    void group.then((outcome) => {
+      if (outcome.error !== undefined) app.log.error({ err: outcome.error, routes: outcome.routes }, `Could not write the audit trail of ${outcome.entries} proxied call(s).`);
+    });
+  };
   app.decorate('auditSecretKeyConfigured', secretKeyConfigured);
   // A callback hook: a request without entries, or with only entries written beside the answer (the proxy's), goes
   // on at once; only entries the answer waits for hold it until they are committed.
@@ -74,10 +85,7 @@ export function registerAuditTrail(app: FastifyInstance, store: AuditLogStore, s
       if (entry.beforeAnswer) (now ??= []).push(row);
       else (later ??= []).push(row);
     }
-    if (later) {
-      const { route, principal } = actor ?? auditActor(request);
-      store.recordLater(later).catch((error: unknown) => request.log.error({ err: error }, `Could not write the audit trail of ${route} (${principal}).`));
-    }
+    if (later) watchLaterGroup(store.recordLater(later));
     if (!now) return done(null, payload);
     store.record(now).then(() => done(null, payload), done);
   });

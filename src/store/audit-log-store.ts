@@ -73,6 +73,13 @@ interface NewAuditRow {
   details: string | null;
 }
 
+/** How a group of entries written beside the answer ended: `error` (and the routes whose entries are lost) when its insert failed. */
+export interface LaterGroupOutcome {
+  entries: number;
+  error?: unknown;
+  routes?: string[];
+}
+
 /** Entries of requests waiting for the next group insert, each with its request's way to learn the outcome. */
 interface Waiting {
   rows: NewAuditRow[];
@@ -105,7 +112,7 @@ export class AuditLogStore {
   /** An insert is due at the end of this turn of the event loop. */
   private insertDue = false;
   /** Entries for `recordLater`, with the outcome their callers share. */
-  private later: { entries: AuditEntry[]; done: Promise<void>; settle: (error?: unknown) => void } | undefined;
+  private later: { entries: AuditEntry[]; done: Promise<LaterGroupOutcome>; settle: (outcome: LaterGroupOutcome) => void } | undefined;
   private laterTimer: NodeJS.Timeout | undefined;
 
   private readonly insertStatement: PreparedStatement;
@@ -165,18 +172,19 @@ export class AuditLogStore {
   /**
    * For entries no answer waits for (the proxy's): they gather for up to LATER_INSERT_DELAY_MS and go in as one
    * insert, so a busy proxy costs the database a statement per tenth of a second rather than one per call.
-   * Resolves (or fails) when they are committed; `flush` writes them at once (at shutdown).
+   * Returns the group's outcome, the same promise for every call of the group (it never rejects: a failure is
+   * the outcome's `error`); `flush` writes them at once (at shutdown).
    */
-  recordLater(entries: AuditEntry[]): Promise<void> {
-    if (entries.length === 0) return Promise.resolve();
+  recordLater(entries: AuditEntry[]): Promise<LaterGroupOutcome> {
+    if (entries.length === 0) return Promise.resolve({ entries: 0, routes: [] });
     if (!this.later) {
-      let settle: (error?: unknown) => void = () => undefined;
-      const done = new Promise<void>((resolve, reject) => (settle = (error) => (error === undefined ? resolve() : reject(error))));
+      let settle: (outcome: LaterGroupOutcome) => void = () => undefined;
+      const done = new Promise<LaterGroupOutcome>((resolve) => (settle = resolve));
       this.later = { entries: [], done, settle };
       this.laterTimer = setTimeout(() => void this.flush(), LATER_INSERT_DELAY_MS);
     }
     const later = this.later;
-    later.entries.push(...entries);
+    for (const entry of entries) later.entries.push(entry);
     if (later.entries.length >= MOST_ROWS_PER_INSERT) void this.flush();
     return later.done;
   }
@@ -187,9 +195,10 @@ export class AuditLogStore {
     if (!later) return;
     this.later = undefined;
     clearTimeout(this.laterTimer);
+    const entries = later.entries.length;
     await this.record(later.entries).then(
-      () => later.settle(),
-      (error: unknown) => later.settle(error),
+      () => later.settle({ entries }),
+      (error: unknown) => later.settle({ entries, error, routes: [...new Set(later.entries.map((entry) => entry.route))] }),
     );
   }
 
