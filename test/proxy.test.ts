@@ -306,6 +306,15 @@ describe('credentials per auth mode', () => {
     expect(api.requests[1]?.headers.authorization).toBe('Bearer new-token');
   });
 
+  it('a call after the credentials changed carries the new ones, not those the previous calls were sent with', async () => {
+    await importOAuth2('oauth2', 'rotated', { access_token: 'first-token' });
+    await send('/proxy/one', { headers: proxyHeaders('oauth2', 'rotated') });
+    await send('/proxy/two', { headers: proxyHeaders('oauth2', 'rotated') });
+    await importOAuth2('oauth2', 'rotated', { access_token: 'second-token' });
+    await send('/proxy/three', { headers: proxyHeaders('oauth2', 'rotated') });
+    expect(api.requests.map((request) => request.headers.authorization)).toEqual(['Bearer first-token', 'Bearer first-token', 'Bearer second-token']);
+  });
+
   it('API_KEY: the template\'s header, the template\'s query parameter, or Bearer without template auth', async () => {
     await send('/proxy/a', { headers: proxyHeaders('key-header') });
     await send('/proxy/b?page=2', { headers: proxyHeaders('key-query') });

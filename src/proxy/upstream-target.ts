@@ -1,4 +1,5 @@
 import type http from 'node:http';
+import type { ProxyAuthorisation } from '../credentials/credential-mode.js';
 import { modeOf, type StoredCredentials } from '../credentials/registry.js';
 import { ApiError } from '../errors.js';
 import type { ClientTlsOptions } from '../net/client-tls.js';
@@ -53,44 +54,92 @@ export interface PlanInput {
   hosts: Pick<ConnectionHosts, 'agentFor' | 'clientTls'>;
 }
 
+/**
+ * What a call's plan takes from its connection, integration and template alone (a base URL from the template, not
+ * an override): the base URL, the interpolated template headers and query, the authorisation and where secrets
+ * could show in a URL. Worked out once per opened connection and kept beside its credentials (a WeakMap on the
+ * frozen credentials object the store shares between the reads of a kept row), so a busy proxy does not redo it
+ * on every call; a refresh or any change gives new credentials, and the old plan goes with the old object.
+ */
+interface ConnectionPlan {
+  base: URL;
+  origin: string;
+  /** The base URL without its trailing slashes: a call's URL is this, "/" and the proxied path. */
+  prefix: string;
+  /** The template text the base URL came from (undefined for an override): the host checks need it. */
+  baseTemplate: string | undefined;
+  secrets: string[];
+  templateHeaders: Record<string, string>;
+  templateQuery: [string, string][];
+  authorisation: ProxyAuthorisation;
+  tls: ClientTlsOptions | undefined;
+}
+
+const connectionPlans = new WeakMap<object, { template: ProviderTemplate; config: ConfigRecord; connectionConfig: unknown; plan: ConnectionPlan }>();
+
 export function planUpstream(input: PlanInput): UpstreamPlan {
   const { template, connection, config } = input;
   const credentials = connection.credentials;
-  const mode = modeOf(credentials);
-  const values: InterpolationValues = { connectionConfig: connection.connection_config ?? {}, credentials: mode.templateValues(credentials), apiBaseUrl: answeredBaseUrl(credentials) };
-  const baseTemplate = input.baseUrlOverride ? undefined : template.proxy?.base_url ?? template.base_api_url;
-  const base = input.baseUrlOverride ?? templateBaseUrl(template, config.provider, connection.connection_id, values);
-  const target = joinUrl(base, input.path, input.search);
+  const part = input.baseUrlOverride ? connectionPlan(input, input.baseUrlOverride) : keptConnectionPlan(input);
+  const { base, authorisation, templateQuery, templateHeaders } = part;
+  const target = joinUrl(part, input.path, input.search);
   // Checked at every call: the pinned host, and the address the socket connects to.
-  const agent = baseTemplate === undefined ? undefined : input.hosts.agentFor(template, baseTemplate, base, config);
-  const secrets = interpolatedSecrets(baseTemplate, values);
-
-  const templateHeaders = interpolateEntries(template.proxy?.headers, values);
-  const templateQuery = Object.entries(interpolateEntries(template.proxy?.query, values));
-  const templateCarriesAuth = Object.keys(template.proxy?.headers ?? {}).length > 0 || Object.keys(template.proxy?.query ?? {}).length > 0;
-  const authorisation = mode.authorise(credentials, { template, integration: config, connectionId: connection.connection_id, templateCarriesAuth });
-  const contentType = (input.forwardedHeaders['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
-  const tls = input.hosts.clientTls(authorisation.kind === 'headers' ? authorisation.clientCertificate : undefined);
-  if (tls && base.protocol !== 'https:') {
-    throw new ApiError('bad_request', `The provider "${config.provider}" requires a TLS client certificate, which only an https:// base URL can carry; "${base.origin}" is not one.`);
-  }
+  const agent = part.baseTemplate === undefined ? undefined : input.hosts.agentFor(template, part.baseTemplate, base, config);
+  const contentType = input.forwardedHeaders['content-type']?.split(';')[0]?.trim().toLowerCase();
 
   return {
     target,
-    origin: base.origin,
+    origin: part.origin,
     authMode: credentials.type,
     signsFormBody: authorisation.kind === 'signature' && contentType === 'application/x-www-form-urlencoded',
     agent,
-    tls,
+    tls: part.tls,
     followsRedirects: agent === undefined,
-    describe: (url) => blank(typeof url === 'string' ? url : `${url.origin}${url.pathname}`, secrets),
+    describe: (url) => blank(typeof url === 'string' ? url : `${url.origin}${url.pathname}`, part.secrets),
     prepare(method, url, formParams) {
-      if (url.origin !== base.origin) throw new Error('Credentials are only applied on the origin of the base URL.');
+      if (url.origin !== part.origin) throw new Error('Credentials are only applied on the origin of the base URL.');
       const finalUrl = withQuery(url, templateQuery);
       const auth = authorisation.kind === 'signature' ? { authorization: authorisation.sign(method, finalUrl, formParams) } : authorisation.headers;
       // Precedence, lowest first: the proxy's defaults, the credentials, the template's headers, the caller's headers.
       return { url: finalUrl, headers: { ...input.defaultHeaders, ...auth, ...templateHeaders, ...input.forwardedHeaders } };
     },
+  };
+}
+
+/** The kept plan of this connection, integration and template, or a new one (kept for the next call). */
+function keptConnectionPlan(input: PlanInput): ConnectionPlan {
+  const credentials = input.connection.credentials as object;
+  const connectionConfig = input.connection.connection_config;
+  const kept = connectionPlans.get(credentials);
+  if (kept && kept.template === input.template && kept.config === input.config && kept.connectionConfig === connectionConfig) return kept.plan;
+  const plan = connectionPlan(input, undefined);
+  connectionPlans.set(credentials, { template: input.template, config: input.config, connectionConfig, plan });
+  return plan;
+}
+
+function connectionPlan(input: PlanInput, baseUrlOverride: URL | undefined): ConnectionPlan {
+  const { template, connection, config } = input;
+  const credentials = connection.credentials;
+  const mode = modeOf(credentials);
+  const values: InterpolationValues = { connectionConfig: connection.connection_config ?? {}, credentials: mode.templateValues(credentials), apiBaseUrl: answeredBaseUrl(credentials) };
+  const baseTemplate = baseUrlOverride ? undefined : template.proxy?.base_url ?? template.base_api_url;
+  const base = baseUrlOverride ?? templateBaseUrl(template, config.provider, connection.connection_id, values);
+  const templateCarriesAuth = Object.keys(template.proxy?.headers ?? {}).length > 0 || Object.keys(template.proxy?.query ?? {}).length > 0;
+  const authorisation = mode.authorise(credentials, { template, integration: config, connectionId: connection.connection_id, templateCarriesAuth });
+  const tls = input.hosts.clientTls(authorisation.kind === 'headers' ? authorisation.clientCertificate : undefined);
+  if (tls && base.protocol !== 'https:') {
+    throw new ApiError('bad_request', `The provider "${config.provider}" requires a TLS client certificate, which only an https:// base URL can carry; "${base.origin}" is not one.`);
+  }
+  return {
+    base,
+    origin: base.origin,
+    prefix: `${base.origin}${base.pathname.replace(/\/+$/, '')}`,
+    baseTemplate,
+    secrets: interpolatedSecrets(baseTemplate, values),
+    templateHeaders: interpolateEntries(template.proxy?.headers, values),
+    templateQuery: Object.entries(interpolateEntries(template.proxy?.query, values)),
+    authorisation,
+    tls,
   };
 }
 
@@ -152,11 +201,10 @@ export function parseHttpUrl(text: string, message: string): URL {
 }
 
 /** Base URL (trailing `/` trimmed) + `/` + path (leading `/` trimmed) + query; never leaves the base URL's origin. */
-function joinUrl(base: URL, path: string, search: string): URL {
-  const prefix = `${base.origin}${base.pathname.replace(/\/+$/, '')}`;
+function joinUrl(base: Pick<ConnectionPlan, 'prefix' | 'origin'>, path: string, search: string): URL {
   let url: URL;
   try {
-    url = new URL(`${prefix}/${path.replace(/^\/+/, '')}${search}`);
+    url = new URL(`${base.prefix}/${path.replace(/^\/+/, '')}${search}`);
   } catch {
     throw new ApiError('bad_request', 'The proxied path does not form a valid URL.');
   }
