@@ -19,9 +19,13 @@ export interface HostPinnedIntegration {
   pinned_host: string | null;
 }
 
+/** Whose choice a URL's host is: the provider's answer (`${apiBaseUrl}`), the connection's parameters, or the template's own text. */
+type HostSource = 'answer' | 'connection' | 'template';
+
 export class ConnectionHosts {
   /** Integrations the operator was told to pin, once per process each. */
   private readonly warned = new Set<string>();
+  private readonly hostSources = new WeakMap<object, Map<string, HostSource>>();
 
   constructor(
     private readonly guard: OutboundHostGuard,
@@ -61,10 +65,26 @@ export class ConnectionHosts {
    * fixes the host (Node's default agent). Throws HostRefusedError for a host off the pin or a refused address.
    */
   agentFor(template: Pick<ProviderTemplate, 'connection_config' | 'api_base_url'>, templateText: string, url: URL, integration: HostPinnedIntegration): http.Agent | undefined {
-    if (hostFromAnswer(templateText)) return this.answeredHostAgent(template, url);
-    if (!hostFromConnection(templateText, template)) return undefined;
+    const source = this.hostSourceOf(template, templateText);
+    if (source === 'answer') return this.answeredHostAgent(template, url);
+    if (source === 'template') return undefined;
     assertPinnedHost(url, integration);
     return this.guard.agentFor(url);
+  }
+
+  /**
+   * Who names the host of a template's URL. It depends on the template's text alone, so it is worked out once per
+   * template object and URL text (every proxied call asks); the checks of the URL itself still run at every call.
+   */
+  private hostSourceOf(template: Pick<ProviderTemplate, 'connection_config'>, templateText: string): HostSource {
+    let sources = this.hostSources.get(template);
+    if (!sources) this.hostSources.set(template, (sources = new Map()));
+    let source = sources.get(templateText);
+    if (source === undefined) {
+      source = hostFromAnswer(templateText) ? 'answer' : hostFromConnection(templateText, template) ? 'connection' : 'template';
+      sources.set(templateText, source);
+    }
+    return source;
   }
 
   /**
