@@ -18,17 +18,31 @@ export function deferredRequestLogger(this: unknown, parent: FastifyBaseLogger, 
 class DeferredChildLogger {
   private made: FastifyBaseLogger | undefined;
 
-  readonly fatal = this.at('fatal');
-  readonly error = this.at('error');
-  readonly warn = this.at('warn');
-  readonly info = this.at('info');
-  readonly debug = this.at('debug');
-  readonly trace = this.at('trace');
-
   constructor(
     private readonly parent: Logger,
     private readonly bindings: Bindings,
   ) {}
+
+  // Methods, not closures made per instance: every request makes one of these. pino's LogFn is overloaded
+  // (object or message first); the arguments go to the child unchanged.
+  fatal(...args: Parameters<LogFn>): void {
+    this.write('fatal', args);
+  }
+  error(...args: Parameters<LogFn>): void {
+    this.write('error', args);
+  }
+  warn(...args: Parameters<LogFn>): void {
+    this.write('warn', args);
+  }
+  info(...args: Parameters<LogFn>): void {
+    this.write('info', args);
+  }
+  debug(...args: Parameters<LogFn>): void {
+    this.write('debug', args);
+  }
+  trace(...args: Parameters<LogFn>): void {
+    this.write('trace', args);
+  }
 
   get level(): LevelWithSilentOrString {
     return this.made?.level ?? this.parent.level;
@@ -48,16 +62,14 @@ class DeferredChildLogger {
     return this.child_().child(bindings, options);
   }
 
+  /** A line at `level`, written through the child (made now) only if the level lets it through. */
+  private write(level: Level, args: Parameters<LogFn>): void {
+    if (!this.isLevelEnabled(level)) return;
+    (this.child_()[level] as (...rest: Parameters<LogFn>) => void)(...args);
+  }
+
   /** The pino child itself, made on first need. */
   private child_(): FastifyBaseLogger {
     return (this.made ??= this.parent.child(this.bindings));
-  }
-
-  private at(level: Level): LogFn {
-    // pino's LogFn is overloaded (object or message first); the arguments go to the child unchanged.
-    return ((...args: Parameters<LogFn>) => {
-      if (!this.isLevelEnabled(level)) return;
-      (this.child_()[level] as (...rest: Parameters<LogFn>) => void)(...args);
-    }) as LogFn;
   }
 }
