@@ -86,7 +86,8 @@ function readForwardedHeaders(headers: IncomingHttpHeaders): Record<string, stri
   const forwarded: Record<string, string> = {};
   const contentType = single(headers, 'content-type');
   if (contentType) forwarded['content-type'] = contentType;
-  for (const [name, value] of Object.entries(headers)) {
+  for (const name in headers) {
+    const value = headers[name];
     if (!name.startsWith(FORWARD_PREFIX) || value === undefined) continue;
     const upstreamName = name.slice(FORWARD_PREFIX.length);
     if (upstreamName === '' || NOT_FORWARDED.has(upstreamName)) continue;

@@ -27,15 +27,14 @@ export function decoderFor(contentEncoding: string | undefined): Transform | und
 
 /** The upstream's response headers minus hop-by-hop ones (and the coding and length when the body is decoded). */
 export function relayedHeaders(response: IncomingMessage, decoded: boolean): Record<string, string | string[]> {
-  const named = new Set(
-    String(response.headers.connection ?? '')
-      .split(',')
-      .map((name) => name.trim().toLowerCase())
-      .filter((name) => name !== ''),
-  );
+  // Headers the upstream's Connection header names are hop-by-hop too; most answers name none.
+  const connection = response.headers.connection;
+  const named = connection === undefined ? undefined : new Set(connection.split(',').map((name) => name.trim().toLowerCase()));
   const headers: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(response.headers)) {
-    if (value === undefined || HOP_BY_HOP.has(name) || named.has(name) || name.startsWith('proxy-')) continue;
+  const all = response.headers;
+  for (const name in all) {
+    const value = all[name];
+    if (value === undefined || HOP_BY_HOP.has(name) || named?.has(name) || name.startsWith('proxy-')) continue;
     if (decoded && (name === 'content-encoding' || name === 'content-length')) continue;
     headers[name] = value;
   }

@@ -146,7 +146,7 @@ async function proxy(request: FastifyRequest, reply: FastifyReply, deps: ProxyRo
   // Read before the status and headers are set, so a body that breaks is answered with the proxy's own error.
   const whole = wholeLength === undefined ? undefined : await readWholeBody(response, wholeLength, deps.timeoutMs, abort);
   reply.status(status);
-  for (const [name, value] of Object.entries(relayedHeaders(response, decoder !== undefined))) reply.header(name, value);
+  reply.headers(relayedHeaders(response, decoder !== undefined));
   if (!hasBody) {
     response.on('error', () => undefined);
     response.resume();
