@@ -107,13 +107,18 @@ function presentsCredentials(request: FastifyRequest): boolean {
   return query !== undefined && typeof query === 'object' && ['hmac', 'connect_session_token', 'public_key'].some((name) => query[name] !== undefined);
 }
 
+const BASIC_SCHEME = /^\s*basic\s/i;
+
 /**
  * Whether the credential is one a person may have chosen: HTTP Basic with a password (the dashboard's
  * login), unless that password or user name is the secret key itself. The seed scheme (Basic with the key
  * as user name and no password), Bearer keys and session tokens are machine-made and never paced.
  */
 function presentsPassword(request: FastifyRequest, secretKey: Buffer | undefined): boolean {
-  const [scheme, value, ...rest] = (request.headers.authorization ?? '').trim().split(/\s+/);
+  const header = request.headers.authorization;
+  // Every request comes here: most carry a Bearer key or nothing, and need no splitting to say so.
+  if (header === undefined || !BASIC_SCHEME.test(header)) return false;
+  const [scheme, value, ...rest] = header.trim().split(/\s+/);
   if (scheme?.toLowerCase() !== 'basic' || !value || rest.length > 0) return false;
   const decoded = Buffer.from(value, 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
