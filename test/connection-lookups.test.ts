@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SCHEMA } from '../src/db/database.js';
+import { createKnex, SCHEMA } from '../src/db/database.js';
+import { FIND_MANY_WITH_INTEGRATION } from '../src/store/connection-rows.js';
 import { ConfigsStore } from '../src/store/configs-store.js';
 import { ConnectionsStore } from '../src/store/connections-store.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
@@ -93,6 +94,22 @@ describe('connection lookups', () => {
     });
     expect(lookups).toEqual([['grace'], ['grace']]);
     expect(apiKeyOf(result[1])).toBe('rotated');
+  });
+
+  it('are planned once per pooled connection, not again on every lookup', async () => {
+    // One pooled connection, so the statement counts below are those of the connection every lookup ran on.
+    const knex = createKnex(database.connection, 1, 1);
+    try {
+      const store = new ConnectionsStore(knex, undefined);
+      for (let lookup = 0; lookup < 20; lookup++) expect(apiKeyOf(await store.findWithIntegration('api', lookup % 2 ? 'ada' : 'alan'))).toMatch(/^key-of-/);
+      const { rows } = (await knex.raw(`SELECT generic_plans::int, custom_plans::int FROM pg_prepared_statements WHERE name = ?`, [FIND_MANY_WITH_INTEGRATION.name])) as {
+        rows: { generic_plans: number; custom_plans: number }[];
+      };
+      // PostgreSQL plans a prepared statement for its values five times before it may keep one plan for all values.
+      expect(rows).toEqual([{ generic_plans: 15, custom_plans: 5 }]);
+    } finally {
+      await knex.destroy();
+    }
   });
 
   it('fail every read of a lookup that failed, and answer the next ones', async () => {
