@@ -69,6 +69,37 @@ describe('connection lookups', () => {
     expect(orphan?.config).toBeUndefined();
   });
 
+  it('give each read the connection and its integration exactly as a query of their own rows reads them: every column, times as Dates', async () => {
+    const store = new ConnectionsStore(database.knex, undefined);
+    await store.upsert({
+      provider_config_key: 'api',
+      connection_id: 'every-field',
+      credentials: { type: 'API_KEY', apiKey: 'key "quoted" \\ ünïcode 🔑' },
+      connection_config: { subdomain: 'acme', nested: { list: [1, 'two', null, true] } },
+      metadata: { note: 'line\nbreak', count: 3 },
+      end_user: { id: 'end-user-1', email: 'ada@example.com', organization: { id: 'org-1', display_name: 'Org' } },
+      tags: { team: 'core' },
+      webhook_url_override: 'https://hooks.example.com/custody',
+    });
+    await database.knex(`${SCHEMA}._nango_connections`).where({ connection_id: 'every-field' }).update({
+      created_at: database.knex.raw(`timestamptz '2020-02-29 23:59:59.123456+05:30'`),
+      credentials_expires_at: database.knex.raw(`timestamptz '2031-01-01 00:00:00.5+00'`),
+      last_refresh_success: database.knex.raw(`timestamptz '1999-12-31 23:59:59+00'`),
+      last_refresh_failure: database.knex.raw('now()'),
+      last_refresh_error: 'invalid_grant',
+      refresh_attempts: 2,
+      refresh_due_at: database.knex.raw(`now() + interval '1 hour'`),
+      refresh_failing_since: database.knex.raw(`now() - interval '1 day'`),
+      refresh_given_up_at: database.knex.raw('now()'),
+    });
+    const found = await store.findWithIntegration('api', 'every-field');
+    expect(found?.connection).toEqual(await store.find('api', 'every-field'));
+    expect(found?.config).toEqual({ ...(await configs.find('api')) });
+    expect(found?.connection.created_at).toEqual(new Date('2020-02-29T18:29:59.123Z'));
+    expect(found?.connection.refresh_given_up_at).toBeInstanceOf(Date);
+    expect(found?.config?.created_at).toBeInstanceOf(Date);
+  });
+
   it('ask for a connection wanted by several reads at once only once, and give each read a record of its own', async () => {
     const store = new ConnectionsStore(database.knex, undefined);
     const { result, lookups } = await lookupsDuring(() => Promise.all([store.findWithIntegration('api', 'ada'), store.findWithIntegration('api', 'ada')]));
