@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SCHEMA } from '../src/db/database.js';
+import { createKnex, SCHEMA } from '../src/db/database.js';
+import { FIND_MANY_WITH_INTEGRATION } from '../src/store/connection-rows.js';
 import { ConfigsStore } from '../src/store/configs-store.js';
 import { ConnectionsStore } from '../src/store/connections-store.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
@@ -68,6 +69,37 @@ describe('connection lookups', () => {
     expect(orphan?.config).toBeUndefined();
   });
 
+  it('give each read the connection and its integration exactly as a query of their own rows reads them: every column, times as Dates', async () => {
+    const store = new ConnectionsStore(database.knex, undefined);
+    await store.upsert({
+      provider_config_key: 'api',
+      connection_id: 'every-field',
+      credentials: { type: 'API_KEY', apiKey: 'key "quoted" \\ ünïcode 🔑' },
+      connection_config: { subdomain: 'acme', nested: { list: [1, 'two', null, true] } },
+      metadata: { note: 'line\nbreak', count: 3 },
+      end_user: { id: 'end-user-1', email: 'ada@example.com', organization: { id: 'org-1', display_name: 'Org' } },
+      tags: { team: 'core' },
+      webhook_url_override: 'https://hooks.example.com/custody',
+    });
+    await database.knex(`${SCHEMA}._nango_connections`).where({ connection_id: 'every-field' }).update({
+      created_at: database.knex.raw(`timestamptz '2020-02-29 23:59:59.123456+05:30'`),
+      credentials_expires_at: database.knex.raw(`timestamptz '2031-01-01 00:00:00.5+00'`),
+      last_refresh_success: database.knex.raw(`timestamptz '1999-12-31 23:59:59+00'`),
+      last_refresh_failure: database.knex.raw('now()'),
+      last_refresh_error: 'invalid_grant',
+      refresh_attempts: 2,
+      refresh_due_at: database.knex.raw(`now() + interval '1 hour'`),
+      refresh_failing_since: database.knex.raw(`now() - interval '1 day'`),
+      refresh_given_up_at: database.knex.raw('now()'),
+    });
+    const found = await store.findWithIntegration('api', 'every-field');
+    expect(found?.connection).toEqual(await store.find('api', 'every-field'));
+    expect(found?.config).toEqual({ ...(await configs.find('api')) });
+    expect(found?.connection.created_at).toEqual(new Date('2020-02-29T18:29:59.123Z'));
+    expect(found?.connection.refresh_given_up_at).toBeInstanceOf(Date);
+    expect(found?.config?.created_at).toBeInstanceOf(Date);
+  });
+
   it('ask for a connection wanted by several reads at once only once, and give each read a record of its own', async () => {
     const store = new ConnectionsStore(database.knex, undefined);
     const { result, lookups } = await lookupsDuring(() => Promise.all([store.findWithIntegration('api', 'ada'), store.findWithIntegration('api', 'ada')]));
@@ -93,6 +125,22 @@ describe('connection lookups', () => {
     });
     expect(lookups).toEqual([['grace'], ['grace']]);
     expect(apiKeyOf(result[1])).toBe('rotated');
+  });
+
+  it('are planned once per pooled connection, not again on every lookup', async () => {
+    // One pooled connection, so the statement counts below are those of the connection every lookup ran on.
+    const knex = createKnex(database.connection, 1, 1);
+    try {
+      const store = new ConnectionsStore(knex, undefined);
+      for (let lookup = 0; lookup < 20; lookup++) expect(apiKeyOf(await store.findWithIntegration('api', lookup % 2 ? 'ada' : 'alan'))).toMatch(/^key-of-/);
+      const { rows } = (await knex.raw(`SELECT generic_plans::int, custom_plans::int FROM pg_prepared_statements WHERE name = ?`, [FIND_MANY_WITH_INTEGRATION.name])) as {
+        rows: { generic_plans: number; custom_plans: number }[];
+      };
+      // PostgreSQL plans a prepared statement for its values five times before it may keep one plan for all values.
+      expect(rows).toEqual([{ generic_plans: 15, custom_plans: 5 }]);
+    } finally {
+      await knex.destroy();
+    }
   });
 
   it('fail every read of a lookup that failed, and answer the next ones', async () => {

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { FIND_MANY_WITH_INTEGRATION } from '../src/store/connection-rows.js';
 import { buildTestApp, type TestApp } from './support/test-app.js';
 
 /**
@@ -88,6 +89,13 @@ describe(`with ${CONNECTIONS} connections`, () => {
       expect(plan).not.toMatch(/Seq Scan on _nango_connections/);
       expect(plan).toMatch(/Index (Only )?Scan/);
     }
+  });
+
+  it('the lookup credential reads share probes the index in the plan PostgreSQL makes once and keeps for every lookup', async () => {
+    // The plan a pooled connection keeps after five lookups (src/store/connection-rows.ts), not one made for given keys.
+    const plan = await planOf({ sql: `(GENERIC_PLAN) ${FIND_MANY_WITH_INTEGRATION.text}`, bindings: [] });
+    expect(plan).not.toMatch(/Seq Scan on _nango_connections/);
+    expect(plan).toMatch(/Index (Only )?Scan .* on _nango_connections/);
   });
 
   it.each([
