@@ -109,6 +109,20 @@ export function wholeBodyLength(response: IncomingMessage): number | undefined {
 }
 
 /**
+ * The body, when all of it arrived with the headers (most small answers do: the continuation that reads it runs
+ * after the parser has taken the whole packet): taken at once, without the listeners, promise, timer and copy
+ * readWholeBody needs for a body still on its way. Undefined otherwise.
+ */
+export function arrivedWholeBody(response: IncomingMessage, length: number): Buffer | undefined {
+  if (!response.complete || response.readableLength !== length) return undefined;
+  const body = length === 0 ? Buffer.alloc(0) : (response.read(length) as Buffer | null);
+  if (body === null || body.length !== length) return undefined;
+  // Lets the emptied stream end, which hands its socket back to the agent.
+  response.resume();
+  return body;
+}
+
+/**
  * Reads a body of the declared length, with the same inactivity limit and error mapping as relayBody. Like
  * relayBody it needs no abort listener of its own: an abort (idle, deadline, client gone) destroys the upstream
  * request the exchange's abort was given to, and the response then closes incomplete.

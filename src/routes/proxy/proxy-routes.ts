@@ -8,7 +8,7 @@ import { isAllowedHost } from '../../proxy/allowed-hosts.js';
 import { proxyError } from '../../proxy/proxy-errors.js';
 import { readProxyOptions } from '../../proxy/proxy-options.js';
 import { bufferUpTo, readAll, type UpstreamBody } from '../../proxy/request-body.js';
-import { decoderFor, readWholeBody, relayBody, relayedHeaders, wholeBodyLength } from '../../proxy/response-relay.js';
+import { arrivedWholeBody, decoderFor, readWholeBody, relayBody, relayedHeaders, wholeBodyLength } from '../../proxy/response-relay.js';
 import { DEFAULT_RETRY_TIMING } from '../../proxy/retry-policy.js';
 import { ExchangeAbort, UpstreamAbort } from '../../proxy/exchange-abort.js';
 import { exchange, type LevelCheckedLogger } from '../../proxy/upstream-client.js';
@@ -144,7 +144,7 @@ async function proxy(request: FastifyRequest, reply: FastifyReply, deps: ProxyRo
   const decoder = decompress && hasBody ? decoderFor(headerValue(response.headers['content-encoding'])) : undefined;
   const wholeLength = hasBody && !decoder ? wholeBodyLength(response) : undefined;
   // Read before the status and headers are set, so a body that breaks is answered with the proxy's own error.
-  const whole = wholeLength === undefined ? undefined : await readWholeBody(response, wholeLength, deps.timeoutMs, abort);
+  const whole = wholeLength === undefined ? undefined : (arrivedWholeBody(response, wholeLength) ?? (await readWholeBody(response, wholeLength, deps.timeoutMs, abort)));
   reply.status(status);
   reply.headers(relayedHeaders(response, decoder !== undefined));
   if (!hasBody) {
