@@ -115,8 +115,9 @@ export function wholeBodyLength(response: IncomingMessage): number | undefined {
  */
 export function arrivedWholeBody(response: IncomingMessage, length: number): Buffer | undefined {
   if (!response.complete || response.readableLength !== length) return undefined;
+  // A stream that has ended hands over all it holds: read(length) of exactly what it holds is never null then.
   const body = length === 0 ? Buffer.alloc(0) : (response.read(length) as Buffer | null);
-  if (body === null || body.length !== length) return undefined;
+  if (body === null) return undefined;
   // Lets the emptied stream end, which hands its socket back to the agent.
   response.resume();
   return body;
