@@ -217,7 +217,7 @@ export class AuditLogStore {
         rowCount += next.rows.length;
       }
       try {
-        const rows = batch.length === 1 ? (batch[0] as Waiting).rows : batch.flatMap((waiting) => waiting.rows);
+        const rows = batch.flatMap((waiting) => waiting.rows);
         await runPrepared(this.knex, this.insertStatement, [JSON.stringify(rows)]);
         for (const waiting of batch) waiting.settle();
       } catch (error) {
