@@ -8,11 +8,12 @@ export type UpstreamHeaders = Record<string, string | string[]>;
 const FIRST_ONLY = new Set(['age', 'authorization', 'content-length', 'content-type', 'etag', 'expires', 'from', 'host', 'if-modified-since', 'if-unmodified-since', 'last-modified', 'location', 'max-forwards', 'proxy-authorization', 'referer', 'retry-after', 'server', 'user-agent']);
 
 /**
- * One attempt at the upstream, as undici's dispatcher reports it: `arrived` resolves once the status and headers
- * have come (or rejects with what kept them from coming), then the body is taken one way: `whole()` (all of it, once it has
- * arrived; `wholeNow` when it already has), `stream()` (relayed as it comes, paused while the client reads slowly) or `discard()` (a retried or
- * followed answer, read to its end so its socket serves the next call). Until one is chosen the body's first
- * chunks are held. `abort` ends the attempt; an abort before undici has begun the request ends it as it begins.
+ * One attempt at the upstream, as undici's dispatcher reports it: `arrived` resolves once the status and
+ * headers have come (or rejects with what kept them from coming), then the body is taken one way: `whole()`
+ * (all of it, once it has arrived; `wholeNow` when it already has), `stream()` (relayed as it comes, paused
+ * while the client reads slowly) or `discard()` (a retried or followed answer, read to its end so its socket
+ * serves the next call). Until one is chosen the body's first chunks are held. `abort` ends the attempt; an
+ * abort before undici has begun the request ends it as it begins.
  */
 export class UpstreamAnswer implements Dispatcher.DispatchHandler {
   statusCode = 0;
