@@ -170,5 +170,5 @@ export async function closeContainer(container: Container): Promise<void> {
   await container.stores.auditLog.flush();
   // close, not drain: a dead receiver must not hold the shutdown for the whole retry schedule.
   await container.webhooks.close();
-  container.hosts.close();
+  await container.hosts.close();
 }

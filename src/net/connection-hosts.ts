@@ -1,4 +1,5 @@
 import type http from 'node:http';
+import type { Dispatcher } from 'undici';
 import { ApiError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { interpolate, templateAlternatives, type InterpolationValues } from '../providers/interpolation.js';
@@ -7,6 +8,7 @@ import { checkAnsweredUrl } from '../providers/answered-base-url.js';
 import { hostFromAnswer, hostFromConnection, templateUrls, wholeHostParameter } from '../providers/template-urls.js';
 import { clientTlsOptions, type ClientCertificate, type ClientTlsOptions } from './client-tls.js';
 import { hostnameOf, HostRefusedError, type OutboundHostGuard } from './outbound-host-guard.js';
+import { UpstreamDispatchers } from './upstream-dispatchers.js';
 
 /**
  * Where a connection may send its integration's secrets: the template's URLs whose host comes from the
@@ -27,12 +29,17 @@ export class ConnectionHosts {
   private readonly warned = new Set<string>();
   private readonly hostSources = new WeakMap<object, Map<string, HostSource>>();
 
+  /** The proxy's upstream sockets: its calls go through undici rather than node:http's agents. */
+  private readonly dispatchers: UpstreamDispatchers;
+
   constructor(
     private readonly guard: OutboundHostGuard,
     private readonly log?: Logger,
     /** Certificate authorities trusted beside Node's own on calls that present a client certificate (specs' stand-ins). */
     private readonly extraTrusted: readonly string[] = [],
-  ) {}
+  ) {
+    this.dispatchers = new UpstreamDispatchers(guard.lookup);
+  }
 
   /**
    * When a connection is made: every URL of the template whose host the connection decides must be on the
@@ -65,11 +72,37 @@ export class ConnectionHosts {
    * fixes the host (Node's default agent). Throws HostRefusedError for a host off the pin or a refused address.
    */
   agentFor(template: Pick<ProviderTemplate, 'connection_config' | 'api_base_url'>, templateText: string, url: URL, integration: HostPinnedIntegration): http.Agent | undefined {
+    return this.throughGuard(template, templateText, url, integration) ? this.guard.agentFor(url) : undefined;
+  }
+
+  /**
+   * The same checks as `agentFor`, for a proxied call: the undici dispatcher to send with, through the outbound host
+   * guard's lookup when the connection chose the host, presenting the client certificate `tls` if given.
+   */
+  dispatcherFor(
+    template: Pick<ProviderTemplate, 'connection_config' | 'api_base_url'>,
+    templateText: string,
+    url: URL,
+    integration: HostPinnedIntegration,
+    tls: ClientTlsOptions | undefined,
+  ): { dispatcher: Dispatcher; guarded: boolean } {
+    const guarded = this.throughGuard(template, templateText, url, integration);
+    if (guarded) this.guard.checkLiteral(url);
+    return { dispatcher: this.dispatchers.for(guarded, tls), guarded };
+  }
+
+  /** The dispatcher of a call to a host the template fixes or the operator allowed (Base-Url-Override). */
+  directDispatcher(tls: ClientTlsOptions | undefined): Dispatcher {
+    return this.dispatchers.for(false, tls);
+  }
+
+  /** Whether a call to `url` must go through the outbound host guard; throws HostRefusedError for a host off the pin or off the answered hosts. */
+  private throughGuard(template: Pick<ProviderTemplate, 'connection_config' | 'api_base_url'>, templateText: string, url: URL, integration: HostPinnedIntegration): boolean {
     const source = this.hostSourceOf(template, templateText);
-    if (source === 'answer') return this.answeredHostAgent(template, url);
-    if (source === 'template') return undefined;
+    if (source === 'answer') return this.answeredHostGuarded(template, url);
+    if (source === 'template') return false;
     assertPinnedHost(url, integration);
-    return this.guard.agentFor(url);
+    return true;
   }
 
   /**
@@ -92,12 +125,12 @@ export class ConnectionHosts {
    * `api_base_url.hosts` (the template may have changed since); a host under a `*.domain` entry goes through
    * the outbound host guard, an exactly listed one is the operator's choice.
    */
-  private answeredHostAgent(template: Pick<ProviderTemplate, 'api_base_url'>, url: URL): http.Agent | undefined {
+  private answeredHostGuarded(template: Pick<ProviderTemplate, 'api_base_url'>, url: URL): boolean {
     const check = checkAnsweredUrl(url.origin, template.api_base_url?.hosts ?? []);
     if (!check.ok) {
       throw new HostRefusedError('connection_host_not_allowed', `The provider named ${url.origin} as its API's address, which is refused: ${check.problem}. Reconnect, or correct api_base_url.hosts in the provider template.`);
     }
-    return check.byWildcard ? this.guard.agentFor(url) : undefined;
+    return check.byWildcard;
   }
 
   /** The TLS options of a call that presents a connection's client certificate (mutual TLS); undefined for a call without one. */
@@ -116,8 +149,9 @@ export class ConnectionHosts {
     return values;
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.guard.close();
+    await this.dispatchers.close();
   }
 
   /** A template that takes the whole host from the connection, unpinned: any public host gets the credentials. */

@@ -64,9 +64,17 @@ export class OutboundHostGuard {
 
   /** For every call: the agent to send with. An address in the URL is checked here (no lookup happens for one). */
   agentFor(url: URL): http.Agent {
+    this.checkLiteral(url);
+    return url.protocol === 'https:' ? this.httpsAgent : this.httpAgent;
+  }
+
+  /**
+   * For every call that connects through `lookup` rather than an agent of this guard's: a URL whose host is an
+   * address is checked here, since no lookup happens for one.
+   */
+  checkLiteral(url: URL): void {
     const host = hostnameOf(url);
     if (isIP(host)) this.checkAddress(host, host);
-    return url.protocol === 'https:' ? this.httpsAgent : this.httpAgent;
   }
 
   close(): void {
@@ -74,8 +82,11 @@ export class OutboundHostGuard {
     this.httpsAgent.destroy();
   }
 
-  /** net's `lookup` option: resolves, refuses the whole name if any address is refused, then answers as dns.lookup would. */
-  private readonly lookup: LookupFunction = (hostname, options, callback) => {
+  /**
+   * net's `lookup` option: resolves, refuses the whole name if any address is refused, then answers as dns.lookup
+   * would. Every socket to a host a connection chose connects through it (this guard's agents, the proxy's dispatcher).
+   */
+  readonly lookup: LookupFunction = (hostname, options, callback) => {
     this.resolveChecked(hostname).then(
       (addresses) => {
         const family = options.family === 'IPv4' ? 4 : options.family === 'IPv6' ? 6 : options.family;

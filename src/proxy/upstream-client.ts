@@ -1,20 +1,21 @@
-import http, { type IncomingMessage } from 'node:http';
-import https from 'node:https';
 import type { FastifyBaseLogger } from 'fastify';
+import type { Dispatcher } from 'undici';
 import type { Logger } from '../logger.js';
 import { ApiError } from '../errors.js';
 import { HostRefusedError } from '../net/outbound-host-guard.js';
 import { type ExchangeAbort, UpstreamAbort } from './exchange-abort.js';
 import { proxyError } from './proxy-errors.js';
+import { UpstreamAnswer } from './upstream-answer.js';
 import type { UpstreamBody } from './request-body.js';
 import { backoffMs, isRetryableStatus, retryDelayMs, type RetryRules } from './retry-policy.js';
 import type { UpstreamPlan } from './upstream-target.js';
 
 /**
  * One proxied exchange with the upstream API, up to its response headers: retries, same-origin redirects
- * and the deadline. Built on node:http/node:https rather than fetch: bytes pass through untouched (fetch
- * always decompresses and would make `Decompress: false` impossible), any method token is sent as is,
- * request bodies stream without `duplex` quirks, and no header is added or refused behind our back.
+ * and the deadline. Sent with undici's dispatcher rather than fetch: bytes pass through untouched (fetch
+ * always decompresses and would make `Decompress: false` impossible), any method token is sent as is and
+ * request bodies stream without `duplex` quirks. undici adds only Host and Connection, and refuses the
+ * hop-by-hop headers readProxyOptions never forwards.
  */
 export interface ExchangeInput {
   method: string;
@@ -36,14 +37,15 @@ export interface ExchangeInput {
 export type LevelCheckedLogger = FastifyBaseLogger & Pick<Logger, 'isLevelEnabled'>;
 
 export interface ExchangeResult {
-  response: IncomingMessage;
+  response: UpstreamAnswer;
   url: URL;
   attempts: number;
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
-const TRANSIENT_ERRORS = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN']);
-const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
+const TRANSIENT_ERRORS = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT']);
+/** Methods that change nothing: a kept-alive socket the upstream closed as the request went out may be tried once more. */
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 export async function exchange(input: ExchangeInput): Promise<ExchangeResult> {
   const { method, plan, body, abort, log } = input;
@@ -69,16 +71,19 @@ export async function exchange(input: ExchangeInput): Promise<ExchangeResult> {
   try {
     for (;;) {
       const prepared = plan.prepare(method, url, input.formParams);
-      let response: IncomingMessage;
+      let response: UpstreamAnswer;
       try {
-        response = await sendOnce(prepared.url, method, prepared.headers, body, { agent: plan.agent, tls: plan.tls }, abort, arm);
+        response = await sendOnce(prepared.url, method, prepared.headers, body, plan.dispatcher, abort, arm);
       } catch (error) {
         if (abort.aborted) throw abortError(abort.reason, input.timeoutMs);
         if (error instanceof HostRefusedError) throw error;
-        const failure = error as NodeJS.ErrnoException & { reusedSocket?: boolean };
+        const failure = error as NodeJS.ErrnoException;
         if (failure.code === CLIENT_BODY_ERROR) throw new ApiError('bad_request', 'The request body could not be read: the client closed the connection while sending it.');
-        // A kept-alive socket the upstream had already closed: the request never reached it, send it again.
-        if (replayable && failure.reusedSocket && failure.code === 'ECONNRESET' && !staleSocketRetried) {
+        if (failure.code === 'UND_ERR_INVALID_ARG' || failure.code === 'UND_ERR_NOT_SUPPORTED') {
+          throw new ApiError('bad_request', `The request could not be sent upstream: ${failure.message}.`);
+        }
+        // A kept-alive socket the upstream closed as the request went out: a request that changes nothing goes once more.
+        if (replayable && SAFE_METHODS.has(method) && failure.code === 'UND_ERR_SOCKET' && !staleSocketRetried) {
           staleSocketRetried = true;
           continue;
         }
@@ -93,12 +98,12 @@ export async function exchange(input: ExchangeInput): Promise<ExchangeResult> {
         }
         throw proxyError('upstream_unreachable', `The upstream API at ${plan.describe(prepared.url.origin)} could not be reached (${failure.code ?? failure.message}).`);
       }
-      const status = response.statusCode ?? 502;
+      const status = response.statusCode;
       // Built only when written: the described URL is string work every proxied call would pay for nothing.
       if (log.isLevelEnabled('debug')) log.debug({ upstream: plan.describe(prepared.url), method, status, attempt: attempt + 1 }, 'Proxy: upstream answered.');
 
-      const location = response.headers.location;
-      if (REDIRECTS.has(status) && (method === 'GET' || method === 'HEAD') && location && plan.followsRedirects && redirects < input.maxRedirects) {
+      const location = response.headers['location'];
+      if (REDIRECTS.has(status) && (method === 'GET' || method === 'HEAD') && typeof location === 'string' && location && plan.followsRedirects && redirects < input.maxRedirects) {
         const next = resolveLocation(location, prepared.url);
         // Only redirects that stay on the credentials' origin are followed; others go back to the caller as they came.
         if (next && next.origin === plan.origin) {
@@ -130,50 +135,30 @@ export async function exchange(input: ExchangeInput): Promise<ExchangeResult> {
 const CLIENT_BODY_ERROR = 'CUSTODY_CLIENT_BODY';
 
 /**
- * One HTTP request. A streamed body restarts the deadline at every chunk and at its end (`progress`), so a
+ * One HTTP request. A streamed body restarts the deadline at every chunk sent and at its end (`progress`), so a
  * large upload is bounded by inactivity, and the wait for the answer starts once the upload is complete.
  */
-function sendOnce(
-  url: URL,
-  method: string,
-  headers: Record<string, string>,
-  body: UpstreamBody,
-  connection: Pick<UpstreamPlan, 'agent' | 'tls'>,
-  abort: ExchangeAbort,
-  progress: () => void,
-): Promise<IncomingMessage> {
-  return new Promise((resolve, reject) => {
-    // The headers of this attempt are its own (UpstreamPlan.prepare builds them per attempt): framing goes in place.
-    const framed = headers;
-    if (body.kind === 'buffer') framed['content-length'] = String(body.data.length);
-    else if (body.kind === 'stream') {
-      if (body.length !== undefined) framed['content-length'] = String(body.length);
-      else framed['transfer-encoding'] = 'chunked';
-    } else if (BODY_METHODS.has(method)) framed['content-length'] = '0';
-    const transport = url.protocol === 'https:' ? https : http;
-    // Plain options rather than the URL, which node:http would convert on every call.
-    // A client certificate's TLS options also key the agent's socket pool, so no socket is shared across certificates.
-    const request = transport.request({ ...requestTarget(url), method, headers: framed, agent: connection.agent ?? transport.globalAgent, ...connection.tls });
-    const stopListening = abort.onAbort((reason) => void request.destroy(reason));
-    // Once the exchange is over its socket may serve another request: a later abort must not reach it.
-    if (!request.destroyed) request.once('close', stopListening);
-    // Persistent listener: a socket error after the response started must not become an uncaught exception.
-    request.on('error', (error: Error) => reject(Object.assign(error, { reusedSocket: request.reusedSocket })));
-    request.once('response', resolve);
-    if (body.kind === 'buffer') request.end(body.data);
-    else if (body.kind === 'stream') {
-      body.stream.once('error', (error) => request.destroy(Object.assign(new Error('The request body could not be read from the client.', { cause: error }), { code: CLIENT_BODY_ERROR })));
-      body.stream.pipe(request);
-      body.stream.on('data', progress);
-      body.stream.once('end', progress);
-    } else request.end();
-  });
-}
-
-/** What node:http needs of a URL: host, port and path, with IPv6 brackets removed as its own conversion does. */
-function requestTarget(url: URL): { protocol: string; hostname: string; port: string; path: string } {
-  const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
-  return { protocol: url.protocol, hostname, port: url.port, path: `${url.pathname}${url.search}` };
+function sendOnce(url: URL, method: string, headers: Record<string, string>, body: UpstreamBody, dispatcher: Dispatcher, abort: ExchangeAbort, progress: () => void): Promise<UpstreamAnswer> {
+  const answer = new UpstreamAnswer(body.kind === 'stream' ? progress : undefined);
+  // The headers of this attempt are its own (UpstreamPlan.prepare builds them per attempt): framing goes in place.
+  // undici frames buffers itself and streams of unknown length as chunked.
+  if (body.kind === 'stream') {
+    if (body.length !== undefined) headers['content-length'] = String(body.length);
+    // Told apart from an upstream failure: the client's own body broke (it went away while sending it).
+    body.stream.once('error', () => answer.abort(Object.assign(new Error('The request body could not be read from the client.'), { code: CLIENT_BODY_ERROR })));
+  }
+  abort.onAbort((reason) => answer.abort(reason));
+  dispatcher.dispatch(
+    {
+      origin: url.origin,
+      path: `${url.pathname}${url.search}`,
+      method,
+      headers,
+      body: body.kind === 'buffer' ? body.data : body.kind === 'stream' ? body.stream : null,
+    },
+    answer,
+  );
+  return answer.arrived;
 }
 
 /** A retry's wait, cut short (and failed) by the exchange's abort. */
@@ -211,7 +196,6 @@ function resolveLocation(location: string, base: URL): URL | undefined {
   }
 }
 
-function discard(response: IncomingMessage): void {
-  response.on('error', () => undefined);
-  response.resume();
+function discard(response: UpstreamAnswer): void {
+  response.discard();
 }

@@ -1,4 +1,4 @@
-import type http from 'node:http';
+import type { Dispatcher } from 'undici';
 import type { ProxyAuthorisation } from '../credentials/credential-mode.js';
 import { modeOf, type StoredCredentials } from '../credentials/registry.js';
 import { ApiError } from '../errors.js';
@@ -25,10 +25,11 @@ export interface UpstreamPlan {
   authMode: string;
   /** True when the request body is form-encoded and an OAuth 1.0a signature must cover its parameters. */
   signsFormBody: boolean;
-  /** The outbound host guard's agent when the connection chose the host (undefined: Node's default agent). */
-  agent: http.Agent | undefined;
-  /** The connection's client certificate, presented on every attempt (mutual TLS); undefined for most providers. */
-  tls: ClientTlsOptions | undefined;
+  /**
+   * Where the call's sockets come from: through the outbound host guard's lookup when the connection chose the host,
+   * presenting the connection's client certificate (mutual TLS) on every attempt when it has one.
+   */
+  dispatcher: Dispatcher;
   /** A host the connection chose is called, never redirected from. */
   followsRedirects: boolean;
   /** The URL as logs and the audit trail show it: origin and path (or the text given), credentials the template put in it blanked. */
@@ -51,7 +52,7 @@ export interface PlanInput {
   forwardedHeaders: Record<string, string>;
   /** Headers the proxy sends unless the credentials, the template or the caller set them (User-Agent…). */
   defaultHeaders: Record<string, string>;
-  hosts: Pick<ConnectionHosts, 'agentFor' | 'clientTls'>;
+  hosts: Pick<ConnectionHosts, 'dispatcherFor' | 'directDispatcher' | 'clientTls'>;
 }
 
 /**
@@ -84,7 +85,8 @@ export function planUpstream(input: PlanInput): UpstreamPlan {
   const { base, authorisation, templateQuery, templateHeaders } = part;
   const target = joinUrl(part, input.path, input.search);
   // Checked at every call: the pinned host, and the address the socket connects to.
-  const agent = part.baseTemplate === undefined ? undefined : input.hosts.agentFor(template, part.baseTemplate, base, config);
+  const { dispatcher, guarded } =
+    part.baseTemplate === undefined ? { dispatcher: input.hosts.directDispatcher(part.tls), guarded: false } : input.hosts.dispatcherFor(template, part.baseTemplate, base, config, part.tls);
   const contentType = input.forwardedHeaders['content-type']?.split(';')[0]?.trim().toLowerCase();
 
   return {
@@ -92,9 +94,8 @@ export function planUpstream(input: PlanInput): UpstreamPlan {
     origin: part.origin,
     authMode: credentials.type,
     signsFormBody: authorisation.kind === 'signature' && contentType === 'application/x-www-form-urlencoded',
-    agent,
-    tls: part.tls,
-    followsRedirects: agent === undefined,
+    dispatcher,
+    followsRedirects: !guarded,
     describe: (url) => blank(typeof url === 'string' ? url : `${url.origin}${url.pathname}`, part.secrets),
     prepare(method, url, formParams) {
       if (url.origin !== part.origin) throw new Error('Credentials are only applied on the origin of the base URL.');

@@ -8,7 +8,7 @@ import { isAllowedHost } from '../../proxy/allowed-hosts.js';
 import { proxyError } from '../../proxy/proxy-errors.js';
 import { readProxyOptions } from '../../proxy/proxy-options.js';
 import { bufferUpTo, readAll, type UpstreamBody } from '../../proxy/request-body.js';
-import { arrivedWholeBody, decoderFor, readWholeBody, relayBody, relayedHeaders, wholeBodyLength } from '../../proxy/response-relay.js';
+import { decoderFor, readWholeBody, relayBody, relayedHeaders, wholeBodyLength } from '../../proxy/response-relay.js';
 import { DEFAULT_RETRY_TIMING } from '../../proxy/retry-policy.js';
 import { ExchangeAbort, UpstreamAbort } from '../../proxy/exchange-abort.js';
 import { exchange, type LevelCheckedLogger } from '../../proxy/upstream-client.js';
@@ -22,7 +22,7 @@ export interface ProxyRouteDeps {
   connections: ConnectionService;
   providers: ProviderCatalog;
   /** Where a connection may send its credentials (pinned host, outbound host guard). */
-  hosts: Pick<ConnectionHosts, 'agentFor' | 'clientTls'>;
+  hosts: Pick<ConnectionHosts, 'dispatcherFor' | 'directDispatcher' | 'clientTls'>;
   /** Hosts `Base-Url-Override` may point at (`host`, `host:port`, `*.domain`); empty refuses every override. */
   allowedBaseUrlOverrideHosts: string[];
   /** Deadline for the upstream's response headers (all attempts and waits), and the longest silence while its body streams. */
@@ -129,9 +129,9 @@ async function proxy(request: FastifyRequest, reply: FastifyReply, deps: ProxyRo
     abort,
     log,
   });
-  const status = response.statusCode ?? 0;
+  const status = response.statusCode;
   if (status < 100 || status > 599) {
-    response.destroy();
+    response.abort(new Error('not an HTTP status'));
     throw proxyError('upstream_unreachable', `The upstream API answered with the status ${status}, which is not an HTTP status.`);
   }
   const upstream = plan.describe(url);
@@ -142,14 +142,13 @@ async function proxy(request: FastifyRequest, reply: FastifyReply, deps: ProxyRo
 
   const hasBody = method !== 'HEAD' && status !== 204 && status !== 304 && !(status >= 100 && status < 200);
   const decoder = decompress && hasBody ? decoderFor(headerValue(response.headers['content-encoding'])) : undefined;
-  const wholeLength = hasBody && !decoder ? wholeBodyLength(response) : undefined;
+  const readWhole = hasBody && !decoder && wholeBodyLength(response.headers) !== undefined;
   // Read before the status and headers are set, so a body that breaks is answered with the proxy's own error.
-  const whole = wholeLength === undefined ? undefined : (arrivedWholeBody(response, wholeLength) ?? (await readWholeBody(response, wholeLength, deps.timeoutMs, abort)));
+  const whole = !readWhole ? undefined : response.complete ? response.wholeNow() : await readWholeBody(response, deps.timeoutMs, abort);
   reply.status(status);
-  reply.headers(relayedHeaders(response, decoder !== undefined));
+  reply.headers(relayedHeaders(response.headers, decoder !== undefined));
   if (!hasBody) {
-    response.on('error', () => undefined);
-    response.resume();
+    response.discard();
     return reply.send();
   }
   return reply.send(whole ?? relayBody(response, decoder, deps.timeoutMs, abort));
