@@ -90,15 +90,13 @@ function withQuietErrors<T extends Readable>(stream: T): T {
 export const WHOLE_BODY_LIMIT_BYTES = 64 * 1024;
 
 /**
- * The declared length of an undecoded body small enough to be sent in one piece, or undefined. Most API answers
- * are a few kilobytes: reading them whole (they have usually arrived with the headers) and answering with one
- * write saves the stream plumbing a large body needs, and a body that breaks is still answered 502.
+ * Whether an undecoded body is declared small enough to be sent in one piece. Most API answers are a few
+ * kilobytes: reading them whole (they have usually arrived with the headers) and answering with one write saves
+ * the stream plumbing a large body needs, and a body that breaks is still answered 502.
  */
-export function wholeBodyLength(headers: UpstreamHeaders): number | undefined {
+export function isSmallWholeBody(headers: UpstreamHeaders): boolean {
   const declared = headers['content-length'];
-  if (typeof declared !== 'string' || !/^\d{1,6}$/.test(declared)) return undefined;
-  const length = Number(declared);
-  return length <= WHOLE_BODY_LIMIT_BYTES ? length : undefined;
+  return typeof declared === 'string' && /^\d{1,6}$/.test(declared) && Number(declared) <= WHOLE_BODY_LIMIT_BYTES;
 }
 
 /**

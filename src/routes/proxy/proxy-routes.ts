@@ -8,7 +8,7 @@ import { isAllowedHost } from '../../proxy/allowed-hosts.js';
 import { proxyError } from '../../proxy/proxy-errors.js';
 import { readProxyOptions } from '../../proxy/proxy-options.js';
 import { bufferUpTo, readAll, type UpstreamBody } from '../../proxy/request-body.js';
-import { decoderFor, readWholeBody, relayBody, relayedHeaders, wholeBodyLength } from '../../proxy/response-relay.js';
+import { decoderFor, readWholeBody, relayBody, relayedHeaders, isSmallWholeBody } from '../../proxy/response-relay.js';
 import { DEFAULT_RETRY_TIMING } from '../../proxy/retry-policy.js';
 import { ExchangeAbort, UpstreamAbort } from '../../proxy/exchange-abort.js';
 import { exchange, type LevelCheckedLogger } from '../../proxy/upstream-client.js';
@@ -142,7 +142,7 @@ async function proxy(request: FastifyRequest, reply: FastifyReply, deps: ProxyRo
 
   const hasBody = method !== 'HEAD' && status !== 204 && status !== 304 && !(status >= 100 && status < 200);
   const decoder = decompress && hasBody ? decoderFor(headerValue(response.headers['content-encoding'])) : undefined;
-  const readWhole = hasBody && !decoder && wholeBodyLength(response.headers) !== undefined;
+  const readWhole = hasBody && !decoder && isSmallWholeBody(response.headers);
   // Read before the status and headers are set, so a body that breaks is answered with the proxy's own error.
   const whole = !readWhole ? undefined : response.complete ? response.wholeNow() : await readWholeBody(response, deps.timeoutMs, abort);
   reply.status(status);
