@@ -18,8 +18,8 @@ function dockerCmd(): string[] {
   return JSON.parse((commands.at(-1) ?? 'CMD []').slice('CMD '.length)) as string[];
 }
 
-// docs/performance.md, "How the figures are made", Node.js flags: the figures are measured with npm start's flags, so every documented way
-// of starting the server must run it with them.
+// docs/performance.md ("How the figures are made", Node.js flags): the figures are measured with npm start's
+// flags, so every documented way of starting the server runs it with them.
 describe('the command that starts the server', () => {
   it('is the same in the Docker image as in npm start, flags included', () => {
     expect(dockerCmd()).toEqual(npmStart());
