@@ -69,6 +69,8 @@ describe.skipIf(!hasChromium)('the dashboard and the Connect UI with the keyboar
     await page.getByLabel('Search the provider catalog').waitFor();
     await tabTo(page, 'Search the provider catalog');
     await page.keyboard.type('key test');
+    // The list narrows a moment after typing stops (a debounced catalog search), as a keyboard user sees it.
+    await page.getByRole('button', { name: /^K?\s*Key Test/ }).waitFor();
     await tabTo(page, /^K?\s*Key Test/);
     await page.keyboard.press('Enter');
     await tabTo(page, 'Integration key');
