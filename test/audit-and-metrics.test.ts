@@ -51,6 +51,11 @@ describe('the audit trail', () => {
     expect(data.find((entry) => entry.route === 'GET /connection/:connectionId')).toMatchObject({ action: 'credentials.read' });
   });
 
+  it('says how many identical entries each listed row stands for', async () => {
+    const { data } = await auditLog('?connection_id=u1&action=credentials.read');
+    expect(data.map((entry) => (entry as { count?: unknown }).count)).toEqual([1, 1]);
+  });
+
   it('records nothing for a request that failed', async () => {
     const { data } = await auditLog('?connection_id=nope');
     expect(data).toEqual([]);

@@ -87,7 +87,8 @@ async function waitUntil(enough: () => boolean, what: string): Promise<void> {
 }
 
 async function entries(action: string, connectionId: string): Promise<number> {
-  const [row] = (await database.knex('_custody_audit_log').where({ action, connection_id: connectionId }).count({ count: '*' })) as { count: string }[];
+  // A row counts the identical entries one group insert wrote together (test/audit-folding.test.ts).
+  const [row] = (await database.knex('_custody_audit_log').where({ action, connection_id: connectionId }).sum({ count: 'count' })) as { count: string | null }[];
   return Number(row?.count ?? 0);
 }
 

@@ -17,6 +17,8 @@ import { createTestDatabase, type TestDatabase } from './support/database.js';
  * upgraded one end in the same shape.
  */
 const PARTITIONING_MIGRATION = '20260302000000_partitioned_audit_log';
+/** What an upgrade from the release before partitioning runs: the partitioning, then the entry count (added under an older release's inserts the same way). */
+const UPGRADE_MIGRATIONS = [PARTITIONING_MIGRATION, '20260303000000_audit_entry_count'];
 const EXISTING_ENTRIES = 1_000_000;
 const TABLE = 'nango._custody_audit_log';
 
@@ -101,7 +103,7 @@ describe('a trail of a million entries', () => {
   it('is partitioned while an older release goes on inserting and reading entries, none of its statements failing or waiting past a 1 s lock_timeout', async () => {
     older = olderReleaseReads(database.connection);
     while (older.written.length < 20) await new Promise((resolve) => setTimeout(resolve, 10));
-    expect(await migrateToLatest(database.knex)).toEqual([PARTITIONING_MIGRATION]);
+    expect(await migrateToLatest(database.knex)).toEqual(UPGRADE_MIGRATIONS);
     const during = older.written.length;
     while (older.written.length < during + 20) await new Promise((resolve) => setTimeout(resolve, 10));
     outcome = await older.stop();
@@ -198,7 +200,7 @@ describe('a fresh install and an upgraded one', () => {
     const bound = new Date(Math.floor(Date.now() / 86_400_000) * 86_400_000 + 2 * 86_400_000);
     await upgraded.knex.raw(`ALTER TABLE ${TABLE} ADD CONSTRAINT _custody_audit_log_before_${bound.toISOString().slice(0, 10).replaceAll('-', '')} CHECK (at < '${bound.toISOString()}') NOT VALID`);
 
-    expect(await migrateToLatest(upgraded.knex)).toEqual([PARTITIONING_MIGRATION]);
+    expect(await migrateToLatest(upgraded.knex)).toEqual(UPGRADE_MIGRATIONS);
     expect(await upgraded.knex('_custody_audit_log').pluck('connection_id')).toEqual(['kept']);
     for (const database of [fresh, upgraded]) await new AuditPartitions(database.knex).createAhead(new Date());
     expect(await shapeOf(upgraded.knex)).toEqual(await shapeOf(fresh.knex));
@@ -221,7 +223,7 @@ describe('a trail holding an entry dated ahead (a clock once far off)', () => {
     const ahead = new Date(Date.now() + 10 * 86_400_000);
     await database.knex('_custody_audit_log').insert({ at: ahead, action: 'credentials.read', route: 'GET /connection/:connectionId', principal: 'secret_key', connection_id: 'dated-ahead' });
 
-    expect(await migrateToLatest(database.knex)).toEqual([PARTITIONING_MIGRATION]);
+    expect(await migrateToLatest(database.knex)).toEqual(UPGRADE_MIGRATIONS);
 
     const earlier = (await new AuditPartitions(database.knex).list()).find((partition) => partition.name === '_custody_audit_log_earlier');
     expect(earlier?.to?.getTime()).toBe(Math.floor(ahead.getTime() / 86_400_000) * 86_400_000 + 86_400_000);

@@ -34,6 +34,7 @@ interface Entry {
   providerConfigKey: string | null;
   connectionId: string | null;
   details: Record<string, unknown>;
+  count: number;
 }
 interface AuditPage {
   entries: Entry[];
@@ -95,6 +96,7 @@ describe('GET /api/v1/audit-log', () => {
       providerConfigKey: 'github-prod',
       connectionId: 'alice',
       details: {},
+      count: 1,
     });
     expect(page).toMatchObject({ newerCursor: null, olderCursor: page.entries[4]?.id, limit: 5, retentionDays: 90 });
   });
@@ -302,5 +304,16 @@ describe.skipIf(!hasChromium)('the audit log page in a browser', () => {
     await page.close();
     // The browser reports the refused request itself; nothing else may go wrong.
     expect(errors.filter((error) => !/status of 400/.test(error))).toEqual([]);
+  });
+
+  it('says beside the action how many identical entries written together a row stands for', async () => {
+    // Last of the page's specs: a row of its own connection, dated before the others so no earlier page moves.
+    const details = { method: 'GET', upstream: 'http://127.0.0.1:9/api/items', status: 200 };
+    await database.knex('_custody_audit_log').insert({ at: new Date(Date.now() - 20 * DAY), action: 'credentials.use', route: 'GET /proxy/*', principal: 'secret_key', provider_config_key: 'github-prod', connection_id: 'carol', details, count: 3 });
+    const { page, errors } = await openPage(browser, `${serverUrl}/dashboard/audit-log?connectionId=carol`);
+    await expect.poll(() => bodyRows(page).count()).toBe(1);
+    await expect(bodyRows(page).first().textContent()).resolves.toMatch(/× 3/);
+    await page.close();
+    expect(errors).toEqual([]);
   });
 });

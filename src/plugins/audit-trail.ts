@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { AuditAction, AuditEntry, AuditLogStore, LaterGroupOutcome } from '../store/audit-log-store.js';
+import type { AuditAction } from '../store/audit-actions.js';
+import type { AuditEntry, AuditLogStore, LaterGroupOutcome } from '../store/audit-log-store.js';
 import { principalName } from './principal.js';
 
 declare module 'fastify' {

@@ -3,6 +3,8 @@ import { SCHEMA } from '../db/database.js';
 import { auditInsertText, type AuditSynchronousCommit } from '../db/audit-commit.js';
 import { runPrepared, type PreparedStatement } from '../db/prepared-statement.js';
 import { AuditPartitions } from './audit-partitions.js';
+import type { AuditAction } from './audit-actions.js';
+import { FoldedAuditRows, type NewAuditRow } from './audit-rows.js';
 
 /** One line of the audit trail: who touched which credentials, when, and through which route. */
 export interface AuditEntry {
@@ -14,28 +16,11 @@ export interface AuditEntry {
   details?: Record<string, unknown> | null;
 }
 
-/** Every action the trail records; the dashboard's action filter accepts exactly these. */
-export const AUDIT_ACTIONS = [
-  'credentials.read',
-  'credentials.use',
-  'integration.credentials_read',
-  'connection.create',
-  'connection.reauthorize',
-  'connection.update',
-  'connection.refresh',
-  'connection.refresh_failed',
-  'connection.refresh_given_up',
-  'connection.delete',
-  'integration.create',
-  'integration.update',
-  'integration.delete',
-] as const;
-
-export type AuditAction = (typeof AUDIT_ACTIONS)[number];
-
 export interface AuditRecord extends AuditEntry {
   id: string;
   at: Date;
+  /** How many identical entries this row stands for: they were written by one insert, so they share `at`. */
+  count: number;
 }
 
 export interface AuditFilter {
@@ -62,16 +47,6 @@ export interface AuditPage {
 }
 
 const TABLE = `${SCHEMA}._custody_audit_log`;
-
-/** A row as inserted (its `details` go in as JSON). */
-interface NewAuditRow {
-  action: AuditAction;
-  route: string;
-  principal: string;
-  provider_config_key: string | null;
-  connection_id: string | null;
-  details: Record<string, unknown> | null;
-}
 
 /** How a group of entries written beside the answer ended: `error` (and the routes whose entries are lost) when its insert failed. */
 export interface LaterGroupOutcome {
@@ -100,11 +75,11 @@ const MOST_ROWS_PER_INSERT = 1_000;
 const insertEntries = (synchronousCommit: AuditSynchronousCommit): PreparedStatement => ({
   // Prepared once per pooled connection, as the read path's own statement: parsing and planning it anew cost
   // PostgreSQL more than inserting the rows (a transaction pooler runs it unnamed, src/db/prepared-statement.ts).
-  name: `custody_audit_insert_json_${synchronousCommit}`,
+  name: `custody_audit_insert_counted_${synchronousCommit}`,
   text: auditInsertText(
-    `INSERT INTO ${TABLE} (action, route, principal, provider_config_key, connection_id, details)`,
+    `INSERT INTO ${TABLE} (action, route, principal, provider_config_key, connection_id, details, count)`,
     'entries.*',
-    'json_to_recordset($1::json) AS entries(action text, route text, principal text, provider_config_key text, connection_id text, details jsonb)',
+    'json_to_recordset($1::json) AS entries(action text, route text, principal text, provider_config_key text, connection_id text, details jsonb, count integer)',
     synchronousCommit,
   ),
 });
@@ -115,8 +90,8 @@ export class AuditLogStore {
   private inserting = 0;
   /** An insert is due at the end of this turn of the event loop. */
   private insertDue = false;
-  /** Entries for `recordLater`, with the outcome their callers share. */
-  private later: { entries: AuditEntry[]; done: Promise<LaterGroupOutcome>; settle: (outcome: LaterGroupOutcome) => void } | undefined;
+  /** Rows for `recordLater`, folded as they come, with the outcome their callers share. */
+  private later: { rows: FoldedAuditRows; done: Promise<LaterGroupOutcome>; settle: (outcome: LaterGroupOutcome) => void } | undefined;
   private laterTimer: NodeJS.Timeout | undefined;
 
   private readonly insertStatement: PreparedStatement;
@@ -153,7 +128,12 @@ export class AuditLogStore {
       await trx(TABLE).insert(rows);
       return;
     }
-    await new Promise<void>((resolve, reject) => {
+    await this.insertRows(rows);
+  }
+
+  /** Rows for the next group insert; resolves once it has committed them. */
+  private insertRows(rows: NewAuditRow[]): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
       this.waiting.push({ rows, settle: (error) => (error === undefined ? resolve() : reject(error)) });
       this.scheduleInsert();
     });
@@ -175,7 +155,8 @@ export class AuditLogStore {
 
   /**
    * For entries no answer waits for (the proxy's): they gather for up to LATER_INSERT_DELAY_MS and go in as one
-   * insert, so a busy proxy costs the database a statement per tenth of a second rather than one per call.
+   * insert, so a busy proxy costs the database a statement per tenth of a second rather than one per call, and
+   * identical ones are folded as they arrive (one counted row), so none is held in memory until then.
    * Returns the group's outcome, the same promise for every call of the group (it never rejects: a failure is
    * the outcome's `error`); `flush` writes them at once (at shutdown).
    */
@@ -184,12 +165,12 @@ export class AuditLogStore {
     if (!this.later) {
       let settle: (outcome: LaterGroupOutcome) => void = () => undefined;
       const done = new Promise<LaterGroupOutcome>((resolve) => (settle = resolve));
-      this.later = { entries: [], done, settle };
+      this.later = { rows: new FoldedAuditRows(), done, settle };
       this.laterTimer = setTimeout(() => void this.flush(), LATER_INSERT_DELAY_MS);
     }
     const later = this.later;
-    for (const entry of entries) later.entries.push(entry);
-    if (later.entries.length >= MOST_ROWS_PER_INSERT) void this.flush();
+    for (const entry of entries) later.rows.add(rowOf(entry));
+    if (later.rows.size >= MOST_ROWS_PER_INSERT) void this.flush();
     return later.done;
   }
 
@@ -199,10 +180,11 @@ export class AuditLogStore {
     if (!later) return;
     this.later = undefined;
     clearTimeout(this.laterTimer);
-    const entries = later.entries.length;
-    await this.record(later.entries).then(
+    const rows = later.rows.rows();
+    const entries = later.rows.entries;
+    await this.insertRows(rows).then(
       () => later.settle({ entries }),
-      (error: unknown) => later.settle({ entries, error, routes: [...new Set(later.entries.map((entry) => entry.route))] }),
+      (error: unknown) => later.settle({ entries, error, routes: [...new Set(rows.map((row) => row.route))] }),
     );
   }
 
@@ -217,8 +199,7 @@ export class AuditLogStore {
         rowCount += next.rows.length;
       }
       try {
-        const rows = batch.flatMap((waiting) => waiting.rows);
-        await runPrepared(this.knex, this.insertStatement, [JSON.stringify(rows)]);
+        await runPrepared(this.knex, this.insertStatement, [JSON.stringify(foldedRows(batch))]);
         for (const waiting of batch) waiting.settle();
       } catch (error) {
         // One insert, one outcome: every request of the batch fails, none is answered without its trace.
@@ -274,9 +255,18 @@ export class AuditLogStore {
   }
 }
 
+/** The rows of a batch, identical ones folded (a lone request's rows as they are). */
+function foldedRows(batch: Waiting[]): NewAuditRow[] {
+  if (batch.length === 1 && (batch[0]?.rows.length ?? 0) <= 1) return batch[0]?.rows ?? [];
+  const folded = new FoldedAuditRows();
+  for (const waiting of batch) for (const row of waiting.rows) folded.add(row);
+  return folded.rows();
+}
+
 interface AuditRow {
   id: string;
   at: Date;
+  count: number;
   action: AuditAction;
   route: string;
   principal: string;
@@ -295,6 +285,7 @@ function toRecord(row: AuditRow): AuditRecord {
     providerConfigKey: row.provider_config_key,
     connectionId: row.connection_id,
     details: row.details,
+    count: row.count,
   };
 }
 
@@ -307,5 +298,6 @@ function rowOf(entry: AuditEntry): NewAuditRow {
     connection_id: entry.connectionId ?? null,
     // An object: JSON in the group insert, and the driver sends an object as JSON to an insert of its own.
     details: entry.details ?? null,
+    count: 1,
   };
 }

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { AUDIT_ACTIONS } from '../../store/audit-log-store.js';
+import { AUDIT_ACTIONS } from '../../store/audit-actions.js';
 import { identifier, parseRequestPart } from '../request-parsing.js';
 import type { DashboardContext } from './dashboard-context.js';
 import { READS_QUERY } from '../../plugins/query-guard.js';
@@ -57,6 +57,7 @@ export function registerDashboardAuditLogRoutes(app: FastifyInstance, context: D
         providerConfigKey: entry.providerConfigKey,
         connectionId: entry.connectionId,
         details: entry.details ?? {},
+        count: entry.count,
       })),
       olderCursor: page.olderCursor,
       newerCursor: page.newerCursor,

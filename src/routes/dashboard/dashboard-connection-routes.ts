@@ -197,7 +197,7 @@ async function details(context: DashboardContext, providerConfigKey: string, con
       lastRefreshError: connection.last_refresh_error,
       refreshAttempts: connection.refresh_attempts,
     },
-    events: events.map((event) => ({ id: event.id, at: event.at, action: event.action, principal: event.principal, route: event.route, details: event.details ?? {} })),
+    events: events.map((event) => ({ id: event.id, at: event.at, action: event.action, principal: event.principal, route: event.route, details: event.details ?? {}, count: event.count })),
   };
 }
 

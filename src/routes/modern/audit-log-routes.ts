@@ -29,6 +29,7 @@ export function registerAuditLogRoutes(app: FastifyInstance, store: AuditLogStor
         provider_config_key: entry.providerConfigKey,
         connection_id: entry.connectionId,
         details: entry.details ?? {},
+        count: entry.count,
       })),
       next_cursor: entries.length === query.limit ? (entries.at(-1)?.id ?? null) : null,
     };

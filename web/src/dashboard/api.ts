@@ -240,6 +240,8 @@ export interface AuditEntry {
   providerConfigKey: string | null;
   connectionId: string | null;
   details: Record<string, unknown>;
+  /** Identical entries this row stands for (written together, so at the same time). */
+  count: number;
 }
 
 export interface AuditLogPage {
@@ -259,4 +261,5 @@ export interface ConnectionEvent {
   principal: string;
   route: string;
   details: Record<string, unknown>;
+  count: number;
 }

@@ -4,7 +4,7 @@ import { AuditIcon, ChevronLeftIcon, ChevronRightIcon, SearchIcon } from '../../
 import { Button, EmptyState, ErrorState, SearchField } from '../../shared/ui';
 import { api, DashboardApiError, useResource, type AuditEntry, type AuditLogPage as AuditLogPageData, type IntegrationSummary } from '../api';
 import { Link, navigate, paths, useLocation } from '../router';
-import { AUDIT_ACTION_GROUPS, auditActionLabel, SkeletonRows } from './parts';
+import { AUDIT_ACTION_GROUPS, auditActionLabel, SkeletonRows, TimesBadge } from './parts';
 
 const PAGE_SIZE = 50;
 /** The URL parameters that narrow the list; the paging cursors are the other two. */
@@ -178,6 +178,7 @@ function AuditRow({ entry }: { entry: AuditEntry }) {
       </td>
       <td data-label="Action">
         <strong>{auditActionLabel(entry.action)}</strong>
+        <TimesBadge count={entry.count} />
         {details.length > 0 ? <div className="muted small">{details.map(([key, value]) => `${key}: ${typeof value === 'string' ? value : JSON.stringify(value)}`).join(' · ')}</div> : null}
       </td>
       <td className="mono small" style={{ overflowWrap: 'anywhere' }} data-label="Principal">

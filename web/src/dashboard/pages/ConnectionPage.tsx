@@ -6,7 +6,7 @@ import { Banner, Button, Dialog, EmptyState, ErrorState, HealthBadge, SecretValu
 import { api, DashboardApiError, useResource, type ConnectionDetail, type ConnectionEvent } from '../api';
 import { useToast } from '../dashboard-context';
 import { Link, navigate, paths } from '../router';
-import { auditActionLabel, healthSentence, Section, statusSentence } from './parts';
+import { auditActionLabel, healthSentence, Section, statusSentence, TimesBadge } from './parts';
 
 interface Details {
   connection: ConnectionDetail;
@@ -231,7 +231,8 @@ export function ConnectionPage({ providerConfigKey, connectionId }: { providerCo
                     {formatDate(event.at)}
                   </span>
                   <span>
-                    <strong>{auditActionLabel(event.action)}</strong> <span className="muted">by {event.principal}</span>
+                    <strong>{auditActionLabel(event.action)}</strong>
+                    <TimesBadge count={event.count} /> <span className="muted">by {event.principal}</span>
                     <span className="muted small mono"> · {event.route}</span>
                   </span>
                 </li>

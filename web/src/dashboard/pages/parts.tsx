@@ -64,6 +64,12 @@ export function auditActionLabel(action: string): string {
   return AUDIT_ACTION_LABELS[action] ?? action;
 }
 
+/** A row that stands for several identical entries, written in the same instant, says how many (the API's `count`). */
+export function TimesBadge({ count }: { count: number }) {
+  if (count <= 1) return null;
+  return <span className="muted" title={`${count} identical entries at the same time`}> × {count}</span>;
+}
+
 /** One sentence on what the token keeper says of a connection needing attention; null when it is healthy. */
 export function healthSentence(connection: Pick<ConnectionSummary | ConnectionDetail, 'health' | 'healthSince'>): string | null {
   const since = formatRelative(connection.healthSince);
