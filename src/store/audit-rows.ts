@@ -22,16 +22,24 @@ export interface NewAuditRow {
  */
 export class FoldedAuditRows {
   private readonly byKey = new Map<string, NewAuditRow>();
+  private last: NewAuditRow | undefined;
   /** The entries added, each row counted with its own count. */
   entries = 0;
 
   add(row: NewAuditRow): void {
     this.entries += row.count;
+    // A busy proxy adds the same entry over and over: compared with the last row first, it needs no key.
+    const last = this.last;
+    if (last && sameRow(last, row)) {
+      last.count += row.count;
+      return;
+    }
     // JSON of the columns in order: unambiguous whatever a value holds (a principal may contain any character).
     const key = JSON.stringify([row.action, row.route, row.principal, row.provider_config_key, row.connection_id, row.details]);
     const same = this.byKey.get(key);
     if (same) same.count += row.count;
     else this.byKey.set(key, row);
+    this.last = same ?? row;
   }
 
   /** Distinct rows so far: what the insert will write. */
@@ -42,4 +50,19 @@ export class FoldedAuditRows {
   rows(): NewAuditRow[] {
     return [...this.byKey.values()];
   }
+}
+
+/** Equal in every column, details compared key by key with their values the same primitives (else: not known equal). */
+function sameRow(a: NewAuditRow, b: NewAuditRow): boolean {
+  if (a.action !== b.action || a.route !== b.route || a.principal !== b.principal || a.provider_config_key !== b.provider_config_key || a.connection_id !== b.connection_id) return false;
+  if (a.details === b.details) return true;
+  if (a.details === null || b.details === null) return false;
+  const keys = Object.keys(a.details);
+  if (keys.length !== Object.keys(b.details).length) return false;
+  for (const key of keys) {
+    const value = a.details[key];
+    if (typeof value === 'object' && value !== null) return false;
+    if (!Object.hasOwn(b.details, key) || b.details[key] !== value) return false;
+  }
+  return true;
 }
