@@ -101,7 +101,20 @@ export class ConnectionService {
   }
 
   /** The fresh connection and the integration it belongs to (the modern shape names the provider). */
-  async getWithIntegration(providerConfigKey: string, connectionId: string, options: { forceRefresh?: boolean } = {}): Promise<{ connection: ConnectionRecord; config: ConfigRecord }> {
+  getWithIntegration(providerConfigKey: string, connectionId: string, options: { forceRefresh?: boolean } = {}): Promise<{ connection: ConnectionRecord; config: ConfigRecord }> {
+    // A kept row whose token needs no refresh, the common case of a busy proxy or reader: answered as it is, without
+    // a promise and a turn of the event loop for each step of the lookup below.
+    try {
+      const force = options.forceRefresh ?? false;
+      const kept = force ? undefined : this.deps.connections.findCachedWithIntegration(providerConfigKey, connectionId);
+      if (kept?.config && !this.deps.refresher.needsRefresh(kept.connection, false)) return Promise.resolve({ connection: kept.connection, config: kept.config });
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+    return this.lookUpWithIntegration(providerConfigKey, connectionId, options);
+  }
+
+  private async lookUpWithIntegration(providerConfigKey: string, connectionId: string, options: { forceRefresh?: boolean }): Promise<{ connection: ConnectionRecord; config: ConfigRecord }> {
     const found = await this.deps.connections.findWithIntegration(providerConfigKey, connectionId);
     if (!found) throw unknownConnection(providerConfigKey, connectionId);
     const { connection, config } = found;

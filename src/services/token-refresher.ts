@@ -76,7 +76,8 @@ export class TokenRefresher {
     return outcome.connection.refresh_given_up_at ? 'gave_up' : 'failed';
   }
 
-  private needsRefresh(connection: ConnectionRecord, force: boolean): boolean {
+  /** Whether a read must refresh the connection's token before answering with it (`fresh` would). */
+  needsRefresh(connection: ConnectionRecord, force: boolean): boolean {
     return renewalDue(connection.credentials, this.now(), force);
   }
 

@@ -49,6 +49,13 @@ export class ConnectionCache<Row> {
     });
   }
 
+  /** The cached row, if one is kept and trusted; never loads. */
+  peek(key: string): Row | undefined {
+    if (!this.trusted) return undefined;
+    const entry = this.entries.get(key);
+    return entry && this.now() - entry.storedAt < ENTRY_LIFETIME_MS ? entry.row : undefined;
+  }
+
   /** The cached row, or the loaded one (kept for the next read when nothing changed meanwhile). */
   async read(key: string, load: () => Promise<Row | undefined>, keep: (row: Row) => boolean): Promise<Row | undefined> {
     if (this.trusted) {

@@ -57,7 +57,16 @@ export class ConnectionsStore {
       ? // A connection whose integration is missing is not kept: creating the integration announces nothing.
         await this.cache.read(connectionCacheKey(providerConfigKey, connectionId), load, (sealed) => sealed.config !== undefined)
       : await load();
-    if (!found) return undefined;
+    return found && this.openedOf(found);
+  }
+
+  /** The same, only if the connection cache keeps it: no promise, no turn of the event loop (the busy path). */
+  findCachedWithIntegration(providerConfigKey: string, connectionId: string): { connection: ConnectionRecord; config: ConfigRecord | undefined } | undefined {
+    const found = this.cache?.peek(connectionCacheKey(providerConfigKey, connectionId));
+    return found && this.openedOf(found);
+  }
+
+  private openedOf(found: SealedConnection): { connection: ConnectionRecord; config: ConfigRecord | undefined } {
     return {
       connection: this.opened.of(found, (row) => openConnectionRow(this.cipher, row)),
       config: found.config && this.opened.configOf(found.config, (row) => openConfig(this.cipher, row)),
