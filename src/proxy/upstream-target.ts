@@ -50,8 +50,11 @@ export interface PlanInput {
   search: string;
   /** Caller headers (`Nango-Proxy-*` and Content-Type), lower-case names. */
   forwardedHeaders: Record<string, string>;
-  /** Headers the proxy sends unless the credentials, the template or the caller set them (User-Agent…). */
-  defaultHeaders: Record<string, string>;
+  /**
+   * Headers the proxy sends unless the credentials, the template or the caller set them (User-Agent…): one of a
+   * few objects that never change, so a connection's plan merges each with its fixed headers once.
+   */
+  defaultHeaders: Readonly<Record<string, string>>;
   hosts: Pick<ConnectionHosts, 'dispatcherFor' | 'directDispatcher' | 'clientTls'>;
 }
 
@@ -74,6 +77,8 @@ interface ConnectionPlan {
   templateQuery: [string, string][];
   authorisation: ProxyAuthorisation;
   tls: ClientTlsOptions | undefined;
+  /** The proxy's defaults, the credentials' headers and the template's, merged once per defaults object (header credentials only). */
+  fixedHeaders: WeakMap<object, Record<string, string>>;
 }
 
 const connectionPlans = new WeakMap<object, { template: ProviderTemplate; config: ConfigRecord; connectionConfig: unknown; plan: ConnectionPlan }>();
@@ -100,9 +105,13 @@ export function planUpstream(input: PlanInput): UpstreamPlan {
     prepare(method, url, formParams) {
       if (url.origin !== part.origin) throw new Error('Credentials are only applied on the origin of the base URL.');
       const finalUrl = withQuery(url, templateQuery);
-      const auth = authorisation.kind === 'signature' ? { authorization: authorisation.sign(method, finalUrl, formParams) } : authorisation.headers;
       // Precedence, lowest first: the proxy's defaults, the credentials, the template's headers, the caller's headers.
-      return { url: finalUrl, headers: { ...input.defaultHeaders, ...auth, ...templateHeaders, ...input.forwardedHeaders } };
+      if (authorisation.kind === 'signature') {
+        const signature = { authorization: authorisation.sign(method, finalUrl, formParams) };
+        return { url: finalUrl, headers: { ...input.defaultHeaders, ...signature, ...templateHeaders, ...input.forwardedHeaders } };
+      }
+      // Each attempt's headers are its own object (sendOnce frames a body's length in place).
+      return { url: finalUrl, headers: { ...fixedHeadersOf(part, input.defaultHeaders, authorisation.headers), ...input.forwardedHeaders } };
     },
   };
 }
@@ -141,7 +150,18 @@ function connectionPlan(input: PlanInput, baseUrlOverride: URL | undefined): Con
     templateQuery: Object.entries(interpolateEntries(template.proxy?.query, values)),
     authorisation,
     tls,
+    fixedHeaders: new WeakMap(),
   };
+}
+
+/** The defaults, then the credentials' headers, then the template's: merged once per connection plan and defaults object. */
+function fixedHeadersOf(part: ConnectionPlan, defaults: Readonly<Record<string, string>>, auth: Record<string, string>): Record<string, string> {
+  let merged = part.fixedHeaders.get(defaults);
+  if (!merged) {
+    merged = Object.freeze({ ...defaults, ...auth, ...part.templateHeaders });
+    part.fixedHeaders.set(defaults, merged);
+  }
+  return merged;
 }
 
 /**

@@ -54,6 +54,12 @@ const BODYLESS_METHODS = new Set(['GET', 'HEAD']);
  */
 export function registerProxyRoutes(scope: FastifyInstance, deps: ProxyRouteDeps): void {
   const userAgent = `custody-proxy/${VERSION}`;
+  // The same two objects for every call: the plan merges them once per connection (src/proxy/upstream-target.ts).
+  const defaultHeaders: DefaultHeaders = {
+    plain: Object.freeze({ 'user-agent': userAgent }),
+    // When the proxy decodes the body anyway, it may as well ask for a compressed one (unless told otherwise).
+    decoding: Object.freeze({ 'user-agent': userAgent, 'accept-encoding': 'gzip, deflate, br' }),
+  };
   if (deps.allowedBaseUrlOverrideHosts.length > 0) {
     deps.logger.info({ hosts: deps.allowedBaseUrlOverrideHosts }, 'Proxy: Base-Url-Override is allowed for these hosts.');
   }
@@ -63,13 +69,19 @@ export function registerProxyRoutes(scope: FastifyInstance, deps: ProxyRouteDeps
   for (const method of EXTRA_METHODS) {
     if (!scope.supportedMethods.includes(method)) scope.addHttpMethod(method, { hasBody: true });
   }
-  const handler = (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => proxy(request, reply, deps, userAgent);
+  const handler = (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => proxy(request, reply, deps, defaultHeaders);
   // The query string is the upstream's, forwarded as it is.
   scope.all('/proxy', READS_QUERY, handler);
   scope.all('/proxy/*', READS_QUERY, handler);
 }
 
-async function proxy(request: FastifyRequest, reply: FastifyReply, deps: ProxyRouteDeps, userAgent: string): Promise<FastifyReply> {
+/** Headers the proxy sends unless the credentials, the template or the caller set them, with and without asking for compression. */
+interface DefaultHeaders {
+  plain: Readonly<Record<string, string>>;
+  decoding: Readonly<Record<string, string>>;
+}
+
+async function proxy(request: FastifyRequest, reply: FastifyReply, deps: ProxyRouteDeps, defaults: DefaultHeaders): Promise<FastifyReply> {
   const method = request.method.toUpperCase();
   if (REFUSED_METHODS.has(method)) throw new ApiError('method_not_allowed', `The proxy does not relay ${method} requests.`);
   const options = readProxyOptions(request.headers);
@@ -81,8 +93,7 @@ async function proxy(request: FastifyRequest, reply: FastifyReply, deps: ProxyRo
 
   const { path, search } = splitProxyUrl(request.url);
   const decompress = options.decompress ?? template.proxy?.decompress ?? false;
-  // When the proxy decodes the body anyway, it may as well ask for a compressed one (unless told otherwise).
-  const defaultHeaders: Record<string, string> = { 'user-agent': userAgent, ...(decompress ? { 'accept-encoding': 'gzip, deflate, br' } : {}) };
+  const defaultHeaders = decompress ? defaults.decoding : defaults.plain;
   const plan = planUpstream({ template, connection, config, baseUrlOverride: override, path, search, forwardedHeaders: options.forwardedHeaders, defaultHeaders, hosts: deps.hosts });
 
   const source = bodySource(request, method);
