@@ -114,5 +114,10 @@ export async function benchmarkAudit(settings: BenchSettings, cleanup: Cleanup):
     'Keeping a year still costs what a year of entries weighs: at 100 reads/s, size the disk for the retention you keep',
     '(30 days ≈ a twelfth of the yearly figure). The price of days: a page of the dashboard that no time filter narrows',
     "consults every day's index (the page timings above, with a year of days); a time filter reads only the days it covers.",
+    '',
+    'Each entry here names a connection of its own, so none is folded: the figures are the most a read can weigh.',
+    'Entries of one group insert that agree in every column (one connection read by one caller, one endpoint proxied',
+    'with one answer status) are one row that counts them (`count`, docs/security.md "Audit trail durability"), so a',
+    'connection read over and over costs a row per insert rather than a row per read.',
   ].join('\n');
 }
