@@ -263,16 +263,10 @@ function foldedRows(batch: Waiting[]): NewAuditRow[] {
   return folded.rows();
 }
 
-interface AuditRow {
+/** A row as read: what was inserted, with its id and time. */
+interface AuditRow extends NewAuditRow {
   id: string;
   at: Date;
-  count: number;
-  action: AuditAction;
-  route: string;
-  principal: string;
-  provider_config_key: string | null;
-  connection_id: string | null;
-  details: Record<string, unknown> | null;
 }
 
 function toRecord(row: AuditRow): AuditRecord {
